@@ -1,0 +1,296 @@
+"""The provider contract: the one interface every platform adapter implements.
+
+Only platform-neutral types cross this seam (the canonical models, pages, receipts, capabilities), so the core
+(`connector/`) can drive any adapter it finds by name through the `dunning.providers` entry-point group without
+importing a platform. An adapter declares its differences (endpoints, scopes, limits, capabilities) and leaves the
+HTTP mechanics (retries, rate limiting, token refresh) to `providers.http`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connector.models import Debtor, Invoice
+
+if TYPE_CHECKING:
+    from providers.http import ApiClient, HttpProfile
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- what the core hands an adapter -------------------------------------------------------------------------------
+
+
+class ConnectionSettings(_Frozen):
+    """One connected administration, as configured in a `[[connections]]` table (secret already resolved)."""
+
+    name: str
+    provider: str
+    tenant: str | None = None
+    """Xero tenant id / Moneybird administration id / Exact division; None only while setting up."""
+    client_id: str
+    client_secret: SecretStr | None = None
+    redirect_uri: str = "http://localhost:8765/callback"
+    api_url: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    scopes: tuple[str, ...] | None = None
+    """Overrides the platform's default scopes (e.g. Xero apps created before March 2026)."""
+    options: Mapping[str, Any] = Field(default_factory=dict)
+    """Platform-specific settings, validated by the adapter's `Options` model."""
+
+
+class NoOptions(_Frozen):
+    """For adapters that take no platform-specific settings."""
+
+
+# --- OAuth and tokens ---------------------------------------------------------------------------------------------
+
+
+class OAuthEndpoints(_Frozen):
+    """How to obtain and refresh this platform's tokens; the wizard and `providers.http` both read it."""
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    pkce: bool
+    """Send an S256 code challenge (Xero supports it; harmless elsewhere only if the platform ignores it)."""
+    token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_post"
+    revoke_url: str | None = None
+    refresh_before_expiry: timedelta = timedelta(minutes=2)
+    """Refresh proactively once less than this is left. Exact refuses refreshes earlier than 30 s before expiry."""
+    extra_authorize_params: Mapping[str, str] = Field(default_factory=dict)
+
+
+class Token(_Frozen):
+    """An OAuth token set. Secrets are `SecretStr` so they never print; persist with `.secrets()`."""
+
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    token_type: str = "Bearer"
+    expires_at: datetime | None = None
+    """None when the platform gives no lifetime (Moneybird: access tokens do not expire today)."""
+    issued_at: datetime
+    scope: str | None = None
+
+    @classmethod
+    def from_response(cls, payload: Mapping[str, Any], *, now: datetime | None = None) -> Token:
+        """Read a token endpoint's JSON, tolerating `expires_in` as a string (Exact) or absent (Moneybird)."""
+        now = now or datetime.now(UTC)
+        expires_in = payload.get("expires_in")
+        expires_at = now + timedelta(seconds=int(expires_in)) if expires_in not in (None, "") else None
+        refresh = payload.get("refresh_token")
+        return cls(
+            access_token=SecretStr(str(payload["access_token"])),
+            refresh_token=SecretStr(str(refresh)) if refresh else None,
+            token_type=str(payload.get("token_type") or "Bearer"),
+            expires_at=expires_at,
+            issued_at=now,
+            scope=payload.get("scope"),
+        )
+
+    def expires_within(self, margin: timedelta, *, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at - margin <= now
+
+    def secrets(self) -> dict[str, Any]:
+        """The plain form, for the encrypted token store only."""
+        return {
+            "access_token": self.access_token.get_secret_value(),
+            "refresh_token": self.refresh_token.get_secret_value() if self.refresh_token else None,
+            "token_type": self.token_type,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "issued_at": self.issued_at.isoformat(),
+            "scope": self.scope,
+        }
+
+
+class TokenStore(Protocol):
+    """Where a connection's tokens live between runs (encrypted; see `providers.tokens`)."""
+
+    def load(self, connection: str) -> Token | None: ...
+
+    def save(self, connection: str, token: Token) -> None:
+        """Persist atomically: after it returns, a crash cannot lose this token."""
+
+    def lock(self, connection: str) -> AbstractContextManager[None]:
+        """A cross-process lock, held while a rotating refresh token is spent and its successor saved."""
+
+    def delete(self, connection: str) -> None: ...
+
+
+# --- what an adapter hands back -----------------------------------------------------------------------------------
+
+
+class Tenant(_Frozen):
+    """A company/administration/division the token can reach; `id` goes into `[[connections]] tenant`."""
+
+    id: str
+    name: str
+    detail: str | None = None
+
+
+class SyncState(_Frozen):
+    """What the store knows, so an adapter fetches only what changed."""
+
+    cursor: str | None = None
+    """The adapter's own opaque bookmark from the last page of the previous sync (None: never synced)."""
+    open_invoices: Mapping[str, str | None] = Field(default_factory=dict)
+    """Platform id → version of every invoice the store holds as open: to skip unchanged ones and close leavers."""
+    debtors: Mapping[str, str | None] = Field(default_factory=dict)
+    """Platform id → version of every debtor the store holds."""
+    full: bool = False
+    """Ignore the cursor and re-read the whole open set (`dunning sync --full`, or a periodic re-read)."""
+
+
+class SyncPage(_Frozen):
+    """One unit of sync progress, written to the store in one transaction together with its cursor."""
+
+    invoices: tuple[Invoice, ...] = ()
+    debtors: tuple[Debtor, ...] = ()
+    closed_invoice_ids: tuple[str, ...] = ()
+    """Invoices that left the open set (paid, voided, deleted, credited): marked closed, never deleted."""
+    cursor: str | None = None
+    """The bookmark to store once this page is written; None keeps the previous one."""
+    problems: tuple[str, ...] = ()
+    """Records skipped as bad platform data, each naming the record (reported, never silently dropped)."""
+
+
+DeliveryMethod = Literal["email", "post", "manual"]
+
+
+class ReminderRequest(_Frozen):
+    """One reminder to one debtor, possibly covering several invoices (when the platform can consolidate)."""
+
+    step: str
+    debtor: Debtor
+    invoices: tuple[Invoice, ...] = Field(min_length=1)
+    subject: str | None = None
+    message: str
+    """Our rendered text; used only where `Capabilities.custom_message` is True."""
+    idempotency_key: str = Field(min_length=8, max_length=128)
+    delivery: DeliveryMethod = "email"
+
+
+class Receipt(_Frozen):
+    """Proof that the platform accepted a write: kept on the outbox row and in the invoice history."""
+
+    platform_reference: str | None = None
+    """The platform's id for what it created (note id, document id), where it gives one."""
+    sent_at: datetime
+    recipients: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class Capabilities(_Frozen):
+    """What an adapter can do natively; the planner and delivery adapt to it instead of pretending."""
+
+    native_reminder: bool
+    """The platform itself can mail a reminder (Exact only partly: refusals become tasks)."""
+    custom_message: bool
+    """Our rendered text reaches the debtor (Xero: no, it sends its own invoice e-mail)."""
+    consolidated_reminders: bool
+    """One reminder may cover several invoices of one debtor (Moneybird)."""
+    delivery_methods: tuple[DeliveryMethod, ...] = ("email",)
+    notes: bool = True
+    pdf: bool = True
+
+
+# --- the contract -------------------------------------------------------------------------------------------------
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+class Provider(abc.ABC):
+    """A platform adapter. Subclasses live in `providers/<platform>/` and declare their differences."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
+        self.settings = settings
+        self.api = api
+        self.options = self.Options.model_validate(dict(settings.options))
+
+    @classmethod
+    def connect(
+        cls,
+        settings: ConnectionSettings,
+        *,
+        tokens: TokenStore,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+    ) -> Self:
+        """Build the adapter with its own HTTP client (`transport` plugs in a simulator for tests and the demo)."""
+        from providers.http import ApiClient
+
+        api = ApiClient(
+            settings=settings,
+            profile=cls.http_profile(settings),
+            oauth=cls.oauth(settings),
+            tokens=tokens,
+            transport=transport,
+            clock=clock,
+            sleep=sleep,
+        )
+        return cls(settings, api)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # declared per platform
+    @classmethod
+    @abc.abstractmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        """The platform's OAuth endpoints and scopes (honouring the connection's URL overrides)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def http_profile(cls, settings: ConnectionSettings) -> HttpProfile:
+        """Base URL, headers, rate limits and error mapping for `providers.http.ApiClient`."""
+
+    # calls
+    @abc.abstractmethod
+    def list_tenants(self) -> list[Tenant]:
+        """What the current token can reach (Xero tenants, Moneybird administrations, Exact divisions)."""
+
+    @abc.abstractmethod
+    def sync(self, state: SyncState) -> Iterator[SyncPage]:
+        """Open receivables and their debtors, incrementally, in pages the caller stores one by one."""
+
+    @abc.abstractmethod
+    def fetch_pdf(self, invoice: Invoice) -> bytes:
+        """The invoice document as PDF bytes."""
+
+    @abc.abstractmethod
+    def send_reminder(self, request: ReminderRequest) -> Receipt:
+        """Send through the platform's own mailing and record the step on each invoice.
+
+        Raises `ReminderRefused` with a reason a bookkeeper can act on when the platform will not send it.
+        """
+
+    @abc.abstractmethod
+    def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        """Record a note (step, idempotency key) on the invoice (or its account) on the platform."""
+
+    def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
+        """Reconciliation after a crash: the note carrying this key, if the platform already has it.
+
+        Returns None when the platform cannot be asked (then the outbox relies on its own records).
+        """
+        return None
+
+    def warnings(self) -> list[str]:
+        """Things the user should fix on the platform side (e.g. its own automatic reminders are on)."""
+        return []

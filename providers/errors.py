@@ -1,0 +1,100 @@
+"""The small error hierarchy every platform call maps onto.
+
+Like stripe-python's: few classes a caller can catch, each with a message a bookkeeper can act on. Messages name
+the connection and what to do; they never carry a token, a secret or an Authorization header (build them from
+safe parts only; `redact` is the last line of defence for text that came from elsewhere).
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class DunningError(Exception):
+    """Base of every error Dunning Connector raises on purpose."""
+
+    def __init__(self, message: str, *, connection: str | None = None) -> None:
+        self.connection = connection
+        text = redact(message)
+        super().__init__(f"{connection}: {text}" if connection else text)
+
+
+class AuthorizationExpired(DunningError):
+    """The platform no longer accepts this connection's tokens: the user must re-authorise it."""
+
+    def __init__(self, message: str, *, connection: str | None = None) -> None:
+        fix = f" Run: dunning setup --reconnect {connection}" if connection else ""
+        super().__init__(f"{message}.{fix}" if not message.endswith(".") else f"{message}{fix}", connection=connection)
+
+
+class RateLimited(DunningError):
+    """The platform refused the call for its rate limit. `retry_after` is seconds, or None when unknown.
+
+    `for_the_day` means waiting minutes will not help: the connection stops for this run.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connection: str | None = None,
+        retry_after: float | None = None,
+        for_the_day: bool = False,
+    ) -> None:
+        self.retry_after = retry_after
+        self.for_the_day = for_the_day
+        super().__init__(message, connection=connection)
+
+
+class PlatformError(DunningError):
+    """The platform refused or failed a call. `retryable` is True for outages (5xx, timeouts)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connection: str | None = None,
+        status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        super().__init__(message, connection=connection)
+
+
+class NotFound(PlatformError):
+    """The record does not exist (any more) on the platform."""
+
+
+class BadPlatformData(DunningError):
+    """The platform sent something we cannot read as a valid record; the record is skipped and named."""
+
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)((?:access|refresh)_token|client_secret|code_verifier|password|authorization)([\"'=:\s]+)[^\s\"'&,}]{4,}"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # a JWT
+]
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like a token or secret by `***`."""
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups >= 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+        elif pattern.groups == 1:
+            text = pattern.sub(lambda m: f"{m.group(1)}***", text)
+        else:
+            text = pattern.sub("***", text)
+    return text
+
+
+class ReminderRefused(PlatformError):
+    """The platform will not send this reminder (wrong status, no e-mail address, daily limit, …).
+
+    Not a failure to retry: the delivery step turns it into a manual task carrying `reason`, never a silent skip.
+    """
+
+    def __init__(self, reason: str, *, connection: str | None = None, status: int | None = None) -> None:
+        self.reason = redact(reason)
+        super().__init__(reason, connection=connection, status=status)
