@@ -1,0 +1,535 @@
+"""The one HTTP machinery every adapter uses: auth, rate limits, retries, paging and error mapping.
+
+An adapter declares its platform's differences in an `HttpProfile` (base URL, headers, rate windows, how to read
+limit headers and error bodies) and calls `ApiClient.request` / `ApiClient.pages`; it never sleeps, retries or
+refreshes a token itself. Time is injected (`clock`, `sleep`) so tests and benchmarks run on a virtual clock.
+
+Retry policy (as stripe-python's): a 429 is always retried after the wait the platform asks for (the call was
+refused, so repeating it cannot do it twice); outages (5xx, timeouts, broken connections) are retried with
+jittered exponential backoff only when the call is idempotent (a read, or a write carrying an idempotency key);
+every other 4xx is final. Attempts are bounded.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from providers.base import Clock, ConnectionSettings, OAuthEndpoints, Sleep, Token, TokenStore
+from providers.errors import (
+    AuthorizationExpired,
+    BadPlatformData,
+    DunningError,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    redact,
+)
+
+log = logging.getLogger(__name__)
+
+# --- rate limiting ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """At most `limit` calls in any `seconds` (per tenant). `pace` spreads them evenly instead of bursting."""
+
+    name: str
+    limit: int
+    seconds: float
+    pace: bool = False
+
+
+@dataclass(frozen=True)
+class LimitReading:
+    """What a response's headers say about one of the platform's windows."""
+
+    window: str
+    remaining: int | None
+    reset_at: float | None = None
+    """Epoch seconds when the window resets, where the platform says."""
+    daily: bool = False
+
+
+class RateLimiter:
+    """Keeps one connection within its platform's windows, before the platform has to refuse.
+
+    Sliding logs: no interval of `seconds` ever holds more than `limit` calls, which also keeps every fixed window
+    the platform counts in within budget, whatever its alignment. Header readings tighten it further: when the
+    platform says a window is spent, calls wait for its reset (a daily window raises instead of waiting hours).
+    """
+
+    def __init__(self, windows: Sequence[RateWindow], *, clock: Clock, sleep: Sleep, max_wait: float) -> None:
+        self.windows = tuple(windows)
+        self._log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
+        self._blocked_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._max_wait = max_wait
+
+    def acquire(self) -> None:
+        """Wait until one more call fits every window, then count it."""
+        while True:
+            wait = self._wait_needed(self._clock())
+            if wait <= 0:
+                break
+            self._sleep(wait)
+        now = self._clock()
+        for window in self.windows:
+            self._log[window.name].append(now)
+
+    def _wait_needed(self, now: float) -> float:
+        wait = self._blocked_until - now
+        for window in self.windows:
+            calls = self._log[window.name]
+            while calls and calls[0] <= now - window.seconds:
+                calls.popleft()
+            if len(calls) >= window.limit:
+                wait = max(wait, calls[0] + window.seconds - now)
+            if window.pace and calls:
+                wait = max(wait, calls[-1] + window.seconds / window.limit - now)
+        return wait
+
+    def observe(self, readings: Sequence[LimitReading], *, connection: str) -> None:
+        """Take the platform's own count into account (other processes or apps may share the budget)."""
+        now = self._clock()
+        for reading in readings:
+            if reading.remaining is None or reading.remaining > 0:
+                continue
+            reset_at = reading.reset_at if reading.reset_at is not None else now + 60
+            if reading.daily and reset_at - now > self._max_wait:
+                raise RateLimited(
+                    f"the platform's daily call limit is used up until "
+                    f"{datetime.fromtimestamp(reset_at, UTC):%Y-%m-%d %H:%M} UTC; this connection stops for this run "
+                    "and continues at the next one",
+                    connection=connection,
+                    for_the_day=True,
+                )
+            self._blocked_until = max(self._blocked_until, reset_at)
+
+
+# --- what a platform declares -------------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpProfile:
+    """A platform's HTTP differences. Subclass and override the hooks for quirks; keep loops out of adapters."""
+
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Accept": "application/json"})
+    windows: Sequence[RateWindow] = ()
+    max_attempts: int = 5
+    timeout: float = 30.0
+    max_wait: float = 15 * 60
+    """The longest single wait (Retry-After or a window reset) before giving up for this run."""
+
+    def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+        """The platform's rate-limit headers, if any."""
+        return []
+
+    def retry_after(self, response: httpx.Response, now: float) -> float | None:
+        """Seconds to wait after a 429: `Retry-After` as seconds, an HTTP date, or an epoch timestamp."""
+        return parse_retry_after(response.headers.get("Retry-After"), now)
+
+    def is_daily_limit(self, response: httpx.Response) -> bool:
+        """A 429 that waiting minutes will not cure."""
+        return False
+
+    def token_expired(self, response: httpx.Response) -> bool:
+        """A 401 that one token refresh may cure (as opposed to revoked consent or a missing scope)."""
+        return response.status_code == 401
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The platform's own explanation from an error body, short and safe to show."""
+        return short_text(response.text)
+
+    def error_for(self, response: httpx.Response, connection: str) -> DunningError:
+        """Map a failed response onto the error hierarchy; override for platforms with special codes."""
+        status = response.status_code
+        detail = self.error_message(response)
+        what = f"{response.request.method} {response.request.url.path}"
+        if status == 401:
+            return AuthorizationExpired(
+                f"the platform no longer accepts this connection's authorisation ({detail})", connection=connection
+            )
+        if status == 403:
+            return PlatformError(
+                f"access refused for {what}: {detail}. Check the app's rights and that the company is still "
+                "connected",
+                connection=connection,
+                status=status,
+            )
+        if status == 404:
+            return NotFound(f"not found: {what} ({detail})", connection=connection, status=status)
+        if status >= 500:
+            return PlatformError(
+                f"the platform failed ({status}) on {what}: {detail}", connection=connection, status=status,
+                retryable=status in (500, 502, 503, 504),
+            )
+        return PlatformError(f"the platform refused {what} ({status}): {detail}", connection=connection, status=status)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Read Retry-After as delta seconds, an epoch timestamp (values above 10^9, as Moneybird's docs say) or a date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, parsed.timestamp() - now)
+    if number > 1e9:
+        return max(0.0, number - now)
+    return max(0.0, number)
+
+
+def short_text(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return redact(text[:limit] + ("…" if len(text) > limit else "")) or "no details given"
+
+
+# --- tokens -------------------------------------------------------------------------------------------------------
+
+_REAUTHORISE_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_request", "invalid_client"}
+
+
+class TokenKeeper:
+    """Hands out a valid access token, refreshing it safely when rotating refresh tokens are involved.
+
+    The sequence protects against losing a rotated refresh token: take the per-connection cross-process lock,
+    reload (another process may have refreshed already), spend the refresh token, *persist the new token*, and only
+    then use it. authlib does the token-endpoint mechanics.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        oauth: OAuthEndpoints,
+        store: TokenStore,
+        *,
+        clock: Clock,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.settings = settings
+        self.oauth = oauth
+        self.store = store
+        self._clock = clock
+        self._transport = transport
+        self._token: Token | None = None
+        self.refreshes = 0
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def current(self) -> Token:
+        if self._token is None:
+            self._token = self.store.load(self.settings.name)
+        if self._token is None:
+            raise AuthorizationExpired("no authorisation is stored for this connection", connection=self.settings.name)
+        if self._token.expires_within(self.oauth.refresh_before_expiry, now=self._now()):
+            self._token = self.refresh(stale=self._token)
+        return self._token
+
+    def refresh(self, *, stale: Token) -> Token:
+        name = self.settings.name
+        with self.store.lock(name):
+            stored = self.store.load(name)
+            if stored is not None and stored.access_token != stale.access_token:
+                return stored  # another process refreshed while we waited for the lock
+            token = stored or stale
+            if token.refresh_token is None:
+                raise AuthorizationExpired(
+                    "the access token expired and the platform gave no refresh token", connection=name
+                )
+            journal = getattr(self.store, "begin_refresh", None)
+            if journal is not None:
+                journal(name, token)
+            payload = self._call_token_endpoint(token)
+            if payload is None:  # the platform says the current token is still good (Exact's 570 s rule)
+                return token
+            new = Token.from_response(payload, now=self._now())
+            if new.refresh_token is None:  # a platform that does not rotate keeps the old refresh token valid
+                new = new.model_copy(update={"refresh_token": token.refresh_token})
+            self.store.save(name, new)
+            finish = getattr(self.store, "finish_refresh", None)
+            if finish is not None:
+                finish(name, new)
+            self.refreshes += 1
+            log.info("refreshed the access token", extra={"connection": name})
+            return new
+
+    def _call_token_endpoint(self, token: Token) -> dict[str, Any] | None:
+        from authlib.integrations.base_client import OAuthError
+        from authlib.integrations.httpx_client import OAuth2Client
+
+        secret = self.settings.client_secret.get_secret_value() if self.settings.client_secret else None
+        client = OAuth2Client(
+            client_id=self.settings.client_id,
+            client_secret=secret,
+            token_endpoint_auth_method=self.oauth.token_auth if secret else "none",
+            transport=self._transport,
+            timeout=30.0,
+        )
+        assert token.refresh_token is not None
+        try:
+            with client:
+                return dict(
+                    client.refresh_token(self.oauth.token_url, refresh_token=token.refresh_token.get_secret_value())
+                )
+        except OAuthError as exc:
+            description = exc.description or ""
+            if exc.error == "access_denied" and "not expired" in description:
+                return None
+            if exc.error in _REAUTHORISE_ERRORS:
+                raise AuthorizationExpired(
+                    f"the platform refused to renew the authorisation ({exc.error}: {short_text(description)})",
+                    connection=self.settings.name,
+                ) from None
+            raise PlatformError(
+                f"the token endpoint refused a refresh ({exc.error}: {short_text(description)})",
+                connection=self.settings.name,
+            ) from None
+        except (httpx.HTTPStatusError, httpx.TransportError, ValueError) as exc:
+            raise PlatformError(
+                f"the token endpoint failed ({type(exc).__name__}); try again later",
+                connection=self.settings.name,
+                retryable=True,
+            ) from None
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the access token; on a 401 that a refresh may cure, refreshes once and repeats the call."""
+
+    requires_response_body = True  # the platform's 401 body says whether the token expired or consent is gone
+
+    def __init__(self, keeper: TokenKeeper, profile: HttpProfile) -> None:
+        self.keeper = keeper
+        self.profile = profile
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        token = self.keeper.current()
+        request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+        response = yield request
+        if response.status_code == 401 and self.profile.token_expired(response):
+            fresh = self.keeper.refresh(stale=token)
+            if fresh.access_token != token.access_token:
+                request.headers["Authorization"] = f"Bearer {fresh.access_token.get_secret_value()}"
+                yield request
+
+
+# --- paging -------------------------------------------------------------------------------------------------------
+
+
+class Paginator:
+    """Says where the next page is, given the current page's response (singer-sdk style)."""
+
+    def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+        raise NotImplementedError
+
+
+@dataclass
+class PageNumberPaginator(Paginator):
+    """`?page=N`: stop on a short page, or when `is_last` says so (e.g. Xero's pageCount)."""
+
+    page_size: int
+    records: Callable[[httpx.Response], Sequence[Any]]
+    page_param: str = "page"
+    is_last: Callable[[httpx.Response], bool] | None = None
+
+    def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+        if self.is_last is not None and self.is_last(response):
+            return None
+        if len(self.records(response)) < self.page_size:
+            return None
+        return str(response.request.url.copy_with(query=None)), {**params, self.page_param: int(params.get(self.page_param, 1)) + 1}
+
+
+@dataclass
+class NextUrlPaginator(Paginator):
+    """An absolute next-page URL in the body (OData's `__next`) or the `Link: rel="next"` header."""
+
+    next_url: Callable[[httpx.Response], str | None] = lambda response: response.links.get("next", {}).get("url")
+
+    def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+        url = self.next_url(response)
+        return (url, None) if url else None
+
+
+# --- the client ---------------------------------------------------------------------------------------------------
+
+
+class ApiClient:
+    """One per connection: an httpx client with the connection's auth, limits, retries and error mapping."""
+
+    def __init__(
+        self,
+        *,
+        settings: ConnectionSettings,
+        profile: HttpProfile,
+        oauth: OAuthEndpoints,
+        tokens: TokenStore,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.calls = 0
+        self._clock = clock or time.time
+        self._sleep = sleep or time.sleep
+        self.limiter = RateLimiter(profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait)
+        self.tokens = TokenKeeper(settings, oauth, tokens, clock=self._clock, transport=transport)
+        self._auth = _BearerAuth(self.tokens, profile)
+        self._http = httpx.Client(
+            base_url=profile.base_url,
+            headers=dict(profile.headers),
+            timeout=profile.timeout,
+            transport=transport,
+            follow_redirects=False,
+            event_hooks={"request": [self._count]},
+        )
+
+    def _count(self, request: httpx.Request) -> None:
+        self.calls += 1
+        log.debug("%s %s", request.method, request.url.path, extra={"connection": self.settings.name})
+
+    def close(self) -> None:
+        self._http.close()
+
+    # public calls
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        authenticated: bool = True,
+        accept_redirect: bool = False,
+    ) -> httpx.Response:
+        """Send one logical call, with the retries the policy allows; returns a 2xx (or 3xx if accepted) response."""
+        idempotent = method.upper() in {"GET", "HEAD", "OPTIONS"} or idempotency_key is not None
+        retrying = Retrying(
+            stop=stop_after_attempt(self.profile.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: self._worth_retrying(exc, idempotent)),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        call_headers = dict(headers or {})
+        if idempotency_key is not None:
+            call_headers["Idempotency-Key"] = idempotency_key
+        return retrying(
+            self._send_once, method, url, params=params, json=json, content=content, headers=call_headers,
+            authenticated=authenticated, accept_redirect=accept_redirect,
+        )
+
+    def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> Any:
+        return self.json_of(self.request("GET", url, params=params, headers=headers))
+
+    def pages(
+        self,
+        url: str,
+        paginator: Paginator,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Every page of a listing, one call each, in order (never in parallel: cursors are sequential)."""
+        next_call: tuple[str, dict[str, Any] | None] | None = (url, dict(params or {}))
+        while next_call is not None:
+            page_url, page_params = next_call
+            response = self.request("GET", page_url, params=page_params, headers=headers)
+            yield response
+            next_call = paginator.next_page(response, dict(page_params or {}))
+
+    def json_of(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise BadPlatformData(
+                f"the platform answered {response.request.method} {response.request.url.path} with something that "
+                f"is not JSON: {short_text(response.text, 120)}",
+                connection=self.settings.name,
+            ) from None
+
+    # machinery
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        authenticated: bool,
+        accept_redirect: bool,
+    ) -> httpx.Response:
+        self.limiter.acquire()
+        name = self.settings.name
+        try:
+            response = self._http.request(
+                method, url, params=params, json=json, content=content, headers=headers,
+                auth=self._auth if authenticated else None,
+            )
+        except httpx.TimeoutException:
+            raise PlatformError(f"{method} {_path(url)} timed out", connection=name, retryable=True) from None
+        except httpx.TransportError as exc:
+            raise PlatformError(
+                f"could not reach the platform for {method} {_path(url)} ({type(exc).__name__})",
+                connection=name,
+                retryable=True,
+            ) from None
+        self.limiter.observe(self.profile.read_limits(response), connection=name)
+        if response.status_code == 429:
+            response.read()
+            daily = self.profile.is_daily_limit(response)
+            raise RateLimited(
+                "the platform's daily call limit is used up; this connection stops for this run"
+                if daily
+                else "the platform asked to slow down",
+                connection=name,
+                retry_after=self.profile.retry_after(response, self._clock()),
+                for_the_day=daily,
+            )
+        if response.is_success or (accept_redirect and response.is_redirect):
+            return response
+        response.read()
+        raise self.profile.error_for(response, name)
+
+    def _worth_retrying(self, exc: BaseException, idempotent: bool) -> bool:
+        if isinstance(exc, RateLimited):
+            return not exc.for_the_day and (exc.retry_after is None or exc.retry_after <= self.profile.max_wait)
+        if isinstance(exc, PlatformError):
+            return exc.retryable and idempotent
+        return False
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        return wait_random_exponential(multiplier=0.5, max=30)(state)
+
+
+def _path(url: str) -> str:
+    return httpx.URL(url).path or url
