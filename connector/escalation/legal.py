@@ -1,0 +1,174 @@
+"""Dutch statutory collection costs and interest, exact to the cent.
+
+Pure functions on `Decimal` and `date`, public so the dossier, the exports and users can call them. The interest
+rates are data (`data/nl_statutory_interest.toml`, each row with its start date and source), never code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import cache
+from importlib import resources
+
+CENT = Decimal("0.01")
+
+COST_BRACKETS: tuple[tuple[Decimal | None, Decimal], ...] = (
+    (Decimal(2_500), Decimal("0.15")),
+    (Decimal(2_500), Decimal("0.10")),
+    (Decimal(5_000), Decimal("0.05")),
+    (Decimal(190_000), Decimal("0.01")),
+    (None, Decimal("0.005")),
+)
+"""Besluit vergoeding voor buitengerechtelijke incassokosten (BWBR0031432) art. 2 lid 1: marginal brackets."""
+COST_MINIMUM = Decimal(40)
+"""Art. 2 lid 2: at least EUR 40 for the whole; also the fixed compensation floor for businesses (art. 6:96 lid 4)."""
+COST_MAXIMUM = Decimal(6_775)
+"""Art. 2 lid 1: at most EUR 6,775 (before VAT)."""
+
+
+def cents(amount: Decimal) -> Decimal:
+    """Round half up to whole cents, the way amounts are stated on a letter."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def collection_costs(principal: Decimal, *, vat_rate: Decimal = Decimal(0)) -> Decimal:
+    """The statutory extra-judicial collection costs on `principal` (art. 6:96 BW and its Besluit).
+
+    `vat_rate` is added on top only when the creditor uses a VAT-charged collection service and cannot deduct that
+    VAT (art. 2 lid 3); a creditor collecting itself passes 0.
+    """
+    if principal <= 0:
+        raise ValueError(f"collection costs need a positive principal, got {principal}")
+    if not Decimal(0) <= vat_rate < 1:
+        raise ValueError(f"vat_rate is a fraction such as 0.21, got {vat_rate}")
+    rest, scale = principal, Decimal(0)
+    for width, rate in COST_BRACKETS:
+        part = rest if width is None else min(rest, width)
+        scale += part * rate
+        rest -= part
+        if rest <= 0:
+            break
+    costs = min(max(cents(scale), COST_MINIMUM), COST_MAXIMUM)
+    return cents(costs * (1 + vat_rate))
+
+
+def business_compensation(
+    principal: Decimal, *, vat_rate: Decimal = Decimal(0), contractual: Decimal | None = None
+) -> Decimal:
+    """What a business debtor owes for collection: max(EUR 40, scale or contract amount), never 40 on top.
+
+    Art. 6:96 lid 4 BW (Directive 2011/7/EU): the EUR 40 is owed without a reminder from the day after the last
+    payment day, and is the floor of the compensation, not an addition to it.
+    """
+    claim = collection_costs(principal, vat_rate=vat_rate) if contractual is None else contractual
+    return max(COST_MINIMUM, cents(claim))
+
+
+# --- statutory interest -------------------------------------------------------------------------------------------
+
+
+class StaleRateTable(UserWarning):
+    """A calculation reached past the half-year the rate table is sure of: a newer rate may apply."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatePeriod:
+    start: date
+    rate: Decimal
+    """Percent per year, e.g. Decimal("10.15")."""
+    source: str
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    commercial: tuple[RatePeriod, ...]
+    consumer: tuple[RatePeriod, ...]
+    sure_until: date
+
+
+@cache
+def rate_table() -> RateTable:
+    """The Dutch statutory interest rates shipped with the package."""
+    text = resources.files("connector.escalation").joinpath("data/nl_statutory_interest.toml").read_text("utf-8")
+    raw = tomllib.loads(text)
+
+    def periods(rows: list[dict[str, object]]) -> tuple[RatePeriod, ...]:
+        parsed = tuple(
+            RatePeriod(start=row["from"], rate=Decimal(str(row["rate"])), source=str(row["source"]),  # type: ignore[arg-type]
+                       confirmed=bool(row.get("confirmed", False)))
+            for row in rows
+        )
+        if [p.start for p in parsed] != sorted({p.start for p in parsed}):
+            raise ValueError("data/nl_statutory_interest.toml: rows must be in date order without duplicates")
+        return parsed
+
+    return RateTable(periods(raw["commercial"]), periods(raw["consumer"]), raw["sure_until"])
+
+
+def _anniversary(start: date, years: int) -> date:
+    """`start` plus whole years; 29 February falls on 28 February in a non-leap year."""
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:
+        return start.replace(year=start.year + years, day=28)
+
+
+def statutory_interest(principal: Decimal, start: date, end: date, *, commercial: bool) -> Decimal:
+    """Statutory (art. 6:119) or commercial (art. 6:119a) interest for the days `start`..`end` inclusive.
+
+    Each day at the rate then in force / 365 (also in leap years); after each full year counted from `start` the
+    year's interest is added to the principal (art. 6:119 lid 2, 6:119a lid 3). Rounded to cents at the end only.
+    `start` is the first day of default: the day after the due date.
+    """
+    if principal <= 0:
+        raise ValueError(f"interest needs a positive principal, got {principal}")
+    if end < start:
+        return Decimal("0.00")
+    table = rate_table()
+    periods = table.commercial if commercial else table.consumer
+    if start < periods[0].start:
+        raise ValueError(
+            f"no statutory interest rate known before {periods[0].start} (asked from {start}); "
+            "compute interest for earlier periods by hand"
+        )
+    if end > table.sure_until:
+        warnings.warn(
+            StaleRateTable(
+                f"the statutory interest table is sure only up to {table.sure_until}; interest up to {end} uses the "
+                "last known rate and may be wrong: add the rate for the new half-year to "
+                "connector/escalation/data/nl_statutory_interest.toml"
+            ),
+            stacklevel=2,
+        )
+    boundaries = sorted({p.start for p in periods if start < p.start <= end})
+    with localcontext() as ctx:
+        ctx.prec = 60
+        base, total_interest, year_interest = principal, Decimal(0), Decimal(0)
+        years = 1
+        next_anniversary = _anniversary(start, 1)
+        day = start
+        while day <= end:
+            if day == next_anniversary:
+                base += year_interest
+                total_interest += year_interest
+                year_interest = Decimal(0)
+                years += 1
+                next_anniversary = _anniversary(start, years)
+            # the segment runs until the next rate change, anniversary or the end, whichever comes first
+            stop = min([end + timedelta(days=1), next_anniversary] + [b for b in boundaries if b > day])
+            rate = next(p.rate for p in reversed(periods) if p.start <= day)
+            year_interest += base * rate / 100 * (stop - day).days / 365
+            day = stop
+        total_interest += year_interest
+    return cents(total_interest)
+
+
+def unconfirmed_rates() -> tuple[RatePeriod, ...]:
+    """Rows of the rate table not yet checked against a publication (shown in warnings and the report)."""
+    table = rate_table()
+    return tuple(p for p in table.commercial + table.consumer if not p.confirmed)
