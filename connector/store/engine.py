@@ -1,0 +1,43 @@
+"""One engine factory for SQLite (the default) and PostgreSQL, so the rest of the store is dialect-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from connector.store.columns import json_dumps
+
+WRITE = "dunning_write"
+"""Execution option marking a connection that will write (SQLite then takes the write lock up front)."""
+
+
+def create_store_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    engine = create_engine(parsed, json_serializer=json_dumps, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL (readers never block the sync), foreign keys on, and real transactions.
+
+    pysqlite's own transaction handling does not cover DDL, so migrations would not be atomic; the documented
+    remedy is to switch it off and emit BEGIN ourselves. A writer begins IMMEDIATE: it waits for the write lock
+    (busy timeout) instead of failing halfway when another process writes at the same time.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")

@@ -1,0 +1,94 @@
+"""Reading what the planner needs: open invoices with debtor and history, streamed in batches."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pytest
+from sqlalchemy import event
+
+from connector.models import Event, EventKind
+from connector.store import StoreError
+from providers.base import SyncPage
+
+
+def _fill(store, invoice_factory, debtor_factory, count: int) -> None:
+    debtors = tuple(debtor_factory(f"D{n}") for n in range(5))
+    invoices = tuple(invoice_factory(f"I{n:03d}", debtor_id=f"D{n % 5}") for n in range(count))
+    store.write_sync_page("acme", SyncPage(invoices=invoices, debtors=debtors))
+
+
+def test_open_invoices_come_with_their_debtor_and_history_grouped_per_debtor(store, invoice_factory, debtor_factory):
+    _fill(store, invoice_factory, debtor_factory, 12)
+    store.write_sync_page("acme", SyncPage(closed_invoice_ids=("I000",)))
+    store.append_event("acme", "I001", Event(kind=EventKind.NOTE, on=date(2026, 11, 1), data={"text": "called"}))
+
+    seen = list(store.iter_open_invoices(batch_size=4))
+
+    assert sorted(inv.platform_id for inv, _, _ in seen) == [f"I{n:03d}" for n in range(1, 12)]
+    assert all(debtor.platform_id == inv.debtor_id for inv, debtor, _ in seen)
+    debtor_order = [inv.debtor_id for inv, _, _ in seen]
+    assert debtor_order == sorted(debtor_order)  # one debtor's invoices are consecutive
+    history = {inv.platform_id: events for inv, _, events in seen}
+    assert [e.data for e in history["I001"]] == [{"text": "called"}]
+    assert history["I002"] == ()
+
+
+def test_open_invoices_are_read_in_batches_not_per_row(store, invoice_factory, debtor_factory):
+    _fill(store, invoice_factory, debtor_factory, 25)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        assert len(list(store.iter_open_invoices(batch_size=10))) == 25
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+
+    # 3 batches of (invoices, debtors, events) and one empty read that ends the stream.
+    assert len(statements) == 3 * 3 + 1
+
+
+def test_open_invoices_of_one_connection_only(store, invoice_factory, debtor_factory):
+    store.ensure_connection("other", "moneybird", "A1")
+    _fill(store, invoice_factory, debtor_factory, 3)
+    store.write_sync_page(
+        "other",
+        SyncPage(invoices=(invoice_factory("X1", connection="other"),), debtors=(debtor_factory(connection="other"),)),
+    )
+
+    assert [inv.platform_id for inv, _, _ in store.iter_open_invoices("other")] == ["X1"]
+    assert len(list(store.iter_open_invoices())) == 4
+
+
+def test_the_store_can_be_written_while_open_invoices_stream(store, invoice_factory, debtor_factory):
+    _fill(store, invoice_factory, debtor_factory, 6)
+    for invoice, _, _ in store.iter_open_invoices(batch_size=2):
+        store.append_event("acme", invoice.platform_id, Event(kind=EventKind.REMINDER_SENT, on=date(2026, 11, 2)))
+
+    assert all(len(events) == 1 for _, _, events in store.iter_open_invoices())
+
+
+def test_an_open_invoice_without_a_synced_debtor_is_named_in_a_warning(store, invoice_factory, caplog):
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1", debtor_id="missing"),)))
+
+    with caplog.at_level(logging.WARNING):
+        assert list(store.iter_open_invoices()) == []
+    assert "invoice 2026-I1 is open but its debtor missing was never synced" in caplog.text
+
+
+def test_history_is_append_only_and_kept_in_order(store, invoice_factory, clock):
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1"),)))
+    first = store.append_event(
+        "acme", "I1", Event(kind=EventKind.HOLD_SET, on=date(2026, 11, 2), data={"hold": "dispute"})
+    )
+    second = store.append_event("acme", "I1", Event(kind=EventKind.HOLD_RELEASED, on=date(2026, 10, 30)))
+
+    assert first.recorded_at == clock.now
+    assert store.events("acme", "I1") == (first, second)
+    with pytest.raises(StoreError, match="acme: invoice id nope is not in the store"):
+        store.append_event("acme", "nope", Event(kind=EventKind.NOTE, on=date(2026, 11, 2)))
