@@ -1,0 +1,452 @@
+"""The planner: given one invoice, its debtor, its history, the policy and a date, the next action or nothing.
+
+Pure: values in, a value out; no clock, no store, no I/O. The rules, in the order they are checked:
+
+1. Only collectable invoices (open, not a credit note, something positive outstanding); nothing after a handoff.
+2. Holds pause escalation: a dispute or a manual exclusion until released, a promise to pay (also the platform's
+   own promised payment date) until its date plus the grace days, and a payment arrangement while every
+   instalment is paid on time.
+3. One step at a time, never backwards, never twice: of the steps after the last one taken, the single most
+   advanced whose date *and* prerequisites are met (a job that did not run for weeks catches up without a burst).
+   A step's date is its schedule date, but never earlier than its normal distance from the step actually taken.
+   Prerequisites: steps counted from another step need that step; the notice of default needs at least one
+   reminder; the handoff needs the notice of default and its pay-by date (for consumers the 14-day term) passed.
+4. At least `min_gap_days` between two mails to the same debtor (the driver passes the debtor's last mail).
+5. Costs and interest only where lawful: businesses owe max(EUR 40, scale) and commercial interest from the day
+   after the due date; consumers owe costs only once the 14-day letter's term has passed unpaid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from connector.escalation.calendar import consumer_term_end, presumed_receipt
+from connector.escalation.legal import business_compensation, collection_costs, statutory_interest
+from connector.escalation.policy import REMINDER_STEPS, STEP_ORDER, Channel, Policy
+from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
+from providers.base import Capabilities
+
+MAIL_CHANNELS = frozenset({Channel.PLATFORM_MAIL, Channel.LETTER})
+"""Channels that put a message in front of the debtor (and so count for the minimum gap)."""
+
+LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
+"""Steps whose wording the law prescribes: they need our own text, so a letter where the platform mails its own."""
+
+_INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
+
+
+@dataclass(frozen=True, slots=True)
+class ActionInvoice:
+    """One invoice an action is about, with what its text shows."""
+
+    platform_id: str
+    number: str
+    issue_date: date
+    due_date: date
+    total: Decimal
+    outstanding: Decimal
+    days_overdue: int
+    payment_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What to do today for one debtor: a step, on one or several invoices (consolidated by the driver)."""
+
+    step: str
+    channel: Channel
+    connection: str
+    debtor_id: str
+    debtor_name: str
+    debtor_kind: DebtorKind
+    invoices: tuple[ActionInvoice, ...]
+    due_on: date
+    """The day the step fell due (on or before `as_of`)."""
+    as_of: date
+    outstanding: Decimal
+    currency: str
+    reason: str
+    language: str
+    costs: Decimal | None = None
+    """Collection costs owed now (businesses from the day after the due date; consumers after the 14-day term)."""
+    costs_if_unpaid: Decimal | None = None
+    """For the consumer 14-day letter: the exact amount it must state, charged only if the term passes unpaid."""
+    interest: Decimal | None = None
+    """Statutory (commercial) interest up to `as_of`, where the step claims it."""
+    pay_by: date | None = None
+    """For the notice of default: the last day to pay (consumers: the end of the 14-day term)."""
+    presumed_receipt: date | None = None
+    """For the consumer 14-day letter sent today: the day it counts as received."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def invoice_ids(self) -> tuple[str, ...]:
+        return tuple(i.platform_id for i in self.invoices)
+
+    @property
+    def invoice_numbers(self) -> tuple[str, ...]:
+        return tuple(i.number for i in self.invoices)
+
+    @property
+    def is_mail(self) -> bool:
+        return self.channel in MAIL_CHANNELS
+
+    def as_json(self) -> dict[str, Any]:
+        """The `dunning plan --json` object (see cli.md)."""
+
+        def money(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "connection": self.connection,
+            "debtor": self.debtor_id,
+            "debtor_name": self.debtor_name,
+            "debtor_kind": self.debtor_kind.value,
+            "invoices": list(self.invoice_ids),
+            "invoice_numbers": list(self.invoice_numbers),
+            "step": self.step,
+            "channel": self.channel.value,
+            "due_on": self.due_on.isoformat(),
+            "outstanding": money(self.outstanding),
+            "currency": self.currency,
+            "reason": self.reason,
+            "language": self.language,
+            "costs": money(self.costs),
+            "costs_if_unpaid": money(self.costs_if_unpaid),
+            "interest": money(self.interest),
+            "pay_by": self.pay_by.isoformat() if self.pay_by else None,
+            "presumed_receipt": self.presumed_receipt.isoformat() if self.presumed_receipt else None,
+            "warnings": list(self.warnings),
+        }
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """EUR 1,210.00: how amounts read in reasons and logs."""
+    return f"{currency} {amount:,.2f}"
+
+
+# --- reading the history ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class History:
+    """What the planner needs from an invoice's events, read once."""
+
+    taken: dict[str, date] = field(default_factory=dict)
+    """Step → the day it was taken (first occurrence)."""
+    handed_off: bool = False
+    last_mail: date | None = None
+    hold: str | None = None
+    """Why escalation is paused, or None."""
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        return date.fromisoformat(value[:10])
+    return None
+
+
+def _arrangement_hold(event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int) -> str | None:
+    """The hold reason while every instalment so far is paid on time, else None (the arrangement is broken)."""
+    data = event.data
+    schedule: list[tuple[date, Decimal]] = []
+    down = data.get("down_payment")
+    if isinstance(down, dict):
+        schedule.append((_parse_date(down.get("due")) or event.on, Decimal(str(down["amount"]))))
+    for item in data.get("instalments", ()):
+        schedule.append((_parse_date(item["due"]) or event.on, Decimal(str(item["amount"]))))
+    schedule.sort(key=lambda row: row[0])
+    if "outstanding" in data:
+        paid = Decimal(str(data["outstanding"])) - invoice.outstanding
+    else:
+        paid = sum((Decimal(str(p.data.get("amount", 0))) for p in payments if p.on >= event.on), Decimal(0))
+    cumulative = Decimal(0)
+    for due, amount in schedule:
+        cumulative += amount
+        if due + timedelta(days=grace) < today and paid < cumulative:
+            return None
+    upcoming = next((due for due, _ in schedule if due >= today), None)
+    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else "")
+
+
+def read_history(invoice: Invoice, events: Iterable[Event], policy: Policy, today: date) -> History:
+    """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
+    history = History()
+    ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
+    holds: dict[str, str] = {}
+    arrangement: Event | None = None
+    payments: list[Event] = []
+    for event in ordered:
+        kind = event.kind
+        if kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and event.step:
+            history.taken.setdefault(event.step, event.on)
+            if kind is EventKind.REMINDER_SENT and event.step != "handoff":
+                history.last_mail = event.on
+        elif kind is EventKind.HANDOFF:
+            history.handed_off = True
+            history.taken.setdefault("handoff", event.on)
+        elif kind is EventKind.HOLD_SET:
+            hold = str(event.data.get("hold", "dispute"))
+            if hold == "promise":
+                until = _parse_date(event.data.get("until")) or event.on
+                holds[hold] = f"promise to pay by {until}"
+                if until + timedelta(days=policy.promise_grace_days) < today:
+                    holds.pop(hold)
+            elif hold == "excluded":
+                holds[hold] = "excluded from reminders"
+            else:
+                holds[hold] = f"{hold} since {event.on}"
+        elif kind is EventKind.HOLD_RELEASED:
+            released = event.data.get("hold")
+            if released:
+                holds.pop(str(released), None)
+            else:
+                holds.clear()
+        elif kind is EventKind.ARRANGEMENT_SET:
+            arrangement = event
+        elif kind is EventKind.ARRANGEMENT_ENDED:
+            arrangement = None
+        elif kind is EventKind.PAYMENT_SEEN:
+            payments.append(event)
+    promised = invoice.promised_payment_date
+    if promised and today <= promised + timedelta(days=policy.promise_grace_days):
+        holds.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
+    if arrangement is not None:
+        kept = _arrangement_hold(arrangement, invoice, payments, today, policy.arrangement_grace_days)
+        if kept:
+            holds["arrangement"] = kept
+    for name in ("excluded", "dispute", "arrangement", "promise"):
+        if name in holds:
+            history.hold = holds[name]
+            break
+    else:
+        history.hold = next(iter(holds.values()), None)
+    return history
+
+
+# --- deciding -----------------------------------------------------------------------------------------------------
+
+
+def notice_pay_by(sent: date, kind: DebtorKind, policy: Policy) -> date:
+    """The last day to pay after a notice of default sent on `sent` (consumers: the end of the 14-day term)."""
+    if kind is DebtorKind.CONSUMER:
+        return consumer_term_end(sent, policy)
+    return sent + timedelta(days=policy.steps.notice_of_default.pay_by_days)
+
+
+def _step_date(step: str, invoice: Invoice, history: History, last: str | None, policy: Policy) -> date | None:
+    """When `step` falls due given what was taken, or None while a step it rests on is missing."""
+    steps = policy.steps
+    rule = steps.rule(step)
+    if rule.after == "due":
+        when = invoice.due_date + timedelta(days=rule.days)
+    elif rule.after in history.taken:
+        when = history.taken[rule.after] + timedelta(days=rule.days)
+    else:
+        return None
+    if last is not None:
+        when = max(when, history.taken[last] + timedelta(days=steps.offset(step) - steps.offset(last)))
+    return when
+
+
+def _prerequisite_missing(
+    step: str, invoice: Invoice, debtor: Debtor, history: History, policy: Policy, today: date
+) -> bool:
+    if step == "pre_due":
+        lead = -policy.steps.pre_due.days
+        return today >= invoice.due_date or (invoice.due_date - invoice.issue_date).days < lead
+    if step == "notice_of_default":
+        return not REMINDER_STEPS & history.taken.keys()
+    if step == "handoff":
+        sent = history.taken.get("notice_of_default")
+        return sent is None or today <= notice_pay_by(sent, debtor.kind, policy)
+    return False
+
+
+def _applies(step: str, invoice: Invoice, debtor: Debtor, policy: Policy) -> bool:
+    rule = policy.steps.rule(step)
+    if not rule.enabled or debtor.kind not in rule.applies_to or invoice.outstanding < rule.min_outstanding:
+        return False
+    override = policy.for_debtor(debtor.connection, debtor.platform_id)
+    return override is None or override.steps is None or step in override.steps
+
+
+def _channel(step: str, debtor: Debtor, policy: Policy, capabilities: Capabilities | None) -> Channel:
+    channel = policy.steps.rule(step).channel
+    override = policy.for_debtor(debtor.connection, debtor.platform_id)
+    if override and override.channel and channel in MAIL_CHANNELS:
+        channel = override.channel
+    if (
+        channel is Channel.PLATFORM_MAIL
+        and step in LEGAL_CONTENT_STEPS
+        and capabilities is not None
+        and not capabilities.custom_message
+    ):
+        # the platform mails its own text, which cannot carry the prescribed wording: it becomes a letter
+        channel = Channel.LETTER
+    return channel
+
+
+def _describe_when(step: str, due_on: date, today: date, invoice: Invoice, history: History, policy: Policy) -> str:
+    rule = policy.steps.rule(step)
+    if rule.after != "due" and rule.after in history.taken:
+        anchor, anchor_date = rule.after, history.taken[rule.after]
+        return f"{_days((today - anchor_date).days)} after {anchor} on {anchor_date}"
+    days = (today - invoice.due_date).days
+    if days < 0:
+        return f"{_days(-days)} before the due date {invoice.due_date}"
+    if days == 0:
+        return f"due today ({invoice.due_date})"
+    return f"{_days(days)} after the due date {invoice.due_date}"
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def plan_invoice(
+    invoice: Invoice,
+    debtor: Debtor,
+    events: Sequence[Event],
+    policy: Policy,
+    today: date,
+    capabilities: Capabilities | None = None,
+    *,
+    last_mail_to_debtor: date | None = None,
+) -> Action | None:
+    """The next action for `invoice` on `today`, or None (nothing due, on hold, or nothing to collect).
+
+    `policy` is the base policy (connection overrides are applied here); `last_mail_to_debtor` is the most recent
+    mail to this debtor about any invoice, for the minimum gap.
+    """
+    if not invoice.is_collectable or invoice.total <= 0:
+        return None
+    policy = policy.for_connection(invoice.connection)
+    override = policy.for_debtor(debtor.connection, debtor.platform_id)
+    if override is not None and override.excluded:
+        return None
+    history = read_history(invoice, events, policy, today)
+    if history.handed_off or history.hold is not None:
+        return None
+
+    last = max(history.taken, key=_INDEX.__getitem__, default=None)
+    start = _INDEX[last] + 1 if last is not None else 0
+    chosen: tuple[str, date] | None = None
+    for step in STEP_ORDER[start:]:
+        if not _applies(step, invoice, debtor, policy):
+            continue
+        when = _step_date(step, invoice, history, last, policy)
+        if when is None or when > today or _prerequisite_missing(step, invoice, debtor, history, policy, today):
+            continue
+        if step == "handoff":
+            when = max(when, notice_pay_by(history.taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
+        chosen = (step, when)
+    if chosen is None:
+        return None
+    step, due_on = chosen
+
+    channel = _channel(step, debtor, policy, capabilities)
+    if channel in MAIL_CHANNELS:
+        last_mail = max(filter(None, (history.last_mail, last_mail_to_debtor)), default=None)
+        if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
+            return None
+    return _build_action(step, channel, due_on, invoice, debtor, history, last, policy, today)
+
+
+def _build_action(
+    step: str,
+    channel: Channel,
+    due_on: date,
+    invoice: Invoice,
+    debtor: Debtor,
+    history: History,
+    last: str | None,
+    policy: Policy,
+    today: date,
+) -> Action:
+    override = policy.for_debtor(debtor.connection, debtor.platform_id)
+    language = (override.language if override and override.language else None) or debtor.language
+    reason = f"{step}: {_describe_when(step, due_on, today, invoice, history, policy)}"
+    skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
+    if skipped:
+        reason += f" (catching up; not sent: {', '.join(skipped)})"
+    reason += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
+    line = ActionInvoice(
+        platform_id=invoice.platform_id,
+        number=invoice.label,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        total=invoice.total,
+        outstanding=invoice.outstanding,
+        days_overdue=(today - invoice.due_date).days,
+        payment_url=invoice.payment_url,
+    )
+    action = Action(
+        step=step,
+        channel=channel,
+        connection=invoice.connection,
+        debtor_id=debtor.platform_id,
+        debtor_name=debtor.name,
+        debtor_kind=debtor.kind,
+        invoices=(line,),
+        due_on=due_on,
+        as_of=today,
+        outstanding=invoice.outstanding,
+        currency=invoice.currency,
+        reason=reason,
+        language=language or policy.default_language,
+    )
+    return price(action, history.taken.get("notice_of_default"), policy)
+
+
+def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
+    """Attach the costs, interest and pay-by date the step may lawfully state (EUR only: the statutory scale is
+    in euros). Used again by the driver after consolidating invoices into one letter."""
+    if action.step not in ("notice_of_default", "handoff"):
+        return action
+    today = action.as_of
+    fields: dict[str, Any] = {}
+    if action.step == "notice_of_default":
+        fields["pay_by"] = notice_pay_by(today, action.debtor_kind, policy)
+        if action.debtor_kind is DebtorKind.CONSUMER:
+            fields["presumed_receipt"] = presumed_receipt(today, policy.receipt)
+    if action.currency != "EUR":
+        return replace(action, **fields, warnings=(*action.warnings, "statutory costs and interest are in EUR only"))
+    principals = [i.outstanding for i in action.invoices]
+    if policy.consolidate_principal:
+        principals = [sum(principals, Decimal(0))]
+    commercial = action.debtor_kind is DebtorKind.BUSINESS
+    if commercial:
+        fields["costs"] = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
+    else:
+        costs = sum((collection_costs(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
+        lawful = notice_sent is not None and today > consumer_term_end(notice_sent, policy)
+        if action.step == "notice_of_default":
+            fields["costs_if_unpaid"] = costs
+        elif lawful:
+            fields["costs"] = costs
+    if commercial or action.step == "handoff":
+        found: list[str] = []
+        interest = Decimal(0)
+        for line in action.invoices:
+            if line.due_date >= today:
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    interest += statutory_interest(
+                        line.outstanding, line.due_date + timedelta(days=1), today, commercial=commercial
+                    )
+                except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
+                    found.append(f"invoice {line.number}: {exc}")
+            found += [str(w.message) for w in caught]
+        fields["interest"] = interest
+        fields["warnings"] = (*action.warnings, *dict.fromkeys(found))
+    return replace(action, **fields)
