@@ -450,3 +450,44 @@ def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
         fields["interest"] = interest
         fields["warnings"] = (*action.warnings, *dict.fromkeys(found))
     return replace(action, **fields)
+
+
+def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
+    """One action for several invoices of one debtor at the same step, channel and currency (one letter/mail).
+
+    Lawfulness is inherited: a cost field is filled only where every single-invoice action had it. With
+    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
+    """
+    first = actions[0]
+    if len(actions) == 1:
+        return first
+    if len({(a.debtor_id, a.step, a.channel, a.currency) for a in actions}) != 1:
+        raise ValueError("only actions of one debtor, step, channel and currency can be consolidated")
+    lines = tuple(line for a in actions for line in a.invoices)
+    outstanding = sum((a.outstanding for a in actions), Decimal(0))
+
+    def combined(name: str) -> Decimal | None:
+        values = [getattr(a, name) for a in actions]
+        if any(v is None for v in values):
+            return None
+        if first.currency != "EUR" or not policy.consolidate_principal:
+            return sum(values, Decimal(0))
+        if first.debtor_kind is DebtorKind.BUSINESS:
+            return business_compensation(outstanding, vat_rate=policy.collection_vat)
+        return collection_costs(outstanding, vat_rate=policy.collection_vat)
+
+    interests = [a.interest for a in actions]
+    return replace(
+        first,
+        invoices=lines,
+        due_on=min(a.due_on for a in actions),
+        outstanding=outstanding,
+        reason=f"{first.step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
+        f"{format_money(outstanding, first.currency)} outstanding; " + "; ".join(
+            f"{a.invoice_numbers[0]}: {a.reason.split(': ', 1)[1]}" for a in actions
+        ),
+        costs=combined("costs"),
+        costs_if_unpaid=combined("costs_if_unpaid"),
+        interest=None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
+        warnings=tuple(dict.fromkeys(w for a in actions for w in a.warnings)),
+    )
