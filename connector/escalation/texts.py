@@ -1,0 +1,157 @@
+"""Reminder texts: one Jinja2 template per step and language (`templates/<step>.<language>.j2`).
+
+The first line of a rendered template is the subject, the rest the body. Rendering is strict: a value the template
+needs that the action does not have (a None is treated as absent) is an error naming the field, never a blank in a
+sent mail. The language is the debtor's where a template exists in it, else the policy's default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import Environment, pass_context, PackageLoader, StrictUndefined, TemplateNotFound, UndefinedError
+
+from connector.escalation.planner import Action
+from connector.escalation.policy import Policy
+from connector.models import DebtorKind
+
+_MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+class TemplateDataMissing(ValueError):
+    """A template needs a value the action does not carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    body: str
+    language: str
+    template: str
+
+
+def format_amount(amount: Decimal, currency: str, language: str) -> str:
+    """€ 1.210,00 (nl), EUR 1,210.00 (en), 1 210,00 EUR (fr)."""
+    whole, cents = f"{amount:,.2f}".split(".")
+    if language == "nl":
+        number = f"{whole.replace(',', '.')},{cents}"
+        return f"€ {number}" if currency == "EUR" else f"{currency} {number}"
+    if language == "fr":
+        return f"{whole.replace(',', ' ')},{cents} {currency}"
+    return f"{currency} {whole}.{cents}"
+
+
+def _money(language: str):  # noqa: ANN202 - a Jinja filter factory
+    @pass_context
+    def money(ctx: Any, amount: Decimal) -> str:
+        return format_amount(amount, ctx["currency"], language)
+
+    return money
+
+
+def _day(language: str):  # noqa: ANN202 - a Jinja filter factory
+    def day(value: date) -> str:
+        if language == "en":
+            return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+        if language == "fr":
+            return value.strftime("%d/%m/%Y")
+        return value.strftime("%d-%m-%Y")
+
+    return day
+
+
+def _environment(language: str) -> Environment:
+    env = Environment(
+        loader=PackageLoader("connector.escalation", "templates"),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=False,
+    )
+    env.filters["money"] = _money(language)
+    env.filters["day"] = _day(language)
+    return env
+
+
+_ENVIRONMENTS: dict[str, Environment] = {}
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """Drop None values, so a template that uses one fails loudly instead of printing 'None' or a blank."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def context(action: Action, *, creditor: str, phone: str | None = None, history: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a template may use."""
+    invoices = [
+        _present(
+            {
+                "number": line.number,
+                "due_date": line.due_date,
+                "issue_date": line.issue_date,
+                "total": line.total,
+                "outstanding": line.outstanding,
+                "days_overdue": line.days_overdue,
+                "payment_url": line.payment_url,
+            }
+        )
+        for line in action.invoices
+    ]
+    return _present(
+        {
+            "creditor": creditor or None,
+            "debtor_name": action.debtor_name,
+            "consumer": action.debtor_kind is DebtorKind.CONSUMER,
+            "invoices": invoices,
+            "numbers": ", ".join(action.invoice_numbers),
+            "outstanding": action.outstanding,
+            "currency": action.currency,
+            "days_overdue": max(line.days_overdue for line in action.invoices),
+            "costs": action.costs,
+            "costs_if_unpaid": action.costs_if_unpaid,
+            "interest": action.interest,
+            "pay_by": action.pay_by,
+            "presumed_receipt": action.presumed_receipt,
+            "phone": phone,
+            "history": list(history),
+        }
+    )
+
+
+def render(
+    action: Action,
+    policy: Policy,
+    *,
+    creditor: str,
+    template: str | None = None,
+    phone: str | None = None,
+    history: tuple[str, ...] = (),
+) -> Message:
+    """The subject and body for `action` in the debtor's language (falling back to the policy's default)."""
+    name = template or policy.for_connection(action.connection).steps.rule(action.step).template
+    for language in dict.fromkeys((action.language, policy.default_language)):
+        env = _ENVIRONMENTS.setdefault(language, _environment(language))
+        try:
+            tmpl = env.get_template(f"{name}.{language}.j2")
+        except TemplateNotFound:
+            continue
+        values = context(action, creditor=creditor, phone=phone, history=history)
+        try:
+            text = tmpl.render(values)
+        except UndefinedError as exc:
+            raise TemplateDataMissing(
+                f"template {name}.{language}.j2 for invoice {', '.join(action.invoice_numbers)}: "
+                f"{exc.message} (the value is missing, so the text is not sent)"
+            ) from None
+        subject, _, body = text.partition("\n")
+        return Message(subject=subject.strip(), body=body.strip() + "\n", language=language, template=name)
+    raise TemplateDataMissing(
+        f"no template {name!r} in {action.language!r} or {policy.default_language!r} "
+        "(connector/escalation/templates/<name>.<language>.j2)"
+    )
