@@ -1,0 +1,303 @@
+"""Moneybird JSON ↔ the canonical model: the one place Moneybird's field names appear (outside the simulator).
+
+Shapes follow Moneybird's API v2 OpenAPI description (`sales_invoice_response`, `simple_contact_response`,
+`workflow_response`, `note_response`; version v2-20261002) and `shared/reference/providers.md`:
+ids are digit strings or integers, amounts decimal strings (a few may be JSON numbers), dates `YYYY-MM-DD`,
+timestamps ISO 8601 UTC with milliseconds, and an unset string is `null` or `""`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from connector.models import Address, Debtor, DebtorKind, Invoice
+from providers.errors import BadPlatformData
+
+OPEN_STATES = ("open", "pending_payment", "late", "reminded")
+"""Sales invoice states that still expect money. `draft`/`scheduled` were never sent; `paid`/`uncollectible` are
+done (the OpenAPI enum: draft, scheduled, open, pending_payment, reminded, late, paid, uncollectible)."""
+
+OPEN_FILTER = "state:" + "|".join(OPEN_STATES)
+"""Always sent: without a filter Moneybird defaults to `period:this_year` and silently misses older invoices."""
+
+REMINDABLE_STATES = ("late", "reminded")
+"""Which states Moneybird lets `send_reminders` cover is not documented; we only remind overdue ones."""
+
+SYNC_BATCH = 100
+"""`POST …/synchronization` returns at most 100 records and silently drops extra ids."""
+
+NOTE_KEY_PREFIX = "dunning-key:"
+
+
+# --- scalar readers -----------------------------------------------------------------------------------------------
+
+
+def record_id(value: Any) -> str:
+    """An id as Moneybird sends it (digit string or integer) → our digit string."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not an id: {value!r}")
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"not an id: {value!r}")
+    return text
+
+
+def optional_id(value: Any) -> str | None:
+    return None if value in (None, "") else record_id(value)
+
+
+def text(value: Any) -> str | None:
+    """Moneybird leaves unset strings `null` or `""`: both become None."""
+    if value is None:
+        return None
+    stripped = str(value).strip()
+    return stripped or None
+
+
+def money(value: Any, field: str) -> Decimal:
+    """A decimal string like `"121.0"`; a JSON number is read through its shortest text form, never as binary."""
+    if isinstance(value, bool) or value in (None, ""):
+        raise ValueError(f"{field} is missing")
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{field} is not an amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"{field} is not an amount: {value!r}")
+    return amount
+
+
+def day(value: Any, field: str) -> date:
+    if not value:
+        raise ValueError(f"{field} is missing")
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{field} is not a date: {value!r}") from None
+
+
+def timestamp(value: Any) -> datetime | None:
+    """`2026-10-02T10:43:51.305Z` → an aware UTC datetime (a timestamp without zone is taken as UTC)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"updated_at is not a timestamp: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def version(value: Any) -> str | None:
+    """`version` is `updated_at` in epoch seconds (an integer; some implementations send a string)."""
+    return None if value in (None, "") else str(value).strip()
+
+
+def _emails(*values: Any) -> tuple[str, ...]:
+    """Moneybird address fields may hold several addresses separated by `,` or `;`."""
+    found: list[str] = []
+    for value in values:
+        for part in re.split(r"[,;\s]+", text(value) or ""):
+            if part and part.lower() not in (seen.lower() for seen in found):
+                found.append(part)
+    return tuple(found)
+
+
+# --- records → canonical ------------------------------------------------------------------------------------------
+
+
+def invoice_label(record: Mapping[str, Any]) -> str:
+    """How a bookkeeper finds a raw record in Moneybird: its number, else its id."""
+    number = text(record.get("invoice_id")) if isinstance(record, Mapping) else None
+    return f"invoice {number}" if number else f"sales invoice id {record.get('id', '?') if isinstance(record, Mapping) else '?'}"
+
+
+def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
+    """A `sales_invoice_response` → `Invoice`. Raises `BadPlatformData` naming the invoice when it cannot be read."""
+    try:
+        state = text(record.get("state")) or ""
+        total = money(record.get("total_price_incl_tax"), "total_price_incl_tax")
+        unpaid = money(record.get("total_unpaid"), "total_unpaid")
+        paid = money(record.get("total_paid"), "total_paid") if record.get("total_paid") not in (None, "") else total - unpaid
+        currency = text(record.get("currency"))
+        if currency is None:
+            raise ValueError("currency is missing")
+        return Invoice(
+            connection=connection,
+            platform_id=record_id(record.get("id")),
+            number=text(record.get("invoice_id")),
+            debtor_id=record_id(record.get("contact_id")),
+            issue_date=day(record.get("invoice_date"), "invoice_date"),
+            due_date=day(record.get("due_date"), "due_date"),
+            currency=currency,
+            total=total,
+            amount_paid=paid,
+            outstanding=unpaid,
+            # a credit invoice carries negative totals and a negative total_unpaid
+            is_credit_note=total < 0 or unpaid < 0,
+            status=state,
+            is_open=state in OPEN_STATES,
+            payment_url=text(record.get("payment_url")) or text(record.get("url")),
+            reference=text(record.get("reference")),
+            last_modified=timestamp(record.get("updated_at")),
+            version=version(record.get("version")),
+        )
+    except (ValueError, ValidationError, AttributeError, TypeError) as exc:
+        raise BadPlatformData(f"{invoice_label(record)}: {_reason(exc)}", connection=connection) from None
+
+
+def debtor_name(contact: Mapping[str, Any]) -> str | None:
+    company = text(contact.get("company_name"))
+    if company:
+        return company
+    person = " ".join(filter(None, (text(contact.get("firstname")), text(contact.get("lastname")))))
+    return person or text(contact.get("attention")) or text(contact.get("send_invoices_to_attention"))
+
+
+def to_debtor(
+    contact: Mapping[str, Any], *, connection: str, kinds: Mapping[str, DebtorKind] | None = None
+) -> Debtor:
+    """A contact (`simple_contact_response`, also embedded in every sales invoice) → `Debtor`.
+
+    Business or consumer is a heuristic — a contact with a company name is a business — that the connection's
+    `debtor_kinds` option overrides per contact id (a sole trader entered by first and last name, say).
+    """
+    label = f"contact id {contact.get('id', '?') if isinstance(contact, Mapping) else '?'}"
+    try:
+        contact_id = record_id(contact.get("id"))
+        name = debtor_name(contact)
+        if not name:
+            raise ValueError("it has no company name, first name or last name")
+        kind = (kinds or {}).get(contact_id) or (
+            DebtorKind.BUSINESS if text(contact.get("company_name")) else DebtorKind.CONSUMER
+        )
+        people = contact.get("contact_people") or []
+        first_person = people[0] if people and isinstance(people[0], Mapping) else {}
+        person_name = " ".join(filter(None, (text(first_person.get("firstname")), text(first_person.get("lastname")))))
+        return Debtor(
+            connection=connection,
+            platform_id=contact_id,
+            name=name,
+            kind=kind,
+            # the invoice address first: it is where Moneybird sends this debtor's invoices and reminders
+            emails=_emails(contact.get("send_invoices_to_email"), contact.get("email")),
+            phone=text(contact.get("phone")),
+            address=Address(
+                lines=tuple(filter(None, (text(contact.get("address1")), text(contact.get("address2"))))),
+                postal_code=text(contact.get("zipcode")),
+                city=text(contact.get("city")),
+                country=text(contact.get("country")),
+                attention=text(contact.get("send_invoices_to_attention")) or text(contact.get("attention")),
+            ),
+            coc_number=text(contact.get("chamber_of_commerce")),
+            vat_number=text(contact.get("tax_number")),
+            contact_person=person_name or None,
+            version=version(contact.get("version")),
+        )
+    except (ValueError, ValidationError, AttributeError, TypeError) as exc:
+        raise BadPlatformData(f"{label}: {_reason(exc)}", connection=connection) from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+    return str(exc).removeprefix("Value error, ")
+
+
+# --- what the adapter needs from a record beyond the canonical model --------------------------------------------
+
+
+def reminder_group(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(contact, workflow, document style, identity): Moneybird sends one reminder per such group."""
+    return (
+        record_id(record.get("contact_id")),
+        record_id(record.get("workflow_id")),
+        record_id(record.get("document_style_id")),
+        record_id(record.get("identity_id")),
+    )
+
+
+def versions(listing: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
+    """The synchronization GET answer `[{"id", "version"}]` → id → version."""
+    return {record_id(item["id"]): version(item.get("version")) for item in listing}
+
+
+def note_key(idempotency_key: str) -> str:
+    return f"{NOTE_KEY_PREFIX}{idempotency_key}"
+
+
+def notes_with_key(record: Mapping[str, Any], idempotency_key: str) -> list[Mapping[str, Any]]:
+    """The invoice's notes that carry this idempotency key (our notes end with `dunning-key:<key>`)."""
+    marker = note_key(idempotency_key)
+    return [
+        note
+        for note in record.get("notes") or []
+        if isinstance(note, Mapping) and marker in (text(note.get("note")) or "").split()
+    ]
+
+
+def automatic_reminder_workflows(workflows: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[int]]]:
+    """Active invoice workflows with steps that Moneybird sends by itself (`steps[].reminder_auto_send`).
+
+    The `steps` array appears in the OpenAPI description of 2026-10-02 (not in 2025-01-07): a workflow without it
+    cannot be checked, which the caller reports instead of assuming it is safe.
+    """
+    found = []
+    for workflow in workflows:
+        if workflow.get("type") not in (None, "InvoiceWorkflow") or workflow.get("active") is False:
+            continue
+        steps = workflow.get("steps")
+        if steps is None:
+            continue
+        auto = sorted(
+            int(step.get("step_order") or 0) for step in steps if isinstance(step, Mapping) and step.get("reminder_auto_send")
+        )
+        if auto:
+            found.append((text(workflow.get("name")) or f"id {workflow.get('id')}", auto))
+    return found
+
+
+# --- canonical → request bodies -----------------------------------------------------------------------------------
+
+
+def sync_request(ids: Sequence[str]) -> dict[str, Any]:
+    return {"ids": list(ids)}
+
+
+def reminder_entry(
+    group: tuple[str, str, str, str],
+    invoice_ids: Sequence[str],
+    *,
+    reminder_text: str,
+    delivery_method: str,
+    email_address: str | None,
+) -> dict[str, Any]:
+    """One element of `sales_invoice_reminders` (`delivery_method` is `Email` or `Manual` per the OpenAPI enum)."""
+    contact_id, workflow_id, document_style_id, identity_id = group
+    entry: dict[str, Any] = {
+        "contact_id": contact_id,
+        "workflow_id": workflow_id,
+        "document_style_id": document_style_id,
+        "identity_id": identity_id,
+        "sales_invoice_ids": list(invoice_ids),
+        "reminder_text": reminder_text,
+        "delivery_method": delivery_method,
+    }
+    if delivery_method == "Email" and email_address:
+        entry["email_address"] = email_address
+    return entry
+
+
+def send_reminders_request(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"sales_invoice_reminders": list(entries)}
+
+
+def note_request(note: str) -> dict[str, Any]:
+    return {"note": {"note": note, "todo": False}}
