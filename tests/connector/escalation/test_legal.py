@@ -1,0 +1,128 @@
+"""Statutory collection costs and interest, exact to the cent."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from connector.escalation import legal
+from connector.escalation.legal import (
+    StaleRateTable,
+    business_compensation,
+    collection_costs,
+    rate_table,
+    statutory_interest,
+)
+
+
+@pytest.mark.parametrize(
+    ("principal", "costs"),
+    [
+        # the worked values of the Besluit (domain.md)
+        ("100", "40.00"),
+        ("266.67", "40.00"),
+        ("1000", "150.00"),
+        ("2500", "375.00"),
+        ("5000", "625.00"),
+        ("10000", "875.00"),
+        ("200000", "2775.00"),
+        ("1000000", "6775.00"),
+        # bracket edges: the EUR 40 minimum, just past each boundary, and the cap
+        ("0.01", "40.00"),
+        ("266.66", "40.00"),
+        ("267.00", "40.05"),
+        ("2500.01", "375.00"),
+        ("2510", "376.00"),
+        ("5010", "625.50"),
+        ("10100", "876.00"),
+        ("200200", "2776.00"),
+        ("999999.99", "6775.00"),
+        ("800000", "5775.00"),
+        ("1200000", "6775.00"),
+    ],
+)
+def test_collection_costs_follow_the_statutory_scale(principal: str, costs: str) -> None:
+    assert collection_costs(D(principal)) == D(costs)
+
+
+def test_vat_is_added_on_top_of_the_capped_amount() -> None:
+    assert collection_costs(D("1000"), vat_rate=D("0.21")) == D("181.50")
+    assert collection_costs(D("100"), vat_rate=D("0.21")) == D("48.40")
+    assert collection_costs(D("5000000"), vat_rate=D("0.21")) == D("8197.75")
+
+
+def test_collection_costs_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="positive principal"):
+        collection_costs(D(0))
+    with pytest.raises(ValueError, match="fraction"):
+        collection_costs(D(100), vat_rate=D(21))
+
+
+def test_business_compensation_is_forty_as_a_floor_never_on_top() -> None:
+    assert business_compensation(D("100")) == D("40.00")
+    assert business_compensation(D("1000")) == D("150.00")
+    assert business_compensation(D("100"), contractual=D("25")) == D("40.00")
+    assert business_compensation(D("100"), contractual=D("95.50")) == D("95.50")
+
+
+def test_interest_for_one_day_is_the_yearly_rate_over_365() -> None:
+    # 10,000 at 10.15 % for one day: 2.7808... -> 2.78
+    assert statutory_interest(D("10000"), date(2026, 3, 2), date(2026, 3, 2), commercial=True) == D("2.78")
+
+
+def test_interest_uses_each_rate_period_across_a_rate_change() -> None:
+    # 2025: 181 days at 11.15 % then 184 days at 10.15 % (commercial)
+    expected = D(1000) * (D("11.15") * 181 + D("10.15") * 184) / 100 / 365
+    assert statutory_interest(D(1000), date(2025, 1, 1), date(2025, 12, 31), commercial=True) == legal.cents(expected)
+
+
+def test_interest_is_capitalised_at_each_anniversary_across_a_year_boundary() -> None:
+    # consumer: 2024 (366 days, a leap year, still / 365) at 7 %, then 2025 at 6 % on principal + 2024's interest
+    first = D(1000) * D(7) / 100 * 366 / 365
+    second = (D(1000) + first) * D(6) / 100 * 365 / 365
+    result = statutory_interest(D(1000), date(2024, 1, 1), date(2025, 12, 31), commercial=False)
+    assert result == legal.cents(first + second) == D("134.40")
+    uncapitalised = legal.cents(first + D(1000) * D(6) / 100)
+    assert result != uncapitalised
+
+
+def test_an_anniversary_on_29_february_falls_on_28_february() -> None:
+    assert legal._anniversary(date(2024, 2, 29), 1) == date(2025, 2, 28)
+    assert legal._anniversary(date(2024, 2, 29), 4) == date(2028, 2, 29)
+    # year one: 2024-02-29 .. 2025-02-27 (307 days at 7 %, 58 at 6 %); on 2025-02-28 it joins the principal
+    year_one = D(1000) * (D(7) * 307 + D(6) * 58) / 100 / 365
+    assert statutory_interest(D(1000), date(2024, 2, 29), date(2025, 2, 27), commercial=False) == legal.cents(year_one)
+    day_after = (D(1000) + year_one) * D(6) / 100 / 365
+    through = statutory_interest(D(1000), date(2024, 2, 29), date(2025, 2, 28), commercial=False)
+    assert through == legal.cents(year_one + day_after)
+
+
+def test_interest_before_the_table_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValueError, match="no statutory interest rate known before 2015-01-01"):
+        statutory_interest(D(1000), date(2014, 12, 1), date(2015, 2, 1), commercial=True)
+
+
+def test_interest_past_the_half_year_the_table_is_sure_of_warns() -> None:
+    sure = rate_table().sure_until
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        statutory_interest(D(1000), date(2026, 1, 1), sure, commercial=True)  # no warning up to the last sure day
+    with pytest.warns(StaleRateTable, match="sure only up to"):
+        statutory_interest(D(1000), date(2026, 1, 1), date(sure.year + 1, 1, 1), commercial=True)
+
+
+def test_rate_table_rows_carry_a_source_and_cover_2020_to_today() -> None:
+    table = rate_table()
+    for rows in (table.commercial, table.consumer):
+        assert rows[0].start <= date(2020, 1, 1)
+        assert all(row.source for row in rows)
+    assert table.sure_until >= date(2026, 11, 23)
+    rates = {row.start: row.rate for row in table.commercial}
+    assert rates[date(2023, 1, 1)] == D("10.50") and rates[date(2025, 7, 1)] == D("10.15")
+
+
+def test_empty_period_is_zero() -> None:
+    assert statutory_interest(D(1000), date(2026, 3, 2), date(2026, 3, 1), commercial=True) == D("0.00")
