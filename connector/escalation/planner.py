@@ -142,7 +142,19 @@ class History:
     handed_off: bool = False
     last_mail: date | None = None
     hold: str | None = None
-    """Why escalation is paused, or None."""
+    """Why escalation is paused today, or None."""
+    paused: list[tuple[date, date]] = field(default_factory=list)
+    """Days (first, last inclusive) escalation was on hold: the schedule resumes where it stood, shifted by them."""
+
+    def paused_days_after(self, day: date) -> int:
+        """Days on hold after `day` (overlapping holds count once)."""
+        covered: set[date] = set()
+        for first, last in self.paused:
+            current = max(first, day + timedelta(days=1))
+            while current <= last:
+                covered.add(current)
+                current += timedelta(days=1)
+        return len(covered)
 
 
 def _parse_date(value: Any) -> date | None:
@@ -153,8 +165,8 @@ def _parse_date(value: Any) -> date | None:
     return None
 
 
-def _arrangement_hold(event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int) -> str | None:
-    """The hold reason while every instalment so far is paid on time, else None (the arrangement is broken)."""
+def _arrangement(event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int) -> tuple[str, date | None]:
+    """The hold reason and, when an instalment was missed, the day the arrangement counts as broken."""
     data = event.data
     schedule: list[tuple[date, Decimal]] = []
     down = data.get("down_payment")
@@ -171,18 +183,26 @@ def _arrangement_hold(event: Event, invoice: Invoice, payments: list[Event], tod
     for due, amount in schedule:
         cumulative += amount
         if due + timedelta(days=grace) < today and paid < cumulative:
-            return None
+            return f"payment arrangement broken: instalment of {due} not paid", due + timedelta(days=grace)
     upcoming = next((due for due, _ in schedule if due >= today), None)
-    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else "")
+    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
 
 
 def read_history(invoice: Invoice, events: Iterable[Event], policy: Policy, today: date) -> History:
     """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
     history = History()
     ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
-    holds: dict[str, str] = {}
+    holds: dict[str, tuple[str, date, date | None]] = {}
+    """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
     arrangement: Event | None = None
     payments: list[Event] = []
+
+    def close(name: str, last: date) -> None:
+        _reason, since, limit = holds.pop(name)
+        last = min(last, limit) if limit else last
+        if last >= since:
+            history.paused.append((since, last))
+
     for event in ordered:
         kind = event.kind
         if kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and event.step:
@@ -193,41 +213,49 @@ def read_history(invoice: Invoice, events: Iterable[Event], policy: Policy, toda
             history.handed_off = True
             history.taken.setdefault("handoff", event.on)
         elif kind is EventKind.HOLD_SET:
-            hold = str(event.data.get("hold", "dispute"))
-            if hold == "promise":
+            name = str(event.data.get("hold", "dispute"))
+            if name in holds:
+                close(name, event.on - timedelta(days=1))
+            if name == "promise":
                 until = _parse_date(event.data.get("until")) or event.on
-                holds[hold] = f"promise to pay by {until}"
-                if until + timedelta(days=policy.promise_grace_days) < today:
-                    holds.pop(hold)
-            elif hold == "excluded":
-                holds[hold] = "excluded from reminders"
+                holds[name] = (f"promise to pay by {until}", event.on, until + timedelta(days=policy.promise_grace_days))
+            elif name == "excluded":
+                holds[name] = ("excluded from reminders", event.on, None)
             else:
-                holds[hold] = f"{hold} since {event.on}"
+                holds[name] = (f"{name} since {event.on}", event.on, None)
         elif kind is EventKind.HOLD_RELEASED:
             released = event.data.get("hold")
-            if released:
-                holds.pop(str(released), None)
-            else:
-                holds.clear()
+            for name in [str(released)] if released else list(holds):
+                if name in holds:
+                    close(name, event.on - timedelta(days=1))
         elif kind is EventKind.ARRANGEMENT_SET:
             arrangement = event
         elif kind is EventKind.ARRANGEMENT_ENDED:
+            if arrangement is not None and event.on > arrangement.on:
+                history.paused.append((arrangement.on, event.on - timedelta(days=1)))
             arrangement = None
         elif kind is EventKind.PAYMENT_SEEN:
             payments.append(event)
+
+    active: dict[str, str] = {}
+    for name, (reason, since, limit) in list(holds.items()):
+        if limit is None or today <= limit:
+            active[name] = reason
+        close(name, today)
     promised = invoice.promised_payment_date
     if promised and today <= promised + timedelta(days=policy.promise_grace_days):
-        holds.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
+        active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
     if arrangement is not None:
-        kept = _arrangement_hold(arrangement, invoice, payments, today, policy.arrangement_grace_days)
-        if kept:
-            holds["arrangement"] = kept
+        reason, broken_on = _arrangement(arrangement, invoice, payments, today, policy.arrangement_grace_days)
+        history.paused.append((arrangement.on, broken_on or today))
+        if broken_on is None:
+            active["arrangement"] = reason
     for name in ("excluded", "dispute", "arrangement", "promise"):
-        if name in holds:
-            history.hold = holds[name]
+        if name in active:
+            history.hold = active[name]
             break
     else:
-        history.hold = next(iter(holds.values()), None)
+        history.hold = next(iter(active.values()), None)
     return history
 
 
@@ -253,7 +281,8 @@ def _step_date(step: str, invoice: Invoice, history: History, last: str | None, 
         return None
     if last is not None:
         when = max(when, history.taken[last] + timedelta(days=steps.offset(step) - steps.offset(last)))
-    return when
+    # a hold pauses the clock: the schedule resumes where it stood, not with a burst of overdue steps
+    return when + timedelta(days=history.paused_days_after(history.taken[last] if last else invoice.due_date - timedelta(days=1)))
 
 
 def _prerequisite_missing(
