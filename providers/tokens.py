@@ -144,6 +144,7 @@ class EncryptedFileTokenStore:
     @contextlib.contextmanager
     def lock(self, connection: str) -> Iterator[None]:
         path = self._path(connection, "lock")
+        _private_dir(self.directory)
         lock = self._locks.get(connection)
         if lock is None:
             lock = self._locks[connection] = FileLock(path, timeout=self.lock_timeout, mode=0o600)
@@ -228,7 +229,6 @@ class EncryptedFileTokenStore:
     # internals
 
     def _path(self, connection: str, kind: str) -> Path:
-        _private_dir(self.directory)
         return self.directory / f"{_file_stem(connection)}.{kind}"
 
     def _cipher(self, *, create: bool) -> Fernet | None:

@@ -170,6 +170,23 @@ def test_an_existing_key_file_is_never_replaced(state: Path, logs: pytest.LogCap
     assert first.load("other") == make_token("access-other-777", "refresh-other-777")
 
 
+@posix_only
+def test_a_key_file_others_can_read_is_reported(state: Path, caplog: pytest.LogCaptureFixture) -> None:
+    EncryptedFileTokenStore(state).save("acme", make_token())
+    (state / "token.key").chmod(0o644)
+
+    EncryptedFileTokenStore(state).load("acme")
+
+    key_file = state / "token.key"
+    assert f"the token key file {key_file} can be read by other users; run: chmod 600 {key_file}" in caplog.text
+    assert (state / "token.key").read_text().strip() not in caplog.text
+
+
+def test_reading_creates_nothing(state: Path) -> None:
+    assert EncryptedFileTokenStore(state).load("acme") is None
+    assert not state.exists()
+
+
 def test_a_token_file_copied_to_another_connection_is_refused(state: Path, logs: pytest.LogCaptureFixture) -> None:
     store = EncryptedFileTokenStore(state, key=KEY)
     store.save("acme", make_token())
