@@ -1,0 +1,325 @@
+"""The Moneybird adapter: open sales invoices and their contacts, reminders through Moneybird's own mailing.
+
+Sync uses Moneybird's synchronization endpoints, which make an unchanged re-sync cost two calls: one
+`GET …/synchronization` for invoice ids and versions (filtered on the open states — a filter is always sent,
+because without one Moneybird silently limits the list to this year's invoices) and one for contacts. Only new or
+changed invoices are fetched, 100 per `POST …/synchronization` (Moneybird's maximum; extra ids would be dropped
+without an error), and each invoice carries its contact, so debtors cost no extra calls unless a contact changed on
+its own. Invoices that left the open set are closed without fetching them.
+
+Reminders go through `POST sales_invoices/send_reminders`: one reminder per (contact, workflow, document style,
+identity) — Moneybird's own grouping — covering all the debtor's invoices in the request, with our rendered text,
+followed by a note on every invoice carrying the step and the idempotency key (what `find_note` looks for).
+
+Moneybird's own workflows can send reminders automatically too, which would collide with ours. `warnings()` (shown
+by `dunning status`) names every active invoice workflow with a step whose `reminder_auto_send` is on. To turn
+them off: in Moneybird open Settings → Workflows (Instellingen → Workflows), edit each invoice workflow and switch
+off automatic sending of its reminder steps (the reminders then wait for Dunning Connector). The menu labels are
+from Moneybird's web app as we know it and may differ slightly; the API field is `steps[].reminder_auto_send`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.models import DebtorKind, Invoice
+from providers.base import (
+    Capabilities,
+    ConnectionSettings,
+    OAuthEndpoints,
+    Provider,
+    Receipt,
+    ReminderRequest,
+    SyncPage,
+    SyncState,
+    Tenant,
+)
+from providers.errors import BadPlatformData, DunningError, PlatformError, ReminderRefused
+from providers.moneybird import mapping
+from providers.moneybird.client import DEFAULT_API_URL, MoneybirdClient, MoneybirdProfile
+
+if TYPE_CHECKING:
+    from providers.http import ApiClient
+
+_DELIVERY = {"email": "Email", "manual": "Manual", "post": "Manual"}
+"""`send_reminders` accepts `Email` or `Manual` only: a letter by post is recorded as Manual, to be printed."""
+
+
+class MoneybirdOptions(BaseModel):
+    """`[connections.options]` for a Moneybird connection."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    debtor_kinds: dict[str, DebtorKind] = Field(default_factory=dict)
+    """Contact id → `business` or `consumer`, overriding the guess from the company name."""
+    settings_scope: bool = False
+    """Also ask for the `settings` scope (only needed to read identities; reminders do not need it)."""
+
+
+class MoneybirdProvider(Provider):
+    name = "moneybird"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_reminder=True,
+        custom_message=True,
+        consolidated_reminders=True,
+        delivery_methods=("email", "manual", "post"),
+    )
+    Options = MoneybirdOptions
+
+    def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
+        super().__init__(settings, api)
+        self.client = MoneybirdClient(api, settings.tenant)
+
+    # -- declarations -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        """Moneybird's OAuth lives on the same host as its API (`/oauth/authorize`, `/oauth/token`).
+
+        No PKCE: Moneybird's authentication docs do not mention it (the app authenticates with its secret).
+        """
+        base = (settings.api_url or DEFAULT_API_URL).rstrip("/")
+        options = MoneybirdOptions.model_validate(dict(settings.options))
+        scopes = settings.scopes or (("sales_invoices", "settings") if options.settings_scope else ("sales_invoices",))
+        return OAuthEndpoints(
+            authorize_url=settings.authorize_url or f"{base}/oauth/authorize",
+            token_url=settings.token_url or f"{base}/oauth/token",
+            scopes=tuple(scopes),
+            pkce=False,
+            token_auth="client_secret_post",
+        )
+
+    @classmethod
+    def http_profile(cls, settings: ConnectionSettings) -> MoneybirdProfile:
+        return MoneybirdProfile(base_url=f"{(settings.api_url or DEFAULT_API_URL).rstrip('/')}/api/v2/")
+
+    # -- calls --------------------------------------------------------------------------------------------------
+
+    def list_tenants(self) -> list[Tenant]:
+        tenants = []
+        for admin in self.client.administrations():
+            detail = ", ".join(filter(None, (admin.get("country"), admin.get("currency"),
+                                             "suspended" if admin.get("suspended") else None)))
+            tenants.append(Tenant(id=mapping.record_id(admin["id"]), name=str(admin.get("name") or admin["id"]),
+                                  detail=detail or None))
+        return tenants
+
+    def sync(self, state: SyncState) -> Iterator[SyncPage]:
+        """Invoices in the open states whose version differs from the store's, then contacts that changed alone."""
+        connection = self.settings.name
+        open_now = mapping.versions(self.client.invoice_versions(mapping.OPEN_FILTER))
+        contacts_now = mapping.versions(self.client.contact_versions())
+        wanted = [
+            invoice_id for invoice_id, version in open_now.items()
+            if state.full or version is None or state.open_invoices.get(invoice_id) != version
+        ]
+        closed = tuple(invoice_id for invoice_id in state.open_invoices if invoice_id not in open_now)
+        current: set[str] = set()
+        """Debtors stored during this sync (or unchanged since the last one)."""
+
+        def debtor_is_current(contact_id: str) -> bool:
+            return contact_id in current or (
+                not state.full and contact_id in state.debtors
+                and state.debtors[contact_id] == contacts_now.get(contact_id, state.debtors[contact_id])
+            )
+
+        for records in self._fetch(self.client.invoices, wanted):
+            invoices, debtors, problems = [], {}, []
+            for record in records:
+                try:
+                    invoice = mapping.to_invoice(record, connection=connection)
+                except BadPlatformData as exc:
+                    problems.append(_without_connection(exc, connection))
+                    continue
+                if not debtor_is_current(invoice.debtor_id):
+                    try:
+                        debtors[invoice.debtor_id] = mapping.to_debtor(
+                            record.get("contact") or {}, connection=connection, kinds=self.options.debtor_kinds
+                        )
+                    except BadPlatformData as exc:
+                        problems.append(f"{invoice.label}: its {_without_connection(exc, connection)}")
+                        if invoice.debtor_id not in state.debtors:
+                            continue  # without a debtor the invoice cannot be worked; the next sync retries it
+                invoices.append(invoice)
+            current.update(debtors)
+            yield SyncPage(invoices=tuple(invoices), debtors=tuple(debtors.values()), problems=tuple(problems),
+                           closed_invoice_ids=closed)
+            closed = ()
+        # contacts that changed while none of their open invoices did
+        changed_alone = [cid for cid in state.debtors if cid in contacts_now and not debtor_is_current(cid)]
+        for records in self._fetch(self.client.contacts, changed_alone):
+            debtors, problems = [], []
+            for record in records:
+                try:
+                    debtors.append(mapping.to_debtor(record, connection=connection, kinds=self.options.debtor_kinds))
+                except BadPlatformData as exc:
+                    problems.append(_without_connection(exc, connection))
+            yield SyncPage(debtors=tuple(debtors), problems=tuple(problems))
+        # the cursor only records how far the versions went; the comparison with the store does the real work
+        newest = max((int(v) for v in open_now.values() if v and v.isdigit()), default=None)
+        yield SyncPage(closed_invoice_ids=closed, cursor=f"version:{newest}" if newest is not None else None)
+
+    @staticmethod
+    def _fetch(call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
+        """Records in batches of 100. Ids missing from an answer are asked once more at the front of the queue, so a
+        server that returns fewer than 100 loses nothing; a record deleted meanwhile is simply left out."""
+        queue = list(ids)
+        retried: set[str] = set()
+        while queue:
+            batch, queue = queue[: mapping.SYNC_BATCH], queue[mapping.SYNC_BATCH:]
+            records = [r for r in call(batch) if isinstance(r, Mapping)]
+            returned = {str(r.get("id")) for r in records}
+            missing = [i for i in batch if i not in returned and i not in retried]
+            retried.update(missing)
+            queue = missing + queue
+            yield records
+
+    def fetch_pdf(self, invoice: Invoice) -> bytes:
+        """Follow the 302 to the signed URL at once (it lives 30 seconds), without the bearer token."""
+        for attempt in (1, 2):
+            response = self.client.pdf_location(invoice.platform_id)
+            if not response.is_redirect:
+                return response.content  # an implementation that serves the PDF itself
+            location = response.headers.get("Location")
+            if not location:
+                raise BadPlatformData(f"Moneybird gave no PDF link for invoice {invoice.label}",
+                                      connection=self.settings.name)
+            try:
+                return self.client.download(location)
+            except PlatformError as exc:
+                if attempt == 2 or exc.status not in (401, 403, 404, 410):
+                    raise
+                # the link expired before we got to it: ask for a fresh one once
+        raise AssertionError("unreachable")
+
+    def send_reminder(self, request: ReminderRequest) -> Receipt:
+        connection = self.settings.name
+        records = {mapping.record_id(r.get("id")): r for batch in self._fetch(
+            self.client.invoices, [i.platform_id for i in request.invoices]) for r in batch}
+        done = [note for r in records.values() for note in mapping.notes_with_key(r, request.idempotency_key)]
+        if done:  # sent before (a retry after a crash that lost the receipt): never twice
+            return _note_receipt(done[0], detail="already sent: Moneybird holds the note with this key")
+        groups: dict[tuple[str, str, str, str], list[str]] = {}
+        refusals = []
+        for invoice in request.invoices:
+            record = records.get(invoice.platform_id)
+            reason = _why_not_remindable(invoice, record, request.debtor.platform_id)
+            if reason:
+                refusals.append(reason)
+                continue
+            assert record is not None
+            try:
+                groups.setdefault(mapping.reminder_group(record), []).append(invoice.platform_id)
+            except ValueError as exc:
+                refusals.append(f"invoice {invoice.label}: Moneybird sent no usable workflow/style/identity ({exc})")
+        if refusals:
+            raise ReminderRefused("; ".join(refusals), connection=connection)
+        method = _DELIVERY[request.delivery]
+        address = request.debtor.emails[0] if request.debtor.emails else None
+        if method == "Email" and address is None:
+            raise ReminderRefused(
+                f"debtor {request.debtor.name} has no e-mail address in Moneybird; add one to the contact or send the "
+                "reminder by post",
+                connection=connection,
+            )
+        entries = [
+            mapping.reminder_entry(group, ids, reminder_text=request.message, delivery_method=method,
+                                   email_address=address)
+            for group, ids in groups.items()
+        ]
+        numbers = ", ".join(i.label for i in request.invoices)
+        try:
+            self.client.send_reminders(entries)
+        except PlatformError as exc:
+            if exc.status in (400, 422):
+                raise ReminderRefused(f"Moneybird refused the reminder for {numbers}: {exc}", connection=connection,
+                                      status=exc.status) from None
+            raise
+        how = f"e-mail to {address}" if method == "Email" else (
+            "post: Moneybird recorded it as Manual, print and post the reminder" if request.delivery == "post"
+            else "manual delivery")
+        note_text = f"Dunning Connector: reminder step {request.step} sent by Moneybird ({how}) for {numbers}."
+        notes, failed = [], []
+        for invoice in request.invoices:
+            try:
+                notes.append(self.client.add_note(invoice.platform_id, f"{note_text} {mapping.note_key(request.idempotency_key)}"))
+            except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
+                failed.append(invoice.label)
+        detail = f"Moneybird sent {len(entries)} reminder(s) ({how}) for {numbers}"
+        if failed:
+            detail += f"; the note could not be added to {', '.join(failed)}"
+        first = notes[0] if notes else None
+        return Receipt(
+            platform_reference=mapping.optional_id(first.get("id")) if first else None,
+            sent_at=_created(first),
+            recipients=(address,) if method == "Email" and address else (),
+            detail=detail,
+        )
+
+    def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        note = self.client.add_note(invoice.platform_id, f"{text} {mapping.note_key(idempotency_key)}")
+        return _note_receipt(note, detail=f"note added to invoice {invoice.label}")
+
+    def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
+        notes = mapping.notes_with_key(self.client.invoice(invoice.platform_id), idempotency_key)
+        return _note_receipt(notes[0], detail=f"note found on invoice {invoice.label}") if notes else None
+
+    def warnings(self) -> list[str]:
+        try:
+            workflows = self.client.workflows()
+        except DunningError as exc:
+            return [f"could not check Moneybird's workflows for automatic reminders: {exc}"]
+        found = []
+        for name, steps in mapping.automatic_reminder_workflows(workflows):
+            found.append(
+                f"Moneybird workflow '{name}' sends reminders automatically (steps {', '.join(map(str, steps))}); "
+                "they can collide with Dunning Connector's reminders. Switch off automatic sending of the reminder "
+                "steps in Moneybird: Settings → Workflows → edit the workflow"
+            )
+        unchecked = [str(w.get("name") or w.get("id")) for w in workflows
+                     if w.get("type") in (None, "InvoiceWorkflow") and w.get("active") is not False
+                     and w.get("steps") is None]
+        if unchecked:
+            found.append(f"could not check whether Moneybird workflow(s) {', '.join(unchecked)} send reminders "
+                         "automatically (Moneybird did not list their steps); check them in Settings → Workflows")
+        return found
+
+
+def _why_not_remindable(invoice: Invoice, record: Mapping[str, Any] | None, contact_id: str) -> str | None:
+    if record is None:
+        return f"invoice {invoice.label} no longer exists in Moneybird"
+    state = mapping.text(record.get("state"))
+    if state not in mapping.REMINDABLE_STATES:
+        return f"invoice {invoice.label} is '{state}' in Moneybird; only late or reminded invoices are reminded"
+    try:
+        unpaid = mapping.money(record.get("total_unpaid"), "total_unpaid")
+    except ValueError as exc:
+        return f"invoice {invoice.label}: {exc}"
+    if unpaid <= 0:
+        return f"invoice {invoice.label} has nothing left to pay in Moneybird"
+    if str(record.get("contact_id")) != contact_id:
+        return f"invoice {invoice.label} belongs to another Moneybird contact than the reminder's debtor"
+    return None
+
+
+def _created(note: Mapping[str, Any] | None) -> datetime:
+    try:
+        moment = mapping.timestamp(note.get("created_at")) if note else None
+    except ValueError:
+        moment = None
+    return moment or datetime.now(UTC)
+
+
+def _note_receipt(note: Mapping[str, Any], *, detail: str) -> Receipt:
+    return Receipt(platform_reference=mapping.optional_id(note.get("id")), sent_at=_created(note), detail=detail)
+
+
+def _without_connection(exc: DunningError, connection: str) -> str:
+    return str(exc).removeprefix(f"{connection}: ")
+
+
+__all__ = ["MoneybirdOptions", "MoneybirdProvider"]

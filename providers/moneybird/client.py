@@ -1,0 +1,191 @@
+"""How Moneybird API v2 is called: its HTTP profile (limits, Retry-After, error bodies) and one method per call.
+
+Every path is relative to `{api_url}/api/v2/` (default `https://moneybird.com`) and carries the `.json` suffix; the
+administration id is the connection's tenant. The loops, waits, retries and token handling live in
+`providers.http`; this module only says what Moneybird is like.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from providers.errors import AuthorizationExpired, DunningError, NotFound, PlatformError
+from providers.http import ApiClient, HttpProfile, LimitReading, RateWindow, parse_retry_after, short_text
+from providers.moneybird import mapping
+
+DEFAULT_API_URL = "https://moneybird.com"
+REQUESTS_PER_WINDOW, WINDOW_SECONDS = 150, 300.0
+"""150 requests per 5 minutes (Moneybird help centre; whether per token, user or IP is not documented)."""
+
+RETRY_AFTER_CAP = WINDOW_SECONDS + 5
+"""No 429 wait is longer than one window: a larger Retry-After (an epoch value read against a skewed clock, say)
+is capped, and a further 429 simply waits again (bounded by the client's attempts)."""
+
+
+@dataclass
+class MoneybirdProfile(HttpProfile):
+    """Moneybird's HTTP differences from the shared machinery's defaults."""
+
+    windows: Sequence[RateWindow] = field(
+        default_factory=lambda: (RateWindow("requests", REQUESTS_PER_WINDOW, WINDOW_SECONDS, pace=True),)
+    )
+
+    def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+        """`RateLimit-Remaining`/`-Reset` (epoch seconds). Documented on 429 answers only: never required."""
+        remaining = response.headers.get("RateLimit-Remaining")
+        if remaining is None or not remaining.strip().isdigit():
+            return []
+        reset = response.headers.get("RateLimit-Reset", "")
+        try:
+            reset_at: float | None = float(reset)
+        except ValueError:
+            reset_at = None
+        return [LimitReading("requests", int(remaining), reset_at)]
+
+    def retry_after(self, response: httpx.Response, now: float) -> float | None:
+        """`Retry-After` as a delta or as epoch seconds (the OpenAPI text says epoch), else `RateLimit-Reset`."""
+        wait = parse_retry_after(response.headers.get("Retry-After"), now)
+        if wait is None:
+            wait = parse_retry_after(response.headers.get("RateLimit-Reset"), now)
+        return None if wait is None else min(wait, RETRY_AFTER_CAP)
+
+    def token_expired(self, response: httpx.Response) -> bool:
+        """A missing scope (`No access to [:settings]`) is not cured by a refresh; a rejected token may be."""
+        return response.status_code == 401 and not _missing_scope(response)
+
+    def error_message(self, response: httpx.Response) -> str:
+        return error_text(response)
+
+    def error_for(self, response: httpx.Response, connection: str) -> DunningError:
+        status = response.status_code
+        detail = self.error_message(response)
+        what = f"{response.request.method} {_api_path(response.request.url.path)}"
+        if status == 401:
+            scope = _missing_scope(response)
+            if scope:
+                return AuthorizationExpired(
+                    f"Moneybird refuses {what}: the authorisation lacks the `{scope}` scope ({detail}); reconnect and "
+                    "grant it",
+                    connection=connection,
+                )
+            return AuthorizationExpired(
+                f"Moneybird no longer accepts this connection's authorisation ({detail})", connection=connection
+            )
+        if status == 402:
+            return PlatformError(
+                f"Moneybird refuses {what} because of the administration's plan ({detail}); upgrade the plan",
+                connection=connection, status=status,
+            )
+        if status == 403:
+            return PlatformError(
+                f"Moneybird refuses {what}: {detail}. Check that the feature is active and the user has the right",
+                connection=connection, status=status,
+            )
+        if status == 404:
+            return NotFound(f"Moneybird has no such record for {what} ({detail})", connection=connection, status=status)
+        if status in (400, 422):
+            return PlatformError(f"Moneybird refused {what} ({status}): {detail}", connection=connection, status=status)
+        return super().error_for(response, connection)
+
+
+def error_text(response: httpx.Response) -> str:
+    """Moneybird's error body as one line: `{"error": "…", "symbolic": …}` or `{"error": {field: [msg]}, …}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return short_text(response.text)
+    error = body.get("error") if isinstance(body, Mapping) else body
+    if isinstance(error, Mapping):
+        parts = []
+        for name, messages in error.items():
+            items = messages if isinstance(messages, list) else [messages]
+            parts.append(f"{name} {', '.join(str(m) for m in items)}")
+        return short_text("; ".join(parts))
+    return short_text(str(error)) if error not in (None, "") else short_text(response.text)
+
+
+def _missing_scope(response: httpx.Response) -> str | None:
+    text = error_text(response)
+    if text.startswith("No access to [:") and "]" in text:
+        return text.removeprefix("No access to [:").split("]")[0]
+    return None
+
+
+def _api_path(path: str) -> str:
+    return path.split("/api/v2/", 1)[-1] if "/api/v2/" in path else path
+
+
+class MoneybirdClient:
+    """The Moneybird calls this product makes, for one administration."""
+
+    def __init__(self, api: ApiClient, administration_id: str | None) -> None:
+        self.api = api
+        self.administration_id = administration_id
+
+    def _path(self, resource: str) -> str:
+        if not self.administration_id:
+            raise DunningError(
+                "no Moneybird administration is configured for this connection (set `tenant`; `dunning setup` "
+                "lists them)",
+                connection=self.api.settings.name,
+            )
+        return f"{self.administration_id}/{resource}.json"
+
+    def _json(self, response: httpx.Response) -> Any:
+        return self.api.json_of(response)
+
+    def administrations(self) -> list[dict[str, Any]]:
+        return self.api.get_json("administrations.json")
+
+    def invoice_versions(self, filter_: str) -> list[dict[str, Any]]:
+        """`GET sales_invoices/synchronization`: ids and versions of every matching invoice, unpaged."""
+        return self.api.get_json(self._path("sales_invoices/synchronization"), params={"filter": filter_})
+
+    def invoices(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """`POST sales_invoices/synchronization`: full records of at most 100 ids (more are silently dropped)."""
+        return self._records(self._path("sales_invoices/synchronization"), ids)
+
+    def contact_versions(self) -> list[dict[str, Any]]:
+        """`GET contacts/synchronization` with archived contacts (their open invoices still need a debtor)."""
+        return self.api.get_json(self._path("contacts/synchronization"), params={"include_archived": "true"})
+
+    def contacts(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._records(self._path("contacts/synchronization"), ids)
+
+    def _records(self, path: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if len(ids) > mapping.SYNC_BATCH:
+            raise ValueError(f"at most {mapping.SYNC_BATCH} ids per synchronization call")
+        # A read sent as POST: the key marks it safe to repeat after an outage (Moneybird ignores the header).
+        key = "sync-" + hashlib.sha256(json.dumps([path, list(ids)]).encode()).hexdigest()[:32]
+        response = self.api.request("POST", path, json=mapping.sync_request(ids), idempotency_key=key)
+        return self._json(response)
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self.api.get_json(self._path(f"sales_invoices/{invoice_id}"))
+
+    def send_reminders(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """`POST sales_invoices/send_reminders` (answers 200 with body `200`). Never repeated after an outage."""
+        self.api.request("POST", self._path("sales_invoices/send_reminders"),
+                         json=mapping.send_reminders_request(entries))
+
+    def add_note(self, invoice_id: str, note: str) -> dict[str, Any]:
+        response = self.api.request("POST", self._path(f"sales_invoices/{invoice_id}/notes"),
+                                    json=mapping.note_request(note))
+        return self._json(response)
+
+    def pdf_location(self, invoice_id: str) -> httpx.Response:
+        """`GET download_pdf`: a 302 to a signed URL on another host, valid for 30 seconds."""
+        return self.api.request("GET", self._path(f"sales_invoices/{invoice_id}/download_pdf"), accept_redirect=True)
+
+    def download(self, url: str) -> bytes:
+        """Fetch a signed URL without our Authorization header: the bearer token never leaves Moneybird's API."""
+        return self.api.request("GET", url, authenticated=False, headers={"Accept": "application/pdf"}).content
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return self.api.get_json(self._path("workflows"))
