@@ -1,0 +1,368 @@
+"""The `dunning` command line (contract: shared/reference/cli.md). Thin: parse, call one function, print.
+
+Exit codes: 0 all done; 1 partial failure (some connection, action or case failed); 2 usage or configuration error
+(nothing touched a platform). `--json` prints JSON Lines on stdout and nothing else; logs and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector.config import DEFAULT_PATH, Config, ConfigError, load_config, write_starter_config
+from connector.logs import setup_logging
+from connector.store import Store
+from providers.errors import DunningError
+
+app = typer.Typer(
+    name="dunning",
+    help="Dunning Connector: syncs open invoices from Exact Online, Moneybird and Xero, reminds through the "
+    "platform itself and hands late cases to a collection agency.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class LogFormat(StrEnum):
+    PLAIN = "plain"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The global options, handed to every command through the typer context."""
+
+    config_path: Path
+    log_format: LogFormat
+
+
+def _parse_as_of(value: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-02")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in the calendar; use YYYY-MM-DD") from None
+
+
+AsOf = Annotated[
+    date | None,
+    typer.Option(
+        "--as-of",
+        parser=_parse_as_of,
+        metavar="YYYY-MM-DD",
+        help="Act as if today were this date (default: today).",
+    ),
+]
+ConnectionName = Annotated[str | None, typer.Option("--connection", help="Only this connection (its name).")]
+Json = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per line.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; write nothing to a platform.")]
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="DUNNING_CONFIG",
+            help=f"The config file [default: $DUNNING_CONFIG, else ./{DEFAULT_PATH}].",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines on stderr as plain text or JSON.")
+    ] = LogFormat.PLAIN,
+) -> None:
+    ctx.obj = Options(config_path=config or DEFAULT_PATH, log_format=log_format)
+    setup_logging(log_format.value)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _options(ctx: typer.Context) -> Options:
+    options: Options = ctx.obj
+    return options
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Configuration problems → each on its own stderr line, exit 2; other known errors → stderr, exit 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    except DunningError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def _config(ctx: typer.Context) -> Config:
+    return load_config(_options(ctx).config_path)
+
+
+def _not_built(command: str, issue: str) -> NoReturn:
+    typer.echo(f"dunning {command}: not built yet (see the open issue for {issue})", err=True)
+    raise typer.Exit(1)
+
+
+def _print_json_lines(objects: Iterable[Mapping[str, Any]]) -> None:
+    for obj in objects:
+        typer.echo(json.dumps(obj, default=str, ensure_ascii=False))
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    Console().print(table)
+
+
+# --- commands -----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
+) -> None:
+    """Write a commented starter config (to --config, default ./dunning.toml)."""
+    path = _options(ctx).config_path
+    with _exit_codes():
+        write_starter_config(path, force=force)
+    typer.echo(f"Wrote {path}. Fill in [creditor], then connect an administration with: dunning setup")
+
+
+@app.command()
+def setup(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option("--provider", help="exact, moneybird or xero.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The connection's name in the config.")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", help="The app's OAuth client id.")] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option("--client-secret-env", help="The environment variable holding the client secret.")
+    ] = None,
+    redirect_uri: Annotated[str | None, typer.Option("--redirect-uri", help="The app's redirect URI.")] = None,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", metavar="ID", help="Connect this tenant (repeatable).")
+    ] = None,
+    all_tenants: Annotated[bool, typer.Option("--all-tenants", help="Connect every tenant the token reaches.")] = False,
+    api_url: Annotated[str | None, typer.Option("--api-url", help="Override the platform's API base URL.")] = None,
+    authorize_url: Annotated[str | None, typer.Option("--authorize-url", help="Override the authorize URL.")] = None,
+    token_url: Annotated[str | None, typer.Option("--token-url", help="Override the token URL.")] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the authorization URL alone on stdout instead.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", help="How long to wait for the redirect.")
+    ] = 300.0,
+    reconnect: Annotated[
+        str | None, typer.Option("--reconnect", metavar="NAME", help="Re-authorise an existing connection.")
+    ] = None,
+) -> None:
+    """OAuth wizard: connect an administration and add or update its [[connections]] table."""
+    _not_built("setup", "the OAuth setup wizard and token store")
+
+
+@app.command()
+def status(ctx: typer.Context, json_out: Json = False) -> None:
+    """Connections, tenants, last sync and whether one needs re-authorisation."""
+    with _exit_codes():
+        config = _config(ctx)
+        with Store.open(config.store_url) as store:
+            rows = _status_rows(config, store)
+    if json_out:
+        _print_json_lines(rows)
+    elif not rows:
+        typer.echo(f"No connections yet in {config.path}. Connect an administration with: dunning setup")
+    else:
+        _print_table("Connections", rows, ["name", "provider", "tenant", "last_sync_at", "open_invoices", "attention"])
+
+
+def _status_rows(config: Config, store: Store) -> list[dict[str, Any]]:
+    known = store.connection_status()
+    rows = []
+    for connection in config.connections:
+        state = known.get(connection.name)
+        rows.append(
+            {
+                "name": connection.name,
+                "provider": connection.provider,
+                "tenant": connection.tenant,
+                "last_sync_at": state.last_sync_at.isoformat() if state and state.last_sync_at else None,
+                "open_invoices": state.open_invoices if state else 0,
+                "needs_reauth": bool(state and state.needs_reauth),
+                "attention": state.reauth_reason if state and state.needs_reauth else None,
+            }
+        )
+    return rows
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    connection: ConnectionName = None,
+    full: Annotated[bool, typer.Option("--full", help="Ignore the stored cursors and re-read everything.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Pull open receivables and their debtors from the platforms into the store."""
+    from connector.sync import failed, sync_all
+    from providers.tokens import default_state_dir, open_token_store
+
+    with _exit_codes():
+        config = _config(ctx)
+        if not config.connections:
+            typer.echo(f"No connections in {config.path} to sync. Connect an administration with: dunning setup", err=True)
+            return
+        with Store.open(config.store_url) as store:
+            tokens = open_token_store(default_state_dir(config.path or _options(ctx).config_path))
+            summaries = sync_all(config, store, tokens, connection=connection, full=full)
+    if json_out:
+        _print_json_lines(s.as_json() for s in summaries)
+    else:
+        rows = [s.as_json() | {"result": "ok" if s.ok else "failed"} for s in summaries]
+        _print_table("Sync", rows, ["connection", "fetched", "changed", "closed", "api_calls", "result"])
+    if failed(summaries):
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(ctx: typer.Context, as_of: AsOf = None, connection: ConnectionName = None, json_out: Json = False) -> None:
+    """The actions due (reminders, calls, letters, handoffs), with reasons, grouped by debtor."""
+    _not_built("plan", "the escalation engine")
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    connection: ConnectionName = None,
+    dry_run: DryRun = False,
+    limit: Annotated[int | None, typer.Option("--limit", metavar="N", min=0, help="Send at most N.")] = None,
+    step: Annotated[str | None, typer.Option("--step", metavar="NAME", help="Only this escalation step.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Send the due reminders through each platform's own mailing."""
+    _not_built("send", "reminder delivery")
+
+
+InvoiceRef = Annotated[str, typer.Argument(help="The invoice number (or platform id).")]
+
+
+@app.command()
+def hold(
+    ctx: typer.Context,
+    invoice: InvoiceRef,
+    connection: ConnectionName = None,
+    dispute: Annotated[bool, typer.Option("--dispute", help="The debtor disputes it: pause until released.")] = False,
+    promise: Annotated[
+        date | None,
+        typer.Option("--promise", parser=_parse_as_of, metavar="YYYY-MM-DD", help="Promised to pay by this date."),
+    ] = None,
+    exclude: Annotated[bool, typer.Option("--exclude", help="Never escalate this invoice.")] = False,
+    release: Annotated[bool, typer.Option("--release", help="End the hold; escalation resumes.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the history.")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """Pause escalation of an invoice: a dispute, a promise to pay, or an exclusion."""
+    _not_built("hold", "the escalation engine")
+
+
+@app.command()
+def arrange(
+    ctx: typer.Context,
+    invoice: InvoiceRef,
+    instalment: Annotated[
+        list[str] | None,
+        typer.Option("--instalment", metavar="YYYY-MM-DD:AMOUNT", help="One instalment (repeatable)."),
+    ] = None,
+    end: Annotated[bool, typer.Option("--end", help="End the arrangement.")] = False,
+    connection: ConnectionName = None,
+    as_of: AsOf = None,
+) -> None:
+    """Record a payment arrangement (instalments with dates and amounts)."""
+    _not_built("arrange", "the escalation engine")
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    invoice: InvoiceRef,
+    text: Annotated[str, typer.Argument(help="The note, e.g. what the debtor said on the phone.")],
+    connection: ConnectionName = None,
+    as_of: AsOf = None,
+) -> None:
+    """Add a call note to an invoice's history."""
+    _not_built("note", "the escalation engine")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    agency: Annotated[str | None, typer.Option("--agency", metavar="NAME", help="The agency format.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="The output folder.")] = None,
+    zip_: Annotated[bool, typer.Option("--zip", help="Also pack the files into one zip.")] = False,
+    again: Annotated[str | None, typer.Option("--again", metavar="CASE", help="Export this case again.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Hand the cases past the last step to the collection agency (files + manifest)."""
+    _not_built("export", "the collection agency handoff")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    connection: ConnectionName = None,
+    dry_run: DryRun = False,
+    log_format: Annotated[
+        LogFormat | None, typer.Option("--log-format", help="Log lines on stderr as plain text or JSON.")
+    ] = None,
+) -> None:
+    """The daily job for a scheduler: sync, plan, send, export."""
+    if log_format is not None:
+        setup_logging(log_format.value)
+    _not_built("run", "the daily run")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Where to write the HTML.")] = None,
+) -> None:
+    """A self-contained HTML report of the receivables and the escalation."""
+    _not_built("report", "the HTML report")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    dir_: Annotated[Path | None, typer.Option("--dir", help="Where the demo writes its config, store and files.")] = None,
+    days: Annotated[int, typer.Option("--days", metavar="N", min=1, help="Simulate this many days.")] = 90,
+) -> None:
+    """The whole product against the built-in simulators, on a virtual clock."""
+    _not_built("demo", "the demo")
+
+
+def main() -> None:
+    app()

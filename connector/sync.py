@@ -1,0 +1,147 @@
+"""Pulling open receivables from each connection into the store.
+
+Each page an adapter yields is stored in one transaction together with its cursor, so an interrupted sync (a
+crash, an expired authorisation, the day's rate limit) keeps every page written so far and the next run carries
+on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from connector import plugins
+from connector.config import Config
+from connector.store import Store
+from providers.base import ConnectionSettings, Provider, TokenStore
+from providers.errors import AuthorizationExpired, DunningError, RateLimited
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[ConnectionSettings], Provider]
+"""Builds the adapter for a connection (the demo and tests plug in simulators here)."""
+
+
+@dataclass
+class SyncSummary:
+    """What one connection's sync did; `error` is set when it stopped early."""
+
+    connection: str
+    fetched: int = 0
+    """Invoices the platform delivered."""
+    changed: int = 0
+    """Invoices that were new or changed in the store."""
+    closed: int = 0
+    """Invoices that left the open set."""
+    api_calls: int = 0
+    problems: list[str] = field(default_factory=list)
+    """Records the adapter skipped as bad platform data, each naming the record."""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self) | {"ok": self.ok}
+
+
+def sync_connection(store: Store, provider: Provider, connection_name: str, *, full: bool = False) -> SyncSummary:
+    """Sync one connection page by page; a `DunningError` ends it with `SyncSummary.error` set.
+
+    Pages stored before the error stay stored. An expired authorisation marks the connection as needing
+    re-authorisation (shown by `dunning status`); the day's rate limit stops this connection only. Anything that
+    is not a `DunningError` is a bug and propagates.
+    """
+    summary = SyncSummary(connection=connection_name)
+    calls_before = provider.api.calls
+    try:
+        for page in provider.sync(store.sync_state(connection_name, full=full)):
+            written = store.write_sync_page(connection_name, page)
+            summary.fetched += len(page.invoices)
+            summary.changed += written.changed
+            summary.closed += written.closed
+            summary.problems.extend(page.problems)
+            for problem in page.problems:
+                log.warning("%s: skipped %s", connection_name, problem)
+    except AuthorizationExpired as exc:
+        summary.error = _with_reconnect(str(exc), connection_name)
+        store.mark_needs_reauth(connection_name, summary.error)
+    except RateLimited as exc:
+        summary.error = (
+            f"{connection_name}: the platform's daily API limit is reached; this connection stops here and the "
+            "next sync continues from the last stored page"
+            if exc.for_the_day
+            else _named(str(exc), connection_name)
+        )
+    except DunningError as exc:
+        summary.error = _named(str(exc), connection_name)
+    finally:
+        summary.api_calls = provider.api.calls - calls_before
+    if summary.ok:
+        store.mark_synced(connection_name)
+    return summary
+
+
+def _with_reconnect(message: str, connection_name: str) -> str:
+    command = f"dunning setup --reconnect {connection_name}"
+    if not message.startswith(f"{connection_name}:"):
+        message = f"{connection_name}: {message}"
+    return message if command in message else f"{message.rstrip('.')}. Run: {command}"
+
+
+def sync_all(
+    config: Config,
+    store: Store,
+    tokens: TokenStore,
+    *,
+    connection: str | None = None,
+    full: bool = False,
+    connect: Connect | None = None,
+) -> list[SyncSummary]:
+    """Sync every configured connection (or the one named), carrying on past a failing one.
+
+    All settings (secrets from the environment included) are resolved before the first call, so a configuration
+    problem raises `ConfigError` before anything touches a platform.
+    """
+    chosen = [config.connection(connection)] if connection else list(config.connections)
+    settings = [config.settings(c.name) for c in chosen]
+    connect = connect or (lambda s: plugins.provider_class(s.provider).connect(s, tokens=tokens))
+    summaries = []
+    for connection_settings in settings:
+        summaries.append(_sync_one(store, connection_settings, connect, full=full))
+    return summaries
+
+
+def _sync_one(store: Store, settings: ConnectionSettings, connect: Connect, *, full: bool) -> SyncSummary:
+    name = settings.name
+    try:
+        store.ensure_connection(name, settings.provider, settings.tenant)
+        provider = connect(settings)
+    except DunningError as exc:
+        return SyncSummary(connection=name, error=_named(str(exc), name))
+    try:
+        summary = sync_connection(store, provider, name, full=full)
+    except Exception as exc:  # a bug in one adapter must not stop the other connections
+        log.exception("%s: sync failed unexpectedly", name)
+        summary = SyncSummary(connection=name, error=f"{name}: sync failed unexpectedly: {exc}")
+    finally:
+        provider.close()
+    if summary.ok:
+        log.info(
+            "%s: %d invoices fetched, %d changed, %d closed, %d API calls",
+            name, summary.fetched, summary.changed, summary.closed, summary.api_calls,
+        )
+    else:
+        log.error("%s", summary.error)
+    return summary
+
+
+def _named(message: str, name: str) -> str:
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
+def failed(summaries: Sequence[SyncSummary]) -> bool:
+    return any(not s.ok for s in summaries)
