@@ -279,6 +279,7 @@ class KeyringTokenStore(EncryptedFileTokenStore):
     def _stored_key(self, *, create: bool) -> bytes | str | None:
         key = self._keyring_call("read", self.backend.get_password, KEYRING_SERVICE, self._account)
         if key is None and create:
+            _private_dir(self.directory)
             with FileLock(self.directory / "token-key.lock", timeout=self.lock_timeout, mode=0o600):
                 key = self._keyring_call("read", self.backend.get_password, KEYRING_SERVICE, self._account)
                 if key is None:

@@ -481,6 +481,15 @@ def test_with_a_usable_keyring_the_key_lives_there_and_never_a_token(
     assert EncryptedFileTokenStore(state, key=key).load("acme") == make_token()
 
 
+def test_a_keyring_store_creates_its_key_once_in_a_fresh_directory(state: Path) -> None:
+    ring = MemoryKeyring()
+    KeyringTokenStore(state, backend=ring).save("acme", make_token())
+    KeyringTokenStore(state, backend=ring).save("beta", make_token())
+
+    assert len(ring.secrets) == 1
+    assert KeyringTokenStore(state, backend=ring).load("acme") == make_token()
+
+
 def test_without_a_usable_keyring_a_key_file_is_used(state: Path, logs: pytest.LogCaptureFixture) -> None:
     store = open_token_store(state, keyring_backend=keyring.backends.fail.Keyring())
     assert type(store) is EncryptedFileTokenStore
