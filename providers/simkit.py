@@ -935,7 +935,8 @@ class _SlowTimeouts:
 def serve(app: Callable[..., Any], *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve a WSGI app on loopback in a thread; yields its base URL (`http://127.0.0.1:PORT`) and stops cleanly."""
     server = make_server(host, port, _SlowTimeouts(app), threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"simulator:{server.port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"simulator:{server.port}", daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.port}"

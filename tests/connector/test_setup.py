@@ -1,0 +1,548 @@
+"""The OAuth setup wizard against a simulated platform: the real loopback listener, a scripted "browser".
+
+The platform here is a small simkit simulator with a provider written for it, so the wizard's own behaviour is
+tested independently of any one adapter; the browser test (`test_setup_browser.py`) drives a real platform
+simulator with Chromium.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import httpx
+import pytest
+import tomlkit
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+import connector.setup as setup_code
+from connector.setup import SetupFailed, SetupOptions, run_setup, token_key_of
+from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token
+from providers.http import HttpProfile
+from providers.simkit import EXACT_OAUTH, MONEYBIRD_OAUTH, XERO_OAUTH, OAuthPolicy, OAuthServer, SimulatorBase
+
+API = "https://platform.test"
+SECRET = "the-client-secret"
+ENV = {"DEMO_SECRET": SECRET}
+
+
+class DemoPlatform(SimulatorBase):
+    """OAuth plus a list of administrations: what the wizard talks to."""
+
+    url_map = Map([
+        Rule("/oauth/authorize", endpoint="oauth_authorize", methods=["GET", "POST"]),
+        Rule("/oauth/token", endpoint="oauth_token", methods=["POST"]),
+        Rule("/api/administrations", endpoint="administrations", methods=["GET"]),
+    ])
+
+    def __init__(self, policy: OAuthPolicy = MONEYBIRD_OAUTH,
+                 books: tuple[tuple[str, str], ...] = (("100", "Acme B.V."),), pick_on_consent: bool = False) -> None:
+        super().__init__()
+        self.books = dict(books)
+        self.oauth = OAuthServer(policy, self.clock, title="Demo platform",
+                                 consent_tenants=(lambda: list(self.books.items())) if pick_on_consent else None)
+
+    def administrations(self, request: Request) -> Response:
+        check = self.oauth.check_bearer(request.headers.get("Authorization"))
+        if not check.valid or check.grant is None:
+            return Response('{"error":"token is invalid"}', 401, mimetype="application/json")
+        ids = check.grant.tenant_ids if check.grant.tenant_ids is not None else tuple(self.books)
+        import json
+
+        return Response(json.dumps([{"id": i, "name": self.books[i]} for i in ids]), mimetype="application/json")
+
+
+class DemoProvider(Provider):
+    """Just enough of an adapter for setup: endpoints from the settings and `list_tenants`."""
+
+    name = "demo"
+    capabilities = None  # type: ignore[assignment]
+    pkce = False
+    token_auth: Any = "client_secret_post"
+
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        base = settings.api_url or API
+        return OAuthEndpoints(authorize_url=settings.authorize_url or f"{base}/oauth/authorize",
+                              token_url=settings.token_url or f"{base}/oauth/token",
+                              scopes=("sales_invoices",), pkce=cls.pkce, token_auth=cls.token_auth)
+
+    @classmethod
+    def http_profile(cls, settings: ConnectionSettings) -> HttpProfile:
+        return HttpProfile(base_url=settings.api_url or API)
+
+    def list_tenants(self) -> list[Tenant]:
+        return [Tenant(id=row["id"], name=row["name"]) for row in self.api.get_json("/api/administrations")]
+
+    def sync(self, state: Any) -> Any:
+        raise NotImplementedError
+
+    def fetch_pdf(self, invoice: Any) -> bytes:
+        raise NotImplementedError
+
+    def send_reminder(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    def add_note(self, invoice: Any, text: str, *, idempotency_key: str) -> Any:
+        raise NotImplementedError
+
+
+class PkceProvider(DemoProvider):
+    pkce = True
+
+
+class MemoryTokenStore:
+    """A TokenStore for tests: remembers every save, so a test can tell what was (not) persisted."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self.saves: list[str] = []
+
+    def load(self, connection: str) -> Token | None:
+        return self.tokens.get(connection)
+
+    def save(self, connection: str, token: Token) -> None:
+        self.saves.append(connection)
+        self.tokens[connection] = token
+
+    @contextmanager
+    def lock(self, connection: str) -> Iterator[None]:
+        yield
+
+    def delete(self, connection: str) -> None:
+        self.tokens.pop(connection, None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ScriptedBrowser:
+    """Plays the user's browser: opens the consent page in-process, presses a button, follows the redirect to the
+    wizard's real loopback listener. `tamper` may rewrite the redirect (a forged callback)."""
+
+    def __init__(self, platform: DemoPlatform, *, decision: str = "allow", tenants: list[str] | None = None,
+                 tamper: Callable[[str], str] | None = None, follow: bool = True) -> None:
+        self.platform = platform
+        self.decision = decision
+        self.tenants = tenants
+        self.tamper = tamper
+        self.follow = follow
+        self.opened: list[str] = []
+        self.landed: httpx.Response | None = None
+        self.redirected_to: str | None = None
+
+    def consent(self, url: str) -> str:
+        with httpx.Client(transport=self.platform.transport()) as http:
+            page = http.get(url)
+            assert page.status_code == 200, page.text
+            txn = page.text.split('name="txn" value="')[1].split('"')[0]
+            form: dict[str, Any] = {"txn": txn, "decision": self.decision}
+            if self.tenants is not None:
+                form["tenant"] = self.tenants
+            answer = http.post(url, data=form)
+        location = answer.headers["Location"]
+        return self.tamper(location) if self.tamper else location
+
+    def __call__(self, url: str) -> bool:
+        self.opened.append(url)
+        self.redirected_to = self.consent(url)
+        if self.follow:
+            self.landed = httpx.get(self.redirected_to, verify=False, timeout=5)
+        return True
+
+
+def with_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    from urllib.parse import urlencode
+
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@pytest.fixture
+def redirect_uri() -> str:
+    return f"http://localhost:{free_port()}/callback"
+
+
+def options(redirect_uri: str, **changes: Any) -> SetupOptions:
+    base = SetupOptions(provider="demo", name="acme", client_id="app-1", client_secret_env="DEMO_SECRET",
+                        redirect_uri=redirect_uri, timeout=10)
+    return replace(base, **changes)
+
+
+def wizard(platform: DemoPlatform, config: Path, store: MemoryTokenStore, opts: SetupOptions,
+           browser: Callable[[str], bool], provider: type[Provider] = DemoProvider, **hooks: Any) -> Any:
+    return run_setup(opts, config_path=config, tokens=store, open_browser=browser,
+                     providers={"demo": lambda: provider}, transport=platform.transport(), environ=ENV,
+                     say=lambda text: None, **hooks)
+
+
+def make_platform(redirect_uri: str, **kwargs: Any) -> DemoPlatform:
+    platform = DemoPlatform(**kwargs)
+    platform.oauth.register_client("app-1", SECRET, [redirect_uri])
+    return platform
+
+
+# --- the happy paths ------------------------------------------------------------------------------------------
+
+
+def test_non_interactive_setup_stores_the_token_and_writes_the_connection(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config, browser = MemoryTokenStore(), tmp_path / "dunning.toml", ScriptedBrowser(platform)
+
+    result = wizard(platform, config, store, options(redirect_uri), browser)
+
+    assert result.connections == ("acme",) and result.tenants[0].id == "100"
+    assert browser.landed is not None and browser.landed.status_code == 200
+    assert "Authorisation received" in browser.landed.text
+    written = tomlkit.parse(config.read_text())["connections"][0]
+    assert dict(written) == {"name": "acme", "provider": "demo", "tenant": "100", "client_id": "app-1",
+                             "client_secret_env": "DEMO_SECRET", "redirect_uri": redirect_uri}
+    token = store.tokens["acme"]
+    assert platform.oauth.check_bearer(f"Bearer {token.access_token.get_secret_value()}").valid
+    assert token.access_token.get_secret_value() not in config.read_text() and SECRET not in config.read_text()
+    query = parse_qs(urlsplit(browser.opened[0]).query)
+    assert query["redirect_uri"] == [redirect_uri] and len(query["state"][0]) >= 32
+    assert "code_challenge" not in query  # this platform declares no PKCE
+
+
+def test_pkce_s256_is_sent_and_verified_for_an_app_without_secret(tmp_path: Path, redirect_uri: str) -> None:
+    platform = DemoPlatform(policy=XERO_OAUTH)
+    platform.oauth.register_client("app-1", None, [redirect_uri])  # a PKCE app: the simulator demands a challenge
+    store, browser = MemoryTokenStore(), ScriptedBrowser(platform)
+
+    wizard(platform, tmp_path / "d.toml", store, options(redirect_uri, client_secret_env=None), browser,
+           provider=PkceProvider)
+
+    query = parse_qs(urlsplit(browser.opened[0]).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert platform.oauth.stats["code_exchanges"] == 1 and "acme" in store.tokens
+
+
+def test_https_redirect_gets_a_self_signed_tls_listener_and_exact_codes_with_bang(tmp_path: Path) -> None:
+    redirect = f"https://localhost:{free_port()}/exact/callback"
+    platform = DemoPlatform(policy=EXACT_OAUTH)
+    platform.oauth.register_client("app-1", SECRET, [redirect])
+    store, browser = MemoryTokenStore(), ScriptedBrowser(platform)
+
+    wizard(platform, tmp_path / "d.toml", store, options(redirect), browser)
+
+    assert browser.redirected_to is not None and "%21" in browser.redirected_to  # the code's "!" arrived encoded
+    assert browser.landed is not None and browser.landed.status_code == 200
+    assert store.tokens["acme"].expires_at is not None  # Exact's "600" as a string was understood
+
+
+def test_no_browser_prints_the_url_alone_and_accepts_the_pasted_redirect(tmp_path: Path) -> None:
+    redirect = "https://dunning.example/callback"  # not this machine: no listener, only pasting completes the flow
+    platform = make_platform(redirect)
+    printed: list[str] = []
+    read_end, write_end = os.pipe()
+    paste = os.fdopen(read_end, "r")
+    browser = ScriptedBrowser(platform, follow=False)
+
+    def show_url(url: str) -> None:
+        printed.append(url)
+        pasted = browser.consent(url)
+        with os.fdopen(write_end, "w") as pipe:
+            pipe.write("not a url\n" + pasted + "\n")
+
+    opened: list[str] = []
+    result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect, no_browser=True),
+                    opened.append, show_url=show_url, paste=paste)
+
+    assert opened == [] and len(printed) == 1 and printed[0].startswith(f"{API}/oauth/authorize?")
+    assert "\n" not in printed[0] and result.connections == ("acme",)
+
+
+def test_no_browser_output_on_stdout_is_the_url_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    redirect = "https://dunning.example/callback"
+    platform = make_platform(redirect)
+    with pytest.raises(SetupFailed):
+        run_setup(options(redirect, no_browser=True, timeout=0.2), config_path=tmp_path / "d.toml",
+                  tokens=MemoryTokenStore(), providers={"demo": lambda: DemoProvider}, environ=ENV)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"{API}/oauth/authorize?") and "client_id=app-1" in out
+
+
+def test_several_tenants_become_blocks_sharing_one_stored_authorisation(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+
+    result = wizard(platform, config, store, options(redirect_uri, all_tenants=True), ScriptedBrowser(platform))
+
+    assert result.connections == ("acme-acme-b-v", "acme-acme-holding")
+    blocks = tomlkit.parse(config.read_text())["connections"]
+    assert [b["tenant"] for b in blocks] == ["100", "200"]
+    assert [token_key_of(b) for b in blocks] == ["acme-acme-b-v", "acme-acme-b-v"]
+    assert list(store.tokens) == ["acme-acme-b-v"]  # one refresh-token chain, never two copies of it
+
+
+def test_tenant_flag_picks_one_of_several(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    config = tmp_path / "d.toml"
+    wizard(platform, config, MemoryTokenStore(), options(redirect_uri, tenants=("200",)), ScriptedBrowser(platform))
+    assert [dict(b) for b in tomlkit.parse(config.read_text())["connections"]][0]["tenant"] == "200"
+
+
+def test_interactive_setup_asks_every_question_and_the_tenant(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    answers = iter(["demo", "shop", "app-1", "DEMO_SECRET", redirect_uri, "7", "2"])
+    questions: list[str] = []
+
+    def ask(question: str, default: str | None) -> str:
+        questions.append(question)
+        return next(answers)
+
+    config = tmp_path / "d.toml"
+    run_setup(SetupOptions(timeout=10), config_path=config, tokens=MemoryTokenStore(), ask=ask,
+              open_browser=ScriptedBrowser(platform), providers={"demo": lambda: DemoProvider},
+              transport=platform.transport(), environ=ENV, say=lambda text: None)
+
+    assert len(questions) == 7  # five settings, a wrong tenant number, then a valid one
+    block = tomlkit.parse(config.read_text())["connections"][0]
+    assert (block["name"], block["tenant"]) == ("shop", "200")
+
+
+def test_all_flags_given_means_no_question(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+
+    def ask(question: str, default: str | None) -> str:
+        raise AssertionError(f"asked {question!r} although every flag was given")
+
+    wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform),
+           ask=ask)
+
+
+# --- the config file ------------------------------------------------------------------------------------------
+
+EXISTING = """# Dunning Connector configuration (hand-edited)
+
+[store]
+url = "sqlite:///dunning.sqlite"   # keep this next to the config
+
+# Our first shop.
+[[connections]]
+name = "first"          # do not rename: the history uses it
+provider = "demo"
+tenant = "999"
+client_id = "old"
+client_secret_env = "DEMO_SECRET"
+
+[policy]
+# reminders start after the due date
+first_reminder_after_days = 7
+"""
+
+
+def test_existing_comments_and_layout_are_preserved(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)
+
+    wizard(platform, config, MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform))
+
+    text = config.read_text()
+    for line in EXISTING.splitlines():
+        assert line in text.splitlines(), f"lost: {line!r}"
+    doc = tomlkit.parse(text)
+    assert [c["name"] for c in doc["connections"]] == ["first", "acme"]
+    assert doc["policy"]["first_reminder_after_days"] == 7
+
+
+def test_setup_again_updates_the_block_in_place(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."),))
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING.replace('name = "first"', 'name = "acme"').replace('"999"', '"100"'))
+
+    wizard(platform, config, MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform))
+
+    text = config.read_text()
+    assert 'name = "acme"          # do not rename: the history uses it' in text
+    assert 'client_id = "app-1"' in text and "old" not in text
+    assert len(tomlkit.parse(text)["connections"]) == 1
+
+
+def test_reconnect_replaces_the_token_and_keeps_the_file(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("999", "First B.V."),))
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING.replace('client_id = "old"', 'client_id = "app-1"') + "")
+    with config.open("a") as handle:
+        handle.write("")
+    text_before = config.read_text().replace("[policy]", f'redirect_uri = "{redirect_uri}"\n\n[policy]', 1)
+    config.write_text(text_before)
+    store = MemoryTokenStore()
+    old = Token.from_response({"access_token": "old-access", "refresh_token": "old-refresh"})
+    store.save("first", old)
+
+    result = wizard(platform, config, store, SetupOptions(reconnect="first", timeout=10), ScriptedBrowser(platform))
+
+    assert result.connections == ("first",)
+    assert store.tokens["first"].access_token.get_secret_value() != "old-access"
+    assert config.read_text() == text_before
+
+
+def test_reconnect_of_an_unknown_connection_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)
+    with pytest.raises(SetupFailed, match="no connection named 'nope'") as failure:
+        wizard(make_platform(redirect_uri), config, MemoryTokenStore(), SetupOptions(reconnect="nope"),
+               ScriptedBrowser(make_platform(redirect_uri)))
+    assert failure.value.exit_code == 2
+
+
+def test_a_failed_config_write_puts_the_previous_token_back(tmp_path: Path, redirect_uri: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = make_platform(redirect_uri)
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)
+    store = MemoryTokenStore()
+    previous = Token.from_response({"access_token": "previous"})
+    store.save("acme", previous)
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(setup_code, "write_atomically", disk_full)
+    with pytest.raises(SetupFailed, match="could not write"):
+        wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform))
+    assert store.tokens["acme"] == previous and config.read_text() == EXISTING
+
+
+# --- failure paths: nothing is written ------------------------------------------------------------------------
+
+
+def assert_nothing_written(config: Path, store: MemoryTokenStore) -> None:
+    assert not config.exists() and store.saves == []
+
+
+def test_forged_state_is_rejected(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    browser = ScriptedBrowser(platform, tamper=lambda url: with_query(url, state="attacker-state"))
+
+    with pytest.raises(SetupFailed, match="possible forgery"):
+        wizard(platform, config, store, options(redirect_uri), browser)
+
+    assert browser.landed is not None and browser.landed.status_code == 400
+    assert platform.oauth.stats["code_exchanges"] == 0  # the code was never spent
+    assert_nothing_written(config, store)
+
+
+def test_missing_state_is_rejected(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="possible forgery"):
+        wizard(platform, config, store, options(redirect_uri),
+               ScriptedBrowser(platform, tamper=lambda url: with_query(url, state=None)))
+    assert_nothing_written(config, store)
+
+
+def test_denied_consent_says_so_and_writes_nothing(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    browser = ScriptedBrowser(platform, decision="deny")
+    with pytest.raises(SetupFailed, match="access was denied"):
+        wizard(platform, config, store, options(redirect_uri), browser)
+    assert browser.landed is not None and "access was denied" in browser.landed.text
+    assert_nothing_written(config, store)
+
+
+def test_callback_timeout(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="no answer from the platform within 0.3 seconds"):
+        wizard(platform, config, store, options(redirect_uri, timeout=0.3), lambda url: True)
+    assert_nothing_written(config, store)
+
+
+def test_port_in_use_is_reported_before_the_browser_opens(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    opened: list[str] = []
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", urlsplit(redirect_uri).port))
+        squatter.listen()
+        with pytest.raises(SetupFailed, match="another program uses that port") as failure:
+            wizard(platform, config, store, options(redirect_uri), opened.append)
+    assert failure.value.exit_code == 2 and opened == []
+    assert_nothing_written(config, store)
+
+
+def test_code_exchange_error_names_the_likely_cause(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="invalid_client.*secret in the environment") as failure:
+        run_setup(options(redirect_uri), config_path=config, tokens=store, open_browser=ScriptedBrowser(platform),
+                  providers={"demo": lambda: DemoProvider}, transport=platform.transport(),
+                  environ={"DEMO_SECRET": "wrong-secret"}, say=lambda text: None)
+    assert "wrong-secret" not in str(failure.value)
+    assert_nothing_written(config, store)
+
+
+def test_a_token_that_reaches_no_tenant_is_refused(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, pick_on_consent=True)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="reaches no administration"):
+        wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform, tenants=[]))
+    assert_nothing_written(config, store)
+
+
+def test_unknown_tenant_flag_lists_what_is_reachable(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match=r"--tenant 555 is not reachable.*100 \(Acme B.V.\)"):
+        wizard(platform, config, store, options(redirect_uri, tenants=("555",)), ScriptedBrowser(platform))
+    assert_nothing_written(config, store)
+
+
+def test_several_tenants_without_a_flag_and_no_terminal_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "A"), ("200", "B")))
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="--all-tenants") as failure:
+        wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform))
+    assert failure.value.exit_code == 2
+    assert_nothing_written(config, store)
+
+
+def test_missing_secret_variable_is_a_usage_error_before_anything_happens(tmp_path: Path, redirect_uri: str) -> None:
+    opened: list[str] = []
+    with pytest.raises(SetupFailed, match="DEMO_SECRET .* is not set") as failure:
+        run_setup(options(redirect_uri), config_path=tmp_path / "d.toml", tokens=MemoryTokenStore(),
+                  open_browser=opened.append, providers={"demo": lambda: DemoProvider}, environ={})
+    assert failure.value.exit_code == 2 and opened == []
+
+
+def test_the_listener_only_accepts_the_callback_path(redirect_uri: str) -> None:
+    with setup_code.callback_listener(redirect_uri, "s") as received:
+        base = redirect_uri.rsplit("/", 1)[0]
+        assert httpx.get(f"{base}/favicon.ico").status_code == 404
+        assert received.empty()
+        done = threading.Event()
+        threading.Thread(target=lambda: (httpx.get(f"{redirect_uri}?code=c&state=s"), done.set())).start()
+        assert received.get(timeout=5).endswith("/callback?code=c&state=s")
+        assert done.wait(5)
+
+
+def test_stdin_paste_stream_is_read_line_by_line() -> None:
+    import queue
+
+    received: queue.Queue[str] = queue.Queue()
+    setup_code._read_pasted_lines(io.StringIO("\n  http://x/cb?code=1&state=s \n"), received)
+    assert received.get_nowait() == "http://x/cb?code=1&state=s"
