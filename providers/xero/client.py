@@ -1,0 +1,240 @@
+"""How Xero is called: its HTTP profile (limits, headers, error bodies) and one method per endpoint we use.
+
+Everything mechanical (retries, waiting, token refresh, paging loop) is `providers.http`'s; this module only says
+what Xero's requests and answers look like.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
+from providers.http import ApiClient, HttpProfile, LimitReading, PageNumberPaginator, short_text
+from providers.xero.mapping import error_messages, if_modified_since, parse_ms_date
+
+DEFAULT_API_URL = "https://api.xero.com"
+ACCOUNTING = "/api.xro/2.0"
+PAGE_SIZE = 1000
+"""The largest `pageSize` Xero allows."""
+IDS_PER_CALL = 50
+"""GUIDs per `IDs=` filter: longer URLs answer 404 (providers.md: at most ~50)."""
+
+_bodies: weakref.WeakKeyDictionary[httpx.Response, Any] = weakref.WeakKeyDictionary()
+
+
+def body_of(response: httpx.Response) -> Any:
+    """The JSON body with amounts as `Decimal` (never through float), parsed once per response."""
+    if response not in _bodies:
+        try:
+            _bodies[response] = json.loads(response.content, parse_float=Decimal)
+        except ValueError:
+            raise BadPlatformData(
+                f"Xero answered {response.request.method} {response.request.url.path} with something that is not "
+                f"JSON ({response.headers.get('Content-Type', 'no content type')}): {short_text(response.text, 120)}"
+            ) from None
+    return _bodies[response]
+
+
+def _detail(response: httpx.Response) -> str:
+    """Xero's problem `Detail` of a 401/403 (`TokenExpired: …`, `AuthorizationUnsuccessful`, …), or ''."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return ""
+    return str(body.get("Detail") or "") if isinstance(body, dict) else ""
+
+
+@dataclass
+class XeroProfile(HttpProfile):
+    """Xero's limits per organisation: 60 calls a minute, 5,000 a day (1,000 on the Starter tier), 5 at once.
+
+    The client calls one at a time, so the concurrency limit holds by construction. The app-wide 10,000/minute
+    is shared with other connections of the app: it is read from `X-AppMinLimit-Remaining`, not counted here.
+    """
+
+    tenant: str | None = None
+
+    def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+        readings = []
+        for header, window, daily in (("X-MinLimit-Remaining", "minute", False),
+                                      ("X-DayLimit-Remaining", "day", True),
+                                      ("X-AppMinLimit-Remaining", "appminute", False)):
+            value = (response.headers.get(header) or "").strip()
+            if value.isdigit():
+                readings.append(LimitReading(window, int(value), daily=daily))
+        return readings
+
+    def is_daily_limit(self, response: httpx.Response) -> bool:
+        return response.headers.get("X-Rate-Limit-Problem", "").strip().lower() == "day"
+
+    def token_expired(self, response: httpx.Response) -> bool:
+        """Only `TokenExpired` is worth one refresh; a missing scope or revoked consent is not."""
+        return response.status_code == 401 and _detail(response).startswith("TokenExpired")
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            messages = error_messages(json.loads(response.content))
+        except ValueError:
+            messages = []
+        return short_text("; ".join(messages)) if messages else short_text(response.text)
+
+    def error_for(self, response: httpx.Response, connection: str) -> DunningError:
+        status, detail = response.status_code, self.error_message(response)
+        what = f"{response.request.method} {response.request.url.path}"
+        if status == 400:
+            if '"QueryParseException"' in response.text:
+                return PlatformError(f"Xero could not read the query of {what} ({detail}); please report this "
+                                     "as a bug in Dunning Connector", connection=connection, status=status)
+            return PlatformError(f"Xero refused {what}: {detail}", connection=connection, status=status)
+        if status == 401:
+            problem = _detail(response)
+            if problem.startswith("AuthorizationUnsuccessful"):
+                return AuthorizationExpired(
+                    "Xero refused the call for a missing permission (AuthorizationUnsuccessful): authorise the app "
+                    "again with the scopes this connection needs", connection=connection)
+            return AuthorizationExpired(f"Xero no longer accepts this connection's authorisation ({detail})",
+                                        connection=connection)
+        if status == 403:
+            return AuthorizationExpired(
+                f"Xero refused access to organisation {self.tenant or '(no tenant id configured)'} "
+                f"({detail}): it is no longer connected to this app, or the tenant id is wrong",
+                connection=connection)
+        if status == 404:
+            return NotFound(f"Xero has no such record ({what})", connection=connection, status=status)
+        if status == 503:
+            return PlatformError(f"Xero is unavailable for {what} ({detail}: maintenance, or the organisation is "
+                                 "offline); try again later", connection=connection, status=status, retryable=True)
+        return super().error_for(response, connection)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer of a listing: its records and the server's clock (`DateTimeUTC`) when it answered."""
+
+    records: list[dict[str, Any]]
+    server_time: datetime | None
+    page_count: int | None = None
+
+
+def _page(response: httpx.Response, key: str) -> Page:
+    body = body_of(response)
+    records = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        raise BadPlatformData(f"Xero's answer to {response.request.url.path} has no {key} list")
+    stamp = body.get("DateTimeUTC")
+    server_time = parse_ms_date(stamp)[0] if isinstance(stamp, str) and stamp.startswith("/Date(") else None
+    pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+    return Page([r for r in records if isinstance(r, dict)], server_time, pagination.get("pageCount"))
+
+
+def _is_last(response: httpx.Response) -> bool:
+    pagination = body_of(response).get("pagination")
+    if not isinstance(pagination, dict) or "pageCount" not in pagination:
+        return False  # no envelope: the short-page rule decides
+    return int(pagination.get("page", 1)) >= int(pagination["pageCount"])
+
+
+def _batches(ids: Iterable[str], size: int = IDS_PER_CALL) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in ids:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class XeroClient:
+    """The Xero calls Dunning Connector makes, each documented by the endpoint it uses."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def connections(self) -> list[dict[str, Any]]:
+        """`GET /connections`: the organisations this token can reach."""
+        body = body_of(self.api.request("GET", "/connections"))
+        if not isinstance(body, list):
+            raise BadPlatformData("Xero's /connections answer is not a list")
+        return body
+
+    def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None) -> Iterator[Page]:
+        headers = {"If-Modified-Since": if_modified_since(since)} if since else None
+        paginator = PageNumberPaginator(page_size=PAGE_SIZE, records=lambda r: _page(r, key).records,
+                                        is_last=_is_last)
+        for response in self.api.pages(path, paginator, params={**params, "page": 1, "pageSize": PAGE_SIZE},
+                                       headers=headers):
+            yield _page(response, key)
+
+    def sales_invoices(self, *, statuses: Sequence[str] | None, since: datetime | None) -> Iterator[Page]:
+        """`GET /Invoices?where=Type=="ACCREC"[&Statuses=…]&order=UpdatedDateUTC ASC&page=N&pageSize=1000`,
+        with `If-Modified-Since` for incremental reads (then without a status filter, so leavers come back)."""
+        params: dict[str, Any] = {"where": 'Type=="ACCREC"', "order": "UpdatedDateUTC ASC"}
+        if statuses:
+            params["Statuses"] = ",".join(statuses)
+        return self._listing(f"{ACCOUNTING}/Invoices", "Invoices", params, since)
+
+    def invoices_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
+        """`GET /Invoices?IDs=…` in batches of 50 (no `page`: one answer per batch)."""
+        for batch in _batches(ids):
+            response = self.api.request("GET", f"{ACCOUNTING}/Invoices", params={"IDs": ",".join(batch)})
+            yield _page(response, "Invoices").records
+
+    def contacts(self, *, since: datetime | None) -> Iterator[Page]:
+        """`GET /Contacts?page=N&pageSize=1000&includeArchived=true`, optionally only those changed `since`."""
+        return self._listing(f"{ACCOUNTING}/Contacts", "Contacts", {"includeArchived": "true"}, since)
+
+    def contacts_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
+        """`GET /Contacts?IDs=…&includeArchived=true` in batches of 50."""
+        for batch in _batches(ids):
+            response = self.api.request("GET", f"{ACCOUNTING}/Contacts",
+                                        params={"IDs": ",".join(batch), "includeArchived": "true"})
+            yield _page(response, "Contacts").records
+
+    def invoice_pdf(self, invoice_id: str) -> bytes:
+        """`GET /Invoices/{id}` with `Accept: application/pdf` (Xero has no separate PDF path)."""
+        response = self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}",
+                                    headers={"Accept": "application/pdf"})
+        if not response.content.startswith(b"%PDF"):
+            raise BadPlatformData(f"Xero sent no PDF for invoice id {invoice_id} "
+                                  f"({response.headers.get('Content-Type', 'no content type')})")
+        return response.content
+
+    def online_invoice_url(self, invoice_id: str) -> str | None:
+        """`GET /Invoices/{id}/OnlineInvoice` → `OnlineInvoices[0].OnlineInvoiceUrl`."""
+        found = _page(self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}/OnlineInvoice"),
+                      "OnlineInvoices").records
+        url = found[0].get("OnlineInvoiceUrl") if found else None
+        return url if isinstance(url, str) and url else None
+
+    def email_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """`POST /Invoices/{id}/Email` with `{}` and an `Idempotency-Key` → 204: Xero mails its invoice e-mail."""
+        self.api.request("POST", f"{ACCOUNTING}/Invoices/{invoice_id}/Email", json={},
+                         idempotency_key=idempotency_key)
+
+    def add_history(self, invoice_id: str, details: str, *, idempotency_key: str) -> dict[str, Any]:
+        """`PUT /Invoices/{id}/History` with one record; returns the record Xero created."""
+        response = self.api.request("PUT", f"{ACCOUNTING}/Invoices/{invoice_id}/History",
+                                    json={"HistoryRecords": [{"Details": details}]},
+                                    idempotency_key=idempotency_key)
+        records = _page(response, "HistoryRecords").records
+        return records[0] if records else {}
+
+    def history(self, invoice_id: str) -> list[dict[str, Any]]:
+        """`GET /Invoices/{id}/History`."""
+        return _page(self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}/History"),
+                     "HistoryRecords").records
+
+    def reminders_enabled(self) -> bool | None:
+        """`GET /InvoiceReminders/Settings` → `InvoiceReminders[0].Enabled` (None when Xero does not say)."""
+        found = _page(self.api.request("GET", f"{ACCOUNTING}/InvoiceReminders/Settings"), "InvoiceReminders").records
+        enabled = found[0].get("Enabled") if found else None
+        return enabled if isinstance(enabled, bool) else None

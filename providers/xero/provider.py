@@ -1,0 +1,321 @@
+"""The Xero adapter: open sales invoices and their contacts in the fewest calls, reminders by Xero's own e-mail.
+
+Calls per sync (pages of 1,000, Xero's largest):
+- full: one call per 1,000 open invoices (`Statuses=AUTHORISED[,SUBMITTED]`, ordered by UpdatedDateUTC), plus the
+  contacts they need, plus a check of the stored open invoices that were not seen (50 per call) before they are
+  closed — a concurrent change can shift a record across a page boundary, so "not seen" alone never closes one;
+- incremental: `If-Modified-Since` the highest UpdatedDateUTC seen, *without* a status filter, so paid, voided and
+  deleted invoices come back and are closed; plus one `If-Modified-Since` call for contacts. Nothing changed:
+  2 calls.
+Contacts are fetched only when new (50 ids per call) or changed (`If-Modified-Since`); when one page of invoices
+needs more than 50 unknown contacts, reading all contacts 1,000 a page is cheaper and is done once instead.
+
+The online invoice URL (the payment link) costs one call per invoice, so it is not read during sync (20,000
+invoices would take days of Xero's limit): Xero's own invoice e-mail carries the link already, and
+`send_reminder` reads it once and puts it on the receipt, where the dossier finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from connector.models import Debtor, DebtorKind, Invoice
+from providers.base import (
+    Capabilities,
+    ConnectionSettings,
+    OAuthEndpoints,
+    Provider,
+    Receipt,
+    ReminderRequest,
+    SyncPage,
+    SyncState,
+    Tenant,
+)
+from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
+from providers.http import RateWindow
+from providers.xero import mapping
+from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, PAGE_SIZE, XeroClient, XeroProfile
+
+AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+REVOKE_URL = "https://identity.xero.com/connect/revocation"
+SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
+"""Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
+`offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
+
+
+class XeroOptions(BaseModel):
+    """`[connections.options]` for a Xero connection."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    include_submitted: bool = False
+    """Also collect invoices awaiting approval (SUBMITTED), not only approved (AUTHORISED) ones."""
+    starter_tier: bool = False
+    """The app is on Xero's free Starter tier: 1,000 calls a day per organisation instead of 5,000."""
+    debtor_kinds: dict[str, DebtorKind] = {}
+    """ContactID → business | consumer, overriding the heuristic of `mapping.debtor_kind`."""
+
+
+class _Cursor(BaseModel):
+    """The bookmark between syncs: the highest invoice UpdatedDateUTC seen, and when contacts were last read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invoices: datetime | None = None
+    contacts: datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> _Cursor:
+        if not text:
+            return cls()
+        try:
+            return cls.model_validate(json.loads(text))
+        except ValueError:
+            return cls()  # an unreadable bookmark means: read everything again
+
+    def dump(self) -> str:
+        return self.model_dump_json()
+
+
+def _floor_second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+class _Contacts:
+    """The contacts one sync has read, and the cheapest way to read the ones still missing."""
+
+    def __init__(self, client: XeroClient, connection: str, known: Mapping[str, str | None],
+                 kinds: Mapping[str, DebtorKind]) -> None:
+        self.client = client
+        self.connection = connection
+        self.known = known
+        self.kinds = kinds
+        self.read: dict[str, Debtor | str] = {}
+        """ContactID → Debtor, or the problem that made it unreadable."""
+        self.read_all = False
+        self.delivered: set[str] = set()
+
+    def remember(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            contact_id = record.get("ContactID")
+            if not contact_id:
+                continue
+            try:
+                self.read[contact_id] = mapping.debtor_from_xero(record, connection=self.connection, kinds=self.kinds)
+            except BadPlatformData as exc:
+                self.read[contact_id] = str(exc)
+
+    def fetch(self, needed: set[str], pages_to_come: int) -> None:
+        """Read the needed contacts not yet read: by id in 50s, or all at once when that takes fewer calls."""
+        missing = needed - self.read.keys()
+        if len(missing) > IDS_PER_CALL and not self.read_all:
+            self.read_all = True
+            for page in self.client.contacts(since=None):
+                self.remember(page.records)
+                still = needed - self.read.keys()
+                pages_left = (page.page_count or 0) - 1
+                if page.page_count and pages_left > math.ceil(len(still) / IDS_PER_CALL) * max(1, pages_to_come):
+                    break  # a book with far more contacts than debtors: ids are cheaper after all
+            missing = needed - self.read.keys()
+        for records in self.client.contacts_by_id(sorted(missing)):
+            self.remember(records)
+
+    def changed_known(self) -> list[Debtor]:
+        """Read contacts the store already holds in another version."""
+        return [d for cid, d in self.read.items() if cid in self.known and isinstance(d, Debtor)
+                and d.version != self.known[cid] and cid not in self.delivered]
+
+    def deliver(self, contact_ids: set[str]) -> tuple[list[Debtor], list[str]]:
+        """Debtors to store for these ids (new or changed, once per sync), and problems for unreadable ones."""
+        debtors, problems = [], []
+        for cid in sorted(contact_ids - self.delivered):
+            found = self.read.get(cid)
+            if isinstance(found, Debtor):
+                if found.version != self.known.get(cid) or cid not in self.known:
+                    debtors.append(found)
+                self.delivered.add(cid)
+            elif cid not in self.known:
+                problems.append(found or f"contact {cid}: Xero did not return it")
+                self.delivered.add(cid)
+        return debtors, problems
+
+
+class XeroProvider(Provider):
+    name: ClassVar[str] = "xero"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_reminder=True, custom_message=False, consolidated_reminders=False, delivery_methods=("email",)
+    )
+    Options = XeroOptions
+
+    def __init__(self, settings: ConnectionSettings, api: Any) -> None:
+        super().__init__(settings, api)
+        self.options: XeroOptions
+        self.client = XeroClient(api)
+
+    # -- declarations ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        return OAuthEndpoints(
+            authorize_url=settings.authorize_url or AUTHORIZE_URL,
+            token_url=settings.token_url or TOKEN_URL,
+            scopes=settings.scopes or SCOPES,
+            pkce=True,
+            # Web apps authenticate at the token endpoint with HTTP Basic; PKCE apps have no secret.
+            token_auth="client_secret_basic",
+            revoke_url=REVOKE_URL if settings.token_url is None else None,
+        )
+
+    @classmethod
+    def http_profile(cls, settings: ConnectionSettings) -> XeroProfile:
+        options = XeroOptions.model_validate(dict(settings.options))
+        headers = {"Accept": "application/json"}
+        if settings.tenant:
+            headers["Xero-tenant-id"] = settings.tenant
+        return XeroProfile(
+            base_url=(settings.api_url or DEFAULT_API_URL).rstrip("/"),
+            headers=headers,
+            windows=(RateWindow("minute", 60, 60), RateWindow("day", 1000 if options.starter_tier else 5000, 86400)),
+            tenant=settings.tenant,
+        )
+
+    # -- calls -------------------------------------------------------------------------------------------------
+
+    def list_tenants(self) -> list[Tenant]:
+        return [Tenant(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"], detail=c.get("tenantType"))
+                for c in self.client.connections() if c.get("tenantId")]
+
+    def _open_statuses(self) -> tuple[str, ...]:
+        return ("AUTHORISED", "SUBMITTED") if self.options.include_submitted else ("AUTHORISED",)
+
+    def sync(self, state: SyncState) -> Iterator[SyncPage]:
+        name = self.settings.name
+        cursor = _Cursor.parse(state.cursor)
+        full = state.full or cursor.invoices is None
+        statuses = self._open_statuses()
+        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds)
+        started: datetime | None = None
+
+        if cursor.contacts is not None:  # contacts changed since the last sync (1 call when none did)
+            for page in self.client.contacts(since=cursor.contacts):
+                started = started or page.server_time
+                contacts.remember(page.records)
+
+        highest = cursor.invoices
+        seen: set[str] = set()
+        pages = self.client.sales_invoices(statuses=statuses if full else None,
+                                           since=None if full else cursor.invoices)
+        for page in pages:
+            started = started or page.server_time
+            invoices, problems = [], []
+            for record in page.records:
+                seen.add(record.get("InvoiceID", ""))
+                try:
+                    invoice = mapping.invoice_from_xero(record, connection=name, open_statuses=statuses)
+                except BadPlatformData as exc:
+                    problems.append(str(exc))
+                    continue
+                if invoice.last_modified and (highest is None or invoice.last_modified > highest):
+                    highest = invoice.last_modified
+                stored = state.open_invoices.get(invoice.platform_id, "absent")
+                if invoice.is_open and stored != invoice.version:
+                    invoices.append(invoice)
+                elif not invoice.is_open and stored != "absent":
+                    invoices.append(invoice)  # left the open set: stored with its final amounts and closed
+            yield self._page(contacts, invoices, problems, page.page_count, highest, started)
+
+        if full:
+            yield from self._close_leavers(state, seen, contacts, statuses, highest, started)
+
+    def _page(self, contacts: _Contacts, invoices: list[Invoice], problems: list[str], page_count: int | None,
+              highest: datetime | None, started: datetime | None) -> SyncPage:
+        needed = {i.debtor_id for i in invoices if i.is_open}
+        unknown = {cid for cid in needed if cid not in contacts.known}
+        contacts.fetch(unknown, pages_to_come=max(1, (page_count or 1)))
+        changed = contacts.changed_known()
+        new, contact_problems = contacts.deliver(needed)
+        contacts.delivered.update(d.platform_id for d in changed)
+        cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)
+        return SyncPage(invoices=tuple(invoices), debtors=tuple({d.platform_id: d for d in changed + new}.values()),
+                        problems=tuple(problems + contact_problems), cursor=cursor.dump())
+
+    def _close_leavers(self, state: SyncState, seen: set[str], contacts: _Contacts, statuses: tuple[str, ...],
+                       highest: datetime | None, started: datetime | None) -> Iterator[SyncPage]:
+        """Stored open invoices the full read did not return: ask for them by id, then close what is not open."""
+        leavers = sorted(set(state.open_invoices) - seen)
+        for records in self.client.invoices_by_id(leavers):
+            invoices, problems = [], []
+            for record in records:
+                seen.add(record.get("InvoiceID", ""))
+                try:
+                    invoices.append(mapping.invoice_from_xero(record, connection=self.settings.name,
+                                                              open_statuses=statuses))
+                except BadPlatformData as exc:
+                    problems.append(str(exc))
+            yield self._page(contacts, invoices, problems, 1, highest, started)
+        gone = tuple(i for i in leavers if i not in seen)
+        if gone:
+            cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)
+            yield SyncPage(closed_invoice_ids=gone, cursor=cursor.dump())
+
+    def fetch_pdf(self, invoice: Invoice) -> bytes:
+        return self.client.invoice_pdf(invoice.platform_id)
+
+    def send_reminder(self, request: ReminderRequest) -> Receipt:
+        """Xero e-mails its own invoice e-mail (the idempotency key prevents a second mail on a retry), then the
+        step is recorded in the invoice's history with the key, for reconciliation by `find_note`."""
+        if len(request.invoices) != 1:
+            raise ReminderRefused(
+                f"Xero e-mails one invoice at a time; this reminder covers {len(request.invoices)} invoices",
+                connection=self.settings.name)
+        invoice = request.invoices[0]
+        try:
+            self.client.email_invoice(invoice.platform_id, idempotency_key=request.idempotency_key)
+        except NotFound:
+            raise ReminderRefused(f"invoice {invoice.label} no longer exists in Xero",
+                                  connection=self.settings.name, status=404) from None
+        except PlatformError as exc:
+            if exc.status != 400:
+                raise
+            reason = str(exc).removeprefix(f"{self.settings.name}: ")
+            raise ReminderRefused(f"Xero would not e-mail invoice {invoice.label}: {reason}",
+                                  connection=self.settings.name, status=400) from None
+        note = self.add_note(invoice, f"Dunning Connector: {request.step}", idempotency_key=request.idempotency_key)
+        detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
+        try:
+            link = self.client.online_invoice_url(invoice.platform_id)
+        except PlatformError:
+            link = None  # the e-mail went out and is recorded; the link is a convenience for the dossier
+        if link:
+            detail += f"; online invoice: {link}"
+        return Receipt(platform_reference=note.platform_reference, sent_at=note.sent_at,
+                       recipients=request.debtor.emails, detail=detail)
+
+    def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        details = mapping.note_details(text, idempotency_key)
+        # Its own key: Xero may scope idempotency keys per organisation rather than per endpoint (unconfirmed).
+        record = self.client.add_history(invoice.platform_id, details,
+                                         idempotency_key=f"{idempotency_key[:120]}:history")
+        created = mapping.read_timestamp(record, "DateUTC") if record else None
+        return Receipt(platform_reference=None, sent_at=created or datetime.now(UTC), detail=details)
+
+    def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
+        for record in self.client.history(invoice.platform_id):
+            details = record.get("Details")
+            if mapping.carries_key(details, idempotency_key):
+                created = mapping.read_timestamp(record, "DateUTC")
+                return Receipt(sent_at=created or datetime.now(UTC), detail=str(details))
+        return None
+
+    def warnings(self) -> list[str]:
+        if self.client.reminders_enabled():
+            return [f"{self.settings.name}: Xero's own invoice reminders are switched on (Invoice settings → "
+                    "Invoice reminders); debtors would get two sets of reminders. Switch them off in Xero."]
+        return []

@@ -1,0 +1,85 @@
+"""A seeded Xero simulator on a virtual clock and an adapter connected to it in-process (no sockets)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+from providers.base import ConnectionSettings, Token
+from providers.simkit import VirtualClock
+from providers.xero import XeroProvider
+from providers.xero.simulator import XeroSimulator
+
+SIM = "http://xero.sim"
+
+
+class MemoryTokens:
+    """The TokenStore protocol in memory (the encrypted store is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self.saves = 0
+        self._lock = threading.Lock()
+
+    def load(self, connection: str) -> Token | None:
+        return self.tokens.get(connection)
+
+    def save(self, connection: str, token: Token) -> None:
+        self.tokens[connection] = token
+        self.saves += 1
+
+    @contextmanager
+    def lock(self, connection: str) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def delete(self, connection: str) -> None:
+        self.tokens.pop(connection, None)
+
+
+def settings_for(sim: XeroSimulator, **changes: object) -> ConnectionSettings:
+    values: dict[str, object] = {
+        "name": "acme-xero", "provider": "xero", "tenant": sim.org.tenant_id, "client_id": "dunning-app",
+        "client_secret": "app-secret", "api_url": SIM, "authorize_url": f"{SIM}/identity/connect/authorize",
+        "token_url": f"{SIM}/connect/token",
+    }
+    return ConnectionSettings.model_validate(values | changes)
+
+
+def connect(sim: XeroSimulator, tokens: MemoryTokens | None = None, **changes: object) -> XeroProvider:
+    """An adapter on the simulator, authorised as if the user had consented (all organisations)."""
+    tokens = tokens or MemoryTokens()
+    settings = settings_for(sim, **changes)
+    if settings.name not in tokens.tokens:
+        tokens.save(settings.name, Token.from_response(sim.grant(), now=sim.clock.now()))
+    return XeroProvider.connect(settings, tokens=tokens, transport=sim.transport(), clock=sim.clock.time,
+                                sleep=sim.clock.sleep)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def sim(clock: VirtualClock) -> XeroSimulator:
+    simulator = XeroSimulator(clock)
+    simulator.register_app()
+    simulator.seed_book(seed=7, open_invoices=120, contacts=40, closed_invoices=15, bills=4, drafts=3)
+    return simulator
+
+
+@pytest.fixture
+def tokens() -> MemoryTokens:
+    return MemoryTokens()
+
+
+@pytest.fixture
+def xero(sim: XeroSimulator, tokens: MemoryTokens) -> Iterator[XeroProvider]:
+    provider = connect(sim, tokens)
+    yield provider
+    provider.close()
