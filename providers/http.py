@@ -255,22 +255,36 @@ class TokenKeeper:
                 raise AuthorizationExpired(
                     "the access token expired and the platform gave no refresh token", connection=name
                 )
-            journal = getattr(self.store, "begin_refresh", None)
-            if journal is not None:
-                journal(name, token)
-            payload = self._call_token_endpoint(token)
+            self._journal("begin_refresh", name, token, now=self._now())
+            try:
+                payload = self._call_token_endpoint(token)
+            except AuthorizationExpired as exc:
+                explain = getattr(self.store, "refresh_refused", None)  # names an interrupted earlier refresh
+                raise (explain(name, exc) if explain else exc) from None
+            except PlatformError as exc:
+                if not exc.retryable:  # a definite refusal: nothing was spent
+                    self._journal("cancel_refresh", name)
+                raise
             if payload is None:  # the platform says the current token is still good (Exact's 570 s rule)
+                self._journal("cancel_refresh", name)
                 return token
             new = Token.from_response(payload, now=self._now())
             if new.refresh_token is None:  # a platform that does not rotate keeps the old refresh token valid
                 new = new.model_copy(update={"refresh_token": token.refresh_token})
             self.store.save(name, new)
-            finish = getattr(self.store, "finish_refresh", None)
-            if finish is not None:
-                finish(name, new)
+            self._journal("finish_refresh", name, new)
             self.refreshes += 1
             log.info("refreshed the access token", extra={"connection": name})
             return new
+
+    def _journal(self, step: str, *args: Any, **kwargs: Any) -> None:
+        """The store's refresh journal (`providers.tokens`), so a crash mid-rotation is explained next run.
+
+        Optional: a store without a journal (a test double) simply skips it.
+        """
+        hook = getattr(self.store, step, None)
+        if hook is not None:
+            hook(*args, **kwargs)
 
     def _call_token_endpoint(self, token: Token) -> dict[str, Any] | None:
         from authlib.integrations.base_client import OAuthError

@@ -230,9 +230,8 @@ def test_after_a_crash_exact_reports_the_interrupted_refresh_and_the_command(
 
     with pytest.raises(AuthorizationExpired) as caught:  # the next run; the dead process's lock is free
         keeper(store, server).current()
-    explained = store.refresh_refused("acme", caught.value)
+    explained = caught.value  # the keeper asks the store's journal to explain the refusal
 
-    assert "Old refresh token used" in str(caught.value)
     assert str(explained) == (
         f"acme: a token refresh was interrupted at {interrupted_at:%Y-%m-%d %H:%M:%S} UTC before the new token was "
         "saved; Exact and Xero had already rotated the refresh token (Xero accepts the old one for 30 minutes "
@@ -264,9 +263,8 @@ def test_after_a_crash_xero_past_its_grace_period_reports_the_interruption(
 
     with pytest.raises(AuthorizationExpired) as caught:
         keeper(store, server, clock=lambda: time.time() + 31 * 60).current()
-    explained = store.refresh_refused("acme", caught.value)
+    explained = caught.value  # the keeper asks the store's journal to explain the refusal
 
-    assert "invalid_grant" in str(caught.value)
     assert "a token refresh was interrupted at" in str(explained)
     assert str(explained).endswith("Run: dunning setup --reconnect acme")
     assert_no_token_text(server, caplog.text, str(caught.value), str(explained))
