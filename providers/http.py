@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +203,15 @@ def short_text(text: str, limit: int = 300) -> str:
     return redact(text[:limit] + ("…" if len(text) > limit else "")) or "no details given"
 
 
+def authlib_client() -> tuple[Any, type[Exception]]:
+    """authlib's httpx OAuth2 client, imported without its nudge towards the httpx2 fork (noise in a cron log)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from authlib.integrations.base_client import OAuthError
+        from authlib.integrations.httpx_client import OAuth2Client
+    return OAuth2Client, OAuthError
+
+
 # --- tokens -------------------------------------------------------------------------------------------------------
 
 _REAUTHORISE_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_request", "invalid_client"}
@@ -287,9 +297,7 @@ class TokenKeeper:
             hook(*args, **kwargs)
 
     def _call_token_endpoint(self, token: Token) -> dict[str, Any] | None:
-        from authlib.integrations.base_client import OAuthError
-        from authlib.integrations.httpx_client import OAuth2Client
-
+        OAuth2Client, OAuthError = authlib_client()
         secret = self.settings.client_secret.get_secret_value() if self.settings.client_secret else None
         client = OAuth2Client(
             client_id=self.settings.client_id,
