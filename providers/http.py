@@ -206,6 +206,8 @@ def short_text(text: str, limit: int = 300) -> str:
 def authlib_client() -> tuple[Any, type[Exception]]:
     """authlib's httpx OAuth2 client, imported without its nudge towards the httpx2 fork (noise in a cron log)."""
     with warnings.catch_warnings():
+        import authlib.deprecate  # noqa: F401  (it installs an "always" filter; ours must come after it)
+
         warnings.simplefilter("ignore", DeprecationWarning)
         from authlib.integrations.base_client import OAuthError
         from authlib.integrations.httpx_client import OAuth2Client
