@@ -1,0 +1,226 @@
+"""How Exact Online's REST API is called: its HTTP profile (limits, errors) and one method per call.
+
+Paths are relative to `{api_url}/api/v1/` (default `https://start.exactonline.nl`, one host per country); the
+division is the first path segment of every call but `current/Me`. Loops, waits, retries and token handling live
+in `providers.http`; this module only says what Exact is like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
+from providers.exact import mapping, odata
+from providers.exact.mapping import Query
+from providers.http import ApiClient, HttpProfile, LimitReading, NextUrlPaginator, RateWindow, short_text
+
+DEFAULT_API_URL = "https://start.exactonline.nl"
+CALLS_PER_MINUTE, CALLS_PER_DAY = 60, 5000
+"""Per app per division (providers.md); every answer also says how many are left."""
+
+
+@dataclass
+class ExactProfile(HttpProfile):
+    """Exact's differences: two limit families with epoch-millisecond resets, 429 without Retry-After, OData
+    error bodies, and 500 meaning a business rule (final) unless the body is not Exact's JSON (an outage)."""
+
+    windows: Sequence[RateWindow] = field(default_factory=lambda: (
+        RateWindow("minute", CALLS_PER_MINUTE, 60.0),
+        RateWindow("day", CALLS_PER_DAY, 86400.0),
+    ))
+
+    def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+        readings = []
+        for family, window, daily in (("Minutely-", "minute", False), ("", "day", True)):
+            remaining = _int(response.headers.get(f"X-RateLimit-{family}Remaining"))
+            reset = _int(response.headers.get(f"X-RateLimit-{family}Reset"))
+            if remaining is not None or reset is not None:
+                readings.append(LimitReading(window, remaining, reset / 1000 if reset is not None else None, daily))
+        return readings
+
+    def retry_after(self, response: httpx.Response, now: float) -> float | None:
+        """A 429 carries only the exceeded family's headers and no Retry-After: wait until that family's reset."""
+        reset = _int(response.headers.get("X-RateLimit-Minutely-Reset"))
+        if reset is None:
+            reset = _int(response.headers.get("X-RateLimit-Reset"))
+        if reset is None:
+            return 60.0  # no headers at all: the minute window is the only one waiting can cure
+        return max(0.0, reset / 1000 - now)
+
+    def is_daily_limit(self, response: httpx.Response) -> bool:
+        return (response.headers.get("X-RateLimit-Remaining") == "0"
+                and response.headers.get("X-RateLimit-Minutely-Remaining") is None)
+
+    def error_message(self, response: httpx.Response) -> str:
+        return error_text(response)
+
+    def error_for(self, response: httpx.Response, connection: str) -> DunningError:
+        status = response.status_code
+        detail = self.error_message(response)
+        what = f"{response.request.method} {_api_path(response.request.url.path)}"
+        if status == 401:
+            return AuthorizationExpired(f"Exact Online no longer accepts this connection's authorisation ({detail})",
+                                        connection=connection)
+        if status == 403:
+            return PlatformError(
+                f"Exact Online refused {what}: {detail}. The app lacks the right for this in the Exact App Center, "
+                "or the user has no access to this division",
+                connection=connection, status=status,
+            )
+        if status == 404:
+            return NotFound(f"Exact Online does not know {what} ({detail})", connection=connection, status=status)
+        if status == 500 and _odata_message(response) is not None:
+            return PlatformError(f"Exact Online refused {what}: {detail}", connection=connection, status=status)
+        if status >= 500:
+            if status == 503 and not response.content:
+                detail = "Exact Online is in maintenance"
+            return PlatformError(f"Exact Online failed ({status}) on {what}: {detail}", connection=connection,
+                                 status=status, retryable=status in (500, 502, 503, 504))
+        return PlatformError(f"Exact Online refused {what} ({status}): {detail}", connection=connection, status=status)
+
+
+def error_text(response: httpx.Response) -> str:
+    """`error.message.value` of Exact's OData error body, else the start of whatever came back."""
+    message = _odata_message(response)
+    if message is not None:
+        return short_text(message)
+    if not response.content:
+        return f"HTTP {response.status_code} without details"
+    return short_text(response.text)
+
+
+def _odata_message(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, dict):
+        message = message.get("value")
+    return str(message) if message else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _api_path(path: str) -> str:
+    """The entity set, without the host and division (what a bookkeeper can look up in Exact's API docs)."""
+    parts = path.split("/api/v1/", 1)[-1].split("/", 1)
+    return parts[-1] if parts[0].isdigit() else "/".join(parts)
+
+
+class ExactClient:
+    """One method per Exact call; answers come back as rows (amounts as Decimal)."""
+
+    def __init__(self, api: ApiClient, division: str | None) -> None:
+        self.api = api
+        self.division = division
+
+    def _path(self, resource: str) -> str:
+        if self.division is None:
+            raise PlatformError("no Exact division is configured for this connection (set `tenant`)",
+                                connection=self.api.settings.name)
+        return f"{self.division}/{resource}"
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return odata.loads(response.content)
+        except ValueError:
+            raise BadPlatformData(
+                f"Exact Online answered {_api_path(response.request.url.path)} with something that is not JSON: "
+                f"{short_text(response.text, 120)}",
+                connection=self.api.settings.name,
+            ) from None
+
+    def _rows(self, payload: Any, response: httpx.Response) -> list[dict[str, Any]]:
+        try:
+            return odata.records(payload)
+        except ValueError:
+            raise BadPlatformData(f"Exact Online answered {_api_path(response.request.url.path)} without an OData "
+                                  "envelope", connection=self.api.settings.name) from None
+
+    def pages(self, query: Query, filter: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a query, following `__next` (never `$skip`, never in parallel)."""
+        paginator = NextUrlPaginator(next_url=lambda response: odata.next_link(self._json(response)))
+        for response in self.api.pages(self._path(query.path), paginator, params=query.params(filter)):
+            yield self._rows(self._json(response), response)
+
+    def all(self, query: Query, filter: str | None = None) -> list[dict[str, Any]]:
+        return [row for page in self.pages(query, filter) for row in page]
+
+    def changes(self, query: Query, after: int) -> list[dict[str, Any]]:
+        """A sync endpoint from a Timestamp on (`gt 1` the first time), in Timestamp order."""
+        return self.all(query, mapping.timestamp_filter(after))
+
+    def by_ids(self, query: Query, field: str, ids: Sequence[str], extra: str | None = None) -> list[dict[str, Any]]:
+        """Rows whose `field` is one of `ids`, in batches that keep the URL within Exact's 6,000 characters."""
+        rows = []
+        for batch in odata.batches([odata.guid(i) for i in dict.fromkeys(ids)], field=field):
+            condition = odata.any_of(field, batch)
+            rows += self.all(query, f"{extra} and {condition}" if extra else condition)
+        return rows
+
+    def open_receivables_of(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
+        """Open terms of the given invoice numbers (bulk receivables filter on InvoiceNumber, not the entry id)."""
+        rows = []
+        for batch in odata.batches([str(n) for n in sorted(set(numbers))], field="InvoiceNumber", most=100):
+            rows += self.all(mapping.OPEN_RECEIVABLES, mapping.invoice_numbers_filter([int(n) for n in batch]))
+        return rows
+
+    # -- single calls -----------------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        response = self.api.request("GET", mapping.ME.path, params=mapping.ME.params())
+        rows = self._rows(self._json(response), response)
+        if not rows:
+            raise BadPlatformData("Exact Online's current/Me answered no user", connection=self.api.settings.name)
+        return rows[0]
+
+    def divisions(self, current: int) -> list[dict[str, Any]]:
+        """Reachable divisions: system/Divisions, or hrm/Divisions where the licence refuses the first."""
+        for query in (mapping.SYSTEM_DIVISIONS, mapping.HRM_DIVISIONS):
+            paginator = NextUrlPaginator(next_url=lambda response: odata.next_link(self._json(response)))
+            try:
+                return [row for response in self.api.pages(f"{current}/{query.path}", paginator, params=query.params())
+                        for row in self._rows(self._json(response), response)]
+            except PlatformError as exc:
+                if exc.status not in (401, 403, 404) or query is mapping.HRM_DIVISIONS:
+                    raise
+        return []
+
+    def sales_invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        rows = self.all(mapping.SALES_INVOICE, mapping.ids_filter("InvoiceID", [invoice_id]))
+        return rows[0] if rows else None
+
+    def print_invoice(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST PrintedSalesInvoices (never retried: a repeat could mail twice)."""
+        response = self.api.request("POST", self._path(mapping.PRINTED_SALES_INVOICES), json=body)
+        return self._rows(self._json(response), response)[0]
+
+    def add_note(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.api.request("POST", self._path(mapping.COMMUNICATION_NOTES), json=body)
+        return self._rows(self._json(response), response)[0]
+
+    def notes_of(self, account_id: str) -> list[dict[str, Any]]:
+        return self.all(mapping.NOTES_OF_ACCOUNT, mapping.ids_filter("Account", [account_id]))
+
+    def documents_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self.all(mapping.DOCUMENTS_OF_INVOICE, mapping.ids_filter("FinancialTransactionEntryID", [invoice_id]))
+
+    def attachments_of(self, document_id: str) -> list[dict[str, Any]]:
+        return self.all(mapping.ATTACHMENTS_OF_DOCUMENT, mapping.ids_filter("Document", [document_id]))
+
+    def download(self, url: str) -> httpx.Response:
+        """The attachment file: its `Url` + `&Download=1`, with the bearer token (without it Exact shows a login
+        page)."""
+        separator = "&" if "?" in url else "?"
+        return self.api.request("GET", f"{url}{separator}Download=1", headers={"Accept": "*/*"})

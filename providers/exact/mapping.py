@@ -1,0 +1,396 @@
+"""Exact Online JSON ↔ the canonical models: the one place Exact's entity and field names appear.
+
+Where open receivables come from, and why (decided here because it decides every amount):
+`cashflow/Receivables` (its `bulk/` and `sync/Cashflow/PaymentTerms` twins) rather than
+`read/financial/ReceivablesList`:
+- ReceivablesList amounts are in the *division* currency (a GBP invoice shows its EUR value); dunning, statutory
+  interest and the debtor's own statement need the *invoice* currency, which the payment terms carry (`AmountFC`,
+  `TransactionAmountFC`, `Currency`).
+- ReceivablesList has no sync twin and pages by 60: an unchanged daily sync of 20,000 open items would cost 334
+  calls; the payment terms change feed costs one call when nothing changed.
+- It carries no invoice total, so "how much was paid" cannot be told apart from "how much was invoiced".
+
+One invoice is the group of payment-term rows with the same `TransactionEntryID` (= the sales entry, which is the
+SalesInvoice `InvoiceID` and the Document's `FinancialTransactionEntryID`). A partly paid invoice has a matched
+part (Status 50) and an open rest; instalments are several terms: the outstanding amount is the sum of the open
+(non-50) terms. Signs: Exact was observed to give a receivable's open `AmountFC` as negative; nothing here depends
+on the sign convention — amounts are taken as magnitudes and direction comes from `TransactionType`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from connector.models import Address, Debtor, DebtorKind, Invoice
+from providers.base import Tenant
+from providers.exact import odata
+
+# --- the queries: every entity set, $select and $filter field the adapter uses ------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """One entity set as the adapter reads it. `entity` names its field list in exact-online-entities.json."""
+
+    path: str
+    entity: str
+    select: tuple[str, ...]
+    filter_fields: tuple[str, ...] = ()
+
+    def params(self, filter: str | None = None, *, top: int | None = None) -> dict[str, str]:
+        params = {"$select": ",".join(self.select)}
+        if filter:
+            params["$filter"] = filter
+        if top is not None:
+            params["$top"] = str(top)
+        return params
+
+
+SYNC_ONLY_FIELDS = ("Timestamp", "LineType")
+"""Fields of `sync/Cashflow/PaymentTerms` beyond cashflow/Receivables' (documented in providers.md; the entity
+list has no separate SyncPaymentTerm entry)."""
+
+_RECEIVABLE = (
+    "ID", "Account", "AmountFC", "Currency", "DueDate", "InvoiceDate", "InvoiceNumber", "YourRef", "Status",
+    "TransactionAmountFC", "TransactionEntryID", "TransactionType",
+)
+_ACCOUNT = (
+    "ID", "Code", "Name", "Email", "Phone", "AddressLine1", "AddressLine2", "AddressLine3", "Postcode", "City",
+    "Country", "ChamberOfCommerce", "VATNumber", "Language", "MainContact",
+)
+
+ME = Query("current/Me", "Me", ("CurrentDivision", "FullName"))
+SYSTEM_DIVISIONS = Query("system/Divisions", "SystemDivision", ("Code", "Description", "Current", "Country", "Currency"))
+HRM_DIVISIONS = Query("hrm/Divisions", "Division", ("Code", "Description", "Main", "Country", "Currency"))
+PAYMENT_TERM_CHANGES = Query("sync/Cashflow/PaymentTerms", "Receivable", _RECEIVABLE + SYNC_ONLY_FIELDS, ("Timestamp",))
+OPEN_RECEIVABLES = Query("bulk/Cashflow/Receivables", "Receivable", _RECEIVABLE, ("Status", "InvoiceNumber"))
+ACCOUNT_CHANGES = Query("sync/CRM/Accounts", "SyncAccount", _ACCOUNT + ("Timestamp",), ("Timestamp",))
+ACCOUNTS_BY_ID = Query("crm/Accounts", "Account", _ACCOUNT, ("ID",))
+CONTACTS_OF_ACCOUNTS = Query(
+    "crm/Contacts", "Contact", ("ID", "Account", "FullName", "Email", "BusinessEmail", "IsMainContact"), ("Account",)
+)
+SALES_INVOICE = Query("salesinvoice/SalesInvoices", "SalesInvoice", ("InvoiceID", "InvoiceNumber", "Status"), ("InvoiceID",))
+NOTES_OF_ACCOUNT = Query(
+    "activities/CommunicationNotes", "CommunicationNote", ("ID", "Account", "Subject", "Notes", "Date"), ("Account",)
+)
+DOCUMENTS_OF_INVOICE = Query(
+    "documents/Documents", "Document", ("ID", "Subject", "FinancialTransactionEntryID"), ("FinancialTransactionEntryID",)
+)
+ATTACHMENTS_OF_DOCUMENT = Query(
+    "documents/DocumentAttachments", "DocumentAttachment", ("ID", "Document", "FileName", "Url"), ("Document",)
+)
+PRINTED_SALES_INVOICES = "salesinvoice/PrintedSalesInvoices"
+COMMUNICATION_NOTES = "activities/CommunicationNotes"
+
+QUERIES = (
+    ME, SYSTEM_DIVISIONS, HRM_DIVISIONS, PAYMENT_TERM_CHANGES, OPEN_RECEIVABLES, ACCOUNT_CHANGES, ACCOUNTS_BY_ID,
+    CONTACTS_OF_ACCOUNTS, SALES_INVOICE, NOTES_OF_ACCOUNT, DOCUMENTS_OF_INVOICE, ATTACHMENTS_OF_DOCUMENT,
+)
+POST_BODIES = {
+    PRINTED_SALES_INVOICES: ("PrintedSalesInvoice", ("InvoiceID", "SendEmailToCustomer", "ExtraText", "EmailLayout",
+                                                     "DocumentLayout")),
+    COMMUNICATION_NOTES: ("CommunicationNote", ("Account", "Subject", "Notes", "Date")),
+}
+
+OPEN_STATUS_FILTER = "Status ne 50"
+"""The bulk receivables cannot filter on IsFullyPaid; Status 50 (matched) is the paid part."""
+
+
+def timestamp_filter(after: int) -> str:
+    return f"Timestamp gt {odata.int64_literal(after)}"
+
+
+def invoice_numbers_filter(numbers: Sequence[int]) -> str:
+    return f"{OPEN_STATUS_FILTER} and {odata.any_of('InvoiceNumber', [str(n) for n in numbers])}"
+
+
+def ids_filter(field: Literal["ID", "Account", "InvoiceID", "FinancialTransactionEntryID", "Document"],
+               guids: Sequence[str]) -> str:
+    return odata.any_of(field, [odata.guid(g) for g in guids])
+
+
+# --- rows as Exact sends them -------------------------------------------------------------------------------------
+
+ExactDate = Annotated[date | None, BeforeValidator(odata.parse_date)]
+Int64 = Annotated[int | None, BeforeValidator(odata.parse_int64)]
+
+
+def _text(value: Any) -> Any:
+    return value.strip() or None if isinstance(value, str) else value
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ReceivableRow(_Row):
+    """One payment term (cashflow/Receivables, bulk/Cashflow/Receivables, sync/Cashflow/PaymentTerms)."""
+
+    ID: str
+    Account: Text = None
+    AmountFC: Decimal
+    Currency: Text = None
+    DueDate: ExactDate = None
+    InvoiceDate: ExactDate = None
+    InvoiceNumber: int | None = None
+    YourRef: Text = None
+    Status: int
+    TransactionAmountFC: Decimal | None = None
+    TransactionEntryID: Text = None
+    TransactionType: int | None = None
+    Timestamp: Int64 = None
+    LineType: int | None = None
+
+
+class AccountRow(_Row):
+    ID: str
+    Code: Text = None
+    Name: Text = None
+    Email: Text = None
+    Phone: Text = None
+    AddressLine1: Text = None
+    AddressLine2: Text = None
+    AddressLine3: Text = None
+    Postcode: Text = None
+    City: Text = None
+    Country: Text = None
+    ChamberOfCommerce: Text = None
+    VATNumber: Text = None
+    Language: Text = None
+    MainContact: Text = None
+    Timestamp: Int64 = None
+
+
+class ContactRow(_Row):
+    ID: str
+    Account: Text = None
+    FullName: Text = None
+    Email: Text = None
+    BusinessEmail: Text = None
+    IsMainContact: bool | None = None
+
+
+MATCHED = 50
+SUPPLIER_PAYMENT_LINE = 22
+"""sync/Cashflow/PaymentTerms also returns supplier payments (LineType 22): never receivables."""
+SALES_ENTRY, SALES_CREDIT_NOTE, CASH_FLOW = 20, 21, 40
+"""Exact's TransactionType codes (assumption from Exact's TransactionTypes list, not in providers.md): a cash-flow
+row that is still open is a payment not yet matched to its invoice."""
+
+
+def parse_rows(raw: Iterable[Mapping[str, Any]], model: type[_Row], what: str) -> tuple[list[Any], list[str]]:
+    """Validate rows; a bad row becomes a named problem, never a silent drop."""
+    rows, problems = [], []
+    for record in raw:
+        try:
+            rows.append(model.model_validate(record))
+        except (ValidationError, ValueError) as exc:
+            label = record.get("InvoiceNumber") or record.get("Name") or record.get("ID") or "?"
+            problems.append(f"{what} {label}: unreadable record skipped ({_first_error(exc)})")
+    return rows, problems
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        return f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+    return str(exc)
+
+
+# --- receivables → invoices ---------------------------------------------------------------------------------------
+
+
+def receivable_rows(rows: Iterable[ReceivableRow]) -> list[ReceivableRow]:
+    """Only customer receivables: supplier payment lines dropped."""
+    return [row for row in rows if row.LineType != SUPPLIER_PAYMENT_LINE]
+
+
+def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[dict[str, Invoice], list[str]]:
+    """Open invoices (by InvoiceID) from payment-term rows; unmatched payments reduce the invoice they name."""
+    groups: dict[str, list[ReceivableRow]] = defaultdict(list)
+    payments: dict[tuple[str | None, int], list[ReceivableRow]] = defaultdict(list)
+    for row in receivable_rows(rows):
+        if row.Status == MATCHED:
+            continue
+        if row.TransactionType == CASH_FLOW:
+            if row.InvoiceNumber is not None:
+                payments[(row.Account, row.InvoiceNumber)].append(row)
+            continue  # a payment on account that names no invoice: nothing to collect, nothing to subtract
+        if row.TransactionEntryID is None:
+            continue
+        groups[row.TransactionEntryID].append(row)
+    invoices, problems = {}, []
+    for invoice_id, terms in groups.items():
+        try:
+            invoice = _invoice(invoice_id, terms, payments, connection=connection)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        invoices[invoice_id] = invoice
+    return invoices, problems
+
+
+def _invoice(
+    invoice_id: str,
+    terms: list[ReceivableRow],
+    payments: Mapping[tuple[str | None, int], list[ReceivableRow]],
+    *,
+    connection: str,
+) -> Invoice:
+    first = min(terms, key=lambda t: (t.DueDate or date.max, t.ID))
+    number = first.InvoiceNumber
+    label = f"invoice {number}" if number is not None else f"entry {invoice_id}"
+    if first.Account is None:
+        raise ValueError(f"{label}: the receivable names no customer account; skipped")
+    if first.InvoiceDate is None or first.DueDate is None:
+        raise ValueError(f"{label}: the receivable has no invoice or due date; skipped")
+    open_sum = sum((t.AmountFC for t in terms), Decimal(0))
+    unmatched = [p for p in payments.get((first.Account, number), []) if p.Currency == first.Currency] \
+        if number is not None else []
+    paid_unmatched = sum((p.AmountFC for p in unmatched), Decimal(0))
+    # A payment runs against the invoice's direction (opposite sign), whatever sign convention Exact uses.
+    outstanding = abs(open_sum)
+    if _opposite(open_sum, paid_unmatched):
+        outstanding = max(Decimal(0), outstanding - abs(paid_unmatched))
+    total = abs(first.TransactionAmountFC) if first.TransactionAmountFC is not None else abs(open_sum)
+    if outstanding > total:
+        total = outstanding  # an instalment row without the transaction total: never claim more than is open
+    version = hashlib.sha1(
+        repr(sorted((t.ID, str(t.AmountFC), t.Status, str(t.DueDate)) for t in terms + unmatched)).encode()
+    ).hexdigest()[:16]
+    return Invoice.model_validate({
+        "connection": connection,
+        "platform_id": invoice_id,
+        "number": str(number) if number is not None else None,
+        "debtor_id": first.Account,
+        "issue_date": first.InvoiceDate,
+        "due_date": first.DueDate,
+        "currency": first.Currency or "EUR",
+        "total": total,
+        "amount_paid": total - outstanding,
+        "outstanding": outstanding,
+        "is_credit_note": first.TransactionType == SALES_CREDIT_NOTE,
+        "status": str(min(t.Status for t in terms)),
+        "is_open": outstanding > 0,
+        "reference": first.YourRef,
+        "version": version,
+    })
+
+
+def _opposite(a: Decimal, b: Decimal) -> bool:
+    return a != 0 and b != 0 and (a > 0) != (b > 0)
+
+
+# --- accounts → debtors -------------------------------------------------------------------------------------------
+
+DebtorKindRule = Literal["auto", "business", "consumer"]
+
+
+def debtor_kind(account: AccountRow, rule: DebtorKindRule) -> DebtorKind:
+    """Exact accounts carry no reliable person/company flag. `auto`: a KvK/KBO or VAT number means a business;
+    otherwise a consumer, the lawful side (a consumer gets the 14-day letter before any costs). Config overrides."""
+    if rule != "auto":
+        return DebtorKind(rule)
+    return DebtorKind.BUSINESS if account.ChamberOfCommerce or account.VATNumber else DebtorKind.CONSUMER
+
+
+def main_contact(contacts: Sequence[ContactRow], main_id: str | None) -> ContactRow | None:
+    """The account's main contact with an address, else any contact with one."""
+    with_mail = [c for c in contacts if c.Email or c.BusinessEmail]
+    ranked = sorted(with_mail, key=lambda c: (c.ID != main_id, not c.IsMainContact, c.ID))
+    return ranked[0] if ranked else None
+
+
+def debtor(
+    account: AccountRow,
+    *,
+    connection: str,
+    rule: DebtorKindRule = "auto",
+    contact: ContactRow | None = None,
+) -> Debtor:
+    if not account.Name:
+        raise ValueError(f"account {account.Code or account.ID}: it has no name; skipped")
+    email = account.Email or (contact.Email or contact.BusinessEmail if contact else None)
+    lines = tuple(line for line in (account.AddressLine1, account.AddressLine2, account.AddressLine3) if line)
+    fields = {
+        "connection": connection,
+        "platform_id": account.ID,
+        "name": account.Name,
+        "kind": debtor_kind(account, rule),
+        "emails": (email,) if email else (),
+        "phone": account.Phone,
+        "address": Address(lines=lines, postal_code=account.Postcode, city=account.City,
+                           country=_country(account.Country)),
+        "coc_number": account.ChamberOfCommerce,
+        "vat_number": account.VATNumber,
+        "language": account.Language,
+        "contact_person": contact.FullName if contact else None,
+    }
+    fields["version"] = hashlib.sha1(repr(sorted((k, str(v)) for k, v in fields.items())).encode()).hexdigest()[:16]
+    try:
+        return Debtor.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(f"account {account.Code or account.ID} ({account.Name}): {_first_error(exc)}") from None
+
+
+def _country(code: str | None) -> str | None:
+    """Exact's country codes are ISO alpha-2 (sometimes padded); anything else is left out rather than guessed."""
+    if not code:
+        return None
+    code = code.strip().upper()
+    return code if pycountry.countries.get(alpha_2=code) else None
+
+
+# --- divisions ----------------------------------------------------------------------------------------------------
+
+
+def tenants(divisions: Iterable[Mapping[str, Any]]) -> list[Tenant]:
+    found = []
+    for row in divisions:
+        detail = " · ".join(str(row[k]).strip() for k in ("Country", "Currency") if row.get(k))
+        if row.get("Current") or row.get("Main"):
+            detail = f"{detail} · current" if detail else "current"
+        found.append(Tenant(id=str(row["Code"]), name=str(row.get("Description") or row["Code"]), detail=detail or None))
+    return found
+
+
+# --- reminders and notes ------------------------------------------------------------------------------------------
+
+PROCESSED = 50
+"""SalesInvoice Status: 10 draft, 20 open (not yet processed), 50 processed. Says nothing about payment."""
+KEY_MARK = "dunning-key:"
+
+
+def resend_body(invoice_id: str, text: str, *, email_layout: str | None, document_layout: str | None) -> dict[str, Any]:
+    """Re-send a processed invoice by e-mail with our text (never sent for an unprocessed invoice)."""
+    body: dict[str, Any] = {"InvoiceID": invoice_id, "SendEmailToCustomer": True, "ExtraText": text}
+    if email_layout:
+        body["EmailLayout"] = email_layout
+    if document_layout:
+        body["DocumentLayout"] = document_layout
+    return body
+
+
+def note_body(account_id: str, subject: str, text: str, key: str, on: date) -> dict[str, Any]:
+    return {
+        "Account": account_id,
+        "Subject": subject[:200],
+        "Notes": f"{text}\n\n[{KEY_MARK}{key}]",
+        "Date": odata.format_date(on),
+    }
+
+
+def carries_key(note: Mapping[str, Any], key: str) -> bool:
+    return f"[{KEY_MARK}{key}]" in (note.get("Notes") or "")
