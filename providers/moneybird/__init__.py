@@ -238,7 +238,8 @@ class MoneybirdProvider(Provider):
             if exc.status in (400, 422):
                 raise ReminderRefused(f"Moneybird refused the reminder for {numbers}: {exc}", connection=connection,
                                       status=exc.status) from None
-            raise
+            if not exc.retryable or not self._went_out_anyway(records, request.invoices):
+                raise
         how = f"e-mail to {address}" if method == "Email" else (
             "post: Moneybird recorded it as Manual, print and post the reminder" if request.delivery == "post"
             else "manual delivery")
@@ -259,6 +260,19 @@ class MoneybirdProvider(Provider):
             recipients=(address,) if method == "Email" and address else (),
             detail=detail,
         )
+
+    def _went_out_anyway(self, before: Mapping[str, Mapping[str, Any]], invoices: Sequence[Invoice]) -> bool:
+        """After a timeout or outage on send: did Moneybird send it regardless? (Then we must not send again.)
+
+        Every invoice's reminder count (or its reminder events) rose since the read just before sending: it went
+        out. None rose: it did not, and the error stands. Some rose: that cannot be settled here, so the error
+        stands and the outbox reconciliation shows it to a person.
+        """
+        after = {mapping.record_id(r.get("id")): r for batch in self._fetch(
+            self.client.invoices, [i.platform_id for i in invoices]) for r in batch}
+        rose = [mapping.reminders_sent(after.get(i.platform_id, {})) > mapping.reminders_sent(before[i.platform_id])
+                for i in invoices]
+        return all(rose)
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         note = self.client.add_note(invoice.platform_id, f"{text} {mapping.note_key(idempotency_key)}")

@@ -224,6 +224,15 @@ def reminder_group(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+def reminders_sent(record: Mapping[str, Any]) -> int:
+    """How many reminders Moneybird sent for this invoice: `reminder_count`, else its `…send_reminder…` events."""
+    count = record.get("reminder_count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    return sum(1 for event in record.get("events") or []
+               if isinstance(event, Mapping) and str(event.get("action", "")).startswith("sales_invoice_send_reminder"))
+
+
 def versions(listing: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
     """The synchronization GET answer `[{"id", "version"}]` → id → version."""
     return {record_id(item["id"]): version(item.get("version")) for item in listing}

@@ -1,0 +1,205 @@
+"""End to end against the simulator: consolidated reminders, notes with the idempotency key, PDF, warnings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from providers.base import ReminderRequest
+from providers.errors import PlatformError, ReminderRefused
+
+SEND = "/api/v2/*/sales_invoices/send_reminders.json"
+
+
+@pytest.fixture
+def late_pair(sim, provider, books):
+    """Two late invoices of one company contact, synced into `books`."""
+    contact = sim.new_contact(company_name="Drukkerij Letterzetter B.V.", email="info@letterzetter.example",
+                              send_invoices_to_email="administratie@letterzetter.example")
+    first = sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=45))
+    second = sim.new_invoice(contact.id, state="reminded", invoice_date=sim.today - timedelta(days=60),
+                             reminder_count=1)
+    books.apply(provider.sync(books.state()))
+    return books.debtors[contact.id], books.invoices[first.id], books.invoices[second.id]
+
+
+def reminder(debtor, *invoices, key="run-2026-11-23-acme-1", delivery="email"):
+    return ReminderRequest(step="first_reminder", debtor=debtor, invoices=invoices, idempotency_key=key,
+                           message="Beste klant, wij missen uw betaling.", delivery=delivery)
+
+
+def test_one_consolidated_reminder_covers_both_invoices_of_the_contact(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    versions = {i: sim.administration.invoices[i].version for i in (first.platform_id, second.platform_id)}
+
+    receipt = provider.send_reminder(reminder(debtor, first, second))
+
+    assert len(sim.reminders) == 1
+    sent = sim.reminders[0]
+    assert sent["contact_id"] == debtor.platform_id
+    assert sorted(sent["sales_invoice_ids"]) == sorted([first.platform_id, second.platform_id])
+    assert sent["reminder_text"] == "Beste klant, wij missen uw betaling."
+    assert (sent["delivery_method"], sent["email_address"]) == ("Email", "administratie@letterzetter.example")
+    for invoice_id, old_version in versions.items():
+        held = sim.administration.invoices[invoice_id]
+        assert held.state == "reminded" and held.version > old_version
+        assert held.events[-1]["action"] == "sales_invoice_send_reminder_email"
+    assert sim.administration.invoices[first.platform_id].reminder_count == 1
+    assert sim.administration.invoices[second.platform_id].reminder_count == 2
+    assert receipt.recipients == ("administratie@letterzetter.example",)
+    assert sim.call_count("/api/v2/*/sales_invoices/send_reminders.json") == 1
+
+
+def test_each_invoice_gets_a_note_with_step_and_idempotency_key(sim, provider, late_pair):
+    debtor, first, second = late_pair
+
+    receipt = provider.send_reminder(reminder(debtor, first, second, key="run-42-key-abc"))
+
+    for invoice in (first, second):
+        notes = sim.administration.invoices[invoice.platform_id].notes
+        assert len(notes) == 1
+        assert "first_reminder" in notes[0]["note"] and "dunning-key:run-42-key-abc" in notes[0]["note"]
+    assert receipt.platform_reference == sim.administration.invoices[first.platform_id].notes[0]["id"]
+    found = provider.find_note(second, "run-42-key-abc")
+    assert found is not None and found.platform_reference == sim.administration.invoices[second.platform_id].notes[0]["id"]
+    assert provider.find_note(second, "run-42-key-ab") is None  # a prefix of the key is another key
+
+
+def test_a_repeated_request_with_the_same_key_is_not_sent_twice(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    request = reminder(debtor, first, second)
+    provider.send_reminder(request)
+
+    again = provider.send_reminder(request)
+
+    assert len(sim.reminders) == 1
+    assert "already sent" in again.detail
+
+
+def test_invoices_in_two_workflows_go_out_as_two_reminders_in_one_call(sim, provider, books):
+    contact = sim.new_contact(company_name="Studio Pixel", email="hi@pixel.example")
+    other_workflow = sim.administration.workflows[1]["id"]
+    a = sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=40))
+    b = sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=40),
+                        workflow_id=other_workflow)
+    books.apply(provider.sync(books.state()))
+
+    provider.send_reminder(reminder(books.debtors[contact.id], books.invoices[a.id], books.invoices[b.id]))
+
+    assert sorted(len(r["sales_invoice_ids"]) for r in sim.reminders) == [1, 1]
+    assert {r["workflow_id"] for r in sim.reminders} == {a.workflow_id, other_workflow}
+    assert sim.call_count("/api/v2/*/sales_invoices/send_reminders.json") == 1
+
+
+def test_post_delivery_is_recorded_as_manual_for_printing(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+
+    receipt = provider.send_reminder(reminder(debtor, first, delivery="post"))
+
+    assert sim.reminders[0]["delivery_method"] == "Manual"
+    assert sim.reminders[0]["email_address"] is None and sim.mail == []
+    assert "print and post" in receipt.detail and receipt.recipients == ()
+
+
+def test_an_invoice_paid_since_the_plan_refuses_the_reminder_and_sends_nothing(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    sim.pay(second.platform_id)
+
+    with pytest.raises(ReminderRefused) as refused:
+        provider.send_reminder(reminder(debtor, first, second))
+
+    assert second.number in refused.value.reason and "paid" in refused.value.reason
+    assert sim.reminders == [] and sim.administration.invoices[first.platform_id].notes == []
+
+
+def test_an_invoice_not_yet_overdue_is_not_reminded(sim, provider, books):
+    open_invoice = sim.invoices_in("open")[0]
+    books.apply(provider.sync(books.state()))
+
+    with pytest.raises(ReminderRefused, match="only late or reminded"):
+        provider.send_reminder(reminder(books.debtors[open_invoice.contact_id], books.invoices[open_invoice.id]))
+    assert sim.reminders == []
+
+
+def test_a_debtor_without_email_is_refused_for_email_delivery(sim, provider, books):
+    contact = sim.new_contact(firstname="Sanne", lastname="Smit")
+    invoice = sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=40))
+    books.apply(provider.sync(books.state()))
+
+    with pytest.raises(ReminderRefused, match="no e-mail address"):
+        provider.send_reminder(reminder(books.debtors[contact.id], books.invoices[invoice.id]))
+    assert sim.reminders == []
+
+
+def test_moneybird_refusing_the_reminder_becomes_a_refusal_not_a_crash(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+    sim.faults.server_error(SEND, status=422)
+
+    with pytest.raises(ReminderRefused, match="Moneybird refused the reminder"):
+        provider.send_reminder(reminder(debtor, first))
+    assert sim.administration.invoices[first.platform_id].notes == []
+
+
+def test_an_outage_on_send_is_never_retried_blindly(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+    sim.faults.server_error(SEND, status=503)
+
+    with pytest.raises(PlatformError) as failure:
+        provider.send_reminder(reminder(debtor, first))
+
+    assert sim.call_count(SEND) == 1  # the outbox reconciles through find_note instead of sending again
+    assert failure.value.retryable
+
+
+def test_a_send_whose_answer_was_lost_is_recognised_and_recorded_not_repeated(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    sim.faults.timeout(SEND, after_processing=True)  # Moneybird sent it, the answer never arrived
+
+    receipt = provider.send_reminder(reminder(debtor, first, second, key="lost-answer-key"))
+
+    assert len(sim.reminders) == 1 and sim.call_count(SEND) == 1
+    assert provider.find_note(first, "lost-answer-key") is not None
+    assert receipt.recipients == ("administratie@letterzetter.example",)
+
+
+def test_a_send_that_timed_out_before_moneybird_acted_stays_an_error(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+    sim.faults.timeout(SEND)
+
+    with pytest.raises(PlatformError):
+        provider.send_reminder(reminder(debtor, first))
+    assert sim.reminders == [] and sim.administration.invoices[first.platform_id].notes == []
+
+
+def test_a_note_on_its_own_carries_the_key(sim, provider, late_pair):
+    _, first, _ = late_pair
+
+    receipt = provider.add_note(first, "Called: promised to pay Friday.", idempotency_key="call-note-0001")
+
+    note = sim.administration.invoices[first.platform_id].notes[-1]
+    assert note["note"] == "Called: promised to pay Friday. dunning-key:call-note-0001"
+    assert note["todo"] is False
+    assert receipt.platform_reference == note["id"]
+    assert provider.find_note(first, "call-note-0001") is not None
+
+
+def test_pdf_is_fetched_from_the_signed_url_without_the_bearer_token(sim, provider, late_pair):
+    _, first, _ = late_pair
+
+    pdf = provider.fetch_pdf(first)
+
+    assert pdf.startswith(b"%PDF-") and first.number.encode() in pdf
+    assert len(sim.storage_requests) == 1
+    assert sim.storage_requests[0]["authorization"] is None
+
+
+def test_warnings_name_workflows_that_send_reminders_automatically(sim, provider):
+    assert provider.warnings() == []
+
+    sim.set_automatic_reminders(True)
+    warnings = provider.warnings()
+
+    assert len(warnings) == 2  # the two invoice workflows; the estimate workflow does not remind
+    assert any("'Standaard'" in w for w in warnings) and any("'Zakelijk'" in w for w in warnings)
+    assert all("Settings → Workflows" in w for w in warnings)
