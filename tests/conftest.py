@@ -1,4 +1,5 @@
-"""Fixtures shared across the suite: a store URL on SQLite and on PostgreSQL.
+"""Fixtures shared across the suite: a store URL on SQLite and on PostgreSQL, realistic invoices and debtors,
+and a scripted fake provider for core tests.
 
 PostgreSQL tests skip with the reason when no server answers on 127.0.0.1:5432, except under CI=true where a
 missing server is a failure (CI must prove the PostgreSQL path, not skip it).
@@ -12,11 +13,26 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar, Literal
 
 import pytest
 import sqlalchemy
+from pydantic import BaseModel, ConfigDict
 
+from connector import plugins
 from connector.models import Debtor, Invoice
+from providers.base import (
+    Capabilities,
+    ConnectionSettings,
+    OAuthEndpoints,
+    Provider,
+    Receipt,
+    ReminderRequest,
+    SyncPage,
+    SyncState,
+    Tenant,
+)
 
 PG_SERVER = os.environ.get("DUNNING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -94,3 +110,84 @@ def debtor_factory() -> Callable[..., Debtor]:
 def invoice_factory() -> Callable[..., Invoice]:
     """Build an open EUR invoice of debtor D1; keyword arguments override fields."""
     return make_invoice
+
+
+class FakeApi:
+    """Stands in for `providers.http.ApiClient`: only the call counter the sync reports."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    region: Literal["nl", "be"] = "nl"
+
+
+class FakeProvider(Provider):
+    """A scripted adapter for core tests (not a platform): `script[connection]` lists the pages it yields, an
+    exception in the list is raised at that point; each page costs one API call."""
+
+    name = "fake"
+    capabilities = Capabilities(native_reminder=True, custom_message=True, consolidated_reminders=False)
+    Options = FakeOptions
+    script: ClassVar[dict[str, list[SyncPage | Exception]]] = {}
+    states: ClassVar[list[SyncState]] = []
+    instances: ClassVar[list[FakeProvider]] = []
+
+    @classmethod
+    def connect(cls, settings: ConnectionSettings, **_: object) -> FakeProvider:
+        provider = cls(settings, FakeApi())  # type: ignore[arg-type]
+        cls.instances.append(provider)
+        return provider
+
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        return OAuthEndpoints(authorize_url="https://fake.test/authorize", token_url="https://fake.test/token",
+                              scopes=("read",), pkce=True)
+
+    @classmethod
+    def http_profile(cls, settings: ConnectionSettings) -> object:  # type: ignore[override]
+        raise NotImplementedError("the fake never makes HTTP calls")
+
+    def list_tenants(self) -> list[Tenant]:
+        return [Tenant(id=self.settings.tenant or "T1", name="Fake B.V.")]
+
+    def sync(self, state: SyncState) -> Iterator[SyncPage]:
+        self.states.append(state)
+        for item in self.script.get(self.settings.name, []):
+            self.api.calls += 1
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def fetch_pdf(self, invoice: Invoice) -> bytes:
+        raise NotImplementedError
+
+    def send_reminder(self, request: ReminderRequest) -> Receipt:
+        raise NotImplementedError
+
+    def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def fake_provider(monkeypatch: pytest.MonkeyPatch) -> type[FakeProvider]:
+    """Installs FakeProvider as provider `fake` (next to the real entry points) with an empty script."""
+    FakeProvider.script = {}
+    FakeProvider.states = []
+    FakeProvider.instances = []
+    real = plugins.installed
+
+    def installed(group: str) -> dict[str, plugins.Loadable]:
+        found = real(group)
+        if group == plugins.PROVIDERS:
+            found = found | {"fake": SimpleNamespace(name="fake", load=lambda: FakeProvider)}
+        return found
+
+    monkeypatch.setattr(plugins, "installed", installed)
+    return FakeProvider

@@ -25,7 +25,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def store(store_url: str, clock: FixedClock) -> Iterator[Store]:
-    """An empty store with connection `acme` (Xero tenant T1) registered."""
+    """An empty store with connection `acme` (provider fake, tenant T1) registered."""
     with Store.open(store_url, clock=clock) as opened:
-        opened.ensure_connection("acme", "xero", "T1")
+        opened.ensure_connection("acme", "fake", "T1")
         yield opened

@@ -18,7 +18,7 @@ def test_status_shows_last_sync_reauth_and_open_count(store, invoice_factory, cl
     store.mark_needs_reauth("acme", "refresh token expired")
 
     status = store.connection_status()["acme"]
-    assert (status.provider, status.tenant, status.open_invoices) == ("xero", "T1", 1)
+    assert (status.provider, status.tenant, status.open_invoices) == ("fake", "T1", 1)
     assert status.last_sync_at == clock.now - timedelta(days=1)
     assert (status.needs_reauth, status.reauth_reason) == (True, "refresh token expired")
 
@@ -27,8 +27,8 @@ def test_status_shows_last_sync_reauth_and_open_count(store, invoice_factory, cl
 
 
 def test_a_connection_name_cannot_switch_to_another_tenant(store):
-    store.ensure_connection("acme", "xero", "T1")  # same again: fine
-    with pytest.raises(StoreError, match="acme: the store holds data of xero tenant T1"):
-        store.ensure_connection("acme", "xero", "T2")
+    store.ensure_connection("acme", "fake", "T1")  # same again: fine
+    with pytest.raises(StoreError, match="acme: the store holds data of fake tenant T1"):
+        store.ensure_connection("acme", "fake", "T2")
     with pytest.raises(StoreError, match="unknown connection"):
         store.mark_synced("ghost")

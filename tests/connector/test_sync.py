@@ -1,0 +1,122 @@
+"""The sync driver against a scripted fake adapter: pages stored, counts reported, failures contained."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from connector.config import ConfigError, parse_config
+from connector.sync import failed, sync_all, sync_connection
+from providers.base import SyncPage
+from providers.errors import AuthorizationExpired, PlatformError, RateLimited
+
+ENV = {"ACME_SECRET": "x", "BETA_SECRET": "y"}
+
+
+def _config(*names: str):
+    return parse_config(
+        {
+            "connections": [
+                {"name": n, "provider": "fake", "tenant": "T1", "client_id": "c", "client_secret_env": f"{n.upper()}_SECRET"}
+                for n in names
+            ]
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch):
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_pages_are_stored_and_counted(store, fake_provider, invoice_factory, debtor_factory, clock):
+    fake_provider.script["acme"] = [
+        SyncPage(invoices=(invoice_factory("I1"), invoice_factory("I2")), debtors=(debtor_factory(),), cursor="p1"),
+        SyncPage(invoices=(invoice_factory("I3"),), closed_invoice_ids=("I1",), cursor="p2",
+                 problems=("invoice 2026-9: no due date",)),
+    ]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    summary = sync_connection(store, provider, "acme")
+
+    assert (summary.fetched, summary.changed, summary.closed, summary.api_calls) == (3, 3, 1, 2)
+    assert summary.ok and summary.problems == ["invoice 2026-9: no due date"]
+    assert store.sync_state("acme").cursor == "p2"
+    assert store.connection_status()["acme"].last_sync_at == clock.now
+
+
+def test_the_next_sync_starts_from_the_stored_cursor_and_full_ignores_it(store, fake_provider, invoice_factory):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1", version="5"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+    sync_connection(store, provider, "acme")
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1", version="5"),))]
+    again = sync_connection(store, provider, "acme")
+    sync_connection(store, provider, "acme", full=True)
+
+    first, second, full = fake_provider.states
+    assert first.cursor is None and dict(first.open_invoices) == {}
+    assert second.cursor == "p1" and dict(second.open_invoices) == {"I1": "5"}
+    assert full.cursor is None and full.full is True
+    assert (again.fetched, again.changed) == (1, 0)
+
+
+def test_expired_authorisation_keeps_earlier_pages_and_flags_the_connection(store, fake_provider, invoice_factory):
+    fake_provider.script["acme"] = [
+        SyncPage(invoices=(invoice_factory("I1"),), cursor="p1"),
+        AuthorizationExpired("the refresh token was revoked", connection="acme"),
+    ]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    summary = sync_connection(store, provider, "acme")
+
+    assert not summary.ok
+    assert summary.error == "acme: the refresh token was revoked. Run: dunning setup --reconnect acme"
+    status = store.connection_status()["acme"]
+    assert status.needs_reauth and "dunning setup --reconnect acme" in status.reauth_reason
+    assert status.last_sync_at is None
+    assert store.invoice("acme", "I1") is not None and store.sync_state("acme").cursor == "p1"
+    assert summary.api_calls == 2
+
+
+def test_the_daily_rate_limit_stops_one_connection_and_the_others_go_on(store, fake_provider, invoice_factory):
+    fake_provider.script["acme"] = [RateLimited("day limit", connection="acme", for_the_day=True)]
+    fake_provider.script["beta"] = [SyncPage(invoices=(invoice_factory("B1", connection="beta"),))]
+
+    acme, beta = sync_all(_config("acme", "beta"), store, tokens=None)
+
+    assert acme.error == (
+        "acme: the platform's daily API limit is reached; this connection stops here and the next sync continues "
+        "from the last stored page"
+    )
+    assert beta.ok and beta.fetched == 1
+    assert failed([acme, beta])
+    assert all(p.api.closed for p in fake_provider.instances)
+
+
+def test_a_platform_error_or_a_bug_in_one_connection_does_not_stop_the_others(store, fake_provider, invoice_factory):
+    fake_provider.script["acme"] = [ZeroDivisionError("adapter bug")]
+    fake_provider.script["beta"] = [
+        SyncPage(invoices=(invoice_factory("B1", connection="beta", outstanding=Decimal("5.00")),)),
+        PlatformError("the platform answered 500 three times", connection="beta", status=500),
+    ]
+
+    acme, beta = sync_all(_config("acme", "beta"), store, tokens=None)
+
+    assert acme.error == "acme: sync failed unexpectedly: adapter bug"
+    assert beta.error == "beta: the platform answered 500 three times"
+    assert beta.fetched == 1 and store.invoice("beta", "B1").outstanding == Decimal("5.00")
+
+
+def test_one_connection_by_name(store, fake_provider, invoice_factory):
+    fake_provider.script["beta"] = [SyncPage(invoices=(invoice_factory("B1", connection="beta"),))]
+    (beta,) = sync_all(_config("acme", "beta"), store, tokens=None, connection="beta")
+    assert beta.connection == "beta" and beta.ok
+
+
+def test_a_missing_secret_stops_everything_before_any_platform_call(store, fake_provider, monkeypatch):
+    monkeypatch.delenv("BETA_SECRET")
+    with pytest.raises(ConfigError, match=r"connections\[1\].client_secret_env: the environment variable BETA_SECRET"):
+        sync_all(_config("acme", "beta"), store, tokens=None)
+    assert fake_provider.instances == []
