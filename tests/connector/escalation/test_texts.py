@@ -1,0 +1,86 @@
+"""Reminder texts: every step in nl and en, the compliant 14-day wording, strict about missing data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from connector.escalation.planner import Action, plan_invoice
+from connector.escalation.policy import STEP_ORDER, Policy
+from connector.escalation.texts import TemplateDataMissing, render
+from connector.models import DebtorKind
+
+from .conftest import DUE, debtor, invoice, sent, task
+
+POLICY = Policy()
+OFFSETS = {"pre_due": -5, "reminder_1": 1, "reminder_2": 6, "final_reminder": 11, "call": 16,
+           "written_reminder": 30, "notice_of_default": 45, "handoff": 60}
+
+
+def action_for(step: str, kind: DebtorKind = DebtorKind.BUSINESS, language: str = "nl") -> Action:
+    history = [
+        task(name, DUE + timedelta(days=off)) if name == "call" else sent(name, DUE + timedelta(days=off))
+        for name, off in OFFSETS.items() if STEP_ORDER.index(name) < STEP_ORDER.index(step)
+    ]
+    today = DUE + timedelta(days=OFFSETS[step] + (3 if step == "handoff" else 0))
+    inv = invoice(payment_url="https://pay.example/inv-1")
+    action = plan_invoice(inv, debtor(kind, language=language), history, POLICY, today)
+    assert action is not None and action.step == step
+    return action
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+@pytest.mark.parametrize("step", STEP_ORDER)
+def test_every_step_renders_in_nl_and_en_with_the_facts(step: str, language: str) -> None:
+    action = action_for(step, language=language)
+    message = render(action, POLICY, creditor="Bakkerij Jansen B.V.")
+    text = message.subject + "\n" + message.body
+    assert message.language == language and message.subject
+    assert "2026-001" in text
+    assert ("1.210,00" if language == "nl" else "1,210.00") in text
+    assert ("02-03-2026" if language == "nl" else "2 March 2026") in text
+    assert "https://pay.example/inv-1" in text
+    if OFFSETS[step] > 0:
+        assert str(OFFSETS[step] + (3 if step == "handoff" else 0)) in text  # days overdue
+    assert "None" not in text
+
+
+@pytest.mark.parametrize("step", ["pre_due", "reminder_1", "reminder_2", "final_reminder", "written_reminder"])
+def test_no_threats_before_the_notice_of_default(step: str) -> None:
+    for language, words in (("nl", ("incasso", "kosten", "rente")), ("en", ("collection", "costs", "interest"))):
+        body = render(action_for(step, language=language), POLICY, creditor="X").body.lower()
+        assert not any(word in body for word in words), (step, language)
+
+
+def test_the_consumer_14_day_letter_uses_the_compliant_wording_and_the_exact_amount() -> None:
+    nl = render(action_for("notice_of_default", DebtorKind.CONSUMER, "nl"), POLICY, creditor="X").body
+    assert "binnen veertien dagen na de dag waarop deze brief bij u is bezorgd" in nl
+    assert "€ 181,50" in nl
+    en = render(action_for("notice_of_default", DebtorKind.CONSUMER, "en"), POLICY, creditor="X").body
+    assert "within fourteen days after the day on which you receive this letter" in en
+    assert "EUR 181.50" in en
+    for body in (nl, en):
+        assert "14 dagen na vandaag" not in body and "of sending" not in body
+
+
+def test_the_business_notice_states_the_pay_by_date_costs_and_interest() -> None:
+    action = action_for("notice_of_default")
+    body = render(action, POLICY, creditor="X").body
+    assert action.pay_by is not None and action.pay_by.strftime("%d-%m-%Y") in body
+    assert "€ 181,50" in body and "handelsrente" in body
+
+
+def test_missing_data_is_an_error_naming_the_field_never_a_blank() -> None:
+    with pytest.raises(TemplateDataMissing, match="'creditor' is undefined"):
+        render(action_for("reminder_1"), POLICY, creditor="")
+    without_pay_by = replace(action_for("notice_of_default"), pay_by=None)
+    with pytest.raises(TemplateDataMissing, match="'pay_by' is undefined"):
+        render(without_pay_by, POLICY, creditor="X")
+
+
+def test_language_falls_back_to_the_policy_default_and_french_is_available_for_reminders() -> None:
+    assert render(action_for("reminder_2", language="fr"), POLICY, creditor="X").language == "fr"
+    assert render(action_for("notice_of_default", language="fr"), POLICY, creditor="X").language == "nl"
+    assert render(action_for("reminder_1", language="de"), POLICY, creditor="X").language == "nl"

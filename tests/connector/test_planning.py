@@ -1,0 +1,101 @@
+"""The planning driver on a real store: streaming per debtor, consolidation, one mail per debtor, events."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connector.escalation.policy import Channel, Policy
+from connector.models import Event, EventKind
+from connector.planning import plan
+from connector.store import Store
+from providers.base import Capabilities, SyncPage
+
+from ..conftest import make_debtor, make_invoice
+
+DUE = date(2026, 10, 1)
+CONSOLIDATING = Capabilities(native_reminder=True, custom_message=True, consolidated_reminders=True)
+SINGLE = Capabilities(native_reminder=True, custom_message=False, consolidated_reminders=False)
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    store = Store.open(store_url)
+    store.ensure_connection("acme", "fake", "T1")
+    store.write_sync_page(
+        "acme",
+        SyncPage(
+            debtors=(make_debtor("D1"), make_debtor("D2", kind="consumer", language="en")),
+            invoices=(
+                make_invoice("I1", debtor_id="D1", due_date=DUE),
+                make_invoice("I2", debtor_id="D1", due_date=DUE, total=Decimal("500"), outstanding=Decimal("500")),
+                make_invoice("I3", debtor_id="D2", issue_date=DUE, due_date=DUE + timedelta(days=3)),  # no pre_due
+                make_invoice("I4", debtor_id="D1", due_date=DUE, is_open=False, status="PAID"),
+            ),
+        ),
+    )
+    yield store
+    store.close()
+
+
+def test_invoices_of_one_debtor_due_on_one_day_become_one_reminder_where_the_platform_allows(store: Store) -> None:
+    actions = list(plan(store, Policy(), DUE + timedelta(days=1), capabilities={"acme": CONSOLIDATING}))
+    assert [(a.debtor_id, a.step, a.invoice_ids) for a in actions] == [("D1", "reminder_1", ("I1", "I2"))]
+    assert actions[0].outstanding == Decimal("1710.00")
+    assert actions[0].as_json()["invoice_numbers"] == ["2026-I1", "2026-I2"]
+
+
+def test_without_consolidation_one_mail_per_debtor_and_the_rest_wait_for_the_gap(store: Store) -> None:
+    actions = list(plan(store, Policy(), DUE + timedelta(days=1), capabilities={"acme": SINGLE}))
+    assert [(a.debtor_id, a.invoice_ids) for a in actions] == [("D1", ("I1",))]
+    store.append_event("acme", "I1", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1), step="reminder_1"))
+    assert list(plan(store, Policy(), DUE + timedelta(days=3), capabilities={"acme": SINGLE})) == []
+    later = list(plan(store, Policy(), DUE + timedelta(days=4), capabilities={"acme": SINGLE}))
+    assert [(a.debtor_id, a.step, a.invoice_ids) for a in later] == [
+        ("D1", "reminder_1", ("I2",)),
+        ("D2", "reminder_1", ("I3",)),
+    ]
+
+
+def test_a_recorded_step_is_never_planned_again(store: Store) -> None:
+    today = DUE + timedelta(days=1)
+    for action in plan(store, Policy(), today, capabilities={"acme": CONSOLIDATING}):
+        for invoice_id in action.invoice_ids:
+            store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=today, step=action.step))
+    assert list(plan(store, Policy(), today, capabilities={"acme": CONSOLIDATING})) == []
+
+
+def test_call_tasks_are_one_per_debtor_with_every_invoice(store: Store) -> None:
+    for invoice_id in ("I1", "I2"):
+        store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1),
+                                                     step="reminder_1"))
+    actions = list(plan(store, Policy(), DUE + timedelta(days=16), connection="acme", capabilities={"acme": SINGLE}))
+    calls = [a for a in actions if a.channel is Channel.CALL_TASK]
+    assert [(a.debtor_id, a.invoice_ids) for a in calls] == [("D1", ("I1", "I2"))]
+
+
+def test_plan_json_has_the_contract_fields(store: Store) -> None:
+    action = next(plan(store, Policy(), DUE + timedelta(days=4)))
+    assert {"connection", "debtor", "invoices", "invoice_numbers", "step", "channel", "due_on", "outstanding",
+            "currency", "reason"} <= action.as_json().keys()
+
+
+def test_consolidated_notice_costs_are_on_one_principal(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store.ensure_connection("acme", "fake", "T1")
+    store.write_sync_page("acme", SyncPage(debtors=(make_debtor("D1"),), invoices=(
+        make_invoice("A", debtor_id="D1", due_date=DUE, total=Decimal("200"), outstanding=Decimal("200")),
+        make_invoice("B", debtor_id="D1", due_date=DUE, total=Decimal("300"), outstanding=Decimal("300")),
+    )))
+    for invoice_id in ("A", "B"):
+        store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=30),
+                                                     step="written_reminder"))
+    (one,) = plan(store, Policy(), DUE + timedelta(days=45), capabilities={"acme": CONSOLIDATING})
+    assert one.step == "notice_of_default" and one.costs == Decimal("75.00")  # 15 % of 500, not 40 + 45
+    separate = Policy.model_validate({"consolidate_principal": False})
+    (two,) = plan(store, separate, DUE + timedelta(days=45), capabilities={"acme": CONSOLIDATING})
+    assert two.costs == Decimal("85.00")  # max(40, 30) + 45
+    store.close()
