@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -83,3 +83,9 @@ def xero(sim: XeroSimulator, tokens: MemoryTokens) -> Iterator[XeroProvider]:
     provider = connect(sim, tokens)
     yield provider
     provider.close()
+
+
+@pytest.fixture
+def connect_xero() -> Callable[..., XeroProvider]:
+    """`connect_xero(sim, tokens, **settings)`: another adapter (other options, another simulator)."""
+    return connect
