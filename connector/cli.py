@@ -179,7 +179,34 @@ def setup(
     ] = None,
 ) -> None:
     """OAuth wizard: connect an administration and add or update its [[connections]] table."""
-    _not_built("setup", "the OAuth setup wizard and token store")
+    import sys
+
+    from connector.setup import SetupFailed, SetupOptions, run_setup
+    from providers.tokens import default_state_dir, open_token_store
+
+    config_path = _options(ctx).config_path
+    options = SetupOptions(
+        provider=provider, name=name, client_id=client_id, client_secret_env=client_secret_env,
+        redirect_uri=redirect_uri, tenants=tuple(tenant or ()), all_tenants=all_tenants, api_url=api_url,
+        authorize_url=authorize_url, token_url=token_url, no_browser=no_browser, timeout=timeout, reconnect=reconnect,
+    )
+    interactive = sys.stdin.isatty()
+    with _exit_codes():
+        try:
+            result = run_setup(
+                options,
+                config_path=config_path,
+                tokens=open_token_store(default_state_dir(config_path)),
+                ask=(lambda question, default: typer.prompt(question, default=default, err=True))
+                if interactive else None,
+                paste=sys.stdin if no_browser or interactive else None,
+            )
+        except SetupFailed as exc:  # its own exit code: 2 when nothing touched a platform
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(exc.exit_code) from None
+    tenants = ", ".join(f"{t.name} ({t.id})" for t in result.tenants)
+    typer.echo(f"Connected {', '.join(result.connections)} to {tenants}; saved in {config_path}. "
+               f"Next: dunning sync", err=True)
 
 
 @app.command()

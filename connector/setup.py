@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import secrets
+import select
 import ssl
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.metadata import entry_points
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +42,8 @@ from pydantic import SecretStr, ValidationError
 from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
+from connector import plugins
+from connector.config import ConnectionConfig
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token, TokenStore
 from providers.errors import DunningError, redact
 
@@ -139,7 +142,12 @@ def write_atomically(path: Path, text: str) -> None:
 
 def installed_providers() -> dict[str, Callable[[], type[Provider]]]:
     """Adapters by name from the `dunning.providers` entry points (loaded lazily: a broken plugin fails alone)."""
-    return {ep.name: ep.load for ep in entry_points(group="dunning.providers")}
+    return {name: partial(plugins.provider_class, name) for name in plugins.names(plugins.PROVIDERS)}
+
+
+SHARED_TOKENS = "token_key" in ConnectionConfig.model_fields
+"""Whether the config (and so the scheduled run) knows `token_key`, which several connections sharing one
+authorisation need. Until it does, one setup run connects one tenant."""
 
 
 # --- the loopback callback listener -----------------------------------------------------------------------------------
@@ -294,8 +302,18 @@ def read_callback(url: str, expected_state: str) -> str:
     return code  # parse_qs already URL-decoded it (Exact's codes contain "!" sent as %21)
 
 
-def _read_pasted_lines(stream: IO[str], into: queue.Queue[str]) -> None:
-    for line in stream:
+def _read_pasted_lines(stream: IO[str], into: queue.Queue[str], stop: threading.Event | None = None) -> None:
+    """Lines from `stream` until EOF or `stop`; a real file is polled, so later prompts get their own input."""
+    try:
+        fileno: int | None = stream.fileno()
+    except (OSError, ValueError):
+        fileno = None
+    while stop is None or not stop.is_set():
+        if fileno is not None and not select.select([fileno], [], [], 0.1)[0]:
+            continue
+        line = stream.readline()
+        if not line:
+            return
         if line.strip():
             into.put(line.strip())
 
@@ -303,9 +321,18 @@ def _read_pasted_lines(stream: IO[str], into: queue.Queue[str]) -> None:
 def wait_for_callback(received: queue.Queue[str], *, timeout: float, redirect_uri: str,
                       paste: IO[str] | None, say: Callable[[str], None]) -> str:
     """The first callback URL from the loopback listener or a pasted line, within `timeout` seconds."""
+    stop = threading.Event()
     if paste is not None:
-        threading.Thread(target=_read_pasted_lines, args=(paste, received), name="dunning-setup-paste",
+        threading.Thread(target=_read_pasted_lines, args=(paste, received, stop), name="dunning-setup-paste",
                          daemon=True).start()
+    try:
+        return _first_callback(received, timeout=timeout, redirect_uri=redirect_uri, say=say)
+    finally:
+        stop.set()
+
+
+def _first_callback(received: queue.Queue[str], *, timeout: float, redirect_uri: str,
+                    say: Callable[[str], None]) -> str:
     deadline = time.monotonic() + timeout
     expected = urlsplit(redirect_uri)
     while (left := deadline - time.monotonic()) > 0:
@@ -521,6 +548,8 @@ class SetupWizard:
     def _provider_class(self, name: str) -> type[Provider]:
         try:
             return self.providers[name]()
+        except DunningError as exc:
+            raise _usage(str(exc)) from None
         except Exception as exc:  # a plugin that fails to import must say so, not crash the wizard
             raise _usage(f"the {name} adapter could not be loaded ({type(exc).__name__}: {exc})") from None
 
@@ -630,6 +659,11 @@ class SetupWizard:
         return SetupResult(tuple(str(b["name"]) for b in sharing), (tenant,), key)
 
     def _finish_new(self, doc: TOMLDocument, answers: _Answers, chosen: list[Tenant], token: Token) -> SetupResult:
+        if len(chosen) > 1 and not SHARED_TOKENS:
+            raise _usage(
+                "connecting several administrations in one run needs connections that share one authorisation, "
+                "which this version's config does not support yet; connect one per run: --tenant ID with its own "
+                f"--name (reachable: {', '.join(f'{t.id} ({t.name})' for t in chosen)})", answers.name)
         names = [answers.name] if len(chosen) == 1 else _names_for(answers.name, chosen)
         for new_name, tenant in zip(names, chosen, strict=True):
             block = find_connection(doc, new_name)
@@ -657,6 +691,14 @@ class SetupWizard:
 
     def _persist(self, doc: TOMLDocument, key: str, token: Token) -> None:
         """Tokens first, then the config file; if the file cannot be written, the token store is put back."""
+        for index, block in enumerate(connection_blocks(doc)):
+            try:
+                ConnectionConfig.model_validate(block.unwrap())
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                raise _usage(f"connections[{index}].{where}: {error['msg']}; nothing was written",
+                             str(block.get("name"))) from None
         text = tomlkit.dumps(doc)
         with self.tokens.lock(key):
             previous = self.tokens.load(key)

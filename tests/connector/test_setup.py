@@ -281,7 +281,23 @@ def test_no_browser_output_on_stdout_is_the_url_alone(tmp_path: Path, capsys: py
     assert out.count("\n") == 1 and out.startswith(f"{API}/oauth/authorize?") and "client_id=app-1" in out
 
 
-def test_several_tenants_become_blocks_sharing_one_stored_authorisation(tmp_path: Path, redirect_uri: str) -> None:
+def test_several_tenants_are_refused_while_the_config_cannot_share_tokens(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    assert not setup_code.SHARED_TOKENS  # when the config learns token_key, the test below becomes the real one
+    with pytest.raises(SetupFailed, match="connect one per run") as failure:
+        wizard(platform, config, store, options(redirect_uri, all_tenants=True), ScriptedBrowser(platform))
+    assert failure.value.exit_code == 2
+    assert_nothing_written(config, store)
+
+
+def test_several_tenants_become_blocks_sharing_one_stored_authorisation(tmp_path: Path, redirect_uri: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    class ConfigWithTokenKey(setup_code.ConnectionConfig):
+        token_key: str | None = None
+
+    monkeypatch.setattr(setup_code, "SHARED_TOKENS", True)
+    monkeypatch.setattr(setup_code, "ConnectionConfig", ConfigWithTokenKey)
     platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
     store, config = MemoryTokenStore(), tmp_path / "d.toml"
 
@@ -299,6 +315,15 @@ def test_tenant_flag_picks_one_of_several(tmp_path: Path, redirect_uri: str) -> 
     config = tmp_path / "d.toml"
     wizard(platform, config, MemoryTokenStore(), options(redirect_uri, tenants=("200",)), ScriptedBrowser(platform))
     assert [dict(b) for b in tomlkit.parse(config.read_text())["connections"]][0]["tenant"] == "200"
+
+
+def test_invalid_connection_name_is_refused_before_anything_is_written(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match=r"connections\[0\]\.name") as failure:
+        wizard(platform, config, store, options(redirect_uri, name="my shop!"), ScriptedBrowser(platform))
+    assert failure.value.exit_code == 2
+    assert_nothing_written(config, store)
 
 
 def test_interactive_setup_asks_every_question_and_the_tenant(tmp_path: Path, redirect_uri: str) -> None:
