@@ -1,0 +1,235 @@
+"""End to end against the simulator: full and incremental sync with call counts, closing, faults, rate limits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import pytest
+
+from connector.models import Debtor, Invoice
+from providers.base import SyncPage, SyncState
+from providers.exact import ExactProvider
+from providers.exact.simulator import ExactSimulator
+from providers.simkit import VirtualClock
+
+from .conftest import DIVISION, connect
+
+
+class Books:
+    """What a store would hold after each sync: enough to drive the next one."""
+
+    def __init__(self) -> None:
+        self.invoices: dict[str, Invoice] = {}
+        self.debtors: dict[str, Debtor] = {}
+        self.cursor: str | None = None
+        self.pages: list[SyncPage] = []
+
+    def state(self, *, full: bool = False) -> SyncState:
+        return SyncState(cursor=None if full else self.cursor, full=full,
+                         open_invoices={i.platform_id: i.version for i in self.invoices.values() if i.is_open},
+                         debtors={d.platform_id: d.version for d in self.debtors.values()})
+
+    def sync(self, provider: ExactProvider, *, full: bool = False) -> int:
+        """One sync, written page by page; returns the API calls it cost."""
+        before = provider.api.calls
+        for page in provider.sync(self.state(full=full)):
+            self.pages.append(page)
+            self.debtors |= {d.platform_id: d for d in page.debtors}
+            self.invoices |= {i.platform_id: i for i in page.invoices}
+            for closed in page.closed_invoice_ids:
+                self.invoices[closed] = self.invoices[closed].model_copy(update={"is_open": False})
+            if page.cursor is not None:
+                self.cursor = page.cursor
+        return provider.api.calls - before
+
+    def open(self) -> dict[str, Invoice]:
+        return {k: v for k, v in self.invoices.items() if v.is_open}
+
+
+def expected_open(sim: ExactSimulator) -> dict[str, Decimal]:
+    """The simulator's own truth: invoice id → what is still open on it."""
+    owed: dict[str, Decimal] = {}
+    for t in sim.divisions[DIVISION].terms.values():
+        if t.Status != 50 and t.TransactionType in (20, 21) and t.LineType == 20:
+            owed[t.TransactionEntryID] = owed.get(t.TransactionEntryID, Decimal(0)) + abs(t.AmountFC)
+    return owed
+
+
+@pytest.fixture
+def provider(sim: ExactSimulator) -> ExactProvider:
+    return connect(sim)
+
+
+def test_first_sync_reads_every_open_invoice_with_its_debtor(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    calls = books.sync(provider)
+    truth = expected_open(sim)
+    assert {k: v.outstanding for k, v in books.open().items()} == truth
+    assert {i.debtor_id for i in books.open().values()} <= set(books.debtors)
+    # one page of payment terms, one of accounts, one batch of main contacts for accounts without e-mail
+    assert calls == 3
+    assert all("$select" in parse_qs(c.query) for c in sim.calls if c.path.startswith("/api/v1/1"))
+
+
+def test_a_gbp_invoice_keeps_its_own_currency_and_amount(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    gbp = [i for i in books.open().values() if i.currency == "GBP"]
+    assert len(gbp) == 1 and gbp[0].outstanding == Decimal("250.00")
+
+
+def test_an_unchanged_second_sync_costs_two_calls(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    before = dict(books.invoices)
+    assert books.sync(provider) == 2
+    assert books.invoices == before and books.pages[-1].invoices == () and books.pages[-1].debtors == ()
+
+
+def test_payments_close_or_reduce_invoices_incrementally(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    paid, partly = list(books.open())[:2]
+    sim.pay(DIVISION, paid)
+    sim.pay(DIVISION, partly, Decimal("100.00"))
+    was = books.invoices[partly].outstanding
+    calls = books.sync(provider)
+    assert not books.invoices[paid].is_open and paid in books.pages[-1].closed_invoice_ids
+    assert books.invoices[partly].outstanding == was - Decimal("100.00")
+    assert books.invoices[partly].amount_paid >= Decimal("100.00")
+    assert calls == 3  # two change feeds + one bulk re-read of the touched invoices
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+
+
+def test_an_unmatched_receipt_lowers_what_is_owed(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    invoice_id = next(iter(books.open()))
+    was = books.invoices[invoice_id].outstanding
+    sim.unmatched_payment(DIVISION, invoice_id, "50.00")
+    books.sync(provider)
+    assert books.invoices[invoice_id].outstanding == was - Decimal("50.00")
+
+
+def test_a_new_invoice_of_a_new_customer_arrives_with_the_customer(sim: ExactSimulator,
+                                                                     provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    account = sim.add_account(DIVISION, "Nieuwe Klant B.V.", Email="info@nieuw.nl", ChamberOfCommerce="12345678")
+    invoice = sim.new_invoice(DIVISION, account.ID, "121.00")
+    books.sync(provider)
+    assert books.invoices[invoice.InvoiceID].outstanding == Decimal("121.00")
+    assert books.debtors[account.ID].emails == ("info@nieuw.nl",)
+
+
+def test_a_new_invoice_of_a_known_account_fetches_it_by_id(sim: ExactSimulator, provider: ExactProvider) -> None:
+    account = sim.add_account(DIVISION, "Zonder Facturen B.V.", Email="a@b.nl")  # no open invoice at first
+    books = Books()
+    books.sync(provider)
+    assert account.ID not in books.debtors
+    invoice = sim.new_invoice(DIVISION, account.ID, "10.00")
+    sim.clock.advance(1)
+    books.sync(provider)
+    assert books.invoices[invoice.InvoiceID].debtor_id in books.debtors
+    assert sim.call_count("*/crm/Accounts") == 1
+
+
+def test_a_changed_account_updates_its_debtor(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    debtor_id = next(iter(books.open().values())).debtor_id
+    sim.change_account(DIVISION, debtor_id, Email="nieuw@klant.nl")
+    books.sync(provider)
+    assert books.debtors[debtor_id].emails == ("nieuw@klant.nl",)
+
+
+def test_full_sync_reads_the_open_set_in_bulk_and_closes_leavers(sim: ExactSimulator,
+                                                                 provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    cursor = books.cursor
+    gone = next(iter(books.open()))
+    sim.pay(DIVISION, gone)
+    books.sync(provider, full=True)
+    assert not books.invoices[gone].is_open
+    assert books.cursor == cursor  # the change feed position survives a full re-read
+    assert sim.call_count("*/bulk/Cashflow/Receivables") == 1
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+
+
+def test_supplier_payments_never_become_invoices(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    supplier = next(t for t in sim.divisions[DIVISION].terms.values() if t.LineType == 22)
+    assert supplier.TransactionEntryID not in books.invoices
+
+
+def test_an_outage_mid_sync_is_retried_and_nothing_is_lost_or_doubled(sim: ExactSimulator,
+                                                                      provider: ExactProvider) -> None:
+    sim.faults.server_error("*/sync/CRM/Accounts", status=503)
+    sim.faults.timeout("*/crm/Contacts")
+    books = Books()
+    books.sync(provider)
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+    ids = [i.platform_id for page in books.pages for i in page.invoices]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_malformed_record_is_reported_and_read_again_next_time(sim: ExactSimulator,
+                                                                 provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    victim = next(iter(books.open()))
+    sim.pay(DIVISION, victim, Decimal("1.00"))
+    sim.faults.malformed("*/sync/Cashflow/PaymentTerms")
+    books.sync(provider)
+    assert any("unreadable" in p for page in books.pages for p in page.problems)
+    assert books.sync(provider) >= 3  # the cursor did not pass the bad row: it is read again
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+
+
+def test_a_malformed_record_in_a_full_read_closes_nothing(sim: ExactSimulator, provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    sim.faults.malformed("*/bulk/Cashflow/Receivables")
+    books.sync(provider, full=True)
+    assert books.pages[-1].closed_invoice_ids == ()
+    assert "no invoice was closed" in " ".join(books.pages[-1].problems)
+
+
+def test_a_429_waits_for_the_announced_reset_on_the_virtual_clock(sim: ExactSimulator, clock: VirtualClock,
+                                                                  provider: ExactProvider) -> None:
+    clock.advance(30 - clock.time() % 60)  # half-way through a minute
+    sim.faults.rate_limited("*/sync/Cashflow/PaymentTerms")
+    start = clock.time()
+    Books().sync(provider)
+    assert clock.time() == pytest.approx(start + 30, abs=0.01)  # the minute's reset, not a guess
+    assert sim.call_count("*/sync/Cashflow/PaymentTerms") == 2
+
+
+def test_the_minute_limit_is_never_exceeded(sim: ExactSimulator, clock: VirtualClock) -> None:
+    provider = connect(sim)
+    books = Books()
+    books.sync(provider)
+    for _ in range(70):
+        books.sync(provider)
+    api = [c for c in sim.calls if c.path.startswith("/api/v1/")]
+    per_minute: dict[int, int] = {}
+    for call in api:
+        per_minute[int(call.at // 60)] = per_minute.get(int(call.at // 60), 0) + 1
+    assert max(per_minute.values()) <= 60 and len(api) == 3 + 140
+    assert clock.time() - api[0].at >= 120  # 143 calls need at least three minute windows
+
+
+def test_the_country_host_of_the_connection_is_used(sim: ExactSimulator) -> None:
+    provider = connect(sim, api_url="https://start.exactonline.be")
+    Books().sync(provider)
+    assert set(sim.hosts) == {"start.exactonline.be"}
+
+
+def test_list_tenants_falls_back_to_hrm_divisions(sim: ExactSimulator) -> None:
+    sim.system_divisions_allowed = False
+    tenants = connect(sim, tenant=None).list_tenants()
+    assert [t.id for t in tenants] == [str(DIVISION), str(DIVISION + 1)]
+    assert sim.call_count("*/hrm/Divisions") == 1
