@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -23,6 +23,7 @@ from rich.table import Table
 from connector.config import DEFAULT_PATH, Config, ConfigError, load_config, write_starter_config
 from connector.logs import setup_logging
 from connector.store import Store
+from providers.base import TokenStore
 from providers.errors import DunningError
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help and one-line errors; help texts may show TOML's [tables] verbatim
 )
 
 
@@ -79,7 +81,7 @@ def _global_options(
         typer.Option(
             "--config",
             envvar="DUNNING_CONFIG",
-            help=f"The config file [default: $DUNNING_CONFIG, else ./{DEFAULT_PATH}].",
+            help=f"The config file (default: $DUNNING_CONFIG, else ./{DEFAULT_PATH}).",
             show_default=False,
         ),
     ] = None,
@@ -212,35 +214,55 @@ def setup(
 @app.command()
 def status(ctx: typer.Context, json_out: Json = False) -> None:
     """Connections, tenants, last sync and whether one needs re-authorisation."""
+    from providers.tokens import default_state_dir, open_token_store
+
     with _exit_codes():
         config = _config(ctx)
+        state_dir = default_state_dir(config.path or _options(ctx).config_path)
+        tokens = open_token_store(state_dir) if state_dir.exists() else None  # status creates nothing
         with Store.open(config.store_url) as store:
-            rows = _status_rows(config, store)
+            rows = _status_rows(config, store, tokens)
     if json_out:
         _print_json_lines(rows)
     elif not rows:
         typer.echo(f"No connections yet in {config.path}. Connect an administration with: dunning setup")
     else:
-        _print_table("Connections", rows, ["name", "provider", "tenant", "last_sync_at", "open_invoices", "attention"])
+        _print_table("Connections", rows, ["name", "provider", "tenant", "last_sync_at", "token_expires_at",
+                                           "open_invoices", "attention"])
 
 
-def _status_rows(config: Config, store: Store) -> list[dict[str, Any]]:
+def _status_rows(config: Config, store: Store, tokens: TokenStore | None = None) -> list[dict[str, Any]]:
+    from connector.setup import authorisation_state, reconnect_command
+
     known = store.connection_status()
+    now = datetime.now(UTC)
     rows = []
     for connection in config.connections:
         state = known.get(connection.name)
+        authorisation = authorisation_state(connection.name, tokens, now=now)
+        needs_reauth = bool(state and state.needs_reauth) or authorisation.needs_reauth
+        reason = state.reauth_reason if state and state.needs_reauth else authorisation.reason
         rows.append(
             {
                 "name": connection.name,
                 "provider": connection.provider,
                 "tenant": connection.tenant,
                 "last_sync_at": state.last_sync_at.isoformat() if state and state.last_sync_at else None,
+                "token_expires_at": authorisation.expires_at.isoformat() if authorisation.expires_at else None,
+                "authorisation": "needs re-authorisation" if needs_reauth else authorisation.state,
                 "open_invoices": state.open_invoices if state else 0,
-                "needs_reauth": bool(state and state.needs_reauth),
-                "attention": state.reauth_reason if state and state.needs_reauth else None,
+                "needs_reauth": needs_reauth,
+                "reauth_command": reconnect_command(connection.name) if needs_reauth else None,
+                "attention": _with_command(reason, reconnect_command(connection.name)) if needs_reauth else reason,
             }
         )
     return rows
+
+
+def _with_command(reason: str | None, command: str) -> str:
+    if reason and command in reason:
+        return reason
+    return f"{reason or 'needs re-authorisation'}. Run: {command}"
 
 
 @app.command()

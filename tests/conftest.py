@@ -7,6 +7,7 @@ missing server is a failure (CI must prove the PostgreSQL path, not skip it).
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -191,3 +192,13 @@ def fake_provider(monkeypatch: pytest.MonkeyPatch) -> type[FakeProvider]:
 
     monkeypatch.setattr(plugins, "installed", installed)
     return FakeProvider
+
+
+@pytest.fixture(autouse=True)
+def _drop_dunning_log_handlers() -> Iterator[None]:
+    """`setup_logging` (run by every CLI invocation) binds a handler to the current stderr; remove it afterwards so
+    later tests never log into a closed capture stream."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_dunning_handler", False)]:
+        root.removeHandler(handler)
