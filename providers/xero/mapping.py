@@ -40,7 +40,7 @@ _MS_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{2})(\d{2}))?\)/$")
 
 def parse_ms_date(value: str) -> tuple[datetime, timedelta]:
     """`/Date(ms±hhmm)/` → (the UTC instant, the offset it was written with)."""
-    match = _MS_DATE.match(value.strip())
+    match = _MS_DATE.match(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"{value!r} is not a Xero /Date(…)/ value")
     millis, sign, hours, minutes = match.groups()
@@ -48,16 +48,18 @@ def parse_ms_date(value: str) -> tuple[datetime, timedelta]:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis)), offset
 
 
-def _iso(value: str) -> datetime:
-    text = value.strip().replace("Z", "+00:00")
-    return datetime.fromisoformat(text)
+def _iso(value: str, name: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} is {value!r}, not a date") from None
 
 
 def read_date(record: Mapping[str, Any], name: str) -> date | None:
     """A calendar date field, preferring its `…String` sibling (`DueDateString: 2018-10-20T00:00:00`)."""
     sibling = record.get(f"{name}String")
     if isinstance(sibling, str) and sibling.strip():
-        return _iso(sibling).date()
+        return _iso(sibling, f"{name}String").date()
     value = record.get(name)
     if value in (None, ""):
         return None
@@ -66,7 +68,7 @@ def read_date(record: Mapping[str, Any], name: str) -> date | None:
     if value.startswith("/Date("):
         instant, offset = parse_ms_date(value)
         return (instant + offset).date()
-    return _iso(value).date()
+    return _iso(value, name).date()
 
 
 def read_timestamp(record: Mapping[str, Any], name: str) -> datetime | None:
@@ -77,7 +79,7 @@ def read_timestamp(record: Mapping[str, Any], name: str) -> datetime | None:
     text = value if isinstance(value, str) and value.strip() else record.get(f"{name}String")
     if not isinstance(text, str) or not text.strip():
         return None
-    moment = _iso(text)
+    moment = _iso(text, name)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
