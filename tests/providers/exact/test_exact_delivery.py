@@ -1,0 +1,144 @@
+"""Reminders through Exact's own mailing, notes and PDFs, end to end against the simulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from connector.models import Debtor, Invoice
+from providers.base import ReminderRequest, SyncState
+from providers.errors import NotFound, PlatformError, ReminderRefused
+from providers.exact import ExactProvider
+from providers.exact.simulator import ExactSimulator
+
+from .conftest import DIVISION, connect
+
+
+@pytest.fixture
+def provider(sim: ExactSimulator) -> ExactProvider:
+    return connect(sim)
+
+
+@pytest.fixture
+def synced(provider: ExactProvider) -> tuple[dict[str, Invoice], dict[str, Debtor]]:
+    pages = list(provider.sync(SyncState()))
+    return ({i.platform_id: i for p in pages for i in p.invoices},
+            {d.platform_id: d for p in pages for d in p.debtors})
+
+
+def request_for(invoice: Invoice, debtor: Debtor, **changes: object) -> ReminderRequest:
+    fields = {"step": "reminder_1", "debtor": debtor, "invoices": (invoice,), "message": "Wij zien uw betaling graag "
+              "binnen 7 dagen tegemoet.", "idempotency_key": f"key-{invoice.platform_id}"}
+    return ReminderRequest.model_validate(fields | changes)
+
+
+def with_email(invoices: dict[str, Invoice], debtors: dict[str, Debtor]) -> tuple[Invoice, Debtor]:
+    invoice = next(i for i in invoices.values() if i.is_collectable and debtors[i.debtor_id].emails
+                   and i.currency == "EUR")
+    return invoice, debtors[invoice.debtor_id]
+
+
+def test_a_reminder_re_sends_the_processed_invoice_with_our_text_and_notes_it(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    receipt = provider.send_reminder(request_for(invoice, debtor))
+    [mail] = sim.mail
+    assert mail.invoice_ids == (invoice.platform_id,) and mail.text.startswith("Wij zien uw betaling")
+    assert mail.recipients == debtor.emails
+    note = sim.divisions[DIVISION].notes[receipt.platform_reference]
+    assert note.Account == debtor.platform_id and f"dunning-key:key-{invoice.platform_id}" in note.Notes
+    assert receipt.recipients == debtor.emails and "re-sent" in receipt.detail
+    assert provider.find_note(invoice, f"key-{invoice.platform_id}").platform_reference == receipt.platform_reference
+
+
+def test_an_unprocessed_invoice_is_never_sent_through_the_print_endpoint(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoices, debtors = synced
+    _, debtor = with_email(invoices, debtors)
+    draft = next(i for i in sim.divisions[DIVISION].invoices.values() if i.Status == 20)
+    fake = next(iter(invoices.values())).model_copy(update={"platform_id": draft.InvoiceID, "number": None})
+    with pytest.raises(ReminderRefused, match="not processed"):
+        provider.send_reminder(request_for(fake, debtor))
+    assert sim.call_count("*/PrintedSalesInvoices", "POST") == 0 and sim.processed_by_api == []
+
+
+def test_exact_refusing_to_re_send_becomes_a_refusal_with_its_reason(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    sim.resend_processed = "refuse"
+    invoice, debtor = with_email(*synced)
+    with pytest.raises(ReminderRefused, match="al verwerkt") as refused:
+        provider.send_reminder(request_for(invoice, debtor))
+    assert sim.mail == [] and sim.divisions[DIVISION].notes == {}
+    assert refused.value.status == 500 and sim.call_count("*/PrintedSalesInvoices", "POST") == 1  # not retried
+
+
+def test_a_debtor_without_email_is_refused_before_anything_is_sent(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    with pytest.raises(ReminderRefused, match="no e-mail address"):
+        provider.send_reminder(request_for(invoice, debtor.model_copy(update={"emails": ()})))
+    assert sim.call_count("*/PrintedSalesInvoices") == 0
+
+
+def test_exact_reporting_an_email_error_is_a_refusal(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    sim.change_account(DIVISION, debtor.platform_id, Email=None, MainContact=None)
+    with pytest.raises(ReminderRefused, match="did not e-mail"):
+        provider.send_reminder(request_for(invoice, debtor))
+    assert sim.mail == [] and sim.divisions[DIVISION].notes == {}
+
+
+@pytest.mark.parametrize("changes", [{"delivery": "post"}, {"delivery": "manual"}])
+def test_other_delivery_methods_become_tasks(provider: ExactProvider, synced: tuple[dict, dict],
+                                             changes: dict[str, str]) -> None:
+    invoice, debtor = with_email(*synced)
+    with pytest.raises(ReminderRefused, match="by hand"):
+        provider.send_reminder(request_for(invoice, debtor, **changes))
+
+
+def test_several_invoices_in_one_reminder_are_refused(provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoices, debtors = synced
+    invoice, debtor = with_email(invoices, debtors)
+    with pytest.raises(ReminderRefused, match="one invoice per e-mail"):
+        provider.send_reminder(request_for(invoice, debtor, invoices=(invoice, invoice)))
+
+
+def test_an_outage_while_printing_is_not_called_a_refusal(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    sim.faults.timeout("*/PrintedSalesInvoices", after_processing=True)
+    with pytest.raises(PlatformError) as failed:
+        provider.send_reminder(request_for(invoice, debtor))
+    assert not isinstance(failed.value, ReminderRefused) and failed.value.retryable
+    assert sim.call_count("*/PrintedSalesInvoices") == 1  # a POST is never repeated blindly
+
+
+def test_notes_are_added_and_found_by_key(sim: ExactSimulator, provider: ExactProvider,
+                                          synced: tuple[dict, dict]) -> None:
+    invoice = next(iter(synced[0].values()))
+    assert provider.find_note(invoice, "call-12345678") is None
+    receipt = provider.add_note(invoice, "Klant belt terug op vrijdag", idempotency_key="call-12345678")
+    assert provider.find_note(invoice, "call-12345678").platform_reference == receipt.platform_reference
+    assert sim.divisions[DIVISION].notes[receipt.platform_reference].Subject == f"Invoice {invoice.label}"
+
+
+def test_the_invoice_pdf_is_downloaded_with_the_bearer_token(sim: ExactSimulator, provider: ExactProvider,
+                                                             synced: tuple[dict, dict]) -> None:
+    invoice = next(i for i in synced[0].values() if i.outstanding > Decimal(0))
+    pdf = provider.fetch_pdf(invoice)
+    assert pdf.startswith(b"%PDF") and invoice.number.encode() in pdf
+    assert sim.call_count("/docs/SysAttachment.aspx") == 1
+
+
+def test_an_invoice_without_a_document_has_no_pdf(provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice = next(iter(synced[0].values())).model_copy(update={"platform_id": "5b1f3c9e-0000-4000-8000-0000000000ff"})
+    with pytest.raises(NotFound, match="no PDF"):
+        provider.fetch_pdf(invoice)
+
+
+def test_capabilities_say_what_exact_can_do() -> None:
+    capabilities = ExactProvider.capabilities
+    assert capabilities.native_reminder and capabilities.custom_message
+    assert not capabilities.consolidated_reminders and capabilities.delivery_methods == ("email",)
