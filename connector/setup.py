@@ -756,3 +756,44 @@ def _names_for(base: str, tenants: Sequence[Tenant]) -> list[str]:
 def run_setup(options: SetupOptions, *, config_path: Path, tokens: TokenStore, **hooks: Any) -> SetupResult:
     """Run the wizard; see `SetupWizard` for the injectable hooks."""
     return SetupWizard(options, config_path=config_path, tokens=tokens, **hooks).run()
+
+
+# --- what `dunning status` reports about a connection's authorisation -------------------------------------------
+
+
+def reconnect_command(name: str) -> str:
+    return f"dunning setup --reconnect {name}"
+
+
+@dataclass(frozen=True)
+class AuthorisationState:
+    """`ok` (usable; an expired access token renews itself), `missing`, `expired` (no way to renew) or `unknown`."""
+
+    state: str
+    expires_at: dt.datetime | None = None
+    """When the access token expires (None: the platform gives no lifetime, or nothing is stored)."""
+    reason: str | None = None
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.state in ("missing", "expired")
+
+
+def authorisation_state(name: str, tokens: TokenStore | None, *, now: dt.datetime) -> AuthorisationState:
+    """What the token store says about one connection, without refreshing or changing anything."""
+    if tokens is None:
+        return AuthorisationState("missing", reason="no authorisation stored yet")
+    try:
+        token = tokens.load(name)
+    except DunningError as exc:
+        return AuthorisationState("unknown", reason=f"the token store cannot be read: {exc}")
+    if token is None:
+        return AuthorisationState("missing", reason="no authorisation stored")
+    if token.refresh_token is None and token.expires_at is not None and token.expires_at <= now:
+        return AuthorisationState("expired", token.expires_at, "the access token expired and cannot be renewed")
+    interrupted = getattr(tokens, "interrupted_refresh", None)
+    started = interrupted(name, token) if interrupted is not None else None
+    if started is not None:
+        return AuthorisationState("ok", token.expires_at, f"a token refresh was interrupted at "
+                                  f"{started:%Y-%m-%d %H:%M} UTC; the next sync tells whether it still works")
+    return AuthorisationState("ok", token.expires_at)

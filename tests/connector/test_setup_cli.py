@@ -1,0 +1,181 @@
+"""`dunning setup` and `dunning status` as a script runs them: a real process, flags only, stdout parsed.
+
+The Moneybird simulator is served on loopback; the test plays the person at the browser with httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import tomlkit
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
+
+from connector.cli import app
+from providers.base import Token
+from providers.moneybird.simulator import MoneybirdSimulator
+from providers.simkit import serve
+from providers.tokens import EncryptedFileTokenStore, default_state_dir
+
+CONFIG = """# Our books
+[store]
+url = "sqlite:///dunning.sqlite"   # next to this file
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def env(key: str) -> dict[str, str]:
+    return os.environ | {"DUNNING_TOKEN_STORE": "file", "DUNNING_TOKEN_KEY": key, "MB_SECRET": "mb-secret"}
+
+
+@pytest.fixture
+def simulator() -> MoneybirdSimulator:
+    return MoneybirdSimulator(invoices=5)
+
+
+@pytest.fixture
+def served(simulator: MoneybirdSimulator) -> Iterator[str]:
+    with serve(simulator) as base_url:
+        simulator.base_url = base_url
+        yield base_url
+
+
+def setup_process(config: Path, env: dict[str, str], base_url: str, redirect_uri: str) -> subprocess.Popen[str]:
+    command = [str(Path(sys.executable).parent / "dunning"), "--config", str(config), "setup", "--provider", "moneybird",
+               "--name", "shop", "--client-id", "mb-app", "--client-secret-env", "MB_SECRET",
+               "--redirect-uri", redirect_uri, "--api-url", base_url, "--no-browser", "--timeout", "20"]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=config.parent)
+
+
+def consent(url: str) -> str:
+    """Open the consent page, press "Allow access", return where the platform redirects the browser."""
+    with httpx.Client(timeout=10) as http:
+        page = http.get(url)
+        txn = page.text.split('name="txn" value="')[1].split('"')[0]
+        answer = http.post(url, data={"txn": txn, "decision": "allow"})
+    assert answer.status_code == 302
+    return answer.headers["Location"]
+
+
+def test_no_browser_setup_prints_only_the_url_and_completes_on_the_loopback(
+    tmp_path: Path, env: dict[str, str], simulator: MoneybirdSimulator, served: str, key: str
+) -> None:
+    redirect_uri = f"http://localhost:{free_port()}/callback"
+    simulator.oauth.register_client("mb-app", "mb-secret", [redirect_uri])
+    config = tmp_path / "dunning.toml"
+    config.write_text(CONFIG)
+
+    process = setup_process(config, env, served, redirect_uri)
+    assert process.stdout is not None
+    url = process.stdout.readline().rstrip("\n")
+    assert url.startswith(f"{served}/oauth/authorize?") and " " not in url
+    landed = httpx.get(consent(url), timeout=10)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 0, err
+    assert out == "" and "Connected shop" in err  # stdout carried the URL alone
+    assert "Authorisation received" in landed.text
+    assert config.read_text().startswith(CONFIG)
+    block = tomlkit.parse(config.read_text())["connections"][0]
+    assert (block["name"], block["tenant"]) == ("shop", simulator.administration_id)
+    stored = EncryptedFileTokenStore(default_state_dir(config), key=key).load("shop")
+    assert stored is not None and stored.access_token.get_secret_value() not in err
+
+
+def test_no_browser_setup_accepts_the_pasted_redirect_url(
+    tmp_path: Path, env: dict[str, str], simulator: MoneybirdSimulator, served: str
+) -> None:
+    redirect_uri = "https://dunning.example/callback"  # not this machine: pasting is the only way back
+    simulator.oauth.register_client("mb-app", "mb-secret", [redirect_uri])
+    config = tmp_path / "dunning.toml"
+
+    process = setup_process(config, env, served, redirect_uri)
+    assert process.stdout is not None and process.stdin is not None
+    redirected = consent(process.stdout.readline().strip())
+    assert urlsplit(redirected).netloc == "dunning.example"
+    out, err = process.communicate(input=redirected + "\n", timeout=30)
+
+    assert process.returncode == 0, err
+    assert tomlkit.parse(config.read_text())["connections"][0]["redirect_uri"] == redirect_uri
+
+
+def test_setup_without_a_terminal_names_the_missing_flag_and_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "moneybird"])
+    assert result.exit_code == 2
+    assert "--client-id is required" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "d.toml").exists()
+
+
+def test_setup_with_an_unknown_platform_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "sage",
+                                      "--client-id", "x"])
+    assert result.exit_code == 2 and "unknown platform 'sage'" in result.stderr
+
+
+# --- status ---------------------------------------------------------------------------------------------------
+
+
+def write_connections(config: Path) -> None:
+    config.write_text(CONFIG + """
+[[connections]]
+name = "shop"
+provider = "moneybird"
+tenant = "123"
+client_id = "mb-app"
+
+[[connections]]
+name = "books"
+provider = "moneybird"
+tenant = "456"
+client_id = "mb-app"
+""")
+
+
+def test_status_json_shows_expiry_and_the_reconnect_command(tmp_path: Path, key: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    token = Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_in": 1800})
+    EncryptedFileTokenStore(default_state_dir(config), key=key).save("shop", token)
+
+    result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["shop"]["token_expires_at"] == token.expires_at.isoformat()  # type: ignore[union-attr]
+    assert rows["shop"]["needs_reauth"] is False and rows["shop"]["authorisation"] == "ok"
+    assert rows["books"]["needs_reauth"] is True
+    assert rows["books"]["reauth_command"] == "dunning setup --reconnect books"
+    assert "a" * 20 not in result.stdout
+
+
+def test_status_creates_no_token_store(tmp_path: Path) -> None:
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert not default_state_dir(config).exists()
+    assert all(json.loads(line)["needs_reauth"] for line in result.stdout.splitlines())
