@@ -1,0 +1,281 @@
+"""The Xero client against canned answers (respx): requests as Xero wants them, error bodies mapped to the hierarchy."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+from connector.models import Debtor, DebtorKind, Invoice
+from providers.base import ConnectionSettings, ReminderRequest, SyncState, Token
+from providers.errors import AuthorizationExpired, BadPlatformData, NotFound, PlatformError, RateLimited, ReminderRefused
+from providers.xero import XeroProvider
+
+API = "https://api.xero.com/api.xro/2.0"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+TENANT = "fe79f7dd-b6d4-4a92-ba7b-538af6289c58"
+INVOICE_ID = "a03ffcd2-5d91-4c7e-b483-318584e9e439"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_provider(clock: Clock, tokens) -> XeroProvider:
+    settings = ConnectionSettings(name="acme-xero", provider="xero", tenant=TENANT, client_id="app",
+                                  client_secret=SecretStr("secret"))
+    issued = datetime.fromtimestamp(clock(), UTC)
+    tokens.save("acme-xero", Token(access_token=SecretStr("access-1-abcdefgh"), refresh_token=SecretStr("refresh-1"),
+                                   expires_at=issued + timedelta(minutes=30), issued_at=issued))
+    return XeroProvider.connect(settings, tokens=tokens, clock=clock, sleep=clock.sleep)
+
+
+@pytest.fixture(name="xero")
+def _xero(clock: Clock, tokens) -> XeroProvider:
+    provider = make_provider(clock, tokens)
+    yield provider
+    provider.close()
+
+
+def envelope(**content: object) -> dict:
+    return {"Id": "x", "Status": "OK", "ProviderName": "test", "DateTimeUTC": "/Date(1795424400000)/", **content}
+
+
+def limits(**extra: str) -> dict[str, str]:
+    return {"X-DayLimit-Remaining": "4990", "X-MinLimit-Remaining": "59", "X-AppMinLimit-Remaining": "9999"} | extra
+
+
+def problem(status: int, detail: str) -> httpx.Response:
+    return httpx.Response(status, json={"Type": None, "Title": "Unauthorized", "Status": status, "Detail": detail,
+                                        "Instance": "i", "Extensions": {}}, headers=limits())
+
+
+def invoice() -> Invoice:
+    return Invoice(connection="acme-xero", platform_id=INVOICE_ID, number="INV-0006", debtor_id="c1",
+                   issue_date=datetime(2026, 10, 1).date(), due_date=datetime(2026, 10, 15).date(), currency="EUR",
+                   total="575.00", amount_paid="0", outstanding="575.00", status="AUTHORISED")
+
+
+def reminder() -> ReminderRequest:
+    debtor = Debtor(connection="acme-xero", platform_id="c1", name="Bouw B.V.", kind=DebtorKind.BUSINESS)
+    return ReminderRequest(step="first_reminder", debtor=debtor, invoices=(invoice(),), message="-",
+                           idempotency_key="outbox-0001-first")
+
+
+EMPTY_PAGE = envelope(pagination={"page": 1, "pageSize": 1000, "pageCount": 0, "itemCount": 0}, Invoices=[],
+                      Contacts=[])
+
+
+@respx.mock
+def test_a_full_read_asks_for_open_sales_invoices_in_pages_of_1000_with_the_tenant_header(xero) -> None:
+    route = respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(200, json=EMPTY_PAGE, headers=limits()))
+
+    list(xero.sync(SyncState()))
+
+    sent = route.calls.last.request
+    assert sent.headers["Xero-tenant-id"] == TENANT
+    assert sent.headers["Accept"] == "application/json"
+    assert sent.headers["Authorization"] == "Bearer access-1-abcdefgh"
+    assert dict(sent.url.params) == {"where": 'Type=="ACCREC"', "order": "UpdatedDateUTC ASC",
+                                     "Statuses": "AUTHORISED", "page": "1", "pageSize": "1000"}
+    assert "If-Modified-Since" not in sent.headers
+
+
+@respx.mock
+def test_an_incremental_read_sends_if_modified_since_and_no_status_filter(xero) -> None:
+    invoices = respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(200, json=EMPTY_PAGE, headers=limits()))
+    contacts = respx.get(f"{API}/Contacts").mock(return_value=httpx.Response(200, json=EMPTY_PAGE, headers=limits()))
+    cursor = json.dumps({"invoices": "2026-11-22T10:00:00.500Z", "contacts": "2026-11-22T09:00:00Z"})
+
+    list(xero.sync(SyncState(cursor=cursor)))
+
+    sent = invoices.calls.last.request
+    assert sent.headers["If-Modified-Since"] == "2026-11-22T10:00:00Z"
+    assert "Statuses" not in sent.url.params
+    assert contacts.calls.last.request.headers["If-Modified-Since"] == "2026-11-22T09:00:00Z"
+    assert len(respx.calls) == 2
+
+
+@respx.mock
+def test_an_expired_token_is_refreshed_once_and_the_call_repeated(xero, tokens) -> None:
+    token = respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={
+        "access_token": "access-2-abcdefgh", "refresh_token": "refresh-2", "expires_in": 1800, "token_type": "Bearer"}))
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(side_effect=[
+        problem(401, "TokenExpired: token expired at 11/23/2026 08:59:00"),
+        httpx.Response(200, json=envelope(InvoiceReminders=[{"Enabled": False}]), headers=limits()),
+    ])
+
+    assert xero.warnings() == []
+    assert token.call_count == 1
+    assert respx.calls.last.request.headers["Authorization"] == "Bearer access-2-abcdefgh"
+    assert tokens.load("acme-xero").refresh_token.get_secret_value() == "refresh-2"
+
+
+@respx.mock
+def test_a_missing_scope_asks_for_reauthorisation_without_refreshing(xero) -> None:
+    token = respx.post(TOKEN_URL)
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=problem(401, "AuthorizationUnsuccessful"))
+
+    with pytest.raises(AuthorizationExpired, match="scopes") as refused:
+        xero.warnings()
+    assert token.call_count == 0
+    assert "dunning setup --reconnect acme-xero" in str(refused.value)
+
+
+@respx.mock
+def test_a_disconnected_organisation_is_named_and_needs_reconnecting(xero) -> None:
+    respx.get(f"{API}/Invoices").mock(return_value=problem(403, "AuthenticationUnsuccessful"))
+
+    with pytest.raises(AuthorizationExpired, match=TENANT) as refused:
+        list(xero.sync(SyncState()))
+    assert "no longer connected" in str(refused.value)
+
+
+@respx.mock
+def test_validation_errors_on_email_become_a_refusal_with_xeros_words(xero) -> None:
+    respx.post(f"{API}/Invoices/{INVOICE_ID}/Email").mock(return_value=httpx.Response(400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"InvoiceID": INVOICE_ID, "ValidationErrors": [{"Message": "Contact has no email address"}]}]},
+        headers=limits()))
+
+    with pytest.raises(ReminderRefused) as refused:
+        xero.send_reminder(reminder())
+
+    assert "INV-0006" in refused.value.reason and "Contact has no email address" in refused.value.reason
+    assert len(respx.calls) == 1  # a 400 is final: never retried, no history written
+
+
+@respx.mock
+def test_email_sends_the_idempotency_key_and_an_empty_body(xero) -> None:
+    email = respx.post(f"{API}/Invoices/{INVOICE_ID}/Email").mock(return_value=httpx.Response(204, headers=limits()))
+    history = respx.put(f"{API}/Invoices/{INVOICE_ID}/History").mock(return_value=httpx.Response(
+        200, json=envelope(HistoryRecords=[{"DateUTC": "/Date(1795424400000+0000)/", "Details": "x"}]),
+        headers=limits()))
+    respx.get(f"{API}/Invoices/{INVOICE_ID}/OnlineInvoice").mock(return_value=httpx.Response(
+        200, json=envelope(OnlineInvoices=[{"OnlineInvoiceUrl": "https://in.xero.com/abc"}]), headers=limits()))
+
+    receipt = xero.send_reminder(reminder())
+
+    assert email.calls.last.request.headers["Idempotency-Key"] == "outbox-0001-first"
+    assert email.calls.last.request.content == b"{}"
+    assert json.loads(history.calls.last.request.content) == {
+        "HistoryRecords": [{"Details": "Dunning Connector: first_reminder [outbox-0001-first]"}]}
+    assert history.calls.last.request.headers["Idempotency-Key"] != "outbox-0001-first"
+    assert "https://in.xero.com/abc" in receipt.detail
+
+
+@respx.mock
+def test_a_bad_where_is_reported_as_our_bug(xero) -> None:
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(400, json={
+        "ErrorNumber": 16, "Type": "QueryParseException", "Message": "No property or field 'Foo' exists"},
+        headers=limits()))
+
+    with pytest.raises(PlatformError, match="bug in Dunning Connector"):
+        list(xero.sync(SyncState()))
+
+
+@respx.mock
+def test_a_missing_invoice_is_not_found(xero) -> None:
+    respx.get(f"{API}/Invoices/{INVOICE_ID}").mock(return_value=httpx.Response(
+        404, text="The resource you're looking for cannot be found", headers=limits()))
+
+    with pytest.raises(NotFound):
+        xero.fetch_pdf(invoice())
+
+
+@respx.mock
+def test_the_pdf_is_asked_for_with_accept_pdf(xero) -> None:
+    route = respx.get(f"{API}/Invoices/{INVOICE_ID}").mock(return_value=httpx.Response(
+        200, content=b"%PDF-1.4 ...", headers=limits() | {"Content-Type": "application/pdf"}))
+
+    assert xero.fetch_pdf(invoice()).startswith(b"%PDF")
+    assert route.calls.last.request.headers["Accept"] == "application/pdf"
+
+
+@respx.mock
+def test_a_minute_429_waits_for_retry_after_then_succeeds(xero, clock: Clock) -> None:
+    started = clock()
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(side_effect=[
+        httpx.Response(429, headers=limits(**{"Retry-After": "23", "X-Rate-Limit-Problem": "minute"})),
+        httpx.Response(200, json=envelope(InvoiceReminders=[{"Enabled": True}]), headers=limits()),
+    ])
+
+    assert xero.warnings()
+    assert clock() - started >= 23
+
+
+@respx.mock
+def test_a_day_429_stops_the_connection_for_this_run_at_once(xero) -> None:
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(
+        429, headers=limits(**{"Retry-After": "43000", "X-Rate-Limit-Problem": "day", "X-DayLimit-Remaining": "0"})))
+
+    with pytest.raises(RateLimited) as refused:
+        list(xero.sync(SyncState()))
+    assert refused.value.for_the_day and "acme-xero" in str(refused.value)
+    assert len(respx.calls) == 1
+
+
+@respx.mock
+def test_a_spent_minute_budget_makes_the_next_call_wait(xero, clock: Clock) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        200, json=envelope(InvoiceReminders=[{"Enabled": False}]), headers=limits(**{"X-MinLimit-Remaining": "0"})))
+    xero.warnings()
+    started = clock()
+
+    xero.warnings()
+
+    assert clock() - started >= 59
+
+
+@respx.mock
+def test_an_offline_organisation_is_retried_then_reported(xero) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        503, text="The Organisation is offline", headers=limits()))
+
+    with pytest.raises(PlatformError, match="offline") as failed:
+        xero.warnings()
+    assert failed.value.retryable and len(respx.calls) == 5
+
+
+@respx.mock
+def test_an_xml_answer_is_bad_platform_data(xero) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        200, text="<Response><Status>OK</Status></Response>", headers=limits() | {"Content-Type": "text/xml"}))
+
+    with pytest.raises(BadPlatformData, match="not JSON"):
+        xero.warnings()
+
+
+def test_oauth_asks_for_granular_scopes_with_pkce_and_honours_overrides() -> None:
+    settings = ConnectionSettings(name="a", provider="xero", client_id="app")
+    oauth = XeroProvider.oauth(settings)
+    assert oauth.scopes == ("offline_access", "accounting.invoices", "accounting.contacts.read",
+                            "accounting.settings.read")
+    assert oauth.pkce and oauth.authorize_url == "https://login.xero.com/identity/connect/authorize"
+    assert oauth.token_url == TOKEN_URL
+    legacy = settings.model_copy(update={"scopes": ("offline_access", "accounting.transactions")})
+    assert XeroProvider.oauth(legacy).scopes == ("offline_access", "accounting.transactions")
+
+
+def test_the_starter_tier_has_a_smaller_day_budget() -> None:
+    settings = ConnectionSettings(name="a", provider="xero", client_id="app", api_url="http://proxy/xero/",
+                                  options={"starter_tier": True})
+    profile = XeroProvider.http_profile(settings)
+    assert {w.name: w.limit for w in profile.windows} == {"minute": 60, "day": 1000}
+    assert profile.base_url == "http://proxy/xero"
