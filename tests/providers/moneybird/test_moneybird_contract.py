@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
