@@ -9,7 +9,7 @@ the platform can consolidate, one call task and one agency case per debtor.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from itertools import groupby
 
 from connector.escalation.planner import Action, consolidate, plan_invoice
@@ -32,16 +32,29 @@ def plan(
     capabilities: Mapping[str, Capabilities] | None = None,
 ) -> Iterator[Action]:
     """Every action due on `as_of`, debtor by debtor (`capabilities` per connection name; unknown: none)."""
-    yield from plan_rows(store.iter_open_invoices(connection), policy, as_of, capabilities=capabilities)
+    widest_gap = max([policy.min_gap_days] + [policy.for_connection(name).min_gap_days for name in policy.connections])
+    recent = store.recent_mails(as_of - timedelta(days=widest_gap), connection)
+    yield from plan_rows(
+        store.iter_open_invoices(connection), policy, as_of, capabilities=capabilities, recent_mails=recent
+    )
 
 
 def plan_rows(
-    rows: Iterable[Row], policy: Policy, as_of: date, *, capabilities: Mapping[str, Capabilities] | None = None
+    rows: Iterable[Row],
+    policy: Policy,
+    as_of: date,
+    *,
+    capabilities: Mapping[str, Capabilities] | None = None,
+    recent_mails: Mapping[tuple[str, str], date] | None = None,
 ) -> Iterator[Action]:
-    """The same over any stream of (invoice, debtor, history) ordered by connection and debtor."""
+    """The same over any stream of (invoice, debtor, history) ordered by connection and debtor.
+
+    `recent_mails` adds mails about invoices not in the stream (closed since), per (connection, debtor id).
+    """
     capabilities = capabilities or {}
-    for (connection, _debtor), group in groupby(rows, key=lambda row: (row[0].connection, row[0].debtor_id)):
-        yield from plan_debtor(list(group), policy, as_of, capabilities.get(connection))
+    recent_mails = recent_mails or {}
+    for key, group in groupby(rows, key=lambda row: (row[0].connection, row[0].debtor_id)):
+        yield from plan_debtor(list(group), policy, as_of, capabilities.get(key[0]), last_mailed=recent_mails.get(key))
 
 
 def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
@@ -56,10 +69,16 @@ def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
 
 
 def plan_debtor(
-    rows: Sequence[Row], policy: Policy, as_of: date, capabilities: Capabilities | None = None
+    rows: Sequence[Row],
+    policy: Policy,
+    as_of: date,
+    capabilities: Capabilities | None = None,
+    *,
+    last_mailed: date | None = None,
 ) -> list[Action]:
     """The actions for one debtor's open invoices, grouped by the debtor-level rules."""
-    previous = last_mail(rows, as_of)
+    previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
+                   default=None)
     single = [
         action
         for invoice, debtor, events in rows

@@ -27,7 +27,7 @@ from typing import Any
 
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import business_compensation, collection_costs, statutory_interest
-from connector.escalation.policy import REMINDER_STEPS, STEP_ORDER, Channel, Policy
+from connector.escalation.policy import REMINDER_STEPS, STEP_ORDER, Channel, Policy, StepRule
 from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
 from providers.base import Capabilities
 
@@ -188,9 +188,11 @@ def _arrangement(event: Event, invoice: Invoice, payments: list[Event], today: d
     return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
 
 
-def read_history(invoice: Invoice, events: Iterable[Event], policy: Policy, today: date) -> History:
+def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:
     """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
     history = History()
+    if not events and invoice.promised_payment_date is None:
+        return history
     ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
     holds: dict[str, tuple[str, date, date | None]] = {}
     """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
@@ -281,8 +283,10 @@ def _step_date(step: str, invoice: Invoice, history: History, last: str | None, 
         return None
     if last is not None:
         when = max(when, history.taken[last] + timedelta(days=steps.offset(step) - steps.offset(last)))
-    # a hold pauses the clock: the schedule resumes where it stood, not with a burst of overdue steps
-    return when + timedelta(days=history.paused_days_after(history.taken[last] if last else invoice.due_date - timedelta(days=1)))
+    if history.paused:  # a hold pauses the clock: the schedule resumes where it stood, not with a burst
+        since = history.taken[last] if last else invoice.due_date - timedelta(days=1)
+        when += timedelta(days=history.paused_days_after(since))
+    return when
 
 
 def _prerequisite_missing(
@@ -299,8 +303,7 @@ def _prerequisite_missing(
     return False
 
 
-def _applies(step: str, invoice: Invoice, debtor: Debtor, policy: Policy) -> bool:
-    rule = policy.steps.rule(step)
+def _applies(step: str, rule: StepRule, invoice: Invoice, debtor: Debtor, policy: Policy) -> bool:
     if not rule.enabled or debtor.kind not in rule.applies_to or invoice.outstanding < rule.min_outstanding:
         return False
     override = policy.for_debtor(debtor.connection, debtor.platform_id)
@@ -368,8 +371,9 @@ def plan_invoice(
     last = max(history.taken, key=_INDEX.__getitem__, default=None)
     start = _INDEX[last] + 1 if last is not None else 0
     chosen: tuple[str, date] | None = None
-    for step in STEP_ORDER[start:]:
-        if not _applies(step, invoice, debtor, policy):
+    # the most advanced step first: the first one whose date and prerequisites are met is the one (no burst)
+    for step, _position, rule in reversed(policy.steps.ordered()[start:]):
+        if not _applies(step, rule, invoice, debtor, policy):
             continue
         when = _step_date(step, invoice, history, last, policy)
         if when is None or when > today or _prerequisite_missing(step, invoice, debtor, history, policy, today):
@@ -377,6 +381,7 @@ def plan_invoice(
         if step == "handoff":
             when = max(when, notice_pay_by(history.taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
         chosen = (step, when)
+        break
     if chosen is None:
         return None
     step, due_on = chosen

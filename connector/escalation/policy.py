@@ -190,13 +190,24 @@ class Steps(_Strict):
                 raise ValueError(f"steps.{name}.after: {anchor!r} is neither \"due\" nor an earlier step")
         return self
 
+    _offsets: dict[str, int] = PrivateAttr(default_factory=dict)
+    _ordered: tuple[tuple[str, int, StepRule], ...] | None = PrivateAttr(default=None)
+
+    def ordered(self) -> tuple[tuple[str, int, StepRule], ...]:
+        """(name, position, rule) in escalation order, computed once (the planner's hot loop reads it)."""
+        if self._ordered is None:
+            self._ordered = tuple((name, position, self.rule(name)) for position, name in enumerate(STEP_ORDER))
+        return self._ordered
+
     def rule(self, name: str) -> StepRule:
         return getattr(self, name)
 
     def offset(self, name: str) -> int:
         """The step's nominal day relative to the due date, following its anchors."""
-        rule = self.rule(name)
-        return rule.days if rule.after == "due" else self.offset(rule.after) + rule.days
+        if name not in self._offsets:
+            rule = self.rule(name)
+            self._offsets[name] = rule.days if rule.after == "due" else self.offset(rule.after) + rule.days
+        return self._offsets[name]
 
 
 class ReceiptPresumption(_Strict):
@@ -263,6 +274,7 @@ class Policy(_Strict):
     """Per-connection overrides: any of the keys above, merged over this policy."""
     debtors: tuple[DebtorOverride, ...] = ()
     _resolved: dict[str, Policy] = PrivateAttr(default_factory=dict)
+    _by_debtor: dict[tuple[str, str], DebtorOverride] | None = PrivateAttr(default=None)
 
     @field_validator("default_language")
     @classmethod
@@ -308,7 +320,6 @@ class Policy(_Strict):
         return self._resolved[connection]
 
     def for_debtor(self, connection: str, debtor_id: str) -> DebtorOverride | None:
-        for override in self.debtors:
-            if override.connection == connection and override.debtor == debtor_id:
-                return override
-        return None
+        if self._by_debtor is None:
+            self._by_debtor = {(o.connection, o.debtor): o for o in self.debtors}
+        return self._by_debtor.get((connection, debtor_id)) if self._by_debtor else None

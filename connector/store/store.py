@@ -353,6 +353,21 @@ class Store:
             self._insert_events(conn, invoice_id, [stored], self._clock())
         return stored
 
+    def recent_mails(self, since: date, connection: str | None = None) -> dict[tuple[str, str], date]:
+        """(connection, debtor id) → the last reminder mailed on or after `since`, about ANY invoice of the debtor
+        (also one closed since), so the planner keeps its minimum gap between two mails to one debtor."""
+        e, i = schema.events.c, schema.invoices.c
+        query = (
+            select(i.connection, i.debtor_id, func.max(e.on_date))
+            .join(schema.invoices, i.id == e.invoice_id)
+            .where(e.kind == EventKind.REMINDER_SENT.value, e.on_date >= since)
+            .group_by(i.connection, i.debtor_id)
+        )
+        if connection is not None:
+            query = query.where(i.connection == connection)
+        with self.engine.connect() as conn:
+            return {(row[0], row[1]): row[2] for row in conn.execute(query)}
+
     def iter_open_invoices(
         self, connection: str | None = None, *, batch_size: int = 1000
     ) -> Iterator[tuple[Invoice, Debtor, tuple[Event, ...]]]:

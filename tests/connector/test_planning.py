@@ -99,3 +99,15 @@ def test_consolidated_notice_costs_are_on_one_principal(tmp_path: Path) -> None:
     (two,) = plan(store, separate, DUE + timedelta(days=45), capabilities={"acme": CONSOLIDATING})
     assert two.costs == Decimal("85.00")  # max(40, 30) + 45
     store.close()
+
+
+def test_a_mail_about_an_invoice_closed_since_still_counts_for_the_gap(store: Store) -> None:
+    store.append_event("acme", "I1", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1), step="reminder_1"))
+    store.write_sync_page("acme", SyncPage(closed_invoice_ids=("I1",)))  # paid the next day
+    assert store.recent_mails(DUE, "acme") == {("acme", "D1"): DUE + timedelta(days=1)}
+    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=3),
+                                                       capabilities={"acme": SINGLE})}
+    assert "D1" not in steps
+    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=4),
+                                                       capabilities={"acme": SINGLE})}
+    assert steps["D1"] == ("I2",)

@@ -90,7 +90,10 @@ def test_invariants_over_random_histories(specs, kind, every, outages, hold_plan
             if spec["pay_day"] is not None and offset >= spec["pay_day"]:
                 invoices[key] = invoices[key].model_copy(update={"is_open": False})
         rows = [(inv, who, tuple(histories[key])) for key, inv in invoices.items() if inv.is_open]
-        for action in plan_rows(rows, policy, today, capabilities=caps):
+        # what Store.recent_mails gives the driver: mails about any invoice of the debtor, also closed ones
+        mailed = [e.on for events in histories.values() for e in events if e.kind is EventKind.REMINDER_SENT]
+        recent = {("acme", who.platform_id): max(mailed)} if mailed else {}
+        for action in plan_rows(rows, policy, today, capabilities=caps, recent_mails=recent):
             produced.append(action)
             for line in action.invoices:
                 inv = invoices[line.platform_id]
