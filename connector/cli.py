@@ -219,9 +219,14 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
     with _exit_codes():
         config = _config(ctx)
         state_dir = default_state_dir(config.path or _options(ctx).config_path)
-        tokens = open_token_store(state_dir) if state_dir.exists() else None  # status creates nothing
+        tokens, problem = None, None
+        if state_dir.exists():  # status creates nothing
+            try:
+                tokens = open_token_store(state_dir)
+            except DunningError as exc:  # e.g. the keyring is out of reach: still show what the store knows
+                problem = str(exc)
         with Store.open(config.store_url) as store:
-            rows = _status_rows(config, store, tokens)
+            rows = _status_rows(config, store, tokens, problem)
     if json_out:
         _print_json_lines(rows)
     elif not rows:
@@ -231,7 +236,9 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
                                            "open_invoices", "attention"])
 
 
-def _status_rows(config: Config, store: Store, tokens: TokenStore | None = None) -> list[dict[str, Any]]:
+def _status_rows(
+    config: Config, store: Store, tokens: TokenStore | None = None, token_problem: str | None = None
+) -> list[dict[str, Any]]:
     from connector.setup import authorisation_state, reconnect_command
 
     known = store.connection_status()
@@ -239,7 +246,7 @@ def _status_rows(config: Config, store: Store, tokens: TokenStore | None = None)
     rows = []
     for connection in config.connections:
         state = known.get(connection.name)
-        authorisation = authorisation_state(connection.name, tokens, now=now)
+        authorisation = authorisation_state(connection.name, tokens, now=now, store_problem=token_problem)
         needs_reauth = bool(state and state.needs_reauth) or authorisation.needs_reauth
         reason = state.reauth_reason if state and state.needs_reauth else authorisation.reason
         rows.append(

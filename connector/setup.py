@@ -779,8 +779,14 @@ class AuthorisationState:
         return self.state in ("missing", "expired")
 
 
-def authorisation_state(name: str, tokens: TokenStore | None, *, now: dt.datetime) -> AuthorisationState:
-    """What the token store says about one connection, without refreshing or changing anything."""
+def authorisation_state(name: str, tokens: TokenStore | None, *, now: dt.datetime,
+                        store_problem: str | None = None) -> AuthorisationState:
+    """What the token store says about one connection, without refreshing or changing anything.
+
+    `store_problem` says why the token store could not be opened at all (then nothing is known).
+    """
+    if store_problem is not None:
+        return AuthorisationState("unknown", reason=f"the token store cannot be opened: {store_problem}")
     if tokens is None:
         return AuthorisationState("missing", reason="no authorisation stored yet")
     try:

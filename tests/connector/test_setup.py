@@ -407,10 +407,8 @@ def test_setup_again_updates_the_block_in_place(tmp_path: Path, redirect_uri: st
 def test_reconnect_replaces_the_token_and_keeps_the_file(tmp_path: Path, redirect_uri: str) -> None:
     platform = make_platform(redirect_uri, books=(("999", "First B.V."),))
     config = tmp_path / "dunning.toml"
-    config.write_text(EXISTING.replace('client_id = "old"', 'client_id = "app-1"') + "")
-    with config.open("a") as handle:
-        handle.write("")
-    text_before = config.read_text().replace("[policy]", f'redirect_uri = "{redirect_uri}"\n\n[policy]', 1)
+    text_before = EXISTING.replace('client_id = "old"', 'client_id = "app-1"').replace(
+        "[policy]", f'redirect_uri = "{redirect_uri}"\n\n[policy]', 1)
     config.write_text(text_before)
     store = MemoryTokenStore()
     old = Token.from_response({"access_token": "old-access", "refresh_token": "old-refresh"})
@@ -421,6 +419,19 @@ def test_reconnect_replaces_the_token_and_keeps_the_file(tmp_path: Path, redirec
     assert result.connections == ("first",)
     assert store.tokens["first"].access_token.get_secret_value() != "old-access"
     assert config.read_text() == text_before
+
+
+def test_reconnect_that_no_longer_reaches_the_tenant_changes_nothing(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Someone else's books"),))
+    config = tmp_path / "dunning.toml"
+    text_before = EXISTING.replace('client_id = "old"', 'client_id = "app-1"').replace(
+        "[policy]", f'redirect_uri = "{redirect_uri}"\n\n[policy]', 1)
+    config.write_text(text_before)
+    store = MemoryTokenStore()
+
+    with pytest.raises(SetupFailed, match="does not reach tenant 999"):
+        wizard(platform, config, store, SetupOptions(reconnect="first", timeout=10), ScriptedBrowser(platform))
+    assert store.saves == [] and config.read_text() == text_before
 
 
 def test_reconnect_of_an_unknown_connection_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:

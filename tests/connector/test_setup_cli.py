@@ -179,3 +179,19 @@ def test_status_creates_no_token_store(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert not default_state_dir(config).exists()
     assert all(json.loads(line)["needs_reauth"] for line in result.stdout.splitlines())
+
+
+def test_status_reports_an_unreadable_token_store_without_failing(tmp_path: Path, key: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    EncryptedFileTokenStore(default_state_dir(config), key=key).save(
+        "shop", Token.from_response({"access_token": "a" * 20}))
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", Fernet.generate_key().decode())  # not the key the tokens were saved with
+
+    result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    shop = json.loads(result.stdout.splitlines()[0])
+    assert shop["authorisation"] == "unknown" and "token store" in shop["attention"]
