@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from providers.base import ConnectionSettings, Token
@@ -50,14 +52,21 @@ def settings_for(sim: XeroSimulator, **changes: object) -> ConnectionSettings:
     return ConnectionSettings.model_validate(values | changes)
 
 
-def connect(sim: XeroSimulator, tokens: MemoryTokens | None = None, **changes: object) -> XeroProvider:
+def connect(sim: XeroSimulator, tokens: MemoryTokens | None = None, *,
+            transport: httpx.BaseTransport | None = None, **changes: object) -> XeroProvider:
     """An adapter on the simulator, authorised as if the user had consented (all organisations)."""
     tokens = tokens or MemoryTokens()
     settings = settings_for(sim, **changes)
     if settings.name not in tokens.tokens:
         tokens.save(settings.name, Token.from_response(sim.grant(), now=sim.clock.now()))
-    return XeroProvider.connect(settings, tokens=tokens, transport=sim.transport(), clock=sim.clock.time,
-                                sleep=sim.clock.sleep)
+    return XeroProvider.connect(settings, tokens=tokens, transport=transport or sim.transport(),
+                                clock=sim.clock.time, sleep=sim.clock.sleep)
+
+
+@pytest.fixture(scope="session")
+def xero_kit() -> SimpleNamespace:
+    """The helpers above, for module-scoped fixtures (test modules cannot import a conftest)."""
+    return SimpleNamespace(MemoryTokens=MemoryTokens, connect=connect, settings_for=settings_for)
 
 
 @pytest.fixture
