@@ -256,8 +256,7 @@ class MoneybirdSimulator(SimulatorBase):
         self._numbers: dict[str, int] = {}
         self.books: dict[str, Administration] = {}
         for name in administrations:
-            admin = self._new_administration(name, automatic_reminders)
-            self.books[admin.id] = admin
+            self.add_administration(name, automatic_reminders=automatic_reminders)
         first = self.administration
         for _ in range(contacts):
             self._seed_contact(first)
@@ -384,6 +383,12 @@ class MoneybirdSimulator(SimulatorBase):
         return invoice
 
     # -- mutators for tests -------------------------------------------------------------------------------------
+
+    def add_administration(self, name: str, *, automatic_reminders: bool = False) -> Administration:
+        """Another administration the user can reach (an empty one: its own workflows, style and identity)."""
+        admin = self._new_administration(name, automatic_reminders)
+        self.books[admin.id] = admin
+        return admin
 
     def new_contact(self, *, administration: Administration | None = None, **fields: Any) -> Contact:
         admin = administration or self.administration

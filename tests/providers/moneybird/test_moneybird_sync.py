@@ -11,7 +11,7 @@ import pytest
 from connector.models import DebtorKind
 from connector.store import Store
 from connector.sync import sync_connection
-from providers.errors import PlatformError
+from providers.errors import AuthorizationExpired, PlatformError
 from providers.moneybird.simulator import MoneybirdSimulator
 
 SYNC_GET = "/api/v2/*/sales_invoices/synchronization.json"
@@ -251,3 +251,32 @@ def test_sync_through_the_store_and_the_sync_job(sim, connect, tmp_path, simulat
     assert (second.ok, second.api_calls, second.fetched, second.closed) == (True, 2, 0, 1)
     assert stored is not None and not stored.is_open
     assert any(e.kind == "closed" for e in events)
+
+
+def test_a_rejected_token_mid_sync_is_refreshed_once_and_the_new_pair_is_kept(sim, provider, tokens, books,
+                                                                              simulator_open_ids):
+    old = tokens.load("acme-moneybird")
+    sim.faults.expired_token(SYNC_GET, method="POST")
+
+    books.apply(provider.sync(books.state()))
+
+    new = tokens.load("acme-moneybird")
+    assert books.open_ids == simulator_open_ids()
+    assert sim.oauth.refreshes == 1
+    assert new.access_token != old.access_token and new.refresh_token != old.refresh_token
+
+
+def test_withdrawn_consent_asks_for_reconnection(sim, provider, books):
+    sim.oauth.revoke()
+
+    with pytest.raises(AuthorizationExpired, match="dunning setup --reconnect acme-moneybird"):
+        list(provider.sync(books.state()))
+
+
+def test_administrations_are_listed_as_tenants(sim, provider):
+    holding = sim.add_administration("Holding B.V.")
+
+    tenants = provider.list_tenants()
+
+    assert [(t.id, t.name) for t in tenants] == [(sim.administration_id, "Parkietje B.V."), (holding.id, "Holding B.V.")]
+    assert tenants[0].detail == "NL, EUR"
