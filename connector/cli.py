@@ -198,7 +198,7 @@ def setup(
             result = run_setup(
                 options,
                 config_path=config_path,
-                tokens=open_token_store(default_state_dir(config_path)),
+                tokens=lambda: open_token_store(default_state_dir(config_path)),
                 ask=(lambda question, default: typer.prompt(question, default=default, err=True))
                 if interactive else None,
                 paste=sys.stdin if no_browser or interactive else None,

@@ -455,7 +455,7 @@ class SetupWizard:
         options: SetupOptions,
         *,
         config_path: Path,
-        tokens: TokenStore,
+        tokens: TokenStore | Callable[[], TokenStore],
         ask: Ask | None = None,
         say: Callable[[str], None] = _stderr,
         show_url: Callable[[str], None] = _stdout,
@@ -468,7 +468,9 @@ class SetupWizard:
     ) -> None:
         self.options = options
         self.config_path = config_path
-        self.tokens = tokens
+        self._tokens = tokens
+        """The store, or a function opening it: opened only once there is a token to save, so a setup that stops
+        early creates nothing (no state directory, no keyring prompt)."""
         self.ask = ask
         self.say = say
         self.show_url = show_url
@@ -700,16 +702,17 @@ class SetupWizard:
                 raise _usage(f"connections[{index}].{where}: {error['msg']}; nothing was written",
                              str(block.get("name"))) from None
         text = tomlkit.dumps(doc)
-        with self.tokens.lock(key):
-            previous = self.tokens.load(key)
-            self.tokens.save(key, token)
+        tokens = self._tokens if hasattr(self._tokens, "save") else self._tokens()  # type: ignore[operator]
+        with tokens.lock(key):
+            previous = tokens.load(key)
+            tokens.save(key, token)
             try:
                 write_atomically(self.config_path, text)
             except OSError as exc:
                 if previous is not None:
-                    self.tokens.save(key, previous)
+                    tokens.save(key, previous)
                 else:
-                    self.tokens.delete(key)
+                    tokens.delete(key)
                 raise SetupFailed(f"could not write {self.config_path} ({exc.strerror or exc}); nothing was changed",
                                   connection=key) from None
 
@@ -753,7 +756,8 @@ def _names_for(base: str, tenants: Sequence[Tenant]) -> list[str]:
     return names
 
 
-def run_setup(options: SetupOptions, *, config_path: Path, tokens: TokenStore, **hooks: Any) -> SetupResult:
+def run_setup(options: SetupOptions, *, config_path: Path, tokens: TokenStore | Callable[[], TokenStore],
+              **hooks: Any) -> SetupResult:
     """Run the wizard; see `SetupWizard` for the injectable hooks."""
     return SetupWizard(options, config_path=config_path, tokens=tokens, **hooks).run()
 

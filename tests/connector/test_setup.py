@@ -10,10 +10,13 @@ from __future__ import annotations
 import io
 import os
 import socket
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -140,7 +143,7 @@ class ScriptedBrowser:
         self.tamper = tamper
         self.follow = follow
         self.opened: list[str] = []
-        self.landed: httpx.Response | None = None
+        self.landed: Landing | None = None
         self.redirected_to: str | None = None
 
     def consent(self, url: str) -> str:
@@ -159,8 +162,25 @@ class ScriptedBrowser:
         self.opened.append(url)
         self.redirected_to = self.consent(url)
         if self.follow:
-            self.landed = httpx.get(self.redirected_to, verify=False, timeout=5)
+            self.landed = land(self.redirected_to)
         return True
+
+
+@dataclass(frozen=True)
+class Landing:
+    status_code: int
+    text: str
+
+
+def land(url: str) -> Landing:
+    """Load the callback page like a browser (urllib: no client-side request log that would show the code)."""
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # the wizard's self-signed certificate
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=tls) as answer:
+            return Landing(answer.status, answer.read().decode())
+    except urllib.error.HTTPError as refused:
+        return Landing(refused.code, refused.read().decode())
 
 
 def with_query(url: str, **changes: str | None) -> str:
@@ -582,3 +602,20 @@ def test_stdin_paste_stream_is_read_line_by_line() -> None:
     received: queue.Queue[str] = queue.Queue()
     setup_code._read_pasted_lines(io.StringIO("\n  http://x/cb?code=1&state=s \n"), received)
     assert received.get_nowait() == "http://x/cb?code=1&state=s"
+
+
+def test_no_secret_reaches_a_log_line_or_the_terminal(tmp_path: Path, redirect_uri: str,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    platform = make_platform(redirect_uri)
+    store, browser, said = MemoryTokenStore(), ScriptedBrowser(platform), []
+    caplog.set_level("DEBUG")
+
+    run_setup(options(redirect_uri), config_path=tmp_path / "d.toml", tokens=store, open_browser=browser,
+              providers={"demo": lambda: DemoProvider}, transport=platform.transport(), environ=ENV, say=said.append)
+
+    token = store.tokens["acme"]
+    assert browser.redirected_to is not None
+    code = parse_qs(urlsplit(browser.redirected_to).query)["code"][0]
+    secrets_ = [token.access_token.get_secret_value(), token.refresh_token.get_secret_value(), code, SECRET]  # type: ignore[union-attr]
+    seen = [record.getMessage() for record in caplog.records] + said + [(tmp_path / "d.toml").read_text()]
+    assert seen and not [line for line in seen for secret in secrets_ if secret in line]

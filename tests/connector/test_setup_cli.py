@@ -124,7 +124,7 @@ def test_setup_without_a_terminal_names_the_missing_flag_and_exits_2(tmp_path: P
     result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "moneybird"])
     assert result.exit_code == 2
     assert "--client-id is required" in result.stderr and result.stdout == ""
-    assert not (tmp_path / "d.toml").exists()
+    assert not (tmp_path / "d.toml").exists() and not default_state_dir(tmp_path / "d.toml").exists()
 
 
 def test_setup_with_an_unknown_platform_exits_2(tmp_path: Path) -> None:
