@@ -10,7 +10,8 @@ stricter reading and says so in a comment, so an adapter that works here also wo
   workflow, document style or identity differ from the entry's (Moneybird groups reminders by those).
 - Adding a note does not change the invoice's `version` (not documented either way).
 - Pausing twice / resuming an unpaused invoice answers 422 (the status is not documented; the texts are).
-- An expired signed PDF URL answers 403 (the storage host's real answer is not documented).
+- An expired signed PDF URL answers 403, and one that also carries an Authorization header 400 (S3-like; the
+  storage host's real answers are not documented).
 - Successful responses carry no `RateLimit-*` headers (Moneybird documents them for 429 only).
 
 Everything is seeded from one integer, time comes from a `VirtualClock`, and everything the platform "sent" is
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -627,10 +629,9 @@ class MoneybirdSimulator(SimulatorBase):
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match(path_info=path)
-        except Exception as exc:  # werkzeug's NotFound / MethodNotAllowed
-            code = getattr(exc, "code", 404)
-            if code == 405:
-                return self._json({"error": "Method not allowed"}, 405)
+        except MethodNotAllowed:
+            return self._json({"error": "Method not allowed"}, 405)
+        except HTTPException:
             return self.not_found_response(request)
         if endpoint.startswith("oauth_"):
             return getattr(self, endpoint)(request)
@@ -866,7 +867,12 @@ class MoneybirdSimulator(SimulatorBase):
 
     def _storage(self, request: Request) -> Response:
         """The signed-URL host: another host name, no bearer expected, links dead after 30 seconds."""
-        self.storage_requests.append({"path": request.path, "authorization": request.headers.get("Authorization")})
+        authorization = request.headers.get("Authorization")
+        self.storage_requests.append({"path": request.path, "authorization": authorization})
+        if authorization:
+            # assumption: an S3-style store refuses a second authentication next to its signature (and the bearer
+            # token must never reach another host anyway)
+            return Response("Only one auth mechanism allowed", 400, mimetype="text/plain")
         token = request.path.strip("/").split("/")[0]
         signed = self._signed.get(token)
         if signed is None:

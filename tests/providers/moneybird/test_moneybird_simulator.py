@@ -161,8 +161,10 @@ def test_the_signed_pdf_url_is_on_another_host_and_dies_after_30_seconds(sim, ap
     assert first.status_code == 302
     assert urllib.parse.urlsplit(first.headers["Location"]).hostname == sim.storage_host
     assert storage.get(first.headers["Location"]).content.startswith(b"%PDF-")
+    assert storage.get(later.headers["Location"], headers={"Authorization": "Bearer x"}).status_code == 400
     sim.clock.advance(31)
     assert storage.get(later.headers["Location"]).status_code == 403
+    assert [r["authorization"] for r in sim.storage_requests] == [None, "Bearer x", None]
 
 
 def test_the_token_endpoint_gives_no_expiry_and_a_refresh_gives_a_new_pair(sim):
