@@ -9,7 +9,8 @@ as they were.
 
 One authorisation can reach several tenants. Refresh tokens rotate (Exact kills the old one at once), so connections
 set up together must share ONE stored token: the first is stored under its own name, the others carry
-`token_key = "<that name>"` in their block (see `token_key_of`).
+`token_key = "<that name>"` in their block (see `token_key_of`). Until the config and the scheduled run know
+`token_key` (`SHARED_TOKENS`), one setup run connects one tenant.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import webbrowser
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
@@ -433,6 +434,9 @@ class _Answers:
     api_url: str | None
     authorize_url: str | None
     token_url: str | None
+    scopes: tuple[str, ...] | None = None
+    """Kept from an existing block (e.g. a Xero app from before March 2026), like `options`."""
+    options: Mapping[str, Any] | None = None
 
 
 def _stderr(text: str) -> None:
@@ -528,6 +532,7 @@ class SetupWizard:
         if clash is not None and clash.get("provider") != provider:
             raise _usage(f"a connection named {name!r} already exists for {clash.get('provider')}; choose another "
                          f"--name, or run dunning setup --reconnect {name}")
+        kept: Mapping[str, Any] = existing or clash or {}
         client_id = self._value("--client-id", o.client_id, current.get("client_id"),
                                 "Client id of your app (from the platform's developer portal)", None)
         secret_env = o.client_secret_env or current.get("client_secret_env")
@@ -545,6 +550,8 @@ class SetupWizard:
             api_url=o.api_url or current.get("api_url"),
             authorize_url=o.authorize_url or current.get("authorize_url"),
             token_url=o.token_url or current.get("token_url"),
+            scopes=tuple(kept["scopes"]) if kept.get("scopes") else None,
+            options=dict(kept.get("options") or {}),
         )
 
     def _provider_class(self, name: str) -> type[Provider]:
@@ -567,7 +574,7 @@ class SetupWizard:
             return ConnectionSettings(
                 name=answers.name, provider=answers.provider, client_id=answers.client_id, client_secret=secret,
                 redirect_uri=answers.redirect_uri, api_url=answers.api_url, authorize_url=answers.authorize_url,
-                token_url=answers.token_url,
+                token_url=answers.token_url, scopes=answers.scopes, options=dict(answers.options or {}),
             )
         except ValidationError as exc:
             raise _usage(f"invalid connection settings: {exc.errors()[0]['msg']}", answers.name) from None

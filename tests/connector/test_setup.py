@@ -77,7 +77,7 @@ class DemoProvider(Provider):
         base = settings.api_url or API
         return OAuthEndpoints(authorize_url=settings.authorize_url or f"{base}/oauth/authorize",
                               token_url=settings.token_url or f"{base}/oauth/token",
-                              scopes=("sales_invoices",), pkce=cls.pkce, token_auth=cls.token_auth)
+                              scopes=settings.scopes or ("sales_invoices",), pkce=cls.pkce, token_auth=cls.token_auth)
 
     @classmethod
     def http_profile(cls, settings: ConnectionSettings) -> HttpProfile:
@@ -619,3 +619,15 @@ def test_no_secret_reaches_a_log_line_or_the_terminal(tmp_path: Path, redirect_u
     secrets_ = [token.access_token.get_secret_value(), token.refresh_token.get_secret_value(), code, SECRET]  # type: ignore[union-attr]
     seen = [record.getMessage() for record in caplog.records] + said + [(tmp_path / "d.toml").read_text()]
     assert seen and not [line for line in seen for secret in secrets_ if secret in line]
+
+
+def test_reconnect_keeps_the_connections_scopes_and_options(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("999", "First B.V."),))
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING.replace('client_id = "old"', 'client_id = "app-1"\nscopes = ["sales_invoices", "settings"]')
+                      .replace("[policy]", f'redirect_uri = "{redirect_uri}"\n\n[policy]', 1))
+    browser = ScriptedBrowser(platform)
+
+    wizard(platform, config, MemoryTokenStore(), SetupOptions(reconnect="first", timeout=10), browser)
+
+    assert parse_qs(urlsplit(browser.opened[0]).query)["scope"] == ["sales_invoices settings"]
