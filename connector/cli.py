@@ -180,7 +180,7 @@ def setup(
         str | None, typer.Option("--reconnect", metavar="NAME", help="Re-authorise an existing connection.")
     ] = None,
 ) -> None:
-    """OAuth wizard: connect an administration and add or update its [[connections]] table."""
+    """OAuth wizard: connect an administration and add or update its connection in the config file."""
     import sys
 
     from connector.setup import SetupFailed, SetupOptions, run_setup

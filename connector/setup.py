@@ -16,6 +16,7 @@ set up together must share ONE stored token: the first is stored under its own n
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import ipaddress
 import os
 import queue
@@ -263,9 +264,11 @@ def callback_listener(redirect_uri: str, expected_state: str) -> Iterator[queue.
     try:
         server = _CallbackServer(("127.0.0.1", port), _CallbackHandler)
     except OSError as exc:
+        why = "another program uses that port. Stop it, or" if exc.errno == errno.EADDRINUSE else "so"
         raise _usage(
-            f"cannot listen on 127.0.0.1:{port} for the platform's answer ({exc.strerror or exc}): another program "
-            f"uses that port. Stop it, or register another redirect URI with the platform and pass --redirect-uri"
+            f"cannot listen on 127.0.0.1:{port} for the platform's answer ({exc.strerror or exc}): {why} register "
+            f"another redirect URI with the platform and pass --redirect-uri (pasting the redirected URL also works "
+            f"with --no-browser and a redirect URI on another host)"
         ) from None
     server.callback_path = parts.path or "/"
     server.expected_state = expected_state
