@@ -195,19 +195,21 @@ class Steps(_Strict):
 
     def ordered(self) -> tuple[tuple[str, int, StepRule], ...]:
         """(name, position, rule) in escalation order, computed once (the planner's hot loop reads it)."""
-        if self._ordered is None:
-            self._ordered = tuple((name, position, self.rule(name)) for position, name in enumerate(STEP_ORDER))
-        return self._ordered
+        private = self.__pydantic_private__  # direct: pydantic's attribute hook is slow in the planner's hot loop
+        if private["_ordered"] is None:
+            private["_ordered"] = tuple((name, position, self.rule(name)) for position, name in enumerate(STEP_ORDER))
+        return private["_ordered"]
 
     def rule(self, name: str) -> StepRule:
         return getattr(self, name)
 
     def offset(self, name: str) -> int:
         """The step's nominal day relative to the due date, following its anchors."""
-        if name not in self._offsets:
+        offsets = self.__pydantic_private__["_offsets"]
+        if name not in offsets:
             rule = self.rule(name)
-            self._offsets[name] = rule.days if rule.after == "due" else self.offset(rule.after) + rule.days
-        return self._offsets[name]
+            offsets[name] = rule.days if rule.after == "due" else self.offset(rule.after) + rule.days
+        return offsets[name]
 
 
 class ReceiptPresumption(_Strict):
@@ -312,14 +314,17 @@ class Policy(_Strict):
         override = self.connections.get(connection)
         if not override:
             return self
-        if connection not in self._resolved:
+        resolved = self.__pydantic_private__["_resolved"]
+        if connection not in resolved:
             base = self.model_dump(mode="json", exclude={"connections", "debtors"})
             merged = _merge(base, override)
             debtors = [d.model_dump(mode="json") for d in self.debtors]
-            self._resolved[connection] = Policy.model_validate({**merged, "debtors": debtors})
-        return self._resolved[connection]
+            resolved[connection] = Policy.model_validate({**merged, "debtors": debtors})
+        return resolved[connection]
 
     def for_debtor(self, connection: str, debtor_id: str) -> DebtorOverride | None:
-        if self._by_debtor is None:
-            self._by_debtor = {(o.connection, o.debtor): o for o in self.debtors}
-        return self._by_debtor.get((connection, debtor_id)) if self._by_debtor else None
+        private = self.__pydantic_private__
+        if private["_by_debtor"] is None:
+            private["_by_debtor"] = {(o.connection, o.debtor): o for o in self.debtors}
+        index = private["_by_debtor"]
+        return index.get((connection, debtor_id)) if index else None
