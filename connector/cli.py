@@ -303,7 +303,42 @@ def sync(
 @app.command()
 def plan(ctx: typer.Context, as_of: AsOf = None, connection: ConnectionName = None, json_out: Json = False) -> None:
     """The actions due (reminders, calls, letters, handoffs), with reasons, grouped by debtor."""
-    _not_built("plan", "the escalation engine")
+    from connector.planning import connection_capabilities
+    from connector.planning import plan as plan_actions
+
+    today = as_of or date.today()
+    with _exit_codes():
+        config = _config(ctx)
+        if connection is not None and connection not in {c.name for c in config.connections}:
+            typer.echo(f"--connection {connection}: no such connection in {config.path}", err=True)
+            raise typer.Exit(2)
+        capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
+        with Store.open(config.store_url) as store:
+            actions = plan_actions(store, config.policy, today, connection=connection, capabilities=capabilities)
+            if json_out:
+                _print_json_lines(action.as_json() for action in actions)
+                return
+            rows, previous = [], None
+            for action in actions:
+                debtor = (action.connection, action.debtor_id)
+                rows.append(
+                    {
+                        "debtor": f"{action.debtor_name} ({action.connection})" if debtor != previous else "",
+                        "invoices": ", ".join(action.invoice_numbers),
+                        "step": action.step,
+                        "channel": action.channel.value,
+                        "due_on": action.due_on.isoformat(),
+                        "outstanding": f"{action.currency} {action.outstanding:,.2f}",
+                        "costs": None if action.costs is None else f"{action.costs:,.2f}",
+                        "reason": action.reason,
+                    }
+                )
+                previous = debtor
+    if not rows:
+        typer.echo(f"Nothing due on {today}.")
+        return
+    _print_table(f"Actions due on {today}", rows,
+                 ["debtor", "invoices", "step", "channel", "due_on", "outstanding", "costs", "reason"])
 
 
 @app.command()
@@ -339,7 +374,24 @@ def hold(
     as_of: AsOf = None,
 ) -> None:
     """Pause escalation of an invoice: a dispute, a promise to pay, or an exclusion."""
-    _not_built("hold", "the escalation engine")
+    from connector.planning import find_invoice, record_hold, release_hold
+
+    chosen = [flag for flag, on in (("--dispute", dispute), ("--promise", promise), ("--exclude", exclude),
+                                    ("--release", release)) if on]
+    if len(chosen) != 1:
+        typer.echo("dunning hold: give exactly one of --dispute, --promise YYYY-MM-DD, --exclude, --release", err=True)
+        raise typer.Exit(2)
+    with _exit_codes(), _usage_errors():
+        config = _config(ctx)
+        with Store.open(config.store_url) as store:
+            found = find_invoice(store, invoice, connection)
+            on = as_of or date.today()
+            if release:
+                release_hold(store, found, on, reason=reason)
+            else:
+                kind = "dispute" if dispute else "promise" if promise else "excluded"
+                record_hold(store, found, kind, on, until=promise, reason=reason)
+    typer.echo(f"invoice {found.label} ({found.connection}): {chosen[0].lstrip('-')} recorded on {on}")
 
 
 @app.command()
@@ -353,9 +405,28 @@ def arrange(
     end: Annotated[bool, typer.Option("--end", help="End the arrangement.")] = False,
     connection: ConnectionName = None,
     as_of: AsOf = None,
+    down_payment: Annotated[
+        str | None,
+        typer.Option("--down-payment", metavar="YYYY-MM-DD:AMOUNT", help="A down payment before the instalments."),
+    ] = None,
 ) -> None:
     """Record a payment arrangement (instalments with dates and amounts)."""
-    _not_built("arrange", "the escalation engine")
+    from connector.planning import end_arrangement, find_invoice, record_arrangement
+
+    if end and (instalment or down_payment):
+        typer.echo("dunning arrange: --end cannot be combined with --instalment or --down-payment", err=True)
+        raise typer.Exit(2)
+    with _exit_codes(), _usage_errors():
+        config = _config(ctx)
+        with Store.open(config.store_url) as store:
+            found = find_invoice(store, invoice, connection)
+            on = as_of or date.today()
+            if end:
+                end_arrangement(store, found, on)
+            else:
+                record_arrangement(store, found, instalment or [], on, down_payment=down_payment)
+    what = "arrangement ended" if end else "arrangement recorded"
+    typer.echo(f"invoice {found.label} ({found.connection}): {what} on {on}")
 
 
 @app.command()
@@ -367,7 +438,27 @@ def note(
     as_of: AsOf = None,
 ) -> None:
     """Add a call note to an invoice's history."""
-    _not_built("note", "the escalation engine")
+    from connector.planning import find_invoice, record_note
+
+    with _exit_codes(), _usage_errors():
+        config = _config(ctx)
+        with Store.open(config.store_url) as store:
+            found = find_invoice(store, invoice, connection)
+            on = as_of or date.today()
+            record_note(store, found, text, on)
+    typer.echo(f"invoice {found.label} ({found.connection}): note recorded on {on}")
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A request that cannot be carried out as given (unknown invoice, bad instalment) → stderr, exit 2."""
+    from connector.planning import UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -8,15 +8,21 @@ the platform can consolidate, one call task and one agency case per debtor.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
+from connector import plugins
 from connector.escalation.planner import Action, consolidate, plan_invoice
 from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import Store
 from providers.base import Capabilities
+from providers.errors import DunningError
+
+log = logging.getLogger(__name__)
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
 
@@ -109,3 +115,109 @@ def plan_debtor(
         # one mail per debtor per day: the most advanced step first, the rest wait for the gap
         mails = [max(mails, key=lambda a: (_INDEX[a.step], a.outstanding))]
     return sorted(mails + result, key=lambda a: _INDEX[a.step])
+
+
+# --- what the bookkeeper records from the command line (`dunning hold / arrange / note`) ----------------------------
+
+
+class UsageError(DunningError):
+    """A command-line request that cannot be carried out as given (nothing was written)."""
+
+
+def connection_capabilities(connections: Iterable[tuple[str, str]]) -> dict[str, Capabilities]:
+    """Capabilities per connection name from its provider plugin, given (connection name, provider name) pairs.
+
+    A provider that cannot be loaded gets the most conservative capabilities (no consolidation, no own text, so the
+    notice of default becomes a letter) and a warning, instead of a guess.
+    """
+    found: dict[str, Capabilities] = {}
+    for name, provider in connections:
+        try:
+            found[name] = plugins.provider_class(provider).capabilities
+        except DunningError as exc:
+            log.warning("%s: %s; planning with the most conservative capabilities", name, exc)
+            found[name] = Capabilities(native_reminder=False, custom_message=False, consolidated_reminders=False)
+    return found
+
+
+def find_invoice(store: Store, reference: str, connection: str | None = None) -> Invoice:
+    """The one invoice a bookkeeper means by its number (or platform id)."""
+    matches = store.find_invoices(reference, connection)
+    where = f" in connection {connection}" if connection else ""
+    if not matches:
+        raise UsageError(f"invoice {reference}: not in the store{where}; run `dunning sync` first or check the number")
+    if len(matches) > 1:
+        names = ", ".join(sorted({m.connection for m in matches}))
+        raise UsageError(f"invoice {reference}: found in several connections ({names}); add --connection NAME")
+    return matches[0]
+
+
+def record_hold(
+    store: Store, invoice: Invoice, hold: str, on: date, *, until: date | None = None, reason: str | None = None
+) -> Event:
+    """A dispute, promise to pay (until a date) or exclusion: escalation pauses from `on`."""
+    if hold not in ("dispute", "promise", "excluded"):
+        raise UsageError(f"unknown hold {hold!r}; use dispute, promise or excluded")
+    if hold == "promise" and until is None:
+        raise UsageError(f"invoice {invoice.label}: a promise needs the promised date")
+    data: dict[str, object] = {"hold": hold, "source": "cli"}
+    if until is not None:
+        data["until"] = until.isoformat()
+    if reason:
+        data["reason"] = reason
+    return store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.HOLD_SET, on=on, data=data))
+
+
+def release_hold(store: Store, invoice: Invoice, on: date, *, reason: str | None = None) -> Event:
+    """End every hold on the invoice: escalation resumes where it stood."""
+    data: dict[str, object] = {"source": "cli"} | ({"reason": reason} if reason else {})
+    event = Event(kind=EventKind.HOLD_RELEASED, on=on, data=data)
+    return store.append_event(invoice.connection, invoice.platform_id, event)
+
+
+def parse_instalment(text: str) -> dict[str, str]:
+    """`YYYY-MM-DD:AMOUNT` → {"due": ..., "amount": ...} (amount as exact decimal text)."""
+    due, sep, amount = text.partition(":")
+    try:
+        value = Decimal(amount.strip().replace(",", "."))
+        if not sep or not value.is_finite() or value <= 0:
+            raise ValueError
+        return {"due": date.fromisoformat(due.strip()).isoformat(), "amount": str(value)}
+    except (ValueError, InvalidOperation):
+        raise UsageError(f"{text!r} is not an instalment; use YYYY-MM-DD:AMOUNT, e.g. 2026-12-01:250.00") from None
+
+
+def record_arrangement(
+    store: Store,
+    invoice: Invoice,
+    instalments: Sequence[str],
+    on: date,
+    *,
+    down_payment: str | None = None,
+) -> Event:
+    """A payment arrangement: escalation pauses while every instalment is paid on time."""
+    if not instalments and not down_payment:
+        raise UsageError(f"invoice {invoice.label}: give at least one --instalment YYYY-MM-DD:AMOUNT")
+    schedule = sorted((parse_instalment(text) for text in instalments), key=lambda row: row["due"])
+    data: dict[str, object] = {"instalments": schedule, "outstanding": str(invoice.outstanding), "source": "cli"}
+    total = sum((Decimal(row["amount"]) for row in schedule), Decimal(0))
+    if down_payment:
+        data["down_payment"] = parse_instalment(down_payment)
+        total += Decimal(data["down_payment"]["amount"])  # type: ignore[index]
+    if total != invoice.outstanding:
+        log.warning("invoice %s: the arrangement covers %s of %s outstanding", invoice.label, total, invoice.outstanding)
+    event = Event(kind=EventKind.ARRANGEMENT_SET, on=on, data=data)
+    return store.append_event(invoice.connection, invoice.platform_id, event)
+
+
+def end_arrangement(store: Store, invoice: Invoice, on: date) -> Event:
+    event = Event(kind=EventKind.ARRANGEMENT_ENDED, on=on, data={"source": "cli"})
+    return store.append_event(invoice.connection, invoice.platform_id, event)
+
+
+def record_note(store: Store, invoice: Invoice, text: str, on: date) -> Event:
+    """A call note in the invoice's history (the debtor's dossier shows it)."""
+    if not text.strip():
+        raise UsageError(f"invoice {invoice.label}: the note is empty")
+    event = Event(kind=EventKind.NOTE, on=on, data={"text": text.strip(), "source": "cli"})
+    return store.append_event(invoice.connection, invoice.platform_id, event)

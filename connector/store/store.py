@@ -353,6 +353,15 @@ class Store:
             self._insert_events(conn, invoice_id, [stored], self._clock())
         return stored
 
+    def find_invoices(self, reference: str, connection: str | None = None) -> list[Invoice]:
+        """Invoices whose number or platform id is `reference` (how a bookkeeper names one on the command line)."""
+        i = schema.invoices.c
+        query = select(schema.invoices).where((i.number == reference) | (i.platform_id == reference))
+        if connection is not None:
+            query = query.where(i.connection == connection)
+        with self.engine.connect() as conn:
+            return [_invoice(row) for row in conn.execute(query.order_by(i.connection, i.id))]
+
     def recent_mails(self, since: date, connection: str | None = None) -> dict[tuple[str, str], date]:
         """(connection, debtor id) → the last reminder mailed on or after `since`, about ANY invoice of the debtor
         (also one closed since), so the planner keeps its minimum gap between two mails to one debtor."""
