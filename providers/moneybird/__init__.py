@@ -20,7 +20,7 @@ from Moneybird's web app as we know it and may differ slightly; the API field is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -129,16 +129,19 @@ class MoneybirdProvider(Provider):
 
         for records in self._fetch(self.client.invoices, wanted):
             invoices, debtors, problems = [], {}, []
+            mapped = []
             for record in records:
                 try:
-                    invoice = mapping.to_invoice(record, connection=connection)
+                    mapped.append((mapping.to_invoice(record, connection=connection), record))
                 except BadPlatformData as exc:
                     problems.append(_without_connection(exc, connection))
-                    continue
+            contacts = self._contacts_for(mapped, debtor_is_current)
+            for invoice, record in mapped:
                 if not debtor_is_current(invoice.debtor_id):
                     try:
                         debtors[invoice.debtor_id] = mapping.to_debtor(
-                            record.get("contact") or {}, connection=connection, kinds=self.options.debtor_kinds
+                            contacts.get(invoice.debtor_id) or {}, connection=connection,
+                            kinds=self.options.debtor_kinds,
                         )
                     except BadPlatformData as exc:
                         problems.append(f"{invoice.label}: its {_without_connection(exc, connection)}")
@@ -162,6 +165,21 @@ class MoneybirdProvider(Provider):
         # the cursor only records how far the versions went; the comparison with the store does the real work
         newest = max((int(v) for v in open_now.values() if v and v.isdigit()), default=None)
         yield SyncPage(closed_invoice_ids=closed, cursor=f"version:{newest}" if newest is not None else None)
+
+    def _contacts_for(
+        self, mapped: Sequence[tuple[Invoice, Mapping[str, Any]]], is_current: Callable[[str], bool]
+    ) -> dict[str, Mapping[str, Any]]:
+        """The contacts these invoices need: embedded in each invoice (as Moneybird sends them), else fetched."""
+        contacts: dict[str, Mapping[str, Any]] = {}
+        for invoice, record in mapped:
+            embedded = record.get("contact")
+            if isinstance(embedded, Mapping) and str(embedded.get("id")) == invoice.debtor_id:
+                contacts[invoice.debtor_id] = embedded
+        missing = list(dict.fromkeys(i.debtor_id for i, _ in mapped
+                                     if i.debtor_id not in contacts and not is_current(i.debtor_id)))
+        for batch in self._fetch(self.client.contacts, missing):
+            contacts.update({str(c.get("id")): c for c in batch})
+        return contacts
 
     @staticmethod
     def _fetch(call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
@@ -189,7 +207,7 @@ class MoneybirdProvider(Provider):
                 raise BadPlatformData(f"Moneybird gave no PDF link for invoice {invoice.label}",
                                       connection=self.settings.name)
             try:
-                return self.client.download(location)
+                return self.client.download(str(response.request.url.join(location)))
             except PlatformError as exc:
                 if attempt == 2 or exc.status not in (401, 403, 404, 410):
                     raise

@@ -280,3 +280,20 @@ def test_administrations_are_listed_as_tenants(sim, provider):
 
     assert [(t.id, t.name) for t in tenants] == [(sim.administration_id, "Parkietje B.V."), (holding.id, "Holding B.V.")]
     assert tenants[0].detail == "NL, EUR"
+
+
+def test_a_record_without_its_embedded_contact_gets_the_contact_fetched(sim, provider, books, monkeypatch):
+    render = sim.invoice_json
+
+    def without_contact(admin, invoice):  # an implementation that leaves `contact` out of the invoice
+        body = render(admin, invoice)
+        body.pop("contact")
+        return body
+
+    monkeypatch.setattr(sim, "invoice_json", without_contact)
+
+    books.apply(provider.sync(books.state()))
+
+    assert books.problems == []
+    assert {i.debtor_id for i in books.invoices.values()} <= set(books.debtors)
+    assert sim.call_count(CONTACTS, "POST") >= 1
