@@ -111,3 +111,75 @@ def test_a_mail_about_an_invoice_closed_since_still_counts_for_the_gap(store: St
     steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=4),
                                                        capabilities={"acme": SINGLE})}
     assert steps["D1"] == ("I2",)
+
+
+# --- the CLI: dunning plan / hold / arrange / note ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> Path:
+    db = tmp_path / "store.sqlite"
+    store = Store.open(f"sqlite:///{db}")
+    store.ensure_connection("acme", "moneybird", "T1")
+    store.write_sync_page("acme", SyncPage(
+        debtors=(make_debtor("D1"),),
+        invoices=(make_invoice("I1", debtor_id="D1", due_date=DUE), make_invoice("I2", debtor_id="D1", due_date=DUE)),
+    ))
+    store.close()
+    config = tmp_path / "dunning.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{db}"\n\n[[connections]]\nname = "acme"\nprovider = "moneybird"\n'
+        'tenant = "T1"\nclient_id = "abc"\n\n[policy]\nmin_gap_days = 3\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def _cli(config: Path, *args: str):  # noqa: ANN202
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    return CliRunner().invoke(app, ["--config", str(config), *args], env={"COLUMNS": "250"})
+
+
+def test_plan_json_prints_one_object_per_action_and_nothing_else(cli_config: Path) -> None:
+    import json
+
+    result = _cli(cli_config, "plan", "--as-of", "2026-10-02", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) >= 1 and all(line["step"] == "reminder_1" for line in lines)
+    assert {i for line in lines for i in line["invoices"]} <= {"I1", "I2"}
+    table = _cli(cli_config, "plan", "--as-of", "2026-10-02")
+    assert table.exit_code == 0 and "reminder_1" in table.stdout
+
+
+def test_hold_arrange_and_note_write_events_the_planner_obeys(cli_config: Path) -> None:
+    assert _cli(cli_config, "hold", "2026-I1", "--dispute", "--reason", "wrong price", "--as-of", "2026-10-01").exit_code == 0
+    assert _cli(cli_config, "arrange", "2026-I2", "--down-payment", "2026-10-01:210", "--instalment",
+                "2026-11-01:1000.00", "--as-of", "2026-10-01").exit_code == 0
+    assert _cli(cli_config, "note", "2026-I2", "Promised to pay in instalments", "--as-of", "2026-10-01").exit_code == 0
+    result = _cli(cli_config, "plan", "--as-of", "2026-10-02", "--json")
+    assert result.exit_code == 0 and result.stdout.strip() == ""  # both paused (the down payment's grace runs)
+    store = Store.open(f"sqlite:///{cli_config.parent / 'store.sqlite'}")
+    kinds = [e.kind for e in store.events("acme", "I2")]
+    store.close()
+    assert EventKind.ARRANGEMENT_SET in kinds and EventKind.NOTE in kinds
+    assert _cli(cli_config, "hold", "2026-I1", "--release", "--as-of", "2026-10-05").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("hold", "NOPE", "--dispute"),
+        ("hold", "2026-I1"),
+        ("hold", "2026-I1", "--dispute", "--exclude"),
+        ("arrange", "2026-I1", "--instalment", "tomorrow:12"),
+        ("arrange", "2026-I1", "--end", "--instalment", "2026-11-01:10"),
+        ("plan", "--connection", "other"),
+    ],
+)
+def test_bad_requests_are_usage_errors_with_exit_2(cli_config: Path, args: tuple[str, ...]) -> None:
+    result = _cli(cli_config, *args)
+    assert result.exit_code == 2, result.output
