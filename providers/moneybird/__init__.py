@@ -265,7 +265,8 @@ class MoneybirdProvider(Provider):
         notes, failed = [], []
         for invoice in request.invoices:
             try:
-                notes.append(self.client.add_note(invoice.platform_id, f"{note_text} {mapping.note_key(request.idempotency_key)}"))
+                note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
+                notes.append(self.client.add_note(invoice.platform_id, note))
             except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
                 failed.append(invoice.label)
         detail = f"Moneybird sent {len(entries)} reminder(s) ({how}) for {numbers}"

@@ -113,8 +113,10 @@ def _emails(*values: Any) -> tuple[str, ...]:
 
 def invoice_label(record: Mapping[str, Any]) -> str:
     """How a bookkeeper finds a raw record in Moneybird: its number, else its id."""
-    number = text(record.get("invoice_id")) if isinstance(record, Mapping) else None
-    return f"invoice {number}" if number else f"sales invoice id {record.get('id', '?') if isinstance(record, Mapping) else '?'}"
+    if not isinstance(record, Mapping):
+        return "a sales invoice record"
+    number = text(record.get("invoice_id"))
+    return f"invoice {number}" if number else f"sales invoice id {record.get('id', '?')}"
 
 
 def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
@@ -123,7 +125,8 @@ def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
         state = text(record.get("state")) or ""
         total = money(record.get("total_price_incl_tax"), "total_price_incl_tax")
         unpaid = money(record.get("total_unpaid"), "total_unpaid")
-        paid = money(record.get("total_paid"), "total_paid") if record.get("total_paid") not in (None, "") else total - unpaid
+        paid_text = record.get("total_paid")
+        paid = money(paid_text, "total_paid") if paid_text not in (None, "") else total - unpaid
         currency = text(record.get("currency"))
         if currency is None:
             raise ValueError("currency is missing")
@@ -206,7 +209,8 @@ def to_debtor(
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
     return str(exc).removeprefix("Value error, ")
 
@@ -266,7 +270,9 @@ def automatic_reminder_workflows(workflows: Iterable[Mapping[str, Any]]) -> list
         if steps is None:
             continue
         auto = sorted(
-            int(step.get("step_order") or 0) for step in steps if isinstance(step, Mapping) and step.get("reminder_auto_send")
+            int(step.get("step_order") or 0)
+            for step in steps
+            if isinstance(step, Mapping) and step.get("reminder_auto_send")
         )
         if auto:
             found.append((text(workflow.get("name")) or f"id {workflow.get('id')}", auto))

@@ -176,7 +176,8 @@ class SignedUrl:
     expires_at: float
 
 
-_COMPANIES = ["Bakkerij De Gouden Korst", "Installatiebedrijf Van Dijk", "Hoveniersbedrijf Groen", "Drukkerij Letterzetter",
+_COMPANIES = ["Bakkerij De Gouden Korst", "Installatiebedrijf Van Dijk", "Hoveniersbedrijf Groen",
+              "Drukkerij Letterzetter",
               "Autobedrijf Jansen", "Schildersbedrijf Kwast", "Architectenbureau Lijn", "Transport De Vries",
               "Brouwerij 't Vat", "Kapsalon Knip", "Studio Pixel", "Fietsenmaker Spaak"]
 _SUFFIXES = ["B.V.", "V.O.F.", "", "BV", "bvba"]
@@ -353,7 +354,8 @@ class MoneybirdSimulator(SimulatorBase):
         else:
             email = f"{first.lower()}.{last.lower().replace(' ', '')}@mail.example"
             fields = dict(company_name=None, firstname=first, lastname=last, email=email, send_invoices_to_email=email)
-        return self.new_contact(address1=f"{rng.choice(['Hoofdstraat', 'Kerkweg', 'Dorpsplein'])} {rng.randrange(1, 200)}",
+        street = f"{rng.choice(['Hoofdstraat', 'Kerkweg', 'Dorpsplein'])} {rng.randrange(1, 200)}"
+        return self.new_contact(address1=street,
                                 zipcode=zipcode, city=city, country=country, administration=admin, **fields)
 
     def _seed_invoice(self, admin: Administration) -> SalesInvoice:
@@ -815,7 +817,7 @@ class MoneybirdSimulator(SimulatorBase):
             if method == "Email":
                 self.record_mail(tenant=admin.id, recipients=[address], invoice_ids=[i.id for i in invoices],
                                  kind="reminder", text=text)
-            action = "sales_invoice_send_reminder_email" if method == "Email" else "sales_invoice_send_reminder_manually"
+            action = f"sales_invoice_send_reminder_{'email' if method == 'Email' else 'manually'}"
             for invoice in invoices:
                 invoice.state = "reminded"
                 invoice.reminder_count += 1
@@ -942,7 +944,8 @@ def _period(text: str, today: date) -> tuple[date, date]:
     quarter_start = (month - 1) // 3 * 3 + 1
     named = {
         "this_month": (date(year, month, 1), month_end(year, month)),
-        "prev_month": ((date(year, month, 1) - timedelta(days=1)).replace(day=1), date(year, month, 1) - timedelta(days=1)),
+        "prev_month": ((date(year, month, 1) - timedelta(days=1)).replace(day=1),
+                       date(year, month, 1) - timedelta(days=1)),
         "next_month": (month_end(year, month) + timedelta(days=1),
                        month_end((month_end(year, month) + timedelta(days=1)).year, (month % 12) + 1)),
         "this_quarter": (date(year, quarter_start, 1), month_end(year, quarter_start + 2)),

@@ -62,7 +62,8 @@ def test_each_invoice_gets_a_note_with_step_and_idempotency_key(sim, provider, l
         assert "first_reminder" in notes[0]["note"] and "dunning-key:run-42-key-abc" in notes[0]["note"]
     assert receipt.platform_reference == sim.administration.invoices[first.platform_id].notes[0]["id"]
     found = provider.find_note(second, "run-42-key-abc")
-    assert found is not None and found.platform_reference == sim.administration.invoices[second.platform_id].notes[0]["id"]
+    second_note = sim.administration.invoices[second.platform_id].notes[0]
+    assert found is not None and found.platform_reference == second_note["id"]
     assert provider.find_note(second, "run-42-key-ab") is None  # a prefix of the key is another key
 
 

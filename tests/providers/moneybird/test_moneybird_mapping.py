@@ -171,7 +171,8 @@ def test_automatic_reminders_are_found_in_active_invoice_workflows_only():
     step = {"step_order": 1, "reminder_auto_send": True}
     workflows = [
         {"id": "1", "type": "InvoiceWorkflow", "name": "Standaard", "active": True,
-         "steps": [{"step_order": 0, "reminder_auto_send": False}, step, {"step_order": 2, "reminder_auto_send": True}]},
+         "steps": [{"step_order": 0, "reminder_auto_send": False}, step,
+                   {"step_order": 2, "reminder_auto_send": True}]},
         {"id": "2", "type": "InvoiceWorkflow", "name": "Oud", "active": False, "steps": [step]},
         {"id": "3", "type": "EstimateWorkflow", "name": "Offertes", "active": True, "steps": [step]},
         {"id": "4", "type": "InvoiceWorkflow", "name": "Handmatig", "active": True,

@@ -147,8 +147,10 @@ def test_bad_tokens_and_missing_records_answer_in_moneybird_words(sim, api):
     missing = api.get("sales_invoices/1.json")
     no_scope = api.get("identities/default.json")
 
-    assert bad.status_code == 401 and bad.json() == {"error": "token is invalid", "symbolic": {"request": "invalid_grant"}}
-    assert missing.status_code == 404 and missing.json() == {"error": "record not found", "symbolic": {"id": "not_found"}}
+    assert bad.status_code == 401
+    assert bad.json() == {"error": "token is invalid", "symbolic": {"request": "invalid_grant"}}
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "record not found", "symbolic": {"id": "not_found"}}
     assert no_scope.status_code == 401 and no_scope.json() == {"error": "No access to [:settings]"}
 
 

@@ -278,7 +278,8 @@ def test_administrations_are_listed_as_tenants(sim, provider):
 
     tenants = provider.list_tenants()
 
-    assert [(t.id, t.name) for t in tenants] == [(sim.administration_id, "Parkietje B.V."), (holding.id, "Holding B.V.")]
+    assert [(t.id, t.name) for t in tenants] == [(sim.administration_id, "Parkietje B.V."),
+                                                 (holding.id, "Holding B.V.")]
     assert tenants[0].detail == "NL, EUR"
 
 
