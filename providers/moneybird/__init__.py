@@ -263,10 +263,12 @@ class MoneybirdProvider(Provider):
             else "manual delivery")
         note_text = f"Dunning Connector: reminder step {request.step} sent by Moneybird ({how}) for {numbers}."
         notes, failed = [], []
-        for invoice in request.invoices:
+        for position, invoice in enumerate(request.invoices):
+            # a letter to post becomes one to-do in Moneybird (on the first invoice), so it is not forgotten
+            todo = request.delivery == "post" and position == 0
             try:
                 note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
-                notes.append(self.client.add_note(invoice.platform_id, note))
+                notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))
             except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
                 failed.append(invoice.label)
         detail = f"Moneybird sent {len(entries)} reminder(s) ({how}) for {numbers}"

@@ -174,9 +174,9 @@ class MoneybirdClient:
         self.api.request("POST", self._path("sales_invoices/send_reminders"),
                          json=mapping.send_reminders_request(entries))
 
-    def add_note(self, invoice_id: str, note: str) -> dict[str, Any]:
+    def add_note(self, invoice_id: str, note: str, *, todo: bool = False) -> dict[str, Any]:
         response = self.api.request("POST", self._path(f"sales_invoices/{invoice_id}/notes"),
-                                    json=mapping.note_request(note))
+                                    json=mapping.note_request(note, todo=todo))
         return self._json(response)
 
     def pdf_location(self, invoice_id: str) -> httpx.Response:

@@ -314,5 +314,6 @@ def send_reminders_request(entries: Sequence[Mapping[str, Any]]) -> dict[str, An
     return {"sales_invoice_reminders": list(entries)}
 
 
-def note_request(note: str) -> dict[str, Any]:
-    return {"note": {"note": note, "todo": False}}
+def note_request(note: str, *, todo: bool = False) -> dict[str, Any]:
+    """A note, or with `todo` a to-do on Moneybird's task list (the OpenAPI `note` object: note, todo)."""
+    return {"note": {"note": note, "todo": todo}}

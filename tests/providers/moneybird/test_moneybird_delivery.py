@@ -101,6 +101,7 @@ def test_post_delivery_is_recorded_as_manual_for_printing(sim, provider, late_pa
     assert sim.reminders[0]["delivery_method"] == "Manual"
     assert sim.reminders[0]["email_address"] is None and sim.mail == []
     assert "print and post" in receipt.detail and receipt.recipients == ()
+    assert sim.administration.invoices[first.platform_id].notes[0]["todo"] is True  # on Moneybird's task list
 
 
 def test_an_invoice_paid_since_the_plan_refuses_the_reminder_and_sends_nothing(sim, provider, late_pair):
