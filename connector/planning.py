@@ -9,13 +9,14 @@ the platform can consolidate, one call task and one agency case per debtor.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
 from connector import plugins
-from connector.escalation.planner import Action, consolidate, plan_invoice
+from connector.escalation.planner import Action, consolidate, format_money, plan_invoice
 from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import Store
@@ -74,6 +75,35 @@ def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
     return max(sent, default=None)
 
 
+def _overdue(due: date, as_of: date) -> str:
+    days = (as_of - due).days
+    return f"{days} days overdue" if days > 0 else "not yet overdue"
+
+
+def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
+    """What the caller needs on the phone: every open invoice of the debtor with its history, and the total."""
+    lines: list[str] = []
+    totals: dict[str, Decimal] = {}
+    for invoice, _debtor, events in rows:
+        if not invoice.is_collectable:
+            continue
+        totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.outstanding
+        lines.append(
+            f"invoice {invoice.label}: {format_money(invoice.outstanding, invoice.currency)} of "
+            f"{format_money(invoice.total, invoice.currency)} outstanding, issued {invoice.issue_date}, "
+            f"due {invoice.due_date} ({_overdue(invoice.due_date, as_of)})"
+        )
+        for event in events:
+            if event.on > as_of:
+                continue
+            detail = event.step or event.data.get("hold") or event.data.get("text") or ""
+            if event.kind is EventKind.ARRANGEMENT_SET:
+                detail = ", ".join(f"{i['due']}: {i['amount']}" for i in event.data.get("instalments", ()))
+            lines.append(f"  {event.on} {event.kind.value.replace('_', ' ')}{': ' + str(detail) if detail else ''}")
+    totals_text = ", ".join(format_money(amount, currency) for currency, amount in totals.items())
+    return (f"{len([r for r in rows if r[0].is_collectable])} open invoice(s), {totals_text} in total", *lines)
+
+
 def plan_debtor(
     rows: Sequence[Row],
     policy: Policy,
@@ -109,8 +139,10 @@ def plan_debtor(
         elif channel is Channel.LETTER:
             # our own letter can always carry several invoices
             mails.append(consolidate(actions, resolved) if resolved.consolidate_reminders else actions[0])
+        elif channel is Channel.CALL_TASK:
+            result.append(replace(consolidate(actions, resolved), dossier=dossier(rows, as_of)))
         else:
-            result.append(consolidate(actions, resolved))  # one call task / one agency case per debtor
+            result.append(consolidate(actions, resolved))  # one agency case per debtor
     if resolved.min_gap_days > 0 and len(mails) > 1:
         # one mail per debtor per day: the most advanced step first, the rest wait for the gap
         mails = [max(mails, key=lambda a: (_INDEX[a.step], a.outstanding))]

@@ -83,6 +83,8 @@ class Action:
     presumed_receipt: date | None = None
     """For the consumer 14-day letter sent today: the day it counts as received."""
     warnings: tuple[str, ...] = ()
+    dossier: tuple[str, ...] = ()
+    """For a call task: the debtor's open invoices, totals, agreements and history, one line each."""
 
     @property
     def invoice_ids(self) -> tuple[str, ...]:
@@ -122,6 +124,7 @@ class Action:
             "pay_by": self.pay_by.isoformat() if self.pay_by else None,
             "presumed_receipt": self.presumed_receipt.isoformat() if self.presumed_receipt else None,
             "warnings": list(self.warnings),
+            **({"dossier": list(self.dossier)} if self.dossier else {}),
         }
 
 

@@ -119,7 +119,7 @@ def context(action: Action, *, creditor: str, phone: str | None = None, history:
             "pay_by": action.pay_by,
             "presumed_receipt": action.presumed_receipt,
             "phone": phone,
-            "history": list(history),
+            "history": list(history or action.dossier),
         }
     )
 

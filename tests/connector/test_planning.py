@@ -183,3 +183,15 @@ def test_hold_arrange_and_note_write_events_the_planner_obeys(cli_config: Path) 
 def test_bad_requests_are_usage_errors_with_exit_2(cli_config: Path, args: tuple[str, ...]) -> None:
     result = _cli(cli_config, *args)
     assert result.exit_code == 2, result.output
+
+
+def test_a_call_task_carries_the_debtors_dossier(store: Store) -> None:
+    for invoice_id in ("I1", "I2"):
+        store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1),
+                                                     step="reminder_1"))
+    store.append_event("acme", "I1", Event(kind=EventKind.NOTE, on=DUE + timedelta(days=3),
+                                           data={"text": "says the bank made a mistake"}))
+    (call,) = [a for a in plan(store, Policy(), DUE + timedelta(days=16)) if a.channel is Channel.CALL_TASK]
+    assert call.dossier[0] == "2 open invoice(s), EUR 1,710.00 in total"
+    assert any("says the bank made a mistake" in line for line in call.dossier)
+    assert any(line.startswith("invoice 2026-I2: EUR 500.00") for line in call.dossier)
