@@ -500,9 +500,14 @@ class SetupWizard:
 
         token = self._authorise(settings, endpoints)
         reachable, token = self._reachable_tenants(provider_class, settings, token)
-        if reconnecting is not None:
+        chosen = None if reconnecting is not None else self._choose_tenants(reachable, answers.name)
+        doc = load_config_document(self.config_path)  # again: the user may have edited it while we waited
+        if chosen is None:
+            reconnecting = find_connection(doc, str(reconnecting["name"])) if reconnecting is not None else None
+            if reconnecting is None:
+                raise _usage(f"the connection {self.options.reconnect!r} was removed from {self.config_path} "
+                             f"during setup; nothing was written")
             return self._finish_reconnect(doc, reconnecting, answers, reachable, token)
-        chosen = self._choose_tenants(reachable, answers.name)
         return self._finish_new(doc, answers, chosen, token)
 
     # -- questions ----------------------------------------------------------------------------------------------

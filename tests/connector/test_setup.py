@@ -631,3 +631,29 @@ def test_reconnect_keeps_the_connections_scopes_and_options(tmp_path: Path, redi
     wizard(platform, config, MemoryTokenStore(), SetupOptions(reconnect="first", timeout=10), browser)
 
     assert parse_qs(urlsplit(browser.opened[0]).query)["scope"] == ["sales_invoices settings"]
+
+
+def test_edits_made_to_the_config_while_setup_waits_are_kept(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)
+    browser = ScriptedBrowser(platform)
+
+    def user_edits_then_consents(url: str) -> bool:
+        config.write_text(EXISTING + "# added while the browser was open\n")
+        return browser(url)
+
+    wizard(platform, config, MemoryTokenStore(), options(redirect_uri), user_edits_then_consents)
+
+    text = config.read_text()
+    assert "# added while the browser was open" in text and 'name = "acme"' in text
+
+
+def test_a_config_file_that_is_not_toml_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:
+    config = tmp_path / "dunning.toml"
+    config.write_text("[[connections]\nname = ")
+    store, opened = MemoryTokenStore(), []
+    with pytest.raises(SetupFailed, match="is not valid TOML") as failure:
+        wizard(make_platform(redirect_uri), config, store, options(redirect_uri), opened.append)
+    assert failure.value.exit_code == 2 and opened == [] and store.saves == []
+    assert config.read_text() == "[[connections]\nname = "
