@@ -12,10 +12,11 @@ identity) — Moneybird's own grouping — covering all the debtor's invoices in
 followed by a note on every invoice carrying the step and the idempotency key (what `find_note` looks for).
 
 Moneybird's own workflows can send reminders automatically too, which would collide with ours. `warnings()` (shown
-by `dunning status`) names every active invoice workflow with a step whose `reminder_auto_send` is on. To turn
-them off: in Moneybird open Settings → Workflows (Instellingen → Workflows), edit each invoice workflow and switch
-off automatic sending of its reminder steps (the reminders then wait for Dunning Connector). The menu labels are
-from Moneybird's web app as we know it and may differ slightly; the API field is `steps[].reminder_auto_send`.
+by `dunning status`) names every active invoice workflow with a step whose `reminder_auto_send` is on (the field
+of `workflow_response.steps[]` in Moneybird's OpenAPI description of 2026-10-02). To turn them off: in Moneybird
+open Instellingen → Workflows (Settings → Workflows; confirmed by Moneybird's help centre), edit each invoice
+workflow and switch off automatic sending in each of its reminder steps. The exact label of that switch in
+Moneybird's screen is not confirmed here; the API calls it `reminder_auto_send`.
 """
 
 from __future__ import annotations
@@ -312,15 +313,15 @@ class MoneybirdProvider(Provider):
         for name, steps in mapping.automatic_reminder_workflows(workflows):
             found.append(
                 f"Moneybird workflow '{name}' sends reminders automatically (steps {', '.join(map(str, steps))}); "
-                "they can collide with Dunning Connector's reminders. Switch off automatic sending of the reminder "
-                "steps in Moneybird: Settings → Workflows → edit the workflow"
+                "they can collide with Dunning Connector's reminders. Switch off automatic sending of its reminder "
+                "steps in Moneybird: Instellingen → Workflows → edit the workflow"
             )
         unchecked = [str(w.get("name") or w.get("id")) for w in workflows
                      if w.get("type") in (None, "InvoiceWorkflow") and w.get("active") is not False
                      and w.get("steps") is None]
         if unchecked:
             found.append(f"could not check whether Moneybird workflow(s) {', '.join(unchecked)} send reminders "
-                         "automatically (Moneybird did not list their steps); check them in Settings → Workflows")
+                         "automatically (Moneybird did not list their steps); check them in Instellingen → Workflows")
         return found
 
 

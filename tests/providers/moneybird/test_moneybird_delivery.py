@@ -204,4 +204,4 @@ def test_warnings_name_workflows_that_send_reminders_automatically(sim, provider
 
     assert len(warnings) == 2  # the two invoice workflows; the estimate workflow does not remind
     assert any("'Standaard'" in w for w in warnings) and any("'Zakelijk'" in w for w in warnings)
-    assert all("Settings → Workflows" in w for w in warnings)
+    assert all("Instellingen → Workflows" in w for w in warnings)
