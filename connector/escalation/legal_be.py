@@ -1,0 +1,51 @@
+"""Belgian consumer debts (book XIX Code of Economic Law, law of 4 May 2023): the cap on damages.
+
+Kept apart from the Dutch rules in `legal.py`: the planner does not apply it yet (the default schedule is Dutch);
+it is public so a Belgian policy, the dossier or a user can compute the maximum lawfully claimable.
+In force 1 September 2023 (from 1 December 2023 also for contracts concluded before).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from connector.escalation.legal import cents
+
+IN_FORCE = date(2023, 9, 1)
+WAITING_DAYS = 14
+"""No damages before 14 calendar days after the (free) first reminder."""
+REMINDER_FEE_MAX = Decimal("7.50")
+"""Further reminders: at most EUR 7.50 each plus postage; the first reminder is free."""
+
+
+def belgian_consumer_damages_cap(principal: Decimal) -> Decimal:
+    """The most a creditor may claim as damages from a Belgian consumer on an unpaid `principal`.
+
+    EUR 20 for debts up to EUR 150; EUR 30 + 10 % of the part between 150.01 and 500; EUR 65 + 5 % of the part
+    above 500, at most EUR 2,000.
+    """
+    if principal <= 0:
+        raise ValueError(f"damages need a positive principal, got {principal}")
+    if principal <= 150:
+        return Decimal("20.00")
+    if principal <= 500:
+        return cents(Decimal(30) + (principal - 150) * Decimal("0.10"))
+    return cents(min(Decimal(65) + (principal - 500) * Decimal("0.05"), Decimal(2000)))
+
+
+def belgian_waiting_period_end(sent: date, *, by_email: bool) -> date:
+    """The last day of the 14-day waiting period after the first reminder.
+
+    It starts the day after an e-mail is sent, or the third working day after a letter is posted (Saturdays,
+    Sundays counted as non-working; Belgian public holidays are not yet taken into account here).
+    """
+    if by_email:
+        start = sent + timedelta(days=1)
+    else:
+        start, working = sent, 0
+        while working < 3:
+            start += timedelta(days=1)
+            if start.weekday() < 5:
+                working += 1
+    return start + timedelta(days=WAITING_DAYS - 1)
