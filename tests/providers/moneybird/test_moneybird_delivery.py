@@ -205,3 +205,13 @@ def test_warnings_name_workflows_that_send_reminders_automatically(sim, provider
     assert len(warnings) == 2  # the two invoice workflows; the estimate workflow does not remind
     assert any("'Standaard'" in w for w in warnings) and any("'Zakelijk'" in w for w in warnings)
     assert all("Instellingen → Workflows" in w for w in warnings)
+
+
+def test_workflows_listed_without_steps_are_reported_as_unchecked(sim, provider):
+    for workflow in sim.administration.workflows:
+        workflow.pop("steps")  # as in the OpenAPI description of 2025, before steps were listed
+
+    warnings = provider.warnings()
+
+    assert len(warnings) == 1 and "could not check" in warnings[0]
+    assert "Standaard" in warnings[0] and "Zakelijk" in warnings[0]
