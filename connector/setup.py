@@ -687,6 +687,10 @@ class SetupWizard:
             if block is not None and block.get("provider") != answers.provider:
                 raise _usage(f"a connection named {new_name!r} already exists for {block.get('provider')}; "
                              f"choose another --name")
+            if block is not None and block.get("tenant") not in (None, "", tenant.id):
+                # The store keeps each connection's history under its name: another tenant needs another name.
+                raise _usage(f"the connection {new_name!r} is for tenant {block.get('tenant')}, not {tenant.id}; give "
+                             f"this administration its own --name (or use --reconnect {new_name} to renew it)")
             if block is None:
                 fresh = tomlkit.table()
                 fresh["name"] = new_name

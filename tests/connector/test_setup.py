@@ -657,3 +657,13 @@ def test_a_config_file_that_is_not_toml_is_a_usage_error(tmp_path: Path, redirec
         wizard(make_platform(redirect_uri), config, store, options(redirect_uri), opened.append)
     assert failure.value.exit_code == 2 and opened == [] and store.saves == []
     assert config.read_text() == "[[connections]\nname = "
+
+
+def test_an_existing_connection_is_not_pointed_at_another_tenant(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."),))
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)  # "first" is tenant 999
+    store = MemoryTokenStore()
+    with pytest.raises(SetupFailed, match="is for tenant 999, not 100") as failure:
+        wizard(platform, config, store, options(redirect_uri, name="first"), ScriptedBrowser(platform))
+    assert failure.value.exit_code == 2 and store.saves == [] and config.read_text() == EXISTING
