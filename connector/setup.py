@@ -310,7 +310,8 @@ def _read_pasted_lines(stream: IO[str], into: queue.Queue[str], stop: threading.
     """Lines from `stream` until EOF or `stop`; a real file is polled, so later prompts get their own input."""
     try:
         fileno: int | None = stream.fileno()
-    except (OSError, ValueError):
+        select.select([fileno], [], [], 0)
+    except (OSError, ValueError):  # no real file, or a platform that cannot poll it (Windows consoles)
         fileno = None
     while stop is None or not stop.is_set():
         if fileno is not None and not select.select([fileno], [], [], 0.1)[0]:
