@@ -6,6 +6,7 @@ what Xero's requests and answers look like.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +44,17 @@ def body_of(response: httpx.Response) -> Any:
     return _bodies[response]
 
 
+def _next_minute(http_date: str | None) -> float | None:
+    """The start of the minute after an HTTP `Date`, as epoch seconds."""
+    if not http_date:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(http_date).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return moment - moment % 60 + 60
+
+
 def _detail(response: httpx.Response) -> str:
     """Xero's problem `Detail` of a 401/403 (`TokenExpired: …`, `AuthorizationUnsuccessful`, …), or ''."""
     try:
@@ -63,13 +75,18 @@ class XeroProfile(HttpProfile):
     tenant: str | None = None
 
     def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+        """The three budgets Xero reports on every answer. A spent minute budget resets at the next minute by the
+        answer's `Date` (assumption: Xero's fixed windows are aligned to the minute; if not, the 429 that follows
+        carries Retry-After); Xero says nothing about when its day resets."""
+        minute_reset = _next_minute(response.headers.get("Date"))
         readings = []
         for header, window, daily in (("X-MinLimit-Remaining", "minute", False),
                                       ("X-DayLimit-Remaining", "day", True),
                                       ("X-AppMinLimit-Remaining", "appminute", False)):
             value = (response.headers.get(header) or "").strip()
             if value.isdigit():
-                readings.append(LimitReading(window, int(value), daily=daily))
+                readings.append(LimitReading(window, int(value), reset_at=None if daily else minute_reset,
+                                             daily=daily))
         return readings
 
     def is_daily_limit(self, response: httpx.Response) -> bool:

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -769,8 +770,8 @@ class XeroSimulator(SimulatorBase):
                 self.in_flight[tenant] -= 1
         return self._with_limits(response, decision, app)
 
-    @staticmethod
-    def _with_limits(response: Response, tenant: Any, app: Any) -> Response:
+    def _with_limits(self, response: Response, tenant: Any, app: Any) -> Response:
+        response.headers["Date"] = http_date(self.clock.time())
         response.headers["X-DayLimit-Remaining"] = str(tenant.window("day").remaining)
         response.headers["X-MinLimit-Remaining"] = str(tenant.window("minute").remaining)
         response.headers["X-AppMinLimit-Remaining"] = str(app.window("appminute").remaining)

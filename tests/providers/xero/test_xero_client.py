@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -241,6 +242,21 @@ def test_a_spent_minute_budget_makes_the_next_call_wait(xero, clock: Clock) -> N
     xero.warnings()
 
     assert clock() - started >= 59
+
+
+@respx.mock
+def test_a_spent_minute_budget_waits_only_until_the_next_minute_by_xeros_clock(xero, clock: Clock) -> None:
+    clock.now += 40
+    answered_at = email.utils.format_datetime(datetime.fromtimestamp(clock(), UTC), usegmt=True)
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        200, json=envelope(InvoiceReminders=[{"Enabled": False}]),
+        headers=limits(**{"X-MinLimit-Remaining": "0", "Date": answered_at})))
+    xero.warnings()
+    started = clock()
+
+    xero.warnings()
+
+    assert 19 <= clock() - started <= 21  # Xero's clock said :40, so its minute window resets in 20 s
 
 
 @respx.mock

@@ -1,0 +1,156 @@
+"""Benchmark: sync 20,000 open Xero invoices from the simulator on a virtual clock.
+
+Prints the API calls used against the minimum the API allows (invoice pages of 1,000 plus the cheaper of contact
+pages of 1,000 or id batches of 50), the virtual time against the rate-limit bound (60 calls a minute per
+organisation) and the day budget (5,000; 1,000 on the Starter tier), then the cost of an unchanged and of a 1 %
+changed re-sync (an unchanged one must cost at most 2 calls), and, for contrast, the same book read with Xero's
+default page size of 100, where the minute limit sets the pace.
+Run: `/work/venv/bin/python bench/xero_sync.py [invoices] [contacts]`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from providers.base import ConnectionSettings, SyncPage, SyncState, Token
+from providers.simkit import VirtualClock
+from providers.xero import XeroProvider, client
+from providers.xero.simulator import XeroSimulator
+
+LATENCY = 1.0
+"""Virtual seconds one API call takes (a page of 1,000 invoices takes seconds on the real platform)."""
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self._lock = threading.Lock()
+
+    def load(self, connection: str) -> Token | None:
+        return self.tokens.get(connection)
+
+    def save(self, connection: str, token: Token) -> None:
+        self.tokens[connection] = token
+
+    @contextmanager
+    def lock(self, connection: str) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def delete(self, connection: str) -> None:
+        self.tokens.pop(connection, None)
+
+
+class Book:
+    """What a store would hold: open invoice versions, debtor versions, the cursor."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, str | None] = {}
+        self.debtors: dict[str, str | None] = {}
+        self.cursor: str | None = None
+
+    def state(self, *, full: bool = False) -> SyncState:
+        return SyncState(cursor=None if full else self.cursor, open_invoices=self.open, debtors=self.debtors,
+                         full=full)
+
+    def write(self, pages: Iterator[SyncPage]) -> int:
+        fetched = 0
+        for page in pages:
+            if page.problems:
+                raise SystemExit(f"unexpected problems: {page.problems[:3]}")
+            fetched += len(page.invoices)
+            for invoice in page.invoices:
+                if invoice.is_open:
+                    self.open[invoice.platform_id] = invoice.version
+                else:
+                    self.open.pop(invoice.platform_id, None)
+            for closed in page.closed_invoice_ids:
+                self.open.pop(closed, None)
+            self.debtors.update({d.platform_id: d.version for d in page.debtors})
+            self.cursor = page.cursor or self.cursor
+        return fetched
+
+
+def rate_bound(calls: int, per_minute: int = 60) -> float:
+    """The least time `calls` requests can take at `per_minute` (every minute but the last one full)."""
+    return (max(calls, 1) - 1) // per_minute * 60.0
+
+
+def connect(sim: XeroSimulator) -> XeroProvider:
+    tokens = MemoryTokens()
+    tokens.save("bench", Token.from_response(sim.grant(), now=sim.clock.now()))
+    settings = ConnectionSettings(name="bench", provider="xero", tenant=sim.org.tenant_id, client_id="dunning-app",
+                                  client_secret="app-secret", api_url="http://xero.sim",
+                                  token_url="http://xero.sim/connect/token")
+    return XeroProvider.connect(settings, tokens=tokens, transport=sim.transport(), clock=sim.clock.time,
+                                sleep=sim.clock.sleep)
+
+
+def main(invoices: int = 20_000, contacts: int = 2_500) -> None:
+    real_start = time.perf_counter()
+    sim = XeroSimulator(VirtualClock(datetime(2026, 11, 23, 6, 0, tzinfo=UTC)), latency=LATENCY)
+    sim.register_app()
+    sim.seed_book(seed=2026, open_invoices=invoices, contacts=contacts, closed_invoices=invoices // 20,
+                  bills=invoices // 100, drafts=invoices // 200)
+    provider = connect(sim)
+    book = Book()
+
+    start = sim.clock.time()
+    fetched = book.write(provider.sync(book.state()))
+    calls, elapsed = provider.api.calls, sim.clock.time() - start
+    debtors = len({i.contact_id for i in sim.org.open_invoices()})
+    contact_calls = min(math.ceil(len(sim.org.contacts) / client.PAGE_SIZE), math.ceil(debtors / client.IDS_PER_CALL))
+    minimum = math.ceil(invoices / client.PAGE_SIZE) + contact_calls
+    print(f"full sync of {invoices} open invoices ({debtors} debtors among {len(sim.org.contacts)} contacts): "
+          f"fetched {fetched}, {len(book.debtors)} debtors stored")
+    print(f"  calls used {calls} / minimum {minimum}  (ratio {calls / minimum:.2f}): "
+          f"{sim.call_count('/api.xro/2.0/Invoices')} invoice pages, {sim.call_count('/api.xro/2.0/Contacts')} "
+          "contact calls")
+    print(f"  virtual time {elapsed:.0f} s / bound {max(rate_bound(calls), calls * LATENCY):.0f} s = max(rate limit "
+          f"{rate_bound(calls):.0f} s at 60 a minute, latency {calls * LATENCY:.0f} s at {LATENCY:.1f} s a call)")
+    print(f"  day budget used: {calls} of 5,000 ({calls / 50:.1f} %), of 1,000 on Starter ({calls / 10:.1f} %)")
+    assert fetched == invoices and len(book.open) == invoices
+
+    before = provider.api.calls
+    book.write(provider.sync(book.state()))
+    unchanged = provider.api.calls - before
+    print(f"unchanged re-sync: {unchanged} calls (limit 2)")
+    assert unchanged <= 2
+
+    sim.clock.advance(3600)
+    changed = sim.org.open_invoices()[::100]
+    for n, invoice in enumerate(changed):
+        if n % 2:
+            sim.org.pay(invoice.invoice_id)
+        else:
+            sim.org.pay(invoice.invoice_id, "1.00")
+    before, start = provider.api.calls, sim.clock.time()
+    refetched = book.write(provider.sync(book.state()))
+    print(f"1 % changed re-sync: {refetched} invoices in {provider.api.calls - before} calls "
+          f"(minimum {1 + math.ceil(len(changed) / client.PAGE_SIZE)}), {sim.clock.time() - start:.0f} s virtual; "
+          f"{len(book.open)} open now")
+    assert len(book.open) == len(sim.org.open_invoices())
+    provider.close()
+
+    client.PAGE_SIZE = 100  # Xero's default page size, for contrast
+    slow = connect(sim)
+    slow_book = Book()
+    start = sim.clock.time()
+    slow_book.write(slow.sync(slow_book.state()))
+    slow_calls, slow_elapsed = slow.api.calls, sim.clock.time() - start
+    bound = max(rate_bound(slow_calls), slow_calls * LATENCY)
+    print(f"the same full sync with pages of 100: {slow_calls} calls, virtual time {slow_elapsed:.0f} s / bound "
+          f"{bound:.0f} s = max(rate limit {rate_bound(slow_calls):.0f} s, latency {slow_calls * LATENCY:.0f} s)  "
+          f"(ratio {slow_elapsed / bound:.2f})")
+    slow.close()
+    print(f"real time for the whole benchmark: {time.perf_counter() - real_start:.1f} s")
+
+
+if __name__ == "__main__":
+    main(*(int(arg) for arg in sys.argv[1:3]))
