@@ -257,6 +257,7 @@ class MoneybirdSimulator(SimulatorBase):
         self._rng = random.Random(seed)
         self._next_id = 400_000_000_000_000_000 + seed * 1_000_000_000 + 1
         self._numbers: dict[str, int] = {}
+        self._states_as_of: date | None = None
         self.books: dict[str, Administration] = {}
         for name in administrations:
             self.add_administration(name, automatic_reminders=automatic_reminders)
@@ -495,7 +496,24 @@ class MoneybirdSimulator(SimulatorBase):
                     step["reminder_auto_send"] = on and step["step_order"] > 0 and workflow["type"] == "InvoiceWorkflow"
 
     def invoices_in(self, *states: str) -> list[SalesInvoice]:
+        self.advance_states()
         return [i for i in self.administration.invoices.values() if i.state in states]
+
+    def advance_states(self) -> None:
+        """As Moneybird does overnight: an open invoice past its due date becomes `late` (a new version).
+
+        Runs before every request, once per simulated day, so a demo that moves the clock sees invoices fall due.
+        """
+        today = self.today
+        if self._states_as_of == today:
+            return
+        self._states_as_of = today
+        for admin in self.books.values():
+            for invoice in admin.invoices.values():
+                if invoice.state == "open" and invoice.due_date < today and invoice.unpaid > 0:
+                    invoice.state = "late"
+                    invoice.events.append(self._event("sales_invoice_state_changed_to_late"))
+                    self._touch(invoice)
 
     def _payment(self, admin: Administration, invoice: SalesInvoice, amount: Decimal) -> dict[str, Any]:
         now = self.clock.now()
@@ -622,6 +640,7 @@ class MoneybirdSimulator(SimulatorBase):
     # -- dispatch -----------------------------------------------------------------------------------------------
 
     def _route(self, request: Request) -> Response:
+        self.advance_states()
         if request.host.split(":")[0] == self.storage_host:
             return self._storage(request)
         path = request.path

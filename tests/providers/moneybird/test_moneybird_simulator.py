@@ -186,3 +186,14 @@ def test_seeding_is_deterministic():
     assert [(i.id, i.number, i.state, i.total) for i in a.administration.invoices.values()] == [
         (i.id, i.number, i.state, i.total) for i in b.administration.invoices.values()]
     assert any(i.due_date < a.today - timedelta(days=365) for i in a.invoices_in("late", "reminded"))
+
+
+def test_open_invoices_fall_due_as_the_clock_moves(sim):
+    invoice = sim.invoices_in("open")[0]
+    version = invoice.version
+
+    sim.clock.advance((invoice.due_date - sim.today).days * 86_400 + 86_400)
+
+    assert invoice.id in {i.id for i in sim.invoices_in("late")}
+    assert invoice.version > version
+    assert invoice.events[-1]["action"] == "sales_invoice_state_changed_to_late"
