@@ -282,6 +282,8 @@ def _step_date(step: str, invoice: Invoice, history: History, last: str | None, 
         when = invoice.due_date + timedelta(days=rule.days)
     elif rule.after in history.taken:
         when = history.taken[rule.after] + timedelta(days=rule.days)
+    elif not steps.rule(rule.after).enabled:  # the anchor is switched off: its schedule day stands in for it
+        when = invoice.due_date + timedelta(days=steps.offset(step))
     else:
         return None
     if last is not None:

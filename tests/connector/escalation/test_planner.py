@@ -256,3 +256,9 @@ def test_costs_with_vat_when_the_creditor_cannot_deduct_it() -> None:
     policy = Policy.model_validate({"creditor_can_deduct_vat": False})
     action = plan_invoice(invoice(), debtor(), _history_before("notice_of_default"), policy, day(45))
     assert action is not None and action.costs == D("219.62")
+
+
+def test_a_disabled_anchor_step_lets_the_steps_counted_from_it_use_their_schedule_day() -> None:
+    policy = Policy.model_validate({"steps": {"reminder_1": {"enabled": False}}})
+    assert step_on(1, [], policy=policy) is None
+    assert step_on(6, [], policy=policy) == "reminder_2"
