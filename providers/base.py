@@ -47,6 +47,14 @@ class ConnectionSettings(_Frozen):
     """Overrides the platform's default scopes (e.g. Xero apps created before March 2026)."""
     options: Mapping[str, Any] = Field(default_factory=dict)
     """Platform-specific settings, validated by the adapter's `Options` model."""
+    token_key: str | None = None
+    """The connection whose stored tokens this one shares (one authorisation reaching several tenants): a rotating
+    refresh token can only be spent once, so such connections must keep one token set, not copies."""
+
+    @property
+    def token_name(self) -> str:
+        """Under which name this connection's tokens are stored and locked."""
+        return self.token_key or self.name
 
 
 class NoOptions(_Frozen):

@@ -249,7 +249,7 @@ class TokenKeeper:
 
     def current(self) -> Token:
         if self._token is None:
-            self._token = self.store.load(self.settings.name)
+            self._token = self.store.load(self.settings.token_name)
         if self._token is None:
             raise AuthorizationExpired("no authorisation is stored for this connection", connection=self.settings.name)
         if self._token.expires_within(self.oauth.refresh_before_expiry, now=self._now()):
@@ -257,7 +257,7 @@ class TokenKeeper:
         return self._token
 
     def refresh(self, *, stale: Token) -> Token:
-        name = self.settings.name
+        name = self.settings.token_name
         with self.store.lock(name):
             stored = self.store.load(name)
             if stored is not None and stored.access_token != stale.access_token:

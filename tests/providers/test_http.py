@@ -323,3 +323,17 @@ def test_next_url_paging_follows_the_platform_links(clock: Clock) -> None:
     api = client(clock, MemoryTokens(token(clock)))
     paginator = NextUrlPaginator(next_url=lambda r: r.json()["d"].get("__next"))
     assert [r.json()["d"]["results"] for r in api.pages("/items", paginator)] == [[1], [2]]
+
+
+@respx.mock
+def test_connections_sharing_an_authorisation_refresh_one_stored_token(clock: Clock) -> None:
+    tokens = MemoryTokens(token(clock, lifetime=10))  # stored under "acme"
+    respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(200, json={"access_token": "shared-access-12345", "refresh_token": "shared-refresh-12345", "expires_in": 1800})
+    )
+    respx.get(f"{API}/items").mock(return_value=httpx.Response(200, json={}))
+    second = SETTINGS.model_copy(update={"name": "acme-second-division", "token_key": "acme"})
+    api = ApiClient(settings=second, profile=HttpProfile(base_url=API), oauth=OAUTH, tokens=tokens, clock=clock, sleep=clock.sleep)
+    api.get_json("/items")
+    assert set(tokens.tokens) == {"acme"}
+    assert tokens.tokens["acme"].refresh_token.get_secret_value() == "shared-refresh-12345"
