@@ -199,21 +199,28 @@ class MoneybirdProvider(Provider):
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:
         """Follow the 302 to the signed URL at once (it lives 30 seconds), without the bearer token."""
-        for attempt in (1, 2):
-            response = self.client.pdf_location(invoice.platform_id)
-            if not response.is_redirect:
-                return response.content  # an implementation that serves the PDF itself
-            location = response.headers.get("Location")
-            if not location:
-                raise BadPlatformData(f"Moneybird gave no PDF link for invoice {invoice.label}",
-                                      connection=self.settings.name)
-            try:
-                return self.client.download(str(response.request.url.join(location)))
-            except PlatformError as exc:
-                if attempt == 2 or exc.status not in (401, 403, 404, 410):
-                    raise
-                # the link expired before we got to it: ask for a fresh one once
-        raise AssertionError("unreachable")
+        link = self._pdf_link(invoice)
+        if isinstance(link, bytes):
+            return link
+        try:
+            return self.client.download(link)
+        except PlatformError as exc:
+            if exc.status not in (401, 403, 404, 410):
+                raise
+        # the link died before we got to it (a long wait for the rate limit, say): once more with a fresh one
+        link = self._pdf_link(invoice)
+        return link if isinstance(link, bytes) else self.client.download(link)
+
+    def _pdf_link(self, invoice: Invoice) -> str | bytes:
+        """The signed URL of the invoice's PDF, or the PDF itself from a server that answers without redirecting."""
+        response = self.client.pdf_location(invoice.platform_id)
+        if not response.is_redirect:
+            return response.content
+        location = response.headers.get("Location")
+        if not location:
+            raise BadPlatformData(f"Moneybird gave no PDF link for invoice {invoice.label}",
+                                  connection=self.settings.name)
+        return str(response.request.url.join(location))
 
     def send_reminder(self, request: ReminderRequest) -> Receipt:
         connection = self.settings.name
@@ -255,8 +262,10 @@ class MoneybirdProvider(Provider):
             self.client.send_reminders(entries)
         except PlatformError as exc:
             if exc.status in (400, 422):
-                raise ReminderRefused(f"Moneybird refused the reminder for {numbers}: {exc}", connection=connection,
-                                      status=exc.status) from None
+                raise ReminderRefused(
+                    f"Moneybird refused the reminder for {numbers}: {_without_connection(exc, connection)}",
+                    connection=connection, status=exc.status,
+                ) from None
             if not exc.retryable or not self._went_out_anyway(records, request.invoices):
                 raise
         how = f"e-mail to {address}" if method == "Email" else (

@@ -138,8 +138,9 @@ def test_moneybird_refusing_the_reminder_becomes_a_refusal_not_a_crash(sim, prov
     debtor, first, _ = late_pair
     sim.faults.server_error(SEND, status=422)
 
-    with pytest.raises(ReminderRefused, match="Moneybird refused the reminder"):
+    with pytest.raises(ReminderRefused, match="Moneybird refused the reminder") as refused:
         provider.send_reminder(reminder(debtor, first))
+    assert str(refused.value).count("acme-moneybird:") == 1 and first.number in refused.value.reason
     assert sim.administration.invoices[first.platform_id].notes == []
 
 
@@ -215,3 +216,13 @@ def test_workflows_listed_without_steps_are_reported_as_unchecked(sim, provider)
 
     assert len(warnings) == 1 and "could not check" in warnings[0]
     assert "Standaard" in warnings[0] and "Zakelijk" in warnings[0]
+
+
+def test_a_pdf_link_that_died_before_use_is_asked_for_once_more(sim, provider, late_pair):
+    _, first, _ = late_pair
+    sim.faults.server_error("/*/download", status=403)  # the signed URL expired on the storage host
+
+    pdf = provider.fetch_pdf(first)
+
+    assert pdf.startswith(b"%PDF-")
+    assert sim.call_count("/api/v2/*/download_pdf.json") == 2
