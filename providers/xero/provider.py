@@ -38,7 +38,7 @@ from providers.base import (
     Tenant,
 )
 from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
-from providers.http import RateWindow
+from providers.http import ApiClient, RateWindow
 from providers.xero import mapping
 from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, PAGE_SIZE, XeroClient, XeroProfile
 
@@ -141,7 +141,7 @@ class _Contacts:
                 if found.version != self.known.get(cid) or cid not in self.known:
                     debtors.append(found)
                 self.delivered.add(cid)
-            elif cid not in self.known:
+            elif isinstance(found, str) or cid not in self.known:
                 problems.append(found or f"contact {cid}: Xero did not return it")
                 self.delivered.add(cid)
         return debtors, problems
@@ -154,7 +154,7 @@ class XeroProvider(Provider):
     )
     Options = XeroOptions
 
-    def __init__(self, settings: ConnectionSettings, api: Any) -> None:
+    def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
         self.options: XeroOptions
         self.client = XeroClient(api)
@@ -203,7 +203,7 @@ class XeroProvider(Provider):
         contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds)
         started: datetime | None = None
 
-        if cursor.contacts is not None:  # contacts changed since the last sync (1 call when none did)
+        if not full and cursor.contacts is not None:  # contacts changed since the last sync (1 call if none did)
             for page in self.client.contacts(since=cursor.contacts):
                 started = started or page.server_time
                 contacts.remember(page.records)
@@ -214,7 +214,7 @@ class XeroProvider(Provider):
                                            since=None if full else cursor.invoices)
         for page in pages:
             started = started or page.server_time
-            invoices, problems = [], []
+            invoices, debtor_ids, problems = [], set(), []
             for record in page.records:
                 seen.add(record.get("InvoiceID", ""))
                 try:
@@ -225,22 +225,26 @@ class XeroProvider(Provider):
                 if invoice.last_modified and (highest is None or invoice.last_modified > highest):
                     highest = invoice.last_modified
                 stored = state.open_invoices.get(invoice.platform_id, "absent")
+                if invoice.is_open and (full or stored != invoice.version):
+                    debtor_ids.add(invoice.debtor_id)  # a full sync re-reads every debtor with open invoices
                 if invoice.is_open and stored != invoice.version:
                     invoices.append(invoice)
                 elif not invoice.is_open and stored != "absent":
                     invoices.append(invoice)  # left the open set: stored with its final amounts and closed
-            yield self._page(contacts, invoices, problems, page.page_count, highest, started)
+            yield self._page(contacts, invoices, debtor_ids, problems, page.page_count, highest, started,
+                             reread=full)
 
         if full:
             yield from self._close_leavers(state, seen, contacts, statuses, highest, started)
 
-    def _page(self, contacts: _Contacts, invoices: list[Invoice], problems: list[str], page_count: int | None,
-              highest: datetime | None, started: datetime | None) -> SyncPage:
-        needed = {i.debtor_id for i in invoices if i.is_open}
-        unknown = {cid for cid in needed if cid not in contacts.known}
-        contacts.fetch(unknown, pages_to_come=max(1, (page_count or 1)))
+    def _page(self, contacts: _Contacts, invoices: list[Invoice], debtor_ids: set[str], problems: list[str],
+              page_count: int | None, highest: datetime | None, started: datetime | None, *,
+              reread: bool) -> SyncPage:
+        """One page to store: its invoices, the debtors they need that are new or changed, and the cursor."""
+        to_read = debtor_ids if reread else {cid for cid in debtor_ids if cid not in contacts.known}
+        contacts.fetch(to_read, pages_to_come=max(1, (page_count or 1)))
         changed = contacts.changed_known()
-        new, contact_problems = contacts.deliver(needed)
+        new, contact_problems = contacts.deliver(debtor_ids)
         contacts.delivered.update(d.platform_id for d in changed)
         cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)
         return SyncPage(invoices=tuple(invoices), debtors=tuple({d.platform_id: d for d in changed + new}.values()),
@@ -259,7 +263,8 @@ class XeroProvider(Provider):
                                                               open_statuses=statuses))
                 except BadPlatformData as exc:
                     problems.append(str(exc))
-            yield self._page(contacts, invoices, problems, 1, highest, started)
+            debtor_ids = {i.debtor_id for i in invoices if i.is_open}
+            yield self._page(contacts, invoices, debtor_ids, problems, 1, highest, started, reread=True)
         gone = tuple(i for i in leavers if i not in seen)
         if gone:
             cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)

@@ -149,6 +149,28 @@ def test_new_contact_is_fetched_by_id_and_a_changed_contact_is_reread_without_re
     assert len(invoices_of(pages)) == 1
 
 
+def test_a_full_sync_rereads_debtors_so_contact_changes_are_not_lost(sim: XeroSimulator, xero: XeroProvider) -> None:
+    state = stored_state(xero.sync(SyncState()))
+    sim.clock.advance(600)
+    known = sim.org.open_invoices()[0].contact_id
+    sim.org.change_contact(known, email="moved@example.nl")
+
+    # `dunning sync --full`: the store hands over no cursor at all
+    pages = list(xero.sync(SyncState(open_invoices=state.open_invoices, debtors=state.debtors, full=True)))
+
+    assert [d.emails[0] for p in pages for d in p.debtors] == ["moved@example.nl"]
+    assert invoices_of(pages) == []
+
+
+def test_a_malformed_answer_becomes_a_problem_not_a_crash(sim: XeroSimulator, xero: XeroProvider) -> None:
+    sim.faults.malformed(INVOICES)
+
+    pages = list(xero.sync(SyncState()))
+
+    assert len([p for page in pages for p in page.problems]) == 1
+    assert len(invoices_of(pages)) == len(sim.org.open_invoices()) - 1
+
+
 def test_full_sync_closes_stored_invoices_that_left_the_open_set(sim: XeroSimulator, xero: XeroProvider) -> None:
     state = stored_state(xero.sync(SyncState()))
     gone = sim.org.open_invoices()[5]
