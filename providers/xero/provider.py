@@ -40,7 +40,7 @@ from providers.base import (
 from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
 from providers.http import ApiClient, RateWindow
 from providers.xero import mapping
-from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, PAGE_SIZE, XeroClient, XeroProfile
+from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, XeroClient, XeroProfile
 
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"

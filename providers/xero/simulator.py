@@ -287,7 +287,8 @@ def seed_book(org: Organisation, *, seed: int = 1, open_invoices: int = 100, con
                 company_number=str(rng.randint(10**7, 10**8 - 1)) if rng.random() < 0.6 else None,
                 persons=[{"FirstName": first, "LastName": last, "EmailAddress": f"{first.lower()}{n}@example.nl",
                           "IncludeInEmails": rng.random() < 0.5}] if rng.random() < 0.4 else [],
-                phone={"PhoneCountryCode": "31", "PhoneAreaCode": "20", "PhoneNumber": f"{rng.randint(10**6, 10**7 - 1)}"},
+                phone={"PhoneCountryCode": "31", "PhoneAreaCode": "20",
+                       "PhoneNumber": str(rng.randint(10**6, 10**7 - 1))},
                 account_number=f"DEB{n + 1:04d}",
             )
         else:
@@ -331,7 +332,8 @@ def seed_book(org: Organisation, *, seed: int = 1, open_invoices: int = 100, con
         if status == "AUTHORISED" and rng.random() < 0.05:
             result.expected_payment = result.due + timedelta(days=rng.randint(5, 30))
         if status == "PAID":
-            result.payments.append({"PaymentID": uid(), "Date": result.due, "Amount": result.total, "Reference": "Bank"})
+            result.payments.append({"PaymentID": uid(), "Date": result.due, "Amount": result.total,
+                                    "Reference": "Bank"})
             result.fully_paid_on = result.due
         org.invoices[result.invoice_id] = result
         return result
@@ -445,7 +447,8 @@ def render_invoice(invoice: SimInvoice, contact: SimContact | None, *, lines: bo
 def minimal_pdf(lines: Iterable[str]) -> bytes:
     """A small, valid one-page PDF (Helvetica text), with a correct cross-reference table."""
     def escape(text: str) -> str:
-        return text.encode("latin-1", "replace").decode("latin-1").replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        plain = text.encode("latin-1", "replace").decode("latin-1")
+        return plain.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
     text = " ".join(f"({escape(line)}) '" for line in lines)
     content = f"BT /F1 12 Tf 72 780 Td 16 TL {text} ET"

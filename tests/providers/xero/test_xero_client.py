@@ -13,7 +13,14 @@ from pydantic import SecretStr
 
 from connector.models import Debtor, DebtorKind, Invoice
 from providers.base import ConnectionSettings, ReminderRequest, SyncState, Token
-from providers.errors import AuthorizationExpired, BadPlatformData, NotFound, PlatformError, RateLimited, ReminderRefused
+from providers.errors import (
+    AuthorizationExpired,
+    BadPlatformData,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    ReminderRefused,
+)
 from providers.xero import XeroProvider
 
 API = "https://api.xero.com/api.xro/2.0"
