@@ -27,6 +27,10 @@ RETRY_AFTER_CAP = WINDOW_SECONDS + 5
 """No 429 wait is longer than one window: a larger Retry-After (an epoch value read against a skewed clock, say)
 is capped, and a further 429 simply waits again (bounded by the client's attempts)."""
 
+BARE_429_WAIT = 60.0
+"""A 429 without any timing header (Moneybird's nginx has answered with a bare HTML page, picqer/moneybird-php-client
+issue #101): wait a minute, so the client's attempts together span the whole 5-minute window."""
+
 
 @dataclass
 class MoneybirdProfile(HttpProfile):
@@ -53,7 +57,7 @@ class MoneybirdProfile(HttpProfile):
         wait = parse_retry_after(response.headers.get("Retry-After"), now)
         if wait is None:
             wait = parse_retry_after(response.headers.get("RateLimit-Reset"), now)
-        return None if wait is None else min(wait, RETRY_AFTER_CAP)
+        return BARE_429_WAIT if wait is None else min(wait, RETRY_AFTER_CAP)
 
     def token_expired(self, response: httpx.Response) -> bool:
         """A missing scope (`No access to [:settings]`) is not cured by a refresh; a rejected token may be."""

@@ -17,7 +17,7 @@ from connector.models import Invoice
 from providers.base import ConnectionSettings, Token
 from providers.errors import AuthorizationExpired, NotFound, PlatformError
 from providers.moneybird import MoneybirdProvider
-from providers.moneybird.client import RETRY_AFTER_CAP, MoneybirdProfile
+from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile
 
 API = "https://moneybird.com/api/v2/"
 ADMIN = "123"
@@ -94,9 +94,11 @@ def test_retry_after_is_read_as_seconds_or_as_an_epoch_timestamp():
 def test_without_retry_after_the_window_reset_is_used_and_every_wait_is_capped():
     reset_only = answer(429, text="Retry later", headers={"RateLimit-Reset": str(int(START) + 120)})
     far = answer(429, text="Retry later", headers={"Retry-After": str(int(START) + 86_400)})
+    bare = answer(429, text="<html><h1>429 Too Many Requests</h1></html>")
 
     assert profile().retry_after(reset_only, START) == 120
     assert profile().retry_after(far, START) == RETRY_AFTER_CAP
+    assert profile().retry_after(bare, START) == BARE_429_WAIT
 
 
 def test_rate_headers_on_a_429_are_read_and_absent_ones_are_not_required():
