@@ -89,7 +89,7 @@ class StoreConfig(_Strict):
             raise ValueError(
                 "not a database URL (e.g. sqlite:///dunning.sqlite or postgresql+psycopg://user@host/db)"
             ) from None
-        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
             raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
         return value
 

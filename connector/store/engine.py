@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from connector.store.columns import json_dumps
+from connector.store.errors import StoreError
 
 WRITE = "dunning_write"
 """Execution option marking a connection that will write (SQLite then takes the write lock up front)."""
@@ -15,7 +16,13 @@ WRITE = "dunning_write"
 
 def create_store_engine(url: str) -> Engine:
     parsed = make_url(url)
-    engine = create_engine(parsed, json_serializer=json_dumps, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    try:
+        engine = create_engine(parsed, json_serializer=json_dumps, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"the database driver for {parsed.drivername} is not installed ({exc.name}); for PostgreSQL: "
+            "pip install 'dunning-connector[postgres]'"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine

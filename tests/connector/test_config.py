@@ -128,6 +128,10 @@ def test_a_toml_syntax_error_names_line_and_column(tmp_path):
         ),
         ({"store": {"url": "mysql://db/x"}}, "store.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"),
         (
+            {"store": {"url": "postgresql://db/x"}},  # would pick psycopg2, which is not a dependency
+            "store.url: only sqlite:/// and postgresql+psycopg:// URLs are supported",
+        ),
+        (
             {"store": {"url": "dunning.sqlite"}},
             "store.url: not a database URL (e.g. sqlite:///dunning.sqlite or postgresql+psycopg://user@host/db)",
         ),
