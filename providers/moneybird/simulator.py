@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -258,6 +259,7 @@ class MoneybirdSimulator(SimulatorBase):
         self._next_id = 400_000_000_000_000_000 + seed * 1_000_000_000 + 1
         self._numbers: dict[str, int] = {}
         self._states_as_of: date | None = None
+        self._books_lock = threading.RLock()
         self.books: dict[str, Administration] = {}
         for name in administrations:
             self.add_administration(name, automatic_reminders=automatic_reminders)
@@ -640,6 +642,10 @@ class MoneybirdSimulator(SimulatorBase):
     # -- dispatch -----------------------------------------------------------------------------------------------
 
     def _route(self, request: Request) -> Response:
+        with self._books_lock:  # served on loopback, requests arrive on several threads
+            return self._answer(request)
+
+    def _answer(self, request: Request) -> Response:
         self.advance_states()
         if request.host.split(":")[0] == self.storage_host:
             return self._storage(request)
