@@ -148,6 +148,11 @@ def _page(response: httpx.Response, key: str) -> Page:
         raise BadPlatformData(f"Xero's answer to {response.request.url.path} has no {key} list")
     stamp = body.get("DateTimeUTC")
     server_time = parse_ms_date(stamp)[0] if isinstance(stamp, str) and stamp.startswith("/Date(") else None
+    if server_time is None and response.headers.get("Date"):
+        try:
+            server_time = email.utils.parsedate_to_datetime(response.headers["Date"])
+        except (TypeError, ValueError):
+            server_time = None
     pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
     return Page([r for r in records if isinstance(r, dict)], server_time, pagination.get("pageCount"))
 

@@ -37,7 +37,14 @@ from providers.base import (
     SyncState,
     Tenant,
 )
-from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
+from providers.errors import (
+    AuthorizationExpired,
+    BadPlatformData,
+    DunningError,
+    NotFound,
+    PlatformError,
+    ReminderRefused,
+)
 from providers.http import ApiClient, RateWindow
 from providers.xero import mapping
 from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, XeroClient, XeroProfile
@@ -92,8 +99,10 @@ class _Contacts:
     """The contacts one sync has read, and the cheapest way to read the ones still missing."""
 
     def __init__(self, client: XeroClient, connection: str, known: Mapping[str, str | None],
-                 kinds: Mapping[str, DebtorKind]) -> None:
+                 kinds: Mapping[str, DebtorKind], since: datetime | None) -> None:
         self.client = client
+        self.since = since
+        """When contacts were last read (kept when Xero's answers carry no clock)."""
         self.connection = connection
         self.known = known
         self.kinds = kinds
@@ -200,7 +209,7 @@ class XeroProvider(Provider):
         cursor = _Cursor.parse(state.cursor)
         full = state.full or cursor.invoices is None
         statuses = self._open_statuses()
-        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds)
+        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds, cursor.contacts)
         started: datetime | None = None
 
         if not full and cursor.contacts is not None:  # contacts changed since the last sync (1 call if none did)
@@ -246,7 +255,7 @@ class XeroProvider(Provider):
         changed = contacts.changed_known()
         new, contact_problems = contacts.deliver(debtor_ids)
         contacts.delivered.update(d.platform_id for d in changed)
-        cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)
+        cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else contacts.since)
         return SyncPage(invoices=tuple(invoices), debtors=tuple({d.platform_id: d for d in changed + new}.values()),
                         problems=tuple(problems + contact_problems), cursor=cursor.dump())
 
@@ -267,7 +276,7 @@ class XeroProvider(Provider):
             yield self._page(contacts, invoices, debtor_ids, problems, 1, highest, started, reread=True)
         gone = tuple(i for i in leavers if i not in seen)
         if gone:
-            cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else None)
+            cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else contacts.since)
             yield SyncPage(closed_invoice_ids=gone, cursor=cursor.dump())
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:
@@ -292,7 +301,15 @@ class XeroProvider(Provider):
             reason = str(exc).removeprefix(f"{self.settings.name}: ")
             raise ReminderRefused(f"Xero would not e-mail invoice {invoice.label}: {reason}",
                                   connection=self.settings.name, status=400) from None
-        note = self.add_note(invoice, f"Dunning Connector: {request.step}", idempotency_key=request.idempotency_key)
+        try:
+            note = self.add_note(invoice, f"Dunning Connector: {request.step}",
+                                 idempotency_key=request.idempotency_key)
+        except DunningError as exc:
+            # The mail went out: raising would invite a second one. Say what to record by hand instead.
+            by_hand = mapping.reminder_details(request.step, request.idempotency_key)
+            return Receipt(sent_at=datetime.now(UTC), recipients=request.debtor.emails,
+                           detail=f"Xero e-mailed invoice {invoice.label}, but recording it in the invoice's history "
+                                  f"failed ({exc}); add the note '{by_hand}' in Xero by hand")
         detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
         try:
             link = self.client.online_invoice_url(invoice.platform_id)
@@ -320,7 +337,12 @@ class XeroProvider(Provider):
         return None
 
     def warnings(self) -> list[str]:
-        if self.client.reminders_enabled():
+        try:
+            enabled = self.client.reminders_enabled()
+        except (AuthorizationExpired, PlatformError) as exc:
+            return [f"{self.settings.name}: could not check whether Xero's own invoice reminders are on ({exc}); "
+                    "the app needs the accounting.settings.read scope"]
+        if enabled:
             return [f"{self.settings.name}: Xero's own invoice reminders are switched on (Invoice settings → "
                     "Invoice reminders); debtors would get two sets of reminders. Switch them off in Xero."]
         return []

@@ -138,10 +138,10 @@ def test_an_expired_token_is_refreshed_once_and_the_call_repeated(xero, tokens) 
 @respx.mock
 def test_a_missing_scope_asks_for_reauthorisation_without_refreshing(xero) -> None:
     token = respx.post(TOKEN_URL)
-    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=problem(401, "AuthorizationUnsuccessful"))
+    respx.get(f"{API}/Invoices").mock(return_value=problem(401, "AuthorizationUnsuccessful"))
 
     with pytest.raises(AuthorizationExpired, match="scopes") as refused:
-        xero.warnings()
+        list(xero.sync(SyncState()))
     assert token.call_count == 0
     assert "dunning setup --reconnect acme-xero" in str(refused.value)
 
@@ -267,12 +267,19 @@ def test_a_spent_minute_budget_waits_only_until_the_next_minute_by_xeros_clock(x
 
 
 @respx.mock
+def test_without_the_settings_scope_the_reminder_check_is_a_warning_not_a_failure(xero) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=problem(401, "AuthorizationUnsuccessful"))
+
+    assert "accounting.settings.read" in xero.warnings()[0]
+
+
+@respx.mock
 def test_an_offline_organisation_is_retried_then_reported(xero) -> None:
-    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+    respx.get(f"{API}/Invoices/{INVOICE_ID}").mock(return_value=httpx.Response(
         503, text="The Organisation is offline", headers=limits()))
 
     with pytest.raises(PlatformError, match="offline") as failed:
-        xero.warnings()
+        xero.fetch_pdf(invoice())
     assert failed.value.retryable and len(respx.calls) == 5
 
 

@@ -103,6 +103,18 @@ def test_the_daily_email_limit_is_a_refusal_not_a_crash(sim: XeroSimulator, xero
     assert len(sim.mail) == 1
 
 
+def test_a_history_failure_after_the_mail_went_out_returns_a_receipt_not_an_error(
+    sim: XeroSimulator, xero: XeroProvider, synced: dict
+) -> None:
+    invoice_id = mailable(sim)
+    sim.faults.server_error("/api.xro/2.0/Invoices/*/History", status=500, times=10)
+
+    receipt = xero.send_reminder(request_for(synced, invoice_id))
+
+    assert len(sim.mail) == 1
+    assert "by hand" in receipt.detail and "[outbox-0001-first]" in receipt.detail
+
+
 def test_several_invoices_in_one_reminder_are_refused_as_xero_mails_one_at_a_time(
     sim: XeroSimulator, xero: XeroProvider, synced: dict
 ) -> None:
