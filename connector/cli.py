@@ -286,7 +286,7 @@ def sync(
     with _exit_codes():
         config = _config(ctx)
         if not config.connections:
-            typer.echo(f"No connections in {config.path} to sync. Connect an administration with: dunning setup", err=True)
+            typer.echo(f"No connections in {config.path} to sync. Connect one with: dunning setup", err=True)
             return
         with Store.open(config.store_url) as store:
             tokens = open_token_store(default_state_dir(config.path or _options(ctx).config_path))
@@ -504,7 +504,9 @@ def report(
 @app.command()
 def demo(
     ctx: typer.Context,
-    dir_: Annotated[Path | None, typer.Option("--dir", help="Where the demo writes its config, store and files.")] = None,
+    dir_: Annotated[
+        Path | None, typer.Option("--dir", help="Where the demo writes its config, store and files.")
+    ] = None,
     days: Annotated[int, typer.Option("--days", metavar="N", min=1, help="Simulate this many days.")] = 90,
 ) -> None:
     """The whole product against the built-in simulators, on a virtual clock."""

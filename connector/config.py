@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from importlib import resources
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 

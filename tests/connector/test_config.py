@@ -143,8 +143,14 @@ def test_a_toml_syntax_error_names_line_and_column(tmp_path):
             {"creditor": {"name": "Voorbeeld B.V.", "iban": "12345"}},
             "creditor.iban: '12345' is not an IBAN (e.g. NL91 ABNA 0417 1643 00)",
         ),
-        ({"creditor": {"name": "Voorbeeld B.V.", "email": "debiteuren"}}, "creditor.email: 'debiteuren' is not an e-mail address"),
-        ({"creditor": {"name": "Voorbeeld B.V.", "country": "XX"}}, "creditor.country: unknown country 'XX' (expected an ISO-3166 alpha-2 code such as NL)"),
+        (
+            {"creditor": {"name": "Voorbeeld B.V.", "email": "debiteuren"}},
+            "creditor.email: 'debiteuren' is not an e-mail address",
+        ),
+        (
+            {"creditor": {"name": "Voorbeeld B.V.", "country": "XX"}},
+            "creditor.country: unknown country 'XX' (expected an ISO-3166 alpha-2 code such as NL)",
+        ),
         ({"creditor": {"iban": "NL91ABNA0417164300"}}, "creditor.name: is required"),
         ({"policy": {"min_gap_days": -1}}, "policy.min_gap_days: Input should be greater than or equal to 0"),
         (

@@ -18,7 +18,8 @@ def _config(*names: str):
     return parse_config(
         {
             "connections": [
-                {"name": n, "provider": "fake", "tenant": "T1", "client_id": "c", "client_secret_env": f"{n.upper()}_SECRET"}
+                {"name": n, "provider": "fake", "tenant": "T1", "client_id": "c",
+                 "client_secret_env": f"{n.upper()}_SECRET"}
                 for n in names
             ]
         }
