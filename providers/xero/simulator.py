@@ -618,6 +618,9 @@ class XeroSimulator(SimulatorBase):
         self,
         clock: VirtualClock | None = None,
         *,
+        seed: int = 0,
+        contacts: int = 0,
+        invoices: int = 0,
         organisation: str = "Demo Company (NL)",
         minute_limit: int = 60,
         day_limit: int = 5000,
@@ -642,6 +645,8 @@ class XeroSimulator(SimulatorBase):
         """Virtual seconds each API call takes (benchmarks), so elapsed time means something."""
         self.in_flight: dict[str, int] = {}
         self._flight_lock = threading.Lock()
+        if contacts or invoices:
+            self.seed_book(seed=seed, contacts=max(1, contacts), open_invoices=invoices)
 
     # -- setup for tests ---------------------------------------------------------------------------------------
 
