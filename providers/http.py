@@ -448,9 +448,15 @@ class ApiClient:
         idempotency_key: str | None = None,
         authenticated: bool = True,
         accept_redirect: bool = False,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one logical call, with the retries the policy allows; returns a 2xx (or 3xx if accepted) response."""
-        idempotent = method.upper() in {"GET", "HEAD", "OPTIONS"} or idempotency_key is not None
+        """Send one logical call, with the retries the policy allows; returns a 2xx (or 3xx if accepted) response.
+
+        `idempotent` marks a call safe to repeat after an outage; by default reads are, and writes only when they
+        carry an idempotency key. Pass True for a POST that only reads (e.g. Moneybird's synchronization POST).
+        """
+        if idempotent is None:
+            idempotent = method.upper() in {"GET", "HEAD", "OPTIONS"} or idempotency_key is not None
         retrying = Retrying(
             stop=stop_after_attempt(self.profile.max_attempts),
             wait=self._wait,

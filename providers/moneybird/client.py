@@ -7,8 +7,6 @@ administration id is the connection's tenant. The loops, waits, retries and toke
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,9 +163,8 @@ class MoneybirdClient:
     def _records(self, path: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         if len(ids) > mapping.SYNC_BATCH:
             raise ValueError(f"at most {mapping.SYNC_BATCH} ids per synchronization call")
-        # A read sent as POST: the key marks it safe to repeat after an outage (Moneybird ignores the header).
-        key = "sync-" + hashlib.sha256(json.dumps([path, list(ids)]).encode()).hexdigest()[:32]
-        response = self.api.request("POST", path, json=mapping.sync_request(ids), idempotency_key=key)
+        # A read sent as POST: safe to repeat after an outage.
+        response = self.api.request("POST", path, json=mapping.sync_request(ids), idempotent=True)
         return self._json(response)
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
