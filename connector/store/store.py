@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Self
 
-from sqlalchemy import Connection, Engine, Row, func, select, tuple_
+from sqlalchemy import Connection, Engine, Row, Table, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from connector.models import Debtor, Event, EventKind, Invoice
@@ -117,7 +117,7 @@ class Store:
             with conn.begin():
                 yield conn
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractContextManager[Connection]:
         return self._write_connection(self.engine)
 
     # --- connections ------------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class Store:
 
     @staticmethod
     def _ids_by_platform_id(
-        conn: Connection, table: Any, connection: str, platform_ids: Sequence[str]
+        conn: Connection, table: Table, connection: str, platform_ids: Sequence[str]
     ) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunks(platform_ids):
