@@ -144,12 +144,19 @@ class Division:
     Description: str
     Country: str = "NL"
     Currency: str = "EUR"
+    last_number: int = 26_000_000
     accounts: dict[str, Account] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     invoices: dict[str, SalesInvoice] = field(default_factory=dict)
     terms: dict[str, Term] = field(default_factory=dict)
     documents: dict[str, Document] = field(default_factory=dict)
     notes: dict[str, Note] = field(default_factory=dict)
+    terms_of: dict[str, list[Term]] = field(default_factory=dict)
+    """Payment terms by TransactionEntryID (an index, so mutators stay fast on 20,000-invoice books)."""
+
+    def add_term(self, term: Term) -> None:
+        self.terms[term.ID] = term
+        self.terms_of.setdefault(term.TransactionEntryID, []).append(term)
 
 
 # --- OData: $filter parsing and evaluation ------------------------------------------------------------------------
@@ -437,7 +444,7 @@ class ExactSimulator(SimulatorBase):
         """The customer paid (all, or `amount`) and the bookkeeper matched it: terms split and close as in Exact."""
         data = self.divisions[division]
         on = on or self.clock.now().date()
-        terms = sorted((t for t in data.terms.values() if t.TransactionEntryID == invoice_id and t.Status != 50
+        terms = sorted((t for t in data.terms_of.get(invoice_id, []) if t.Status != 50
                         and t.TransactionType != 40), key=lambda t: (t.DueDate, t.Timestamp))
         left = Decimal(amount) if amount is not None else sum((abs(t.AmountFC) for t in terms), Decimal(0))
         paid = left
@@ -449,7 +456,7 @@ class ExactSimulator(SimulatorBase):
                 sign = 1 if term.AmountFC > 0 else -1
                 rest = Term(**{**term.__dict__, "ID": self.guid(), "EntryID": self.guid(),
                                "AmountFC": sign * (open_amount - left), "Timestamp": self.tick()})
-                data.terms[rest.ID] = rest
+                data.add_term(rest)
                 term.AmountFC = sign * left
             term.Status, term.LastPaymentDate, term.Timestamp = 50, on, self.tick()
             term.IsFullyPaid = True
@@ -459,7 +466,7 @@ class ExactSimulator(SimulatorBase):
             bank = Term(self.guid(), self.guid(), self.guid(), first.Account, -first.AmountFC / abs(first.AmountFC)
                         * paid, first.Currency, first.RateFC, on, on, first.InvoiceNumber, None, 50, -paid, 40,
                         Timestamp=self.tick())
-            data.terms[bank.ID] = bank
+            data.add_term(bank)
 
     def unmatched_payment(self, division: int, invoice_id: str, amount: Decimal | str,
                           *, on: date | None = None) -> Term:
@@ -470,7 +477,7 @@ class ExactSimulator(SimulatorBase):
         term = Term(self.guid(), self.guid(), self.guid(), invoice.InvoiceTo, -RECEIVABLE_SIGN * Decimal(amount),
                     invoice.Currency, Decimal(1), on, on, invoice.InvoiceNumber, None, 20,
                     -RECEIVABLE_SIGN * Decimal(amount), 40, Timestamp=self.tick())
-        data.terms[term.ID] = term
+        data.add_term(term)
         return term
 
     def supplier_payment(self, division: int, account_id: str, amount: Decimal | str) -> Term:
@@ -480,12 +487,12 @@ class ExactSimulator(SimulatorBase):
         term = Term(self.guid(), self.guid(), self.guid(), account_id, Decimal(amount), data.Currency, Decimal(1),
                     today, today, self._next_number(data), None, 20, Decimal(amount), 30, LineType=22,
                     Timestamp=self.tick())
-        data.terms[term.ID] = term
+        data.add_term(term)
         return term
 
     def _next_number(self, data: Division) -> int:
-        numbers = [i.InvoiceNumber for i in data.invoices.values() if i.InvoiceNumber]
-        return max(numbers, default=26_000_000) + 1
+        data.last_number += 1
+        return data.last_number
 
     def _book(self, data: Division, invoice: SalesInvoice, rate: Decimal) -> None:
         sign = -RECEIVABLE_SIGN if invoice.Type == 8021 else RECEIVABLE_SIGN
@@ -493,7 +500,7 @@ class ExactSimulator(SimulatorBase):
                     invoice.Currency, rate, invoice.DueDate, invoice.InvoiceDate, invoice.InvoiceNumber,
                     invoice.YourRef, 20, sign * invoice.AmountFC, 21 if invoice.Type == 8021 else 20,
                     Timestamp=self.tick())
-        data.terms[term.ID] = term
+        data.add_term(term)
         document = Document(self.guid(), invoice.InvoiceID, f"Factuur {invoice.InvoiceNumber}", invoice.InvoiceTo,
                             self.guid(), f"Factuur {invoice.InvoiceNumber}.pdf", _pdf(invoice))
         data.documents[document.ID] = document
