@@ -51,7 +51,6 @@ from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, XeroClient, Xer
 
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-REVOKE_URL = "https://identity.xero.com/connect/revocation"
 SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
 """Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
 `offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
@@ -172,14 +171,17 @@ class XeroProvider(Provider):
 
     @classmethod
     def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        token_url = settings.token_url or TOKEN_URL
+        revoke_url = token_url.removesuffix("/connect/token") + "/connect/revocation" if token_url.endswith(
+            "/connect/token") else None  # Xero's revocation sits beside its token endpoint
         return OAuthEndpoints(
             authorize_url=settings.authorize_url or AUTHORIZE_URL,
-            token_url=settings.token_url or TOKEN_URL,
+            token_url=token_url,
             scopes=settings.scopes or SCOPES,
             pkce=True,
             # Web apps authenticate at the token endpoint with HTTP Basic; PKCE apps have no secret.
             token_auth="client_secret_basic",
-            revoke_url=REVOKE_URL if settings.token_url is None else None,
+            revoke_url=revoke_url,
         )
 
     @classmethod
