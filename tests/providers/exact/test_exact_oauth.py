@@ -135,3 +135,16 @@ def test_the_consent_page_answers_on_every_country_host_with_a_bang_in_the_code(
     assert "%21" in location  # the code's "!" arrives URL-encoded
     code = parse_qs(urlsplit(location).query)["code"][0]
     assert "!" in code and "start.exactonline.co.uk" in sim.hosts
+
+
+def test_a_401_before_570_seconds_is_not_cured_by_hammering_the_token_endpoint(sim: ExactSimulator,
+                                                                                clock: VirtualClock) -> None:
+    tokens = granted(sim)
+    provider = connect(sim, tokens)
+    clock.advance(100)
+    sim.faults.expired_token("*/current/Me")
+    with pytest.raises(AuthorizationExpired):
+        provider.list_tenants()
+    assert sim.oauth.token_requests == 1 and sim.oauth.refreshes == 0  # one refused attempt, tokens kept
+    assert tokens.saved == []
+    assert provider.list_tenants()  # the current token still works
