@@ -315,7 +315,7 @@ class XeroProvider(Provider):
         detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
         try:
             link = self.client.online_invoice_url(invoice.platform_id)
-        except PlatformError:
+        except DunningError:
             link = None  # the e-mail went out and is recorded; the link is a convenience for the dossier
         if link:
             detail += f"; online invoice: {link}"
@@ -323,6 +323,7 @@ class XeroProvider(Provider):
                        recipients=request.debtor.emails, detail=detail)
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        """A history record `<text> [<key>]` (Xero shows it as "System Generated", at most 250 characters)."""
         details = mapping.note_details(text, idempotency_key)
         # Its own key: Xero may scope idempotency keys per organisation rather than per endpoint (unconfirmed).
         record = self.client.add_history(invoice.platform_id, details,
