@@ -18,10 +18,10 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.models import Debtor, Invoice  # noqa: E402
-from providers.base import ConnectionSettings, SyncState, Token  # noqa: E402
-from providers.exact import ExactProvider  # noqa: E402
-from providers.exact.simulator import ExactSimulator  # noqa: E402
+from connector.models import Debtor, Invoice
+from providers.base import ConnectionSettings, SyncState, Token
+from providers.exact import ExactProvider
+from providers.exact.simulator import ExactSimulator
 
 DIVISION = 123456
 REDIRECT = "https://localhost:8765/callback"
@@ -37,7 +37,7 @@ class Tokens:
     def save(self, connection: str, token: Token) -> None:
         self.token = token
 
-    def lock(self, connection: str):  # noqa: ANN201
+    def lock(self, connection: str):
         import contextlib
 
         return contextlib.nullcontext()

@@ -47,7 +47,12 @@ from providers.base import (
 from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
 from providers.exact import mapping, odata
 from providers.exact.client import DEFAULT_API_URL, ExactClient, ExactProfile
-from providers.exact.mapping import AccountRow, ContactRow, DebtorKindRule, ReceivableRow
+from providers.exact.mapping import (
+    AccountRow,
+    ContactRow,
+    DebtorKindRule,
+    ReceivableRow,
+)
 from providers.http import ApiClient
 
 PAGE_SIZE = 1000

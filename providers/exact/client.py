@@ -13,10 +13,23 @@ from typing import Any
 
 import httpx
 
-from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
+from providers.errors import (
+    AuthorizationExpired,
+    BadPlatformData,
+    DunningError,
+    NotFound,
+    PlatformError,
+)
 from providers.exact import mapping, odata
 from providers.exact.mapping import Query
-from providers.http import ApiClient, HttpProfile, LimitReading, NextUrlPaginator, RateWindow, short_text
+from providers.http import (
+    ApiClient,
+    HttpProfile,
+    LimitReading,
+    NextUrlPaginator,
+    RateWindow,
+    short_text,
+)
 
 DEFAULT_API_URL = "https://start.exactonline.nl"
 CALLS_PER_MINUTE, CALLS_PER_DAY = 60, 5000

@@ -265,8 +265,7 @@ def _invoice(
     if _opposite(open_sum, paid_unmatched):
         outstanding = max(Decimal(0), outstanding - abs(paid_unmatched))
     total = abs(first.TransactionAmountFC) if first.TransactionAmountFC is not None else abs(open_sum)
-    if outstanding > total:
-        total = outstanding  # an instalment row without the transaction total: never claim more than is open
+    total = max(total, outstanding)  # an instalment row without the transaction total: never claim more than is open
     version = hashlib.sha1(
         repr(sorted((t.ID, str(t.AmountFC), t.Status, str(t.DueDate)) for t in terms + unmatched)).encode()
     ).hexdigest()[:16]

@@ -32,7 +32,15 @@ from urllib.parse import urlencode
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from providers.simkit import EXACT_OAUTH, OAuthServer, RateDecision, RateWindows, SimulatorBase, VirtualClock, Window
+from providers.simkit import (
+    EXACT_OAUTH,
+    OAuthServer,
+    RateDecision,
+    RateWindows,
+    SimulatorBase,
+    VirtualClock,
+    Window,
+)
 
 HOSTS = ("start.exactonline.nl", "start.exactonline.be", "start.exactonline.de", "start.exactonline.co.uk",
          "start.exactonline.fr", "start.exactonline.es", "start.exactonline.com")
@@ -249,7 +257,7 @@ def parse_filter(text: str, fields: Mapping[str, Kind]) -> Any:
             raise ODataError(400, f"Syntax error at position {at} in '{text}'.")
         if value not in fields:
             raise ODataError(400, f"Could not find a property named '{value}' on type 'Exact.Web.Api.Models'.")
-        op_kind, op, op_at = take()
+        _op_kind, op, op_at = take()
         if op not in _COMPARE:
             raise ODataError(400, f"Syntax error at position {op_at} in '{text}'.")
         return _Comparison(value, op, _literal(take(), fields[value], op, op_at))
@@ -365,8 +373,10 @@ class ExactSimulator(SimulatorBase):
         Rule("/docs/SysAttachment.aspx", endpoint="download", methods=["GET"]),
     ])
 
-    def __init__(self, clock: VirtualClock | None = None, *, seed: int = 1,
+    def __init__(self, clock: VirtualClock | None = None, *, seed: int = 1, division: int = 123456,
+                 accounts: int = 20, invoices: int = 40,
                  resend_processed: Literal["accept", "refuse"] = "accept") -> None:
+        """A seeded division (see `_seed`); `accounts=0, invoices=0` gives empty books to fill with the mutators."""
         super().__init__(clock)
         self.rng = random.Random(seed)
         # Exact's authorize URL takes no scope (an app's rights are set in the App Center): a label stands in for
@@ -384,6 +394,8 @@ class ExactSimulator(SimulatorBase):
         """Open (Status 20) invoices that a PrintedSalesInvoices POST processed: a dunning tool must never cause one."""
         self.rowversion = 10_000_000 + self.rng.randrange(1_000_000)
         self.sets = self._entity_sets()
+        if accounts or invoices:
+            self._seed(division, accounts, invoices)
 
     # -- seeding and mutators ---------------------------------------------------------------------------------
 
@@ -508,16 +520,18 @@ class ExactSimulator(SimulatorBase):
     @classmethod
     def seeded(cls, *, seed: int = 1, division: int = 123456, accounts: int = 20, invoices: int = 40,
                clock: VirtualClock | None = None, **options: Any) -> ExactSimulator:
+        return cls(clock, seed=seed, division=division, accounts=accounts, invoices=invoices, **options)
+
+    def _seed(self, division: int, accounts: int, invoices: int) -> None:
         """A deterministic division: accounts (some without e-mail but with a main contact), processed invoices,
         a few partly paid, one in GBP, one credit note, a draft and an unprocessed invoice, a supplier payment."""
-        sim = cls(clock, seed=seed, **options)
-        sim.add_division(division, "Bakkerij De Korenschoof B.V.")
-        sim.add_division(division + 1, "Korenschoof Holding B.V.")
-        today = sim.clock.now().date()
+        self.add_division(division, "Bakkerij De Korenschoof B.V.")
+        self.add_division(division + 1, "Korenschoof Holding B.V.")
+        today = self.clock.now().date()
         made = []
         for i in range(accounts):
             business = i % 4 != 3
-            account = sim.add_account(
+            account = self.add_account(
                 division, f"Klant {i:05d} B.V." if business else f"J. de Vries {i:05d}",
                 Email=None if i % 5 == 2 else f"debiteuren{i}@klant{i}.nl",
                 Phone=f"+31 20 555 {i:04d}", AddressLine1=f"Dorpsstraat {i + 1}", Postcode="1234 AB",
@@ -527,25 +541,24 @@ class ExactSimulator(SimulatorBase):
                 Language="NL" if i % 6 else "EN",
             )
             if account.Email is None:
-                sim.add_contact(division, account.ID, f"Petra Jansen {i}", email=f"petra{i}@klant{i}.nl")
+                self.add_contact(division, account.ID, f"Petra Jansen {i}", email=f"petra{i}@klant{i}.nl")
             made.append(account)
         for n in range(invoices):
             account = made[n % len(made)]
-            amount = Decimal(sim.rng.randrange(5_000, 500_000)) / 100
-            sim.new_invoice(division, account.ID, amount, invoice_date=today - timedelta(days=sim.rng.randrange(5, 120)),
-                            due_days=sim.rng.choice((14, 30)), your_ref=f"PO-{n:05d}")
-        invoice_ids = list(sim.divisions[division].invoices)
+            amount = Decimal(self.rng.randrange(5_000, 500_000)) / 100
+            self.new_invoice(division, account.ID, amount, invoice_date=today - timedelta(days=self.rng.randrange(5, 120)),
+                            due_days=self.rng.choice((14, 30)), your_ref=f"PO-{n:05d}")
+        invoice_ids = list(self.divisions[division].invoices)
         if invoice_ids:
-            sim.pay(division, invoice_ids[0], Decimal("10.00"))
+            self.pay(division, invoice_ids[0], Decimal("10.00"))
             if len(invoice_ids) > 2:
-                sim.pay(division, invoice_ids[1])
+                self.pay(division, invoice_ids[1])
         if made:
-            sim.new_invoice(division, made[0].ID, "250.00", currency="GBP", rate="1.15", your_ref="PO-GBP")
-            sim.new_invoice(division, made[0].ID, "60.50", credit_note=True)
-            sim.new_invoice(division, made[0].ID, "99.00", status=20)  # open, not yet processed
-            sim.new_invoice(division, made[0].ID, "12.00", status=10)  # draft
-            sim.supplier_payment(division, made[-1].ID, "500.00")
-        return sim
+            self.new_invoice(division, made[0].ID, "250.00", currency="GBP", rate="1.15", your_ref="PO-GBP")
+            self.new_invoice(division, made[0].ID, "60.50", credit_note=True)
+            self.new_invoice(division, made[0].ID, "99.00", status=20)  # open, not yet processed
+            self.new_invoice(division, made[0].ID, "12.00", status=10)  # draft
+            self.supplier_payment(division, made[-1].ID, "500.00")
 
     # -- routing, auth and limits -----------------------------------------------------------------------------
 
@@ -664,7 +677,7 @@ class ExactSimulator(SimulatorBase):
     def _collection(self, request: Request, data: Division, entity_set: EntitySet) -> Response:
         args = request.args
         select = args.get("$select")
-        if select is None and not (args.get("$top") == "1"):
+        if select is None and args.get("$top") != "1":
             return odata_error(400, "Please add a $select or a $top=1 statement to the query string.")
         if select is not None:
             _project({}, select, entity_set.fields)  # an unknown property is a 400 even when nothing matches
