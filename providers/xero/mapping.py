@@ -3,8 +3,11 @@
 Xero's quirks handled here:
 - dates come as Microsoft JSON dates, `/Date(1518685950940+0000)/` (milliseconds since the epoch, UTC, with the
   organisation's offset as information), often with an ISO `…String` sibling (`DateString`, `DueDateString`,
-  `UpdatedDateUTCString`). A calendar date is read from the sibling when present, else from the instant shifted by
-  the offset (the .NET convention the format comes from); a timestamp is the instant itself.
+  `UpdatedDateUTCString`). A calendar date is read from the sibling when present. Otherwise it is the instant shifted
+  by the offset (the .NET convention the format comes from), rounded to the nearest midnight: invoice dates are
+  midnight UTC, but Xero also writes some dates as the organisation's local midnight in UTC (its docs show
+  `PeriodLockDate` 31 December as `/Date(1419937200000+0000)/`, 30 December 11:00 UTC), which for a Dutch or
+  Belgian organisation is 22:00 or 23:00 UTC the day before. A timestamp is the instant itself.
 - amounts are JSON numbers: the client parses them as `Decimal` (never through float); a float that slipped
   through is converted via its shortest repr, which is exact for amounts with two decimals.
 - a Contact carries no business/consumer flag: see `debtor_kind`.
@@ -67,7 +70,7 @@ def read_date(record: Mapping[str, Any], name: str) -> date | None:
         raise ValueError(f"{name} is {value!r}, not a date")
     if value.startswith("/Date("):
         instant, offset = parse_ms_date(value)
-        return (instant + offset).date()
+        return (instant + offset + timedelta(hours=12)).date()  # the nearest midnight
     return _iso(value, name).date()
 
 

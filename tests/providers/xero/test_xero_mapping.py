@@ -37,6 +37,14 @@ def test_ms_dates_are_utc_instants_and_offsets_shift_the_calendar_date() -> None
     assert mapping.read_date({"Date": "/Date(1539993600000)/"}, "Date") == date(2018, 10, 20)
 
 
+def test_a_local_midnight_written_in_utc_keeps_its_day() -> None:
+    # 1 March 2026 00:00 in Amsterdam (UTC+1) is 28 February 23:00 UTC
+    assert mapping.read_date({"ExpectedPaymentDate": "/Date(1772319600000+0000)/"}, "ExpectedPaymentDate") == date(
+        2026, 3, 1)
+    assert mapping.read_date({"ExpectedPaymentDate": "/Date(1772323200000+0000)/"}, "ExpectedPaymentDate") == date(
+        2026, 3, 1)
+
+
 def test_the_string_sibling_wins_for_calendar_dates() -> None:
     record = {"DueDate": "/Date(1539950400000-1200)/", "DueDateString": "2018-10-20T00:00:00"}
     assert mapping.read_date(record, "DueDate") == date(2018, 10, 20)
