@@ -235,5 +235,9 @@ class ExactClient:
     def download(self, url: str) -> httpx.Response:
         """The attachment file: its `Url` + `&Download=1`, with the bearer token (without it Exact shows a login
         page)."""
+        if httpx.URL(url).host != httpx.URL(self.api.profile.base_url).host:
+            # the bearer token goes only to the Exact host this connection talks to
+            raise PlatformError(f"Exact Online gave an attachment address on another host ({httpx.URL(url).host}); "
+                                "not downloading it with this connection's token", connection=self.api.settings.name)
         separator = "&" if "?" in url else "?"
         return self.api.request("GET", f"{url}{separator}Download=1", headers={"Accept": "*/*"})

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import pycountry
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -131,6 +132,14 @@ def _text(value: Any) -> Any:
 Text = Annotated[str | None, BeforeValidator(_text)]
 
 
+def _guid(value: Any) -> Any:
+    """GUIDs in one spelling, so an InvoiceID read from one entity set matches the same id from another."""
+    return str(UUID(str(value))) if value not in (None, "") else None
+
+
+Guid = Annotated[str | None, BeforeValidator(_guid)]
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -138,8 +147,8 @@ class _Row(BaseModel):
 class ReceivableRow(_Row):
     """One payment term (cashflow/Receivables, bulk/Cashflow/Receivables, sync/Cashflow/PaymentTerms)."""
 
-    ID: str
-    Account: Text = None
+    ID: Annotated[str, BeforeValidator(_guid)]
+    Account: Guid = None
     AmountFC: Decimal
     Currency: Text = None
     DueDate: ExactDate = None
@@ -148,14 +157,14 @@ class ReceivableRow(_Row):
     YourRef: Text = None
     Status: int
     TransactionAmountFC: Decimal | None = None
-    TransactionEntryID: Text = None
+    TransactionEntryID: Guid = None
     TransactionType: int | None = None
     Timestamp: Int64 = None
     LineType: int | None = None
 
 
 class AccountRow(_Row):
-    ID: str
+    ID: Annotated[str, BeforeValidator(_guid)]
     Code: Text = None
     Name: Text = None
     Email: Text = None
@@ -169,13 +178,13 @@ class AccountRow(_Row):
     ChamberOfCommerce: Text = None
     VATNumber: Text = None
     Language: Text = None
-    MainContact: Text = None
+    MainContact: Guid = None
     Timestamp: Int64 = None
 
 
 class ContactRow(_Row):
-    ID: str
-    Account: Text = None
+    ID: Annotated[str, BeforeValidator(_guid)]
+    Account: Guid = None
     FullName: Text = None
     Email: Text = None
     BusinessEmail: Text = None

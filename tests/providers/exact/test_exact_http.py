@@ -159,3 +159,11 @@ def test_a_401_refreshes_once_then_asks_for_reauthorisation() -> None:
     assert token.call_count == 1
     sent = token.calls[0].request.content.decode()
     assert "client_secret=s3cret" in sent and "refresh_token=refresh-012345" in sent  # client_secret_post
+
+
+@respx.mock
+def test_the_bearer_token_is_never_sent_to_another_host() -> None:
+    elsewhere = respx.get(url__startswith="https://files.example.test/").mock(return_value=httpx.Response(200))
+    with pytest.raises(PlatformError, match="another host"):
+        provider(Clock()).exact.download("https://files.example.test/docs/SysAttachment.aspx?ID=1")
+    assert elsewhere.call_count == 0

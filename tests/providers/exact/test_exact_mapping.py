@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ def term(amount: str, *, status: int = 20, id: str = "t1", entry: str = INVOICE,
          total: str | None = None, kind: int = 20, due: date = date(2026, 10, 1), line: int = 20,
          currency: str = "EUR", account: str = ACCOUNT) -> ReceivableRow:
     return ReceivableRow.model_validate({
-        "ID": id, "Account": account, "AmountFC": Decimal(amount), "Currency": currency, "DueDate": ms(due),
+        "ID": str(uuid.uuid5(uuid.NAMESPACE_URL, id)), "Account": account, "AmountFC": Decimal(amount), "Currency": currency, "DueDate": ms(due),
         "InvoiceDate": ms(date(2026, 9, 1)), "InvoiceNumber": number, "YourRef": "PO-1", "Status": status,
         "TransactionAmountFC": Decimal(total if total is not None else amount), "TransactionEntryID": entry,
         "TransactionType": kind, "LineType": line, "Timestamp": "123",
@@ -113,6 +114,11 @@ def test_an_unmatched_payment_naming_the_invoice_reduces_what_is_owed() -> None:
     assert found[INVOICE].outstanding == Decimal("910.00")
 
 
+def test_guids_are_matched_whatever_their_spelling() -> None:
+    found = invoices(term("-100.00", entry=INVOICE.upper(), account=ACCOUNT.upper()))
+    assert set(found) == {INVOICE} and found[INVOICE].debtor_id == ACCOUNT
+
+
 def test_a_credit_note_is_flagged() -> None:
     found = invoices(term("60.50", kind=mapping.SALES_CREDIT_NOTE))
     assert found[INVOICE].is_credit_note and not found[INVOICE].is_collectable
@@ -167,10 +173,11 @@ def test_an_account_becomes_a_debtor_with_address_language_and_numbers() -> None
 
 
 def test_an_account_without_email_uses_its_main_contact() -> None:
-    contacts = [ContactRow(ID="c2", Account=ACCOUNT, FullName="Other", Email="other@bakker.nl"),
-                ContactRow(ID="c1", Account=ACCOUNT, FullName="Petra", Email="petra@bakker.nl", IsMainContact=True)]
-    contact = mapping.main_contact(contacts, "c1")
-    debtor = mapping.debtor(account(MainContact="c1"), connection="acme", contact=contact)
+    main, other = "c0000000-0000-4000-8000-000000000001", "c0000000-0000-4000-8000-000000000002"
+    contacts = [ContactRow(ID=other, Account=ACCOUNT, FullName="Other", Email="other@bakker.nl"),
+                ContactRow(ID=main, Account=ACCOUNT, FullName="Petra", Email="petra@bakker.nl", IsMainContact=True)]
+    contact = mapping.main_contact(contacts, main)
+    debtor = mapping.debtor(account(MainContact=main), connection="acme", contact=contact)
     assert debtor.emails == ("petra@bakker.nl",) and debtor.contact_person == "Petra"
 
 
