@@ -107,15 +107,19 @@ class RateLimiter:
         for reading in readings:
             if reading.remaining is None or reading.remaining > 0:
                 continue
-            reset_at = reading.reset_at if reading.reset_at is not None else now + 60
-            if reading.daily and reset_at - now > self._max_wait:
+            if reading.daily and (reading.reset_at is None or reading.reset_at - now > self._max_wait):
+                until = (
+                    f" until {datetime.fromtimestamp(reading.reset_at, UTC):%Y-%m-%d %H:%M} UTC"
+                    if reading.reset_at is not None
+                    else ""
+                )
                 raise RateLimited(
-                    f"the platform's daily call limit is used up until "
-                    f"{datetime.fromtimestamp(reset_at, UTC):%Y-%m-%d %H:%M} UTC; this connection stops for this run "
+                    f"the platform's daily call limit is used up{until}; this connection stops for this run "
                     "and continues at the next one",
                     connection=connection,
                     for_the_day=True,
                 )
+            reset_at = reading.reset_at if reading.reset_at is not None else now + 60
             self._blocked_until = max(self._blocked_until, reset_at)
 
 
@@ -433,6 +437,10 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def now(self) -> datetime:
+        """The client's (injectable) time as an aware UTC datetime, for receipts and cursors."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     # public calls
 

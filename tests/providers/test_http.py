@@ -337,3 +337,11 @@ def test_connections_sharing_an_authorisation_refresh_one_stored_token(clock: Cl
     api.get_json("/items")
     assert set(tokens.tokens) == {"acme"}
     assert tokens.tokens["acme"].refresh_token.get_secret_value() == "shared-refresh-12345"
+
+
+def test_a_spent_daily_budget_without_a_known_reset_stops_at_once() -> None:
+    clock = Clock()
+    limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900)
+    with pytest.raises(RateLimited, match="daily call limit is used up; this connection stops") as caught:
+        limiter.observe([LimitReading("day", remaining=0, daily=True)], connection="acme")
+    assert caught.value.for_the_day and clock.slept == []
