@@ -233,3 +233,15 @@ def test_list_tenants_falls_back_to_hrm_divisions(sim: ExactSimulator) -> None:
     tenants = connect(sim, tenant=None).list_tenants()
     assert [t.id for t in tenants] == [str(DIVISION), str(DIVISION + 1)]
     assert sim.call_count("*/hrm/Divisions") == 1
+
+
+def test_a_minute_spent_by_another_app_is_waited_out_not_hammered(sim: ExactSimulator, clock: VirtualClock,
+                                                                  provider: ExactProvider) -> None:
+    clock.advance(45 - clock.time() % 60)
+    for _ in range(60):  # someone else used this division's minute
+        sim.limits.hit(str(DIVISION))
+    start = clock.time()
+    books = Books()
+    books.sync(provider)
+    assert books.open() and clock.time() == pytest.approx(start + 15, abs=0.01)
+    assert sim.call_count("*/sync/Cashflow/PaymentTerms") == 2  # one refused call, then the real one
