@@ -9,8 +9,8 @@ the platform can consolidate, one call task and one agency case per debtor.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import groupby

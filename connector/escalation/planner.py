@@ -19,15 +19,25 @@ Pure: values in, a value out; no clock, no store, no I/O. The rules, in the orde
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
-from connector.escalation.legal import business_compensation, collection_costs, statutory_interest
-from connector.escalation.policy import REMINDER_STEPS, STEP_ORDER, Channel, Policy, StepRule
+from connector.escalation.legal import (
+    business_compensation,
+    collection_costs,
+    statutory_interest,
+)
+from connector.escalation.policy import (
+    REMINDER_STEPS,
+    STEP_ORDER,
+    Channel,
+    Policy,
+    StepRule,
+)
 from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
 from providers.base import Capabilities
 

@@ -7,12 +7,20 @@ sent mail. The language is the debtor's where a template exists in it, else the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import Environment, pass_context, PackageLoader, StrictUndefined, TemplateNotFound, UndefinedError
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    UndefinedError,
+    pass_context,
+)
 
 from connector.escalation.planner import Action
 from connector.escalation.policy import Policy
@@ -47,7 +55,7 @@ def format_amount(amount: Decimal, currency: str, language: str) -> str:
     return f"{currency} {whole}.{cents}"
 
 
-def _money(language: str):  # noqa: ANN202 - a Jinja filter factory
+def _money(language: str) -> Callable[..., str]:
     @pass_context
     def money(ctx: Any, amount: Decimal) -> str:
         return format_amount(amount, ctx["currency"], language)
@@ -55,7 +63,7 @@ def _money(language: str):  # noqa: ANN202 - a Jinja filter factory
     return money
 
 
-def _day(language: str):  # noqa: ANN202 - a Jinja filter factory
+def _day(language: str) -> Callable[[date], str]:
     def day(value: date) -> str:
         if language == "en":
             return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"

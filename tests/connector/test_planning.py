@@ -31,7 +31,7 @@ def store(store_url: str) -> Store:
             debtors=(make_debtor("D1"), make_debtor("D2", kind="consumer", language="en")),
             invoices=(
                 make_invoice("I1", debtor_id="D1", due_date=DUE),
-                make_invoice("I2", debtor_id="D1", due_date=DUE, total=Decimal("500"), outstanding=Decimal("500")),
+                make_invoice("I2", debtor_id="D1", due_date=DUE, total=Decimal(500), outstanding=Decimal(500)),
                 make_invoice("I3", debtor_id="D2", issue_date=DUE, due_date=DUE + timedelta(days=3)),  # no pre_due
                 make_invoice("I4", debtor_id="D1", due_date=DUE, is_open=False, status="PAID"),
             ),
@@ -87,8 +87,8 @@ def test_consolidated_notice_costs_are_on_one_principal(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     store.ensure_connection("acme", "fake", "T1")
     store.write_sync_page("acme", SyncPage(debtors=(make_debtor("D1"),), invoices=(
-        make_invoice("A", debtor_id="D1", due_date=DUE, total=Decimal("200"), outstanding=Decimal("200")),
-        make_invoice("B", debtor_id="D1", due_date=DUE, total=Decimal("300"), outstanding=Decimal("300")),
+        make_invoice("A", debtor_id="D1", due_date=DUE, total=Decimal(200), outstanding=Decimal(200)),
+        make_invoice("B", debtor_id="D1", due_date=DUE, total=Decimal(300), outstanding=Decimal(300)),
     )))
     for invoice_id in ("A", "B"):
         store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=30),
@@ -135,7 +135,7 @@ def cli_config(tmp_path: Path) -> Path:
     return config
 
 
-def _cli(config: Path, *args: str):  # noqa: ANN202
+def _cli(config: Path, *args: str):
     from typer.testing import CliRunner
 
     from connector.cli import app

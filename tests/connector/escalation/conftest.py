@@ -22,7 +22,7 @@ def invoice(**changes: Any) -> Invoice:
         "due_date": DUE,
         "currency": "EUR",
         "total": Decimal("1210.00"),
-        "amount_paid": Decimal("0"),
+        "amount_paid": Decimal(0),
         "outstanding": Decimal("1210.00"),
         "status": "open",
     }

@@ -49,9 +49,9 @@ def test_collection_costs_follow_the_statutory_scale(principal: str, costs: str)
 
 
 def test_vat_is_added_on_top_of_the_capped_amount() -> None:
-    assert collection_costs(D("1000"), vat_rate=D("0.21")) == D("181.50")
-    assert collection_costs(D("100"), vat_rate=D("0.21")) == D("48.40")
-    assert collection_costs(D("5000000"), vat_rate=D("0.21")) == D("8197.75")
+    assert collection_costs(D(1000), vat_rate=D("0.21")) == D("181.50")
+    assert collection_costs(D(100), vat_rate=D("0.21")) == D("48.40")
+    assert collection_costs(D(5000000), vat_rate=D("0.21")) == D("8197.75")
 
 
 def test_collection_costs_refuse_nonsense() -> None:
@@ -62,15 +62,15 @@ def test_collection_costs_refuse_nonsense() -> None:
 
 
 def test_business_compensation_is_forty_as_a_floor_never_on_top() -> None:
-    assert business_compensation(D("100")) == D("40.00")
-    assert business_compensation(D("1000")) == D("150.00")
-    assert business_compensation(D("100"), contractual=D("25")) == D("40.00")
-    assert business_compensation(D("100"), contractual=D("95.50")) == D("95.50")
+    assert business_compensation(D(100)) == D("40.00")
+    assert business_compensation(D(1000)) == D("150.00")
+    assert business_compensation(D(100), contractual=D(25)) == D("40.00")
+    assert business_compensation(D(100), contractual=D("95.50")) == D("95.50")
 
 
 def test_interest_for_one_day_is_the_yearly_rate_over_365() -> None:
     # 10,000 at 10.15 % for one day: 2.7808... -> 2.78
-    assert statutory_interest(D("10000"), date(2026, 3, 2), date(2026, 3, 2), commercial=True) == D("2.78")
+    assert statutory_interest(D(10000), date(2026, 3, 2), date(2026, 3, 2), commercial=True) == D("2.78")
 
 
 def test_interest_uses_each_rate_period_across_a_rate_change() -> None:

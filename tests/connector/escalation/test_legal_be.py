@@ -7,7 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from connector.escalation.legal_be import belgian_consumer_damages_cap, belgian_waiting_period_end
+from connector.escalation.legal_be import (
+    belgian_consumer_damages_cap,
+    belgian_waiting_period_end,
+)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from connector.escalation.policy import Channel, Policy
 from connector.escalation.planner import plan_invoice
+from connector.escalation.policy import Channel, Policy
 from connector.models import DebtorKind, EventKind
 from providers.base import Capabilities
 
@@ -123,7 +123,7 @@ def test_never_twice_never_backwards_nothing_after_handoff() -> None:
     [
         {"is_open": False, "status": "PAID"},
         {"outstanding": D(0), "amount_paid": D("1210.00")},
-        {"is_credit_note": True, "total": D("-100"), "outstanding": D("-100")},
+        {"is_credit_note": True, "total": D(-100), "outstanding": D(-100)},
         {"is_credit_note": True},
     ],
 )

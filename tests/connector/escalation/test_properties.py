@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -123,7 +124,7 @@ def test_invariants_over_random_histories(specs, kind, every, outages, hold_plan
     mails_per_day = [sum(1 for a in produced if a.is_mail and a.as_of == d) for d in mail_days]
     if gap > 0:
         assert all(count == 1 for count in mails_per_day)
-        assert all((b - a).days >= gap for a, b in zip(mail_days, mail_days[1:], strict=False))
+        assert all((b - a).days >= gap for a, b in pairwise(mail_days))
 
 
 def _assert_lawful_costs(action: Action, histories: dict[str, list[Event]], policy: Policy, today: date) -> None:

@@ -1,0 +1,138 @@
+"""Benchmark: plan 1,000,000 open invoices from a SQLite store, in constant memory.
+
+    /work/venv/bin/python bench/plan_million.py [--invoices N] [--db PATH]
+
+Generates the store with bulk inserts (100,000 debtors, 10 invoices each, a third of them with reminder history,
+some holds), then streams `connector.planning.plan` over it and prints invoices/s, the number of actions, and the
+resident memory after 10 % of the invoices and at the end (it should not grow with the number of invoices).
+Target: under 60 s for 1,000,000 invoices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sqlite3
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from connector.escalation.policy import Policy
+from connector.planning import plan_rows
+from connector.store import Store
+from providers.base import Capabilities
+
+AS_OF = date(2026, 11, 23)
+PER_DEBTOR = 10
+
+
+def rss_mib() -> float:
+    """Current resident set size (VmRSS), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(path: Path, invoices: int) -> None:
+    """Fill a fresh store with bulk inserts straight through sqlite3 (the store's own schema and formats)."""
+    Store.open(f"sqlite:///{path}").close()
+    rng = random.Random(42)
+    now = datetime(2026, 11, 23, 6, 0).isoformat(sep=" ")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(
+        "INSERT INTO connections (name, provider, tenant, needs_reauth, created_at) VALUES (?, ?, ?, 0, ?)",
+        ("bench", "moneybird", "T1", now),
+    )
+    debtors = invoices // PER_DEBTOR + 1
+    db.executemany(
+        "INSERT INTO debtors (connection, platform_id, name, kind, emails, phone, address, language, version,"
+        " updated_at) VALUES ('bench', ?, ?, ?, ?, NULL, '{\"lines\":[]}', ?, '1', ?)",
+        (
+            (f"D{n:07d}", f"Debtor {n} B.V.", "consumer" if n % 5 == 0 else "business",
+             json.dumps([f"d{n}@example.nl"]), "nl" if n % 3 else "en", now)
+            for n in range(debtors)
+        ),
+    )
+    invoice_rows = []
+    event_rows = []
+    for n in range(invoices):
+        due = AS_OF - timedelta(days=rng.randint(-10, 90))
+        total = f"{rng.randint(1_000, 500_000) / 100:.2f}"
+        invoice_rows.append(
+            (f"I{n:08d}", f"2026-{n:08d}", f"D{n // PER_DEBTOR:07d}", (due - timedelta(days=30)).isoformat(),
+             due.isoformat(), total, total, now, now)
+        )
+        overdue = (AS_OF - due).days
+        if overdue > 1 and n % 3 == 0:
+            event_rows.append((n + 1, "reminder_sent", (due + timedelta(days=1)).isoformat(), "reminder_1", "{}", now))
+        if n % 97 == 0:
+            event_rows.append((n + 1, "hold_set", due.isoformat(), None, '{"hold":"dispute"}', now))
+        if len(invoice_rows) == 100_000:
+            _flush(db, invoice_rows, event_rows)
+    _flush(db, invoice_rows, event_rows)
+    db.commit()
+    db.close()
+
+
+def _flush(db: sqlite3.Connection, invoice_rows: list, event_rows: list) -> None:
+    db.executemany(
+        "INSERT INTO invoices (connection, platform_id, number, debtor_id, issue_date, due_date, currency, total,"
+        " amount_paid, outstanding, is_credit_note, status, is_open, first_seen_at, updated_at)"
+        " VALUES ('bench', ?, ?, ?, ?, ?, 'EUR', ?, '0.00', ?, 0, 'open', 1, ?, ?)",
+        invoice_rows,
+    )
+    db.executemany(
+        "INSERT INTO events (invoice_id, kind, on_date, step, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+        event_rows,
+    )
+    invoice_rows.clear()
+    event_rows.clear()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, help="reuse or create the store here (default: a temporary file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.db or Path(tmp) / "bench.sqlite"
+        if not path.exists():
+            started = time.perf_counter()
+            generate(path, args.invoices)
+            print(f"generated {args.invoices:,} invoices in {time.perf_counter() - started:.1f} s")
+        store = Store.open(f"sqlite:///{path}")
+        caps = {"bench": Capabilities(native_reminder=True, custom_message=True, consolidated_reminders=True)}
+        counted = actions = 0
+        checkpoint = max(args.invoices // 10, 1)
+        rss_at_checkpoint = float("nan")
+
+        def counting():
+            nonlocal counted, rss_at_checkpoint
+            for row in store.iter_open_invoices("bench", batch_size=2000):
+                counted += 1
+                if counted == checkpoint:
+                    rss_at_checkpoint = rss_mib()
+                yield row
+
+        started = time.perf_counter()
+        for _action in plan_rows(counting(), Policy(), AS_OF, capabilities=caps):
+            actions += 1
+        elapsed = time.perf_counter() - started
+        store.close()
+        print(f"planned {counted:,} invoices into {actions:,} actions in {elapsed:.1f} s: "
+              f"{counted / elapsed:,.0f} invoices/s")
+        print(f"RSS after {checkpoint:,} invoices: {rss_at_checkpoint:.0f} MiB; after {counted:,}: {rss_mib():.0f} MiB; "
+              f"peak RSS {peak_rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
