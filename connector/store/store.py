@@ -536,17 +536,13 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
 
 
 def _debtor(row: Row[Any]) -> Debtor:
-    return Debtor.model_validate(
-        {"connection": row.connection, "platform_id": row.platform_id}
-        | {key: getattr(row, key) for key in _DEBTOR_FIELDS}
-    )
+    values = row._mapping  # item access: several times faster than attribute access on a Row
+    return Debtor.model_validate({key: values[key] for key in ("connection", "platform_id", *_DEBTOR_FIELDS)})
 
 
 def _invoice(row: Row[Any]) -> Invoice:
-    return Invoice.model_validate(
-        {"connection": row.connection, "platform_id": row.platform_id}
-        | {key: getattr(row, key) for key in _INVOICE_FIELDS}
-    )
+    values = row._mapping
+    return Invoice.model_validate({key: values[key] for key in ("connection", "platform_id", *_INVOICE_FIELDS)})
 
 
 def _history_between(old: Row[Any], new: Invoice, today: date) -> list[Event]:
