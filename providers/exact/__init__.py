@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -288,24 +288,25 @@ class ExactProvider(Provider):
         subject = request.subject or f"Reminder ({request.step}) for invoice {invoice.label}"
         try:
             note = self.exact.add_note(mapping.note_body(invoice.debtor_id, subject, request.message,
-                                                         request.idempotency_key, datetime.now(UTC).date()))
+                                                         request.idempotency_key, self.api.now().date()))
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
-            return Receipt(platform_reference=answer.get("Document"), sent_at=datetime.now(UTC),
+            return Receipt(platform_reference=answer.get("Document"), sent_at=self.api.now(),
                            recipients=request.debtor.emails,
                            detail=f"{detail}; the note on the account failed: {_plain(exc, connection)}")
-        return Receipt(platform_reference=note.get("ID"), sent_at=datetime.now(UTC), recipients=request.debtor.emails,
+        return Receipt(platform_reference=note.get("ID"), sent_at=self.api.now(), recipients=request.debtor.emails,
                        detail=f"{detail}; recorded as a communication note on the account")
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         note = self.exact.add_note(mapping.note_body(invoice.debtor_id, f"Invoice {invoice.label}", text,
-                                                     idempotency_key, datetime.now(UTC).date()))
-        return Receipt(platform_reference=note.get("ID"), sent_at=datetime.now(UTC),
+                                                     idempotency_key, self.api.now().date()))
+        return Receipt(platform_reference=note.get("ID"), sent_at=self.api.now(),
                        detail=f"communication note on the account of invoice {invoice.label}")
 
     def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
         for note in self.exact.notes_of(invoice.debtor_id):
             if mapping.carries_key(note, idempotency_key):
-                return Receipt(platform_reference=note.get("ID"), sent_at=datetime.now(UTC),
+                return Receipt(platform_reference=note.get("ID"),
+                               sent_at=odata.parse_local_datetime(note.get("Created")) or self.api.now(),
                                detail=f"communication note found on the account of invoice {invoice.label}")
         return None
 

@@ -81,7 +81,7 @@ CONTACTS_OF_ACCOUNTS = Query(
 )
 SALES_INVOICE = Query("salesinvoice/SalesInvoices", "SalesInvoice", ("InvoiceID", "InvoiceNumber", "Status"), ("InvoiceID",))
 NOTES_OF_ACCOUNT = Query(
-    "activities/CommunicationNotes", "CommunicationNote", ("ID", "Account", "Subject", "Notes", "Date"), ("Account",)
+    "activities/CommunicationNotes", "CommunicationNote", ("ID", "Account", "Subject", "Notes", "Date", "Created"), ("Account",)
 )
 DOCUMENTS_OF_INVOICE = Query(
     "documents/Documents", "Document", ("ID", "Subject", "FinancialTransactionEntryID"), ("FinancialTransactionEntryID",)

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -42,6 +43,7 @@ from providers.simkit import (
     Window,
 )
 
+_AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 HOSTS = ("start.exactonline.nl", "start.exactonline.be", "start.exactonline.de", "start.exactonline.co.uk",
          "start.exactonline.fr", "start.exactonline.es", "start.exactonline.com")
 PAGE, BULK_PAGE = 60, 1000
@@ -821,7 +823,8 @@ class ExactSimulator(SimulatorBase):
         if account not in data.accounts:
             return odata_error(500, "Verplicht: Relatie")
         note = Note(self.guid(), account, body.get("Subject"), body.get("Notes"),
-                    _date_from_json(body.get("Date")), self.clock.now().replace(tzinfo=None))
+                    _date_from_json(body.get("Date")),
+                    self.clock.now().astimezone(_AMSTERDAM).replace(tzinfo=None))  # Dutch local time, as Exact
         data.notes[note.ID] = note
         return _json({"d": _serialise(dict(note.__dict__), {"Date": "datetime", "Created": "datetime"})}, status=201)
 

@@ -120,7 +120,9 @@ def test_notes_are_added_and_found_by_key(sim: ExactSimulator, provider: ExactPr
     invoice = next(iter(synced[0].values()))
     assert provider.find_note(invoice, "call-12345678") is None
     receipt = provider.add_note(invoice, "Klant belt terug op vrijdag", idempotency_key="call-12345678")
-    assert provider.find_note(invoice, "call-12345678").platform_reference == receipt.platform_reference
+    found = provider.find_note(invoice, "call-12345678")
+    assert found.platform_reference == receipt.platform_reference
+    assert found.sent_at == sim.clock.now()  # Exact's Created is Dutch local time written as UTC: read back exactly
     assert sim.divisions[DIVISION].notes[receipt.platform_reference].Subject == f"Invoice {invoice.label}"
 
 
