@@ -194,7 +194,9 @@ class ExactProvider(Provider):
         problems = feed.problems + unreadable + problems
         if unreadable:  # re-read these changes next time rather than close on incomplete data
             return invoices, [], after, problems
-        touched = {row.TransactionEntryID for row in changed if row.TransactionEntryID}
+        # only invoices that were re-read can be judged closed (a term without an InvoiceNumber, e.g. an opening
+        # balance entry, cannot be re-read by number: its changes are picked up by the next `--full` sync)
+        touched = {row.TransactionEntryID for row in changed if row.TransactionEntryID and row.InvoiceNumber is not None}
         closed = sorted((touched & set(state.open_invoices)) - set(invoices))
         return invoices, closed, feed.position, problems
 
