@@ -245,3 +245,19 @@ def test_a_minute_spent_by_another_app_is_waited_out_not_hammered(sim: ExactSimu
     books.sync(provider)
     assert books.open() and clock.time() == pytest.approx(start + 15, abs=0.01)
     assert sim.call_count("*/sync/Cashflow/PaymentTerms") == 2  # one refused call, then the real one
+
+
+def test_an_entry_without_invoice_number_is_never_closed_on_a_guess(sim: ExactSimulator,
+                                                                    provider: ExactProvider) -> None:
+    account = next(iter(sim.divisions[DIVISION].accounts))
+    entry = sim.new_invoice(DIVISION, account, "500.00")  # e.g. an opening balance entry: no number
+    for term in sim.divisions[DIVISION].terms_of[entry.InvoiceID]:
+        term.InvoiceNumber = None
+    books = Books()
+    books.sync(provider)
+    assert books.invoices[entry.InvoiceID].number is None and books.invoices[entry.InvoiceID].is_open
+    sim.pay(DIVISION, entry.InvoiceID, Decimal("100.00"))
+    books.sync(provider)
+    assert books.invoices[entry.InvoiceID].is_open  # seen again at the next --full read, not closed on a guess
+    books.sync(provider, full=True)
+    assert books.invoices[entry.InvoiceID].outstanding == Decimal("400.00")
