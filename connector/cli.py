@@ -314,7 +314,12 @@ def plan(ctx: typer.Context, as_of: AsOf = None, connection: ConnectionName = No
             raise typer.Exit(2)
         capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
         with Store.open(config.store_url) as store:
-            actions = plan_actions(store, config.policy, today, connection=connection, capabilities=capabilities)
+            names = [connection] if connection else [c.name for c in config.connections]  # configured ones only
+            actions = (
+                action
+                for name in names
+                for action in plan_actions(store, config.policy, today, connection=name, capabilities=capabilities)
+            )
             if json_out:
                 _print_json_lines(action.as_json() for action in actions)
                 return
