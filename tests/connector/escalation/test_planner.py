@@ -262,3 +262,28 @@ def test_a_disabled_anchor_step_lets_the_steps_counted_from_it_use_their_schedul
     policy = Policy.model_validate({"steps": {"reminder_1": {"enabled": False}}})
     assert step_on(1, [], policy=policy) is None
     assert step_on(6, [], policy=policy) == "reminder_2"
+
+
+def test_arrangement_payments_can_come_from_payment_seen_events() -> None:
+    arrangement = event(
+        EventKind.ARRANGEMENT_SET, day(10), instalments=[{"due": day(20).isoformat(), "amount": "600.00"}]
+    )
+    paid = event(EventKind.PAYMENT_SEEN, day(19), amount="600.00", outstanding="610.00")
+    half = invoice(amount_paid=D("600.00"), outstanding=D("610.00"))
+    assert step_on(40, [sent("reminder_1", day(1)), arrangement, paid], inv=half) is None
+    assert step_on(40, [sent("reminder_1", day(1)), arrangement], inv=half) is not None
+
+
+def test_a_stale_rate_table_shows_up_as_a_warning_on_the_action() -> None:
+    late = invoice(due_date=date(2027, 1, 4), issue_date=date(2026, 12, 1))
+    history = [sent("written_reminder", date(2027, 2, 3))]
+    action = plan_invoice(late, debtor(), history, POLICY, date(2027, 2, 18))
+    assert action is not None and action.step == "notice_of_default"
+    assert any("sure only up to 2026-12-31" in w for w in action.warnings)
+
+
+def test_statutory_costs_are_not_stated_for_other_currencies() -> None:
+    usd = invoice(currency="USD")
+    action = plan_invoice(usd, debtor(), _history_before("notice_of_default"), POLICY, day(45))
+    assert action is not None and action.costs is None and action.interest is None
+    assert action.warnings == ("statutory costs and interest are in EUR only",)
