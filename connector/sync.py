@@ -121,7 +121,11 @@ def _sync_one(store: Store, settings: ConnectionSettings, connect: Connect, *, f
         store.ensure_connection(name, settings.provider, settings.tenant)
         provider = connect(settings)
     except DunningError as exc:
+        log.error("%s", _named(str(exc), name))
         return SyncSummary(connection=name, error=_named(str(exc), name))
+    except Exception as exc:  # a broken adapter must not stop the other connections either
+        log.exception("%s: the adapter could not be started", name)
+        return SyncSummary(connection=name, error=f"{name}: the adapter could not be started: {exc}")
     try:
         summary = sync_connection(store, provider, name, full=full)
     except Exception as exc:  # a bug in one adapter must not stop the other connections

@@ -121,3 +121,17 @@ def test_a_missing_secret_stops_everything_before_any_platform_call(store, fake_
     with pytest.raises(ConfigError, match=r"connections\[1\].client_secret_env: the environment variable BETA_SECRET"):
         sync_all(_config("acme", "beta"), store, tokens=None)
     assert fake_provider.instances == []
+
+
+def test_an_adapter_that_cannot_start_fails_only_its_connection(store, fake_provider, invoice_factory):
+    fake_provider.script["beta"] = [SyncPage(invoices=(invoice_factory("B1", connection="beta"),))]
+
+    def connect(settings):
+        if settings.name == "acme":
+            raise TypeError("ApiClient() got an unexpected keyword argument")
+        return fake_provider.connect(settings)
+
+    acme, beta = sync_all(_config("acme", "beta"), store, tokens=None, connect=connect)
+
+    assert acme.error == "acme: the adapter could not be started: ApiClient() got an unexpected keyword argument"
+    assert beta.ok and beta.fetched == 1
