@@ -13,13 +13,16 @@ every other 4xx is final. Attempts are bounded.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -37,6 +40,8 @@ from providers.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+_parsed: weakref.WeakKeyDictionary[httpx.Response, Any] = weakref.WeakKeyDictionary()
 
 # --- rate limiting ------------------------------------------------------------------------------------------------
 
@@ -500,14 +505,7 @@ class ApiClient:
             next_call = paginator.next_page(response, dict(page_params or {}))
 
     def json_of(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise BadPlatformData(
-                f"the platform answered {response.request.method} {response.request.url.path} with something that "
-                f"is not JSON: {short_text(response.text, 120)}",
-                connection=self.settings.name,
-            ) from None
+        return json_body(response, connection=self.settings.name)
 
     # machinery
 
@@ -567,6 +565,24 @@ class ApiClient:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after
         return wait_random_exponential(multiplier=0.5, max=30)(state)
+
+
+def json_body(response: httpx.Response, *, connection: str | None = None) -> Any:
+    """The response's JSON with every number that has a fraction as `Decimal` (money never passes a float).
+
+    Parsed once per response: a paginator and the adapter may both read the same page.
+    """
+    if response not in _parsed:
+        try:
+            _parsed[response] = json.loads(response.content, parse_float=Decimal)
+        except ValueError:
+            raise BadPlatformData(
+                f"the platform answered {response.request.method} {response.request.url.path} with something "
+                f"that is not JSON ({response.headers.get('Content-Type', 'no content type')}): "
+                f"{short_text(response.text, 120)}",
+                connection=connection,
+            ) from None
+    return _parsed[response]
 
 
 def _path(url: str) -> str:

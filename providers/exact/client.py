@@ -145,14 +145,7 @@ class ExactClient:
         return f"{self.division}/{resource}"
 
     def _json(self, response: httpx.Response) -> Any:
-        try:
-            return odata.loads(response.content)
-        except ValueError:
-            raise BadPlatformData(
-                f"Exact Online answered {_api_path(response.request.url.path)} with something that is not JSON: "
-                f"{short_text(response.text, 120)}",
-                connection=self.api.settings.name,
-            ) from None
+        return self.api.json_of(response)
 
     def _rows(self, payload: Any, response: httpx.Response) -> list[dict[str, Any]]:
         try:

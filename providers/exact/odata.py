@@ -7,12 +7,10 @@ parsed with `Decimal` for floats (a float would lose the cents); Int64 values (`
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -24,11 +22,6 @@ MAX_URL = 6000
 """Exact refuses longer URLs; id batches stay well below it."""
 GUID_BATCH = 40
 """GUIDs per `… eq guid'…' or …` filter (about 2,500 encoded characters)."""
-
-
-def loads(content: bytes) -> Any:
-    """Parse an Exact JSON body keeping every amount exact."""
-    return json.loads(content, parse_float=Decimal)
 
 
 def records(payload: Any) -> list[dict[str, Any]]:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import email.utils
 import json
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
-from providers.http import ApiClient, HttpProfile, LimitReading, PageNumberPaginator, short_text
+from providers.http import ApiClient, HttpProfile, LimitReading, PageNumberPaginator, json_body, short_text
 from providers.xero.mapping import error_messages, if_modified_since, parse_ms_date
 
 DEFAULT_API_URL = "https://api.xero.com"
@@ -27,22 +25,6 @@ PAGE_SIZE = 1000
 """The largest `pageSize` Xero allows."""
 IDS_PER_CALL = 50
 """GUIDs per `IDs=` filter: longer URLs answer 404 (providers.md: at most ~50)."""
-
-_bodies: weakref.WeakKeyDictionary[httpx.Response, Any] = weakref.WeakKeyDictionary()
-
-
-def body_of(response: httpx.Response) -> Any:
-    """The JSON body with amounts as `Decimal` (never through float), parsed once per response."""
-    if response not in _bodies:
-        try:
-            _bodies[response] = json.loads(response.content, parse_float=Decimal)
-        except ValueError:
-            raise BadPlatformData(
-                f"Xero answered {response.request.method} {response.request.url.path} with something that is not "
-                f"JSON ({response.headers.get('Content-Type', 'no content type')}): {short_text(response.text, 120)}"
-            ) from None
-    return _bodies[response]
-
 
 def _next_minute(http_date: str | None) -> float | None:
     """The start of the minute after an HTTP `Date`, as epoch seconds."""
@@ -142,7 +124,7 @@ class Page:
 
 
 def _page(response: httpx.Response, key: str) -> Page:
-    body = body_of(response)
+    body = json_body(response)
     records = body.get(key) if isinstance(body, dict) else None
     if not isinstance(records, list):
         raise BadPlatformData(f"Xero's answer to {response.request.url.path} has no {key} list")
@@ -158,7 +140,7 @@ def _page(response: httpx.Response, key: str) -> Page:
 
 
 def _is_last(response: httpx.Response) -> bool:
-    pagination = body_of(response).get("pagination")
+    pagination = json_body(response).get("pagination")
     if not isinstance(pagination, dict) or "pageCount" not in pagination:
         return False  # no envelope: the short-page rule decides
     return int(pagination.get("page", 1)) >= int(pagination["pageCount"])
@@ -183,7 +165,7 @@ class XeroClient:
 
     def connections(self) -> list[dict[str, Any]]:
         """`GET /connections`: the organisations this token can reach."""
-        body = body_of(self.api.request("GET", "/connections"))
+        body = json_body(self.api.request("GET", "/connections"))
         if not isinstance(body, list):
             raise BadPlatformData("Xero's /connections answer is not a list")
         return body
