@@ -345,3 +345,18 @@ def test_a_spent_daily_budget_without_a_known_reset_stops_at_once() -> None:
     with pytest.raises(RateLimited, match="daily call limit is used up; this connection stops") as caught:
         limiter.observe([LimitReading("day", remaining=0, daily=True)], connection="acme")
     assert caught.value.for_the_day and clock.slept == []
+
+
+@respx.mock
+def test_json_amounts_arrive_as_exact_decimals_and_garbage_is_bad_data(clock: Clock) -> None:
+    from decimal import Decimal
+
+    from providers.errors import BadPlatformData
+
+    respx.get(f"{API}/amount").mock(return_value=httpx.Response(200, content=b'{"AmountFC": 1210.1, "Count": 3}'))
+    respx.get(f"{API}/html").mock(return_value=httpx.Response(200, text="<html>login</html>", headers={"Content-Type": "text/html"}))
+    api = client(clock, MemoryTokens(token(clock)))
+    body = api.get_json("/amount")
+    assert body == {"AmountFC": Decimal("1210.1"), "Count": 3} and isinstance(body["AmountFC"], Decimal)
+    with pytest.raises(BadPlatformData, match=r"acme: .*not JSON \(text/html\)"):
+        api.get_json("/html")
