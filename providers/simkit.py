@@ -112,6 +112,8 @@ class OAuthPolicy:
     refresh_requires_scope: str | None = None
     """A refresh token is issued only when this scope was granted (Xero: `offline_access`)."""
     default_scope: str | None = None
+    uses_scopes: bool = True
+    """False where the platform has no OAuth scopes (Exact: an app's rights are set in the app centre)."""
     pkce: Literal["supported", "ignored"] = "supported"
     client_auth: frozenset[Literal["basic", "post"]] = frozenset({"basic", "post"})
     errors: Mapping[str, TokenError] = field(default_factory=_rfc6749_errors)
@@ -133,6 +135,7 @@ EXACT_OAUTH = OAuthPolicy(
     code_lifetime=180.0,
     code_with_bang=True,
     https_redirect_only=True,
+    uses_scopes=False,
     access_lifetime=600,
     expires_in_as_string=True,
     extra_token_fields=(),
@@ -392,7 +395,7 @@ class OAuthServer:
             return self._redirect(redirect_uri, {"error": "invalid_request",
                                                  "error_description": "code_challenge required"}, state)
         scope = args.get("scope") or self.policy.default_scope or ""
-        if not scope:
+        if not scope and self.policy.uses_scopes:
             return self._redirect(redirect_uri, {"error": "invalid_scope"}, state)
         txn = secrets.token_urlsafe(16)
         with self._lock:

@@ -23,7 +23,7 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -383,7 +383,7 @@ class ExactSimulator(SimulatorBase):
         self.rng = random.Random(seed)
         # Exact's authorize URL takes no scope (an app's rights are set in the App Center): a label stands in for
         # simkit's "granted scope" so a consent without `scope` works.
-        self.oauth = OAuthServer(replace(EXACT_OAUTH, default_scope="exact-online"), self.clock, title="Exact Online")
+        self.oauth = OAuthServer(EXACT_OAUTH, self.clock, title="Exact Online")
         self.limits = RateWindows(self.clock, [Window("minute", 60, 60), Window("day", 5000, 86400)])
         self.divisions: dict[int, Division] = {}
         self.current_division: int | None = None
