@@ -246,7 +246,8 @@ def _status_rows(
     rows = []
     for connection in config.connections:
         state = known.get(connection.name)
-        authorisation = authorisation_state(connection.name, tokens, now=now, store_problem=token_problem)
+        owner = connection.token_key or connection.name  # connections sharing one consent share its tokens
+        authorisation = authorisation_state(owner, tokens, now=now, store_problem=token_problem)
         needs_reauth = bool(state and state.needs_reauth) or authorisation.needs_reauth
         reason = state.reauth_reason if state and state.needs_reauth else authorisation.reason
         rows.append(
@@ -259,7 +260,7 @@ def _status_rows(
                 "authorisation": "needs re-authorisation" if needs_reauth else authorisation.state,
                 "open_invoices": state.open_invoices if state else 0,
                 "needs_reauth": needs_reauth,
-                "reauth_command": reconnect_command(connection.name) if needs_reauth else None,
+                "reauth_command": reconnect_command(owner) if needs_reauth else None,
                 "attention": _with_command(reason, reconnect_command(connection.name)) if needs_reauth else reason,
             }
         )

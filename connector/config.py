@@ -146,6 +146,9 @@ class ConnectionConfig(_Strict):
     scopes: tuple[str, ...] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     """Platform-specific settings, validated by the adapter's `Options` model."""
+    token_key: str | None = None
+    """Another connection's name whose authorisation this one shares (one consent reaching several companies);
+    `dunning setup` writes it. A rotating refresh token can be spent once, so the two keep one token set."""
 
     @field_validator("redirect_uri", "api_url", "authorize_url", "token_url")
     @classmethod
@@ -298,6 +301,26 @@ def _connection_problems(connections: Any) -> list[str]:
                 problems.append(f"{where}.provider: must be one of {', '.join(installed)}")
             continue
         problems += _option_problems(where, provider, entry.get("options", {}))
+    return problems + _token_sharing_problems(connections)
+
+
+def _token_sharing_problems(connections: list[Any]) -> list[str]:
+    """`token_key` must name another connection of the same app that keeps its own tokens."""
+    entries = [e for e in connections if isinstance(e, dict)]
+    by_name = {e.get("name"): e for e in entries}
+    problems = []
+    for index, entry in enumerate(connections):
+        key = entry.get("token_key") if isinstance(entry, dict) else None
+        if key is None:
+            continue
+        where = f"connections[{index}].token_key"
+        owner = by_name.get(key)
+        if owner is None or owner is entry:
+            problems.append(f"{where}: {key!r} is not another connection in this file")
+        elif owner.get("token_key") is not None:
+            problems.append(f"{where}: {key!r} itself shares {owner.get('token_key')!r}'s tokens; name that one")
+        elif (owner.get("provider"), owner.get("client_id")) != (entry.get("provider"), entry.get("client_id")):
+            problems.append(f"{where}: {key!r} is another platform or app (provider and client_id must match)")
     return problems
 
 

@@ -9,8 +9,7 @@ as they were.
 
 One authorisation can reach several tenants. Refresh tokens rotate (Exact kills the old one at once), so connections
 set up together must share ONE stored token: the first is stored under its own name, the others carry
-`token_key = "<that name>"` in their block (see `token_key_of`). Until the config and the scheduled run know
-`token_key` (`SHARED_TOKENS`), one setup run connects one tenant.
+`token_key = "<that name>"` in their block (see `token_key_of`).
 """
 
 from __future__ import annotations
@@ -145,11 +144,6 @@ def write_atomically(path: Path, text: str) -> None:
 def installed_providers() -> dict[str, Callable[[], type[Provider]]]:
     """Adapters by name from the `dunning.providers` entry points (loaded lazily: a broken plugin fails alone)."""
     return {name: partial(plugins.provider_class, name) for name in plugins.names(plugins.PROVIDERS)}
-
-
-SHARED_TOKENS = "token_key" in ConnectionConfig.model_fields
-"""Whether the config (and so the scheduled run) knows `token_key`, which several connections sharing one
-authorisation need. Until it does, one setup run connects one tenant."""
 
 
 # --- the loopback callback listener -----------------------------------------------------------------------------------
@@ -677,11 +671,6 @@ class SetupWizard:
         return SetupResult(tuple(str(b["name"]) for b in sharing), (tenant,), key)
 
     def _finish_new(self, doc: TOMLDocument, answers: _Answers, chosen: list[Tenant], token: Token) -> SetupResult:
-        if len(chosen) > 1 and not SHARED_TOKENS:
-            raise _usage(
-                "connecting several administrations in one run needs connections that share one authorisation, "
-                "which this version's config does not support yet; connect one per run: --tenant ID with its own "
-                f"--name (reachable: {', '.join(f'{t.id} ({t.name})' for t in chosen)})", answers.name)
         names = [answers.name] if len(chosen) == 1 else _names_for(answers.name, chosen)
         for new_name, tenant in zip(names, chosen, strict=True):
             block = find_connection(doc, new_name)

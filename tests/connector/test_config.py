@@ -215,3 +215,29 @@ def test_every_commented_setting_in_the_example_is_valid_and_shows_the_default()
     assert config.policy == Policy()
     assert config.creditor is not None and config.creditor.iban == "NL91ABNA0417164300"
     assert raw["policy"]["steps"]["reminder_1"]["days"] == 1  # the lines were really uncommented
+
+
+def _sharing(token_key: str, owner_changes: dict | None = None) -> dict:
+    owner = {"name": "acme", "provider": "fake", "tenant": "1", "client_id": "app-1"} | (owner_changes or {})
+    return {"connections": [owner, {"name": "acme-holding", "provider": "fake", "tenant": "2", "client_id": "app-1",
+                                    "token_key": token_key}]}
+
+
+def test_a_connection_may_share_another_connections_authorisation(fake_provider):
+    config = parse_config(_sharing("acme"))
+    assert [config.settings(n).token_name for n in ("acme", "acme-holding")] == ["acme", "acme"]
+
+
+@pytest.mark.parametrize(
+    ("token_key", "owner_changes", "expected"),
+    [
+        ("nobody", {}, "connections[1].token_key: 'nobody' is not another connection in this file"),
+        ("acme-holding", {}, "connections[1].token_key: 'acme-holding' is not another connection in this file"),
+        ("acme", {"client_id": "app-2"},
+         "connections[1].token_key: 'acme' is another platform or app (provider and client_id must match)"),
+        ("acme", {"token_key": "acme-holding"},
+         "connections[1].token_key: 'acme' itself shares 'acme-holding''s tokens; name that one"),
+    ],
+)
+def test_a_wrong_token_key_is_named(fake_provider, token_key, owner_changes, expected):
+    assert expected in _problems(_sharing(token_key, owner_changes))

@@ -301,23 +301,7 @@ def test_no_browser_output_on_stdout_is_the_url_alone(tmp_path: Path, capsys: py
     assert out.count("\n") == 1 and out.startswith(f"{API}/oauth/authorize?") and "client_id=app-1" in out
 
 
-def test_several_tenants_are_refused_while_the_config_cannot_share_tokens(tmp_path: Path, redirect_uri: str) -> None:
-    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
-    store, config = MemoryTokenStore(), tmp_path / "d.toml"
-    assert not setup_code.SHARED_TOKENS  # when the config learns token_key, the test below becomes the real one
-    with pytest.raises(SetupFailed, match="connect one per run") as failure:
-        wizard(platform, config, store, options(redirect_uri, all_tenants=True), ScriptedBrowser(platform))
-    assert failure.value.exit_code == 2
-    assert_nothing_written(config, store)
-
-
-def test_several_tenants_become_blocks_sharing_one_stored_authorisation(tmp_path: Path, redirect_uri: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    class ConfigWithTokenKey(setup_code.ConnectionConfig):
-        token_key: str | None = None
-
-    monkeypatch.setattr(setup_code, "SHARED_TOKENS", True)
-    monkeypatch.setattr(setup_code, "ConnectionConfig", ConfigWithTokenKey)
+def test_several_tenants_become_blocks_sharing_one_stored_authorisation(tmp_path: Path, redirect_uri: str) -> None:
     platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
     store, config = MemoryTokenStore(), tmp_path / "d.toml"
 
