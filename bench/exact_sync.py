@@ -22,28 +22,12 @@ from connector.models import Debtor, Invoice
 from providers.base import ConnectionSettings, SyncState, Token
 from providers.exact import ExactProvider
 from providers.exact.simulator import ExactSimulator
+from providers.tokens import MemoryTokenStore
 
 DIVISION = 123456
 REDIRECT = "https://localhost:8765/callback"
 
 
-class Tokens:
-    def __init__(self, token: Token) -> None:
-        self.token = token
-
-    def load(self, connection: str) -> Token | None:
-        return self.token
-
-    def save(self, connection: str, token: Token) -> None:
-        self.token = token
-
-    def lock(self, connection: str):
-        import contextlib
-
-        return contextlib.nullcontext()
-
-    def delete(self, connection: str) -> None:
-        pass
 
 
 def main() -> None:
@@ -60,7 +44,7 @@ def main() -> None:
         paid = sim.new_invoice(DIVISION, accounts[n % len(accounts)], "100.00")
         sim.pay(DIVISION, paid.InvoiceID)
     sim.oauth.register_client("app", "s3cret", [REDIRECT])
-    tokens = Tokens(Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now()))
+    tokens = MemoryTokenStore({"bench": Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now())})
     settings = ConnectionSettings(name="bench", provider="exact", tenant=str(DIVISION), client_id="app",
                                   client_secret=SecretStr("s3cret"), redirect_uri=REDIRECT)
     provider = ExactProvider.connect(settings, tokens=tokens, transport=sim.transport(), clock=sim.clock.time,

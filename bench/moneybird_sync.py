@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from providers.base import ConnectionSettings, SyncPage, SyncState, Token
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.client import REQUESTS_PER_WINDOW, WINDOW_SECONDS
 from providers.moneybird.simulator import MoneybirdSimulator
-
-
-class MemoryTokens:
-    def __init__(self) -> None:
-        self.tokens: dict[str, Token] = {}
-        self._lock = threading.Lock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
+from providers.tokens import MemoryTokenStore
 
 
 def rate_bound(calls: int) -> float:
@@ -67,7 +46,7 @@ def main(invoices: int = 20_000) -> None:
         sim.new_invoice(contacts[n % len(contacts)].id, state="late" if n % 3 else "open",
                         invoice_date=sim.today - timedelta(days=5 + n % 700))
     sim.oauth.register_client("bench", "bench-secret", ["http://localhost:8765/callback"])
-    tokens = MemoryTokens()
+    tokens = MemoryTokenStore()
     tokens.save("bench", Token.from_response(sim.oauth.grant_tokens("bench"), now=sim.clock.now()))
     settings = ConnectionSettings(name="bench", provider="moneybird", tenant=sim.administration_id,
                                   client_id="bench", client_secret="bench-secret")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from providers.base import ConnectionSettings, SyncPage, SyncState, Token
 from providers.simkit import VirtualClock
+from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider, client
 from providers.xero.simulator import XeroSimulator
 
@@ -27,24 +26,6 @@ LATENCY = 1.0
 """Virtual seconds one API call takes (a page of 1,000 invoices takes seconds on the real platform)."""
 
 
-class MemoryTokens:
-    def __init__(self) -> None:
-        self.tokens: dict[str, Token] = {}
-        self._lock = threading.Lock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 class Book:
@@ -83,7 +64,7 @@ def rate_bound(calls: int, per_minute: int = 60) -> float:
 
 
 def connect(sim: XeroSimulator) -> XeroProvider:
-    tokens = MemoryTokens()
+    tokens = MemoryTokenStore()
     tokens.save("bench", Token.from_response(sim.grant(), now=sim.clock.now()))
     settings = ConnectionSettings(name="bench", provider="xero", tenant=sim.org.tenant_id, client_id="dunning-app",
                                   client_secret="app-secret", api_url="http://xero.sim",

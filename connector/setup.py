@@ -29,7 +29,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +47,7 @@ from connector import plugins
 from connector.config import ConnectionConfig
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token, TokenStore
 from providers.errors import DunningError, redact
+from providers.tokens import MemoryTokenStore
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/callback"
 DEFAULT_TIMEOUT = 300.0
@@ -400,25 +401,6 @@ def exchange_code(settings: ConnectionSettings, endpoints: OAuthEndpoints, *, co
                           connection=settings.name) from None
 
 
-class _MemoryTokens:
-    """Holds the new token while the adapter lists tenants, before anything is persisted."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, Token] = {}
-
-    def load(self, connection: str) -> Token | None:
-        return self._tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self._tokens[connection] = token
-
-    def lock(self, connection: str) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    def delete(self, connection: str) -> None:
-        self._tokens.pop(connection, None)
-
-
 # --- the wizard ---------------------------------------------------------------------------------------------------
 
 
@@ -609,7 +591,7 @@ class SetupWizard:
 
     def _reachable_tenants(self, provider_class: type[Provider], settings: ConnectionSettings,
                            token: Token) -> tuple[list[Tenant], Token]:
-        memory = _MemoryTokens()
+        memory = MemoryTokenStore()  # holds the new token while the adapter lists tenants, before persisting
         memory.save(settings.name, token)
         try:
             provider = provider_class.connect(settings, tokens=memory, transport=self.transport, clock=self.clock)

@@ -39,7 +39,8 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -518,3 +519,31 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class MemoryTokenStore:
+    """Tokens held by this process only, never on disk.
+
+    For the wizard's tenant listing (before anything may be persisted), the demo, tests and benchmarks. `saved`
+    records every save in order, so a caller can tell what would have been persisted.
+    """
+
+    def __init__(self, tokens: Mapping[str, Token] | None = None) -> None:
+        self.tokens: dict[str, Token] = dict(tokens or {})
+        self.saved: list[tuple[str, Token]] = []
+        self._lock = threading.Lock()
+
+    def load(self, connection: str) -> Token | None:
+        return self.tokens.get(connection)
+
+    def save(self, connection: str, token: Token) -> None:
+        self.tokens[connection] = token
+        self.saved.append((connection, token))
+
+    @contextlib.contextmanager
+    def lock(self, connection: str) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def delete(self, connection: str) -> None:
+        self.tokens.pop(connection, None)

@@ -14,8 +14,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,15 @@ import connector.setup as setup_code
 from connector.setup import SetupFailed, SetupOptions, run_setup, token_key_of
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token
 from providers.http import HttpProfile
-from providers.simkit import EXACT_OAUTH, MONEYBIRD_OAUTH, XERO_OAUTH, OAuthPolicy, OAuthServer, SimulatorBase
+from providers.simkit import (
+    EXACT_OAUTH,
+    MONEYBIRD_OAUTH,
+    XERO_OAUTH,
+    OAuthPolicy,
+    OAuthServer,
+    SimulatorBase,
+)
+from providers.tokens import MemoryTokenStore
 
 API = "https://platform.test"
 SECRET = "the-client-secret"
@@ -103,26 +110,6 @@ class PkceProvider(DemoProvider):
     pkce = True
 
 
-class MemoryTokenStore:
-    """A TokenStore for tests: remembers every save, so a test can tell what was (not) persisted."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, Token] = {}
-        self.saves: list[str] = []
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.saves.append(connection)
-        self.tokens[connection] = token
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 def free_port() -> int:
@@ -435,7 +422,7 @@ def test_reconnect_that_no_longer_reaches_the_tenant_changes_nothing(tmp_path: P
 
     with pytest.raises(SetupFailed, match="does not reach tenant 999"):
         wizard(platform, config, store, SetupOptions(reconnect="first", timeout=10), ScriptedBrowser(platform))
-    assert store.saves == [] and config.read_text() == text_before
+    assert store.saved == [] and config.read_text() == text_before
 
 
 def test_reconnect_of_an_unknown_connection_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:
@@ -469,7 +456,7 @@ def test_a_failed_config_write_puts_the_previous_token_back(tmp_path: Path, redi
 
 
 def assert_nothing_written(config: Path, store: MemoryTokenStore) -> None:
-    assert not config.exists() and store.saves == []
+    assert not config.exists() and store.saved == []
 
 
 def test_forged_state_is_rejected(tmp_path: Path, redirect_uri: str) -> None:
@@ -639,7 +626,7 @@ def test_a_config_file_that_is_not_toml_is_a_usage_error(tmp_path: Path, redirec
     store, opened = MemoryTokenStore(), []
     with pytest.raises(SetupFailed, match="is not valid TOML") as failure:
         wizard(make_platform(redirect_uri), config, store, options(redirect_uri), opened.append)
-    assert failure.value.exit_code == 2 and opened == [] and store.saves == []
+    assert failure.value.exit_code == 2 and opened == [] and store.saved == []
     assert config.read_text() == "[[connections]\nname = "
 
 
@@ -650,4 +637,4 @@ def test_an_existing_connection_is_not_pointed_at_another_tenant(tmp_path: Path,
     store = MemoryTokenStore()
     with pytest.raises(SetupFailed, match="is for tenant 999, not 100") as failure:
         wizard(platform, config, store, options(redirect_uri, name="first"), ScriptedBrowser(platform))
-    assert failure.value.exit_code == 2 and store.saves == [] and config.read_text() == EXISTING
+    assert failure.value.exit_code == 2 and store.saved == [] and config.read_text() == EXISTING

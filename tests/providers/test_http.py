@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -26,6 +24,7 @@ from providers.http import (
     RateWindow,
     parse_retry_after,
 )
+from providers.tokens import MemoryTokenStore
 
 API = "https://api.example.test"
 TOKEN_URL = "https://id.example.test/token"
@@ -48,26 +47,6 @@ class Clock:
         self.now += seconds
 
 
-class MemoryTokens:
-    def __init__(self, token: Token | None) -> None:
-        self.tokens = {"acme": token} if token else {}
-        self.saved: list[Token] = []
-        self._lock = threading.Lock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-        self.saved.append(token)
-
-    @contextmanager
-    def lock(self, connection: str):
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 def token(clock: Clock, *, lifetime: int = 1800, access: str = ACCESS, refresh: str = REFRESH) -> Token:
@@ -84,7 +63,7 @@ SETTINGS = ConnectionSettings(name="acme", provider="test", tenant="t1", client_
 OAUTH = OAuthEndpoints(authorize_url="https://id.example.test/auth", token_url=TOKEN_URL, scopes=("read",), pkce=False)
 
 
-def client(clock: Clock, tokens: MemoryTokens, *, windows=(), attempts: int = 4) -> ApiClient:
+def client(clock: Clock, tokens: MemoryTokenStore, *, windows=(), attempts: int = 4) -> ApiClient:
     profile = HttpProfile(base_url=API, windows=windows, max_attempts=attempts)
     return ApiClient(settings=SETTINGS, profile=profile, oauth=OAUTH, tokens=tokens, clock=clock, sleep=clock.sleep)
 
@@ -99,7 +78,7 @@ def test_429_waits_for_retry_after_then_succeeds(clock: Clock) -> None:
     route = respx.get(f"{API}/items").mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": "17"}), httpx.Response(200, json={"ok": True})]
     )
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     assert api.get_json("/items") == {"ok": True}
     assert route.call_count == 2
     assert clock.slept == [17.0]
@@ -109,7 +88,7 @@ def test_429_waits_for_retry_after_then_succeeds(clock: Clock) -> None:
 @respx.mock
 def test_500_is_retried_with_backoff_for_reads(clock: Clock) -> None:
     route = respx.get(f"{API}/items").mock(side_effect=[httpx.Response(500), httpx.Response(503), httpx.Response(200, json=[])])
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     assert api.get_json("/items") == []
     assert route.call_count == 3
     assert len(clock.slept) == 2 and all(0 <= s <= 30 for s in clock.slept)
@@ -118,7 +97,7 @@ def test_500_is_retried_with_backoff_for_reads(clock: Clock) -> None:
 @respx.mock
 def test_400_is_never_retried(clock: Clock) -> None:
     route = respx.get(f"{API}/items").mock(return_value=httpx.Response(400, text="bad filter"))
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     with pytest.raises(PlatformError, match="bad filter") as caught:
         api.get_json("/items")
     assert caught.value.status == 400
@@ -128,7 +107,7 @@ def test_400_is_never_retried(clock: Clock) -> None:
 @respx.mock
 def test_attempts_are_bounded(clock: Clock) -> None:
     route = respx.get(f"{API}/items").mock(return_value=httpx.Response(502))
-    api = client(clock, MemoryTokens(token(clock)), attempts=4)
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}), attempts=4)
     with pytest.raises(PlatformError):
         api.get_json("/items")
     assert route.call_count == 4
@@ -137,7 +116,7 @@ def test_attempts_are_bounded(clock: Clock) -> None:
 @respx.mock
 def test_a_write_without_idempotency_key_is_not_retried_after_an_outage(clock: Clock) -> None:
     route = respx.post(f"{API}/send").mock(side_effect=httpx.ReadTimeout("slow"))
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     with pytest.raises(PlatformError, match="timed out"):
         api.request("POST", "/send", json={})
     assert route.call_count == 1
@@ -146,7 +125,7 @@ def test_a_write_without_idempotency_key_is_not_retried_after_an_outage(clock: C
 @respx.mock
 def test_a_write_with_idempotency_key_is_retried_and_keeps_its_key(clock: Clock) -> None:
     route = respx.post(f"{API}/send").mock(side_effect=[httpx.ReadTimeout("slow"), httpx.Response(204)])
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     assert api.request("POST", "/send", json={}, idempotency_key="key-12345678").status_code == 204
     assert [c.request.headers["Idempotency-Key"] for c in route.calls] == ["key-12345678"] * 2
 
@@ -158,7 +137,7 @@ def test_a_daily_limit_is_not_waited_for(clock: Clock) -> None:
             return response.headers.get("X-Rate-Limit-Problem") == "day"
 
     route = respx.get(f"{API}/items").mock(return_value=httpx.Response(429, headers={"Retry-After": "40000", "X-Rate-Limit-Problem": "day"}))
-    api = ApiClient(settings=SETTINGS, profile=Daily(base_url=API), oauth=OAUTH, tokens=MemoryTokens(token(clock)), clock=clock, sleep=clock.sleep)
+    api = ApiClient(settings=SETTINGS, profile=Daily(base_url=API), oauth=OAUTH, tokens=MemoryTokenStore({"acme": token(clock)}), clock=clock, sleep=clock.sleep)
     with pytest.raises(RateLimited, match="daily call limit") as caught:
         api.get_json("/items")
     assert caught.value.for_the_day
@@ -216,7 +195,7 @@ def test_rate_limiter_stops_for_the_day_when_the_daily_budget_is_spent() -> None
 
 @respx.mock
 def test_expired_token_is_refreshed_persisted_before_use(clock: Clock) -> None:
-    tokens = MemoryTokens(token(clock, lifetime=60))  # within the 2-minute proactive window
+    tokens = MemoryTokenStore({"acme": token(clock, lifetime=60)})  # within the 2-minute proactive window
     order: list[str] = []
     original_save = tokens.save
 
@@ -243,7 +222,7 @@ def test_expired_token_is_refreshed_persisted_before_use(clock: Clock) -> None:
 
 @respx.mock
 def test_401_token_expired_refreshes_once_and_repeats(clock: Clock) -> None:
-    tokens = MemoryTokens(token(clock))
+    tokens = MemoryTokenStore({"acme": token(clock)})
     refresh = respx.post(TOKEN_URL).mock(
         return_value=httpx.Response(200, json={"access_token": "second-access-12345", "refresh_token": "second-refresh-12345", "expires_in": 1800})
     )
@@ -257,7 +236,7 @@ def test_401_token_expired_refreshes_once_and_repeats(clock: Clock) -> None:
 @respx.mock
 def test_revoked_refresh_token_asks_for_reauthorisation_without_leaking_it(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    tokens = MemoryTokens(token(clock, lifetime=10))
+    tokens = MemoryTokenStore({"acme": token(clock, lifetime=10)})
     respx.post(TOKEN_URL).mock(return_value=httpx.Response(400, json={"error": "invalid_grant"}))
     api = client(clock, tokens)
     with pytest.raises(AuthorizationExpired) as caught:
@@ -272,7 +251,7 @@ def test_revoked_refresh_token_asks_for_reauthorisation_without_leaking_it(clock
 @respx.mock
 def test_another_process_refresh_is_reused_not_repeated(clock: Clock) -> None:
     stale = token(clock, lifetime=10)
-    tokens = MemoryTokens(stale)
+    tokens = MemoryTokenStore({"acme": stale})
     api = client(clock, tokens)
     api.tokens._token = stale
     tokens.tokens["acme"] = token(clock, access="other-process-access-1", refresh="other-process-refresh-1")
@@ -284,7 +263,7 @@ def test_another_process_refresh_is_reused_not_repeated(clock: Clock) -> None:
 
 @respx.mock
 def test_too_early_refresh_keeps_the_current_token(clock: Clock) -> None:
-    tokens = MemoryTokens(token(clock, lifetime=60))
+    tokens = MemoryTokenStore({"acme": token(clock, lifetime=60)})
     respx.post(TOKEN_URL).mock(
         return_value=httpx.Response(400, json={"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"})
     )
@@ -298,7 +277,7 @@ def test_too_early_refresh_keeps_the_current_token(clock: Clock) -> None:
 def test_platform_error_text_is_redacted(clock: Clock) -> None:
     respx.get(f"{API}/items").mock(return_value=httpx.Response(422, text=f'{{"refresh_token": "{REFRESH}", "error": "nope"}}'))
     with pytest.raises(PlatformError) as caught:
-        client(clock, MemoryTokens(token(clock))).get_json("/items")
+        client(clock, MemoryTokenStore({"acme": token(clock)})).get_json("/items")
     assert REFRESH not in str(caught.value)
 
 
@@ -309,7 +288,7 @@ def test_page_number_paging_stops_on_a_short_page(clock: Clock) -> None:
         return httpx.Response(200, json={"items": list(range(3 if n < 3 else 1))})
 
     route = respx.get(f"{API}/items").mock(side_effect=page)
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     paginator = PageNumberPaginator(page_size=3, records=lambda r: r.json()["items"])
     pages = [r.json()["items"] for r in api.pages("/items", paginator, params={"page": 1})]
     assert pages == [[0, 1, 2], [0, 1, 2], [0]]
@@ -320,14 +299,14 @@ def test_page_number_paging_stops_on_a_short_page(clock: Clock) -> None:
 def test_next_url_paging_follows_the_platform_links(clock: Clock) -> None:
     respx.get(f"{API}/items", params={"$skiptoken": "2"}).mock(return_value=httpx.Response(200, json={"d": {"results": [2]}}))
     respx.get(f"{API}/items").mock(return_value=httpx.Response(200, json={"d": {"results": [1], "__next": f"{API}/items?$skiptoken=2"}}))
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     paginator = NextUrlPaginator(next_url=lambda r: r.json()["d"].get("__next"))
     assert [r.json()["d"]["results"] for r in api.pages("/items", paginator)] == [[1], [2]]
 
 
 @respx.mock
 def test_connections_sharing_an_authorisation_refresh_one_stored_token(clock: Clock) -> None:
-    tokens = MemoryTokens(token(clock, lifetime=10))  # stored under "acme"
+    tokens = MemoryTokenStore({"acme": token(clock, lifetime=10)})  # stored under "acme"
     respx.post(TOKEN_URL).mock(
         return_value=httpx.Response(200, json={"access_token": "shared-access-12345", "refresh_token": "shared-refresh-12345", "expires_in": 1800})
     )
@@ -355,7 +334,7 @@ def test_json_amounts_arrive_as_exact_decimals_and_garbage_is_bad_data(clock: Cl
 
     respx.get(f"{API}/amount").mock(return_value=httpx.Response(200, content=b'{"AmountFC": 1210.1, "Count": 3}'))
     respx.get(f"{API}/html").mock(return_value=httpx.Response(200, text="<html>login</html>", headers={"Content-Type": "text/html"}))
-    api = client(clock, MemoryTokens(token(clock)))
+    api = client(clock, MemoryTokenStore({"acme": token(clock)}))
     body = api.get_json("/amount")
     assert body == {"AmountFC": Decimal("1210.1"), "Count": 3} and isinstance(body["AmountFC"], Decimal)
     with pytest.raises(BadPlatformData, match=r"acme: .*not JSON \(text/html\)"):

@@ -14,7 +14,7 @@ from providers.errors import AuthorizationExpired, NotFound, PlatformError, Rate
 from providers.exact import ExactProvider, mapping
 from providers.exact.client import ExactProfile
 
-from .conftest import MemoryTokens, settings
+from .conftest import memory_tokens, settings
 
 BASE = "https://start.exactonline.nl/api/v1/"
 URL = f"{BASE}123456/crm/Accounts"
@@ -36,7 +36,7 @@ class Clock:
 
 def provider(clock: Clock) -> ExactProvider:
     issued = datetime.fromtimestamp(clock(), UTC)
-    tokens = MemoryTokens(Token(access_token=SecretStr("access-0123456789"), refresh_token=SecretStr("refresh-012345"),
+    tokens = memory_tokens(Token(access_token=SecretStr("access-0123456789"), refresh_token=SecretStr("refresh-012345"),
                                 expires_at=issued + timedelta(seconds=600), issued_at=issued))
     return ExactProvider.connect(settings(), tokens=tokens, clock=clock, sleep=clock.sleep)
 

@@ -13,8 +13,9 @@ from providers.errors import AuthorizationExpired
 from providers.exact import ExactProvider
 from providers.exact.simulator import ExactSimulator
 from providers.simkit import VirtualClock
+from providers.tokens import MemoryTokenStore
 
-from .conftest import REDIRECT, MemoryTokens, connect, settings
+from .conftest import REDIRECT, connect, memory_tokens, settings
 
 
 def token_endpoint(sim: ExactSimulator, refresh: str) -> httpx.Response:
@@ -23,13 +24,13 @@ def token_endpoint(sim: ExactSimulator, refresh: str) -> httpx.Response:
             "grant_type": "refresh_token", "refresh_token": refresh, "client_id": "app", "client_secret": "s3cret"})
 
 
-def granted(sim: ExactSimulator) -> MemoryTokens:
+def granted(sim: ExactSimulator) -> MemoryTokenStore:
     sim.oauth.register_client("app", "s3cret", [REDIRECT])
-    return MemoryTokens(Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now()))
+    return memory_tokens(Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now()))
 
 
 def test_a_reused_refresh_token_fails_in_the_simulator(sim: ExactSimulator, clock: VirtualClock) -> None:
-    refresh = granted(sim).token.refresh_token.get_secret_value()
+    refresh = granted(sim).tokens["bakkerij"].refresh_token.get_secret_value()
     clock.advance(600)
     assert token_endpoint(sim, refresh).status_code == 200
     clock.advance(600)
@@ -41,7 +42,7 @@ def test_a_reused_refresh_token_fails_in_the_simulator(sim: ExactSimulator, cloc
 def test_a_refresh_within_570_seconds_is_refused_with_reason(sim: ExactSimulator, clock: VirtualClock) -> None:
     tokens = granted(sim)
     clock.advance(500)
-    early = token_endpoint(sim, tokens.token.refresh_token.get_secret_value())
+    early = token_endpoint(sim, tokens.tokens["bakkerij"].refresh_token.get_secret_value())
     assert early.status_code == 400 and early.json()["error"] == "access_denied"
     assert early.headers["Reason"].startswith("TooEarlyToRefreshTokens")
     assert early.json()["error_description"] == "Rate limit exceeded: access_token not expired"
@@ -51,7 +52,7 @@ def test_expires_in_is_a_string_and_read_as_seconds(sim: ExactSimulator) -> None
     tokens = granted(sim)
     answer = sim.oauth.grant_tokens("app")
     assert answer["expires_in"] == "600"
-    assert tokens.token.expires_at - tokens.token.issued_at == timedelta(seconds=600)
+    assert tokens.tokens["bakkerij"].expires_at - tokens.tokens["bakkerij"].issued_at == timedelta(seconds=600)
 
 
 def test_the_adapter_refreshes_only_in_the_last_30_seconds(sim: ExactSimulator, clock: VirtualClock) -> None:
@@ -69,11 +70,11 @@ def test_two_refreshes_in_a_row_spend_different_tokens_and_persist_first(sim: Ex
                                                                          clock: VirtualClock) -> None:
     tokens = granted(sim)
     provider = connect(sim, tokens)
-    spent = [tokens.token.refresh_token.get_secret_value()]
+    spent = [tokens.tokens["bakkerij"].refresh_token.get_secret_value()]
     for _ in range(2):
         clock.advance(590)
         provider.list_tenants()
-        spent.append(tokens.token.refresh_token.get_secret_value())
+        spent.append(tokens.tokens["bakkerij"].refresh_token.get_secret_value())
     assert len(set(spent)) == 3 and len(tokens.saved) == 2
     assert sim.oauth.refreshes == 2 and sim.oauth.token_requests == 2
 
@@ -94,7 +95,8 @@ def test_a_401_for_an_expired_token_refreshes_once_and_repeats_the_call(sim: Exa
                                                                         clock: VirtualClock) -> None:
     tokens = granted(sim)
     # our clock ran 60 s behind when the token arrived: we believe it lives a minute longer than it does
-    tokens.token = tokens.token.model_copy(update={"expires_at": tokens.token.expires_at + timedelta(seconds=60)})
+    current = tokens.tokens["bakkerij"]
+    tokens.tokens["bakkerij"] = current.model_copy(update={"expires_at": current.expires_at + timedelta(seconds=60)})
     provider = connect(sim, tokens)
     clock.advance(600)
     pages = list(provider.sync(SyncState()))

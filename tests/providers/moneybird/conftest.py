@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,31 +11,12 @@ from connector.models import Debtor, Invoice
 from providers.base import ConnectionSettings, SyncPage, SyncState, Token
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.simulator import MoneybirdSimulator
+from providers.tokens import MemoryTokenStore
 
 CLIENT_ID, CLIENT_SECRET = "dunning-app", "s3cret-app-value"
 CONNECTION = "acme-moneybird"
 
 
-class MemoryTokens:
-    """A TokenStore in memory (the encrypted file store is tested elsewhere)."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, Token] = {}
-        self._lock = threading.RLock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 @dataclass
@@ -86,14 +65,14 @@ def sim() -> MoneybirdSimulator:
 
 
 @pytest.fixture
-def tokens(sim: MoneybirdSimulator) -> MemoryTokens:
-    store = MemoryTokens()
+def tokens(sim: MoneybirdSimulator) -> MemoryTokenStore:
+    store = MemoryTokenStore()
     store.save(CONNECTION, Token.from_response(sim.oauth.grant_tokens(CLIENT_ID), now=sim.clock.now()))
     return store
 
 
 @pytest.fixture
-def connect(sim: MoneybirdSimulator, tokens: MemoryTokens) -> Callable[..., MoneybirdProvider]:
+def connect(sim: MoneybirdSimulator, tokens: MemoryTokenStore) -> Callable[..., MoneybirdProvider]:
     def build(**changes: object) -> MoneybirdProvider:
         return MoneybirdProvider.connect(settings_for(sim, **changes), tokens=tokens, transport=sim.transport(),
                                          clock=sim.clock.time, sleep=sim.clock.sleep)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -18,6 +15,7 @@ from providers.base import ConnectionSettings, Token
 from providers.errors import AuthorizationExpired, NotFound, PlatformError
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile
+from providers.tokens import MemoryTokenStore
 
 API = "https://moneybird.com/api/v2/"
 ADMIN = "123"
@@ -37,24 +35,6 @@ class Clock:
         self.now += seconds
 
 
-class MemoryTokenStore:
-    def __init__(self, tokens: dict[str, Token]) -> None:
-        self.tokens = tokens
-        self._lock = threading.Lock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -13,34 +11,13 @@ import pytest
 
 from providers.base import ConnectionSettings, Token
 from providers.simkit import VirtualClock
+from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider
 from providers.xero.simulator import XeroSimulator
 
 SIM = "http://xero.sim"
 
 
-class MemoryTokens:
-    """The TokenStore protocol in memory (the encrypted store is tested elsewhere)."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, Token] = {}
-        self.saves = 0
-        self._lock = threading.Lock()
-
-    def load(self, connection: str) -> Token | None:
-        return self.tokens.get(connection)
-
-    def save(self, connection: str, token: Token) -> None:
-        self.tokens[connection] = token
-        self.saves += 1
-
-    @contextmanager
-    def lock(self, connection: str) -> Iterator[None]:
-        with self._lock:
-            yield
-
-    def delete(self, connection: str) -> None:
-        self.tokens.pop(connection, None)
 
 
 def settings_for(sim: XeroSimulator, **changes: object) -> ConnectionSettings:
@@ -52,10 +29,10 @@ def settings_for(sim: XeroSimulator, **changes: object) -> ConnectionSettings:
     return ConnectionSettings.model_validate(values | changes)
 
 
-def connect(sim: XeroSimulator, tokens: MemoryTokens | None = None, *,
+def connect(sim: XeroSimulator, tokens: MemoryTokenStore | None = None, *,
             transport: httpx.BaseTransport | None = None, **changes: object) -> XeroProvider:
     """An adapter on the simulator, authorised as if the user had consented (all organisations)."""
-    tokens = tokens or MemoryTokens()
+    tokens = tokens or MemoryTokenStore()
     settings = settings_for(sim, **changes)
     if settings.name not in tokens.tokens:
         tokens.save(settings.name, Token.from_response(sim.grant(), now=sim.clock.now()))
@@ -66,7 +43,7 @@ def connect(sim: XeroSimulator, tokens: MemoryTokens | None = None, *,
 @pytest.fixture(scope="session")
 def xero_kit() -> SimpleNamespace:
     """The helpers above, for module-scoped fixtures (test modules cannot import a conftest)."""
-    return SimpleNamespace(MemoryTokens=MemoryTokens, connect=connect, settings_for=settings_for)
+    return SimpleNamespace(MemoryTokenStore=MemoryTokenStore, connect=connect, settings_for=settings_for)
 
 
 @pytest.fixture
@@ -83,12 +60,12 @@ def sim(clock: VirtualClock) -> XeroSimulator:
 
 
 @pytest.fixture
-def tokens() -> MemoryTokens:
-    return MemoryTokens()
+def tokens() -> MemoryTokenStore:
+    return MemoryTokenStore()
 
 
 @pytest.fixture
-def xero(sim: XeroSimulator, tokens: MemoryTokens) -> Iterator[XeroProvider]:
+def xero(sim: XeroSimulator, tokens: MemoryTokenStore) -> Iterator[XeroProvider]:
     provider = connect(sim, tokens)
     yield provider
     provider.close()

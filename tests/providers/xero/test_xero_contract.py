@@ -123,7 +123,7 @@ def exchanges(xero_kit) -> list[Exchange]:
     sim.register_app()
     sim.seed_book(seed=11, open_invoices=150, contacts=70, closed_invoices=10, bills=2)
     recording = Recording(sim.transport())
-    tokens = xero_kit.MemoryTokens()
+    tokens = xero_kit.MemoryTokenStore()
     xero: XeroProvider = xero_kit.connect(sim, tokens, transport=recording)
 
     xero.list_tenants()

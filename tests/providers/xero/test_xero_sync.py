@@ -14,7 +14,6 @@ from providers.errors import RateLimited
 from providers.xero import XeroProvider
 from providers.xero.simulator import XeroSimulator
 
-
 INVOICES = "/api.xro/2.0/Invoices"
 CONTACTS = "/api.xro/2.0/Contacts"
 
