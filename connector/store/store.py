@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Self
 
-from sqlalchemy import Connection, Engine, Row, Table, func, select, tuple_
+from sqlalchemy import Connection, Engine, Row, Table, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from connector.models import Debtor, Event, EventKind, Invoice
@@ -395,7 +395,17 @@ class Store:
             if connection is not None:
                 query = query.where(i.connection == connection)
             if after is not None:
-                query = query.where(tuple_(*order) > tuple_(*after))
+                # Spelled out rather than one (connection, debtor_id, id) row-value comparison: SQLite cannot walk
+                # the index in order for that one and sorted the whole remainder for every batch (quadratic: a
+                # 1,000,000-invoice store took ~0.7 s per batch). These forms read the index in order.
+                last_connection, last_debtor, last_id = after
+                if connection is not None:
+                    query = query.where(i.debtor_id >= last_debtor, or_(i.debtor_id > last_debtor, i.id > last_id))
+                else:
+                    query = query.where(
+                        tuple_(i.connection, i.debtor_id) >= tuple_(last_connection, last_debtor),
+                        or_(i.connection > last_connection, i.debtor_id > last_debtor, i.id > last_id),
+                    )
             with self.engine.connect() as conn:
                 rows = conn.execute(query.order_by(*order).limit(batch_size)).all()
                 if not rows:
