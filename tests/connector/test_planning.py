@@ -195,3 +195,20 @@ def test_a_call_task_carries_the_debtors_dossier(store: Store) -> None:
     assert call.dossier[0] == "2 open invoice(s), EUR 1,710.00 in total"
     assert any("says the bank made a mistake" in line for line in call.dossier)
     assert any(line.startswith("invoice 2026-I2: EUR 500.00") for line in call.dossier)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7])
+def test_streaming_pages_through_every_open_invoice_once_in_debtor_order(store_url: str, batch_size: int) -> None:
+    store = Store.open(store_url)
+    for name in ("acme", "beta"):
+        store.ensure_connection(name, "fake", "T1")
+        store.write_sync_page(name, SyncPage(
+            debtors=tuple(make_debtor(f"D{d}", connection=name) for d in range(3)),
+            invoices=tuple(make_invoice(f"{name}-{n}", connection=name, debtor_id=f"D{n % 3}") for n in range(7)),
+        ))
+    everything = [(i.connection, i.debtor_id, i.platform_id) for i, _, _ in store.iter_open_invoices(batch_size=batch_size)]
+    assert len(everything) == len(set(everything)) == 14
+    assert [row[:2] for row in everything] == sorted(row[:2] for row in everything)
+    beta = [i.platform_id for i, _, _ in store.iter_open_invoices("beta", batch_size=batch_size)]
+    assert sorted(beta) == sorted(f"beta-{n}" for n in range(7)) and len(beta) == 7
+    store.close()
