@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from connector.models import Debtor, Invoice
@@ -119,6 +120,15 @@ class ExactProvider(Provider):
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
         self.exact = ExactClient(api, settings.tenant)
+        if isinstance(api.profile, ExactProfile):
+            api.profile.token_age = self._token_age
+
+    def _token_age(self, request: httpx.Request) -> timedelta | None:
+        """Age of the stored token if `request` carried it (None when another process has since refreshed it)."""
+        token = self.api.tokens.store.load(self.settings.token_name)
+        if token is None or request.headers.get("Authorization") != f"Bearer {token.access_token.get_secret_value()}":
+            return None
+        return self.api.now() - token.issued_at
 
     @classmethod
     def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:

@@ -7,8 +7,9 @@ in `providers.http`; this module only says what Exact is like.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -34,6 +35,8 @@ from providers.http import (
 DEFAULT_API_URL = "https://start.exactonline.nl"
 CALLS_PER_MINUTE, CALLS_PER_DAY = 60, 5000
 """Per app per division (providers.md); every answer also says how many are left."""
+TOKEN_REQUEST_INTERVAL = timedelta(seconds=570)
+"""Exact refuses a token request within 570 s of the previous one (the current tokens stay valid)."""
 
 
 @dataclass
@@ -45,6 +48,17 @@ class ExactProfile(HttpProfile):
         RateWindow("minute", CALLS_PER_MINUTE, 60.0),
         RateWindow("day", CALLS_PER_DAY, 86400.0),
     ))
+    token_age: Callable[[httpx.Request], timedelta | None] = lambda request: None
+    """How long ago the token a request carried was obtained; set by the adapter (None: unknown)."""
+
+    def token_expired(self, response: httpx.Response) -> bool:
+        """A 401 is worth one refresh only when Exact could grant it. Within 570 s of the last token request Exact
+        refuses any token request, so a 401 on a younger token (revoked consent, a clock far off) is reported at
+        once instead of spending a token request Exact is bound to refuse."""
+        if response.status_code != 401:
+            return False
+        age = self.token_age(response.request)
+        return age is None or age >= TOKEN_REQUEST_INTERVAL
 
     def read_limits(self, response: httpx.Response) -> list[LimitReading]:
         readings = []

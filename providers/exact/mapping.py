@@ -107,7 +107,9 @@ OPEN_STATUS_FILTER = "Status ne 50"
 
 
 def timestamp_filter(after: int) -> str:
-    return f"Timestamp gt {odata.int64_literal(after)}"
+    """The only filter sync endpoints take, in the two forms Exact documents: `Timestamp gt 1` for the first run,
+    `Timestamp gt 123456L` (an Int64 literal) after that."""
+    return "Timestamp gt 1" if after <= 1 else f"Timestamp gt {odata.int64_literal(after)}"
 
 
 def invoice_numbers_filter(numbers: Sequence[int]) -> str:

@@ -34,10 +34,11 @@ class Clock:
         self.now += seconds
 
 
-def provider(clock: Clock) -> ExactProvider:
-    issued = datetime.fromtimestamp(clock(), UTC)
+def provider(clock: Clock, *, age: float = 0.0) -> ExactProvider:
+    """An adapter whose token was obtained `age` seconds ago and, as far as our clock knows, lives 600 s from now."""
+    now = datetime.fromtimestamp(clock(), UTC)
     tokens = memory_tokens(Token(access_token=SecretStr("access-0123456789"), refresh_token=SecretStr("refresh-012345"),
-                                expires_at=issued + timedelta(seconds=600), issued_at=issued))
+                                expires_at=now + timedelta(seconds=600), issued_at=now - timedelta(seconds=age)))
     return ExactProvider.connect(settings(), tokens=tokens, clock=clock, sleep=clock.sleep)
 
 
@@ -155,10 +156,20 @@ def test_a_401_refreshes_once_then_asks_for_reauthorisation() -> None:
     token = respx.post("https://start.exactonline.nl/api/oauth2/token").mock(return_value=httpx.Response(
         400, json={"error": "unauthorized_client", "error_description": "Old refresh token used."}))
     with pytest.raises(AuthorizationExpired, match="reconnect"):
-        provider(clock).api.request("GET", "123456/crm/Accounts")
+        provider(clock, age=575).api.request("GET", "123456/crm/Accounts")  # our clock ran behind Exact's
     assert token.call_count == 1
     sent = token.calls[0].request.content.decode()
     assert "client_secret=s3cret" in sent and "refresh_token=refresh-012345" in sent  # client_secret_post
+
+
+@respx.mock
+def test_a_401_within_570_seconds_of_the_last_token_request_asks_no_new_token() -> None:
+    api = respx.get(URL).mock(return_value=httpx.Response(401))
+    token = respx.post("https://start.exactonline.nl/api/oauth2/token").mock(return_value=httpx.Response(400, json={
+        "error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"}))
+    with pytest.raises(AuthorizationExpired):
+        provider(Clock(), age=569).api.request("GET", "123456/crm/Accounts")
+    assert token.call_count == 0 and api.call_count == 1
 
 
 @respx.mock

@@ -55,6 +55,7 @@ def test_int64_values_arrive_as_strings() -> None:
     assert odata.parse_int64("12345678901") == 12345678901
     assert odata.parse_int64(17) == 17
     assert mapping.timestamp_filter(12345678901) == "Timestamp gt 12345678901L"
+    assert mapping.timestamp_filter(1) == "Timestamp gt 1"  # Exact's documented first-run form
 
 
 def test_guid_literals_refuse_anything_but_a_guid() -> None:

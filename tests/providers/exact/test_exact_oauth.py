@@ -147,6 +147,6 @@ def test_a_401_before_570_seconds_is_not_cured_by_hammering_the_token_endpoint(s
     sim.faults.expired_token("*/current/Me")
     with pytest.raises(AuthorizationExpired):
         provider.list_tenants()
-    assert sim.oauth.token_requests == 1 and sim.oauth.refreshes == 0  # one refused attempt, tokens kept
+    assert sim.oauth.token_requests == 0  # Exact would refuse any token request this early
     assert tokens.saved == []
     assert provider.list_tenants()  # the current token still works
