@@ -231,6 +231,7 @@ class MoneybirdProvider(Provider):
             return _note_receipt(done[0], detail="already sent: Moneybird holds the note with this key")
         groups: dict[tuple[str, str, str, str], list[str]] = {}
         refusals = []
+        defaults: dict[str, Any] = {}
         for invoice in request.invoices:
             record = records.get(invoice.platform_id)
             reason = _why_not_remindable(invoice, record, request.debtor.platform_id)
@@ -239,9 +240,9 @@ class MoneybirdProvider(Provider):
                 continue
             assert record is not None
             try:
-                groups.setdefault(mapping.reminder_group(record), []).append(invoice.platform_id)
+                groups.setdefault(self._reminder_group(record, defaults), []).append(invoice.platform_id)
             except ValueError as exc:
-                refusals.append(f"invoice {invoice.label}: Moneybird sent no usable workflow/style/identity ({exc})")
+                refusals.append(f"invoice {invoice.label}: {exc}")
         if refusals:
             raise ReminderRefused("; ".join(refusals), connection=connection)
         method = _DELIVERY[request.delivery]
@@ -291,6 +292,47 @@ class MoneybirdProvider(Provider):
             recipients=(address,) if method == "Email" and address else (),
             detail=detail,
         )
+
+    def _reminder_group(self, record: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[str, str, str, str]:
+        """(contact, workflow, document style, identity) of one invoice, the four ids `send_reminders` requires.
+
+        Taken from the invoice itself. Moneybird's OpenAPI says all three are always set; should one be null all the
+        same (an assumption made safe, not documented), it is completed the way Moneybird fills in a new invoice:
+        the contact's invoice workflow or the default invoice workflow, the default document style, and that
+        style's identity or else the administration's default identity (`identities/default`, which needs the
+        `settings` scope). Each listing is read at most once per reminder, and only when needed.
+        """
+
+        def listing(name: str, read: Callable[[], Any]) -> Any:
+            if name not in defaults:
+                defaults[name] = read()
+            return defaults[name]
+
+        contact_id, workflow_id, style_id, identity_id = mapping.reminder_group(record)
+        if workflow_id is None:
+            workflow_id = mapping.contact_workflow(record) or mapping.default_id(
+                listing("workflows", self.client.workflows), invoice_workflow=True)
+        if style_id is None:
+            style_id = mapping.default_id(listing("document_styles", self.client.document_styles))
+        if identity_id is None and style_id is not None:
+            identity_id = mapping.style_identity(listing("document_styles", self.client.document_styles), style_id)
+        if identity_id is None:
+            try:
+                identity = listing("identity", self.client.default_identity)
+            except DunningError as exc:
+                raise ValueError(
+                    "Moneybird gives no identity for it and the default identity could not be read "
+                    f"({_without_connection(exc, self.settings.name)}); set the identity on the invoice in Moneybird, "
+                    "or set `settings_scope = true` in this connection's options and reconnect"
+                ) from None
+            identity_id = mapping.optional_id(identity.get("id")) if isinstance(identity, Mapping) else None
+        missing = [name for name, value in (("workflow", workflow_id), ("document style", style_id),
+                                            ("identity", identity_id)) if value is None]
+        if missing:
+            raise ValueError(f"Moneybird gives no {' or '.join(missing)} for it and the administration has no "
+                             "default one; set it on the invoice in Moneybird")
+        assert workflow_id is not None and style_id is not None and identity_id is not None
+        return contact_id, workflow_id, style_id, identity_id
 
     def _went_out_anyway(self, before: Mapping[str, Mapping[str, Any]], invoices: Sequence[Invoice]) -> bool:
         """After a timeout or outage on send: did Moneybird send it regardless? (Then we must not send again.)

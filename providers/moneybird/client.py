@@ -13,8 +13,16 @@ from typing import Any
 
 import httpx
 
-from providers.errors import AuthorizationExpired, DunningError, NotFound, PlatformError
-from providers.http import ApiClient, HttpProfile, LimitReading, RateWindow, parse_retry_after, short_text
+from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
+from providers.http import (
+    ApiClient,
+    HttpProfile,
+    LimitReading,
+    NextUrlPaginator,
+    RateWindow,
+    parse_retry_after,
+    short_text,
+)
 from providers.moneybird import mapping
 
 DEFAULT_API_URL = "https://moneybird.com"
@@ -147,7 +155,7 @@ class MoneybirdClient:
 
     def invoice_versions(self, filter_: str) -> list[dict[str, Any]]:
         """`GET sales_invoices/synchronization`: ids and versions of every matching invoice, unpaged."""
-        return self.api.get_json(self._path("sales_invoices/synchronization"), params={"filter": filter_})
+        return self._versions(self._path("sales_invoices/synchronization"), {"filter": filter_})
 
     def invoices(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """`POST sales_invoices/synchronization`: full records of at most 100 ids (more are silently dropped)."""
@@ -155,7 +163,19 @@ class MoneybirdClient:
 
     def contact_versions(self) -> list[dict[str, Any]]:
         """`GET contacts/synchronization` with archived contacts (their open invoices still need a debtor)."""
-        return self.api.get_json(self._path("contacts/synchronization"), params={"include_archived": "true"})
+        return self._versions(self._path("contacts/synchronization"), {"include_archived": "true"})
+
+    def _versions(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """One call: the listing is documented as unpaged. A `Link: rel="next"` is followed all the same (no extra
+        call without one), because an open invoice missing from this list would be closed in the store."""
+        listing: list[dict[str, Any]] = []
+        for response in self.api.pages(path, NextUrlPaginator(), params=params):
+            page = self._json(response)
+            if not isinstance(page, list):
+                raise BadPlatformData(f"Moneybird answered GET {_api_path(path)} with something other than a list "
+                                      "of ids and versions", connection=self.api.settings.name)
+            listing.extend(page)
+        return listing
 
     def contacts(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         return self._records(self._path("contacts/synchronization"), ids)
@@ -175,10 +195,16 @@ class MoneybirdClient:
         self.api.request("POST", self._path("sales_invoices/send_reminders"),
                          json=mapping.send_reminders_request(entries))
 
-    def add_note(self, invoice_id: str, note: str, *, todo: bool = False) -> dict[str, Any]:
+    def add_note(self, invoice_id: str, note: str, *, todo: bool = False) -> Mapping[str, Any]:
+        """`POST sales_invoices/{id}/notes` (201 with the note). A 2xx without a readable note still means it was
+        made: then its id is simply unknown (`{}`), rather than a failure that would invite adding it twice."""
         response = self.api.request("POST", self._path(f"sales_invoices/{invoice_id}/notes"),
                                     json=mapping.note_request(note, todo=todo))
-        return self._json(response)
+        try:
+            body = self._json(response)
+        except BadPlatformData:
+            return {}
+        return body if isinstance(body, Mapping) else {}
 
     def pdf_location(self, invoice_id: str) -> httpx.Response:
         """`GET download_pdf`: a 302 to a signed URL on another host, valid for 30 seconds."""
@@ -190,3 +216,10 @@ class MoneybirdClient:
 
     def workflows(self) -> list[dict[str, Any]]:
         return self.api.get_json(self._path("workflows"))
+
+    def document_styles(self) -> list[dict[str, Any]]:
+        return self.api.get_json(self._path("document_styles"))
+
+    def default_identity(self) -> dict[str, Any]:
+        """`GET identities/default` (needs the `settings` scope)."""
+        return self.api.get_json(self._path("identities/default"))

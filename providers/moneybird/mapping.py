@@ -83,14 +83,26 @@ def day(value: Any, field: str) -> date:
 
 
 def timestamp(value: Any) -> datetime | None:
-    """`2026-10-02T10:43:51.305Z` → an aware UTC datetime (a timestamp without zone is taken as UTC)."""
+    """`2026-10-02T10:43:51.305Z` → an aware UTC datetime (a timestamp without zone is taken as UTC; the
+    `2026-10-02 10:43:51 UTC` form of Moneybird's filter examples is read too)."""
     if not value:
         return None
+    cleaned = str(value).strip()
+    if cleaned.endswith(" UTC"):
+        cleaned = cleaned.removesuffix(" UTC") + "+00:00"
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"updated_at is not a timestamp: {value!r}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _modified(value: Any) -> datetime | None:
+    """`updated_at` is informative only (the `version` drives sync): an unreadable one never costs the invoice."""
+    try:
+        return timestamp(value)
+    except ValueError:
+        return None
 
 
 def version(value: Any) -> str | None:
@@ -147,7 +159,7 @@ def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
             is_open=state in OPEN_STATES,
             payment_url=text(record.get("payment_url")) or text(record.get("url")),
             reference=text(record.get("reference")),
-            last_modified=timestamp(record.get("updated_at")),
+            last_modified=_modified(record.get("updated_at")),
             version=version(record.get("version")),
         )
     except (ValueError, ValidationError, AttributeError, TypeError) as exc:
@@ -218,14 +230,42 @@ def _reason(exc: Exception) -> str:
 # --- what the adapter needs from a record beyond the canonical model --------------------------------------------
 
 
-def reminder_group(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    """(contact, workflow, document style, identity): Moneybird sends one reminder per such group."""
+def reminder_group(record: Mapping[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+    """(contact, workflow, document style, identity) as the invoice carries them: Moneybird sends one reminder per
+    such group. The OpenAPI marks the last three as always set; a null one is returned as None for the adapter to
+    complete from the administration's defaults (see `default_id`) instead of refusing the reminder."""
     return (
         record_id(record.get("contact_id")),
-        record_id(record.get("workflow_id")),
-        record_id(record.get("document_style_id")),
-        record_id(record.get("identity_id")),
+        optional_id(record.get("workflow_id")),
+        optional_id(record.get("document_style_id")),
+        optional_id(record.get("identity_id")),
     )
+
+
+def contact_workflow(record: Mapping[str, Any]) -> str | None:
+    """The invoice workflow set on the invoice's embedded contact (`contact.invoice_workflow_id`), if any."""
+    contact = record.get("contact")
+    return optional_id(contact.get("invoice_workflow_id")) if isinstance(contact, Mapping) else None
+
+
+def default_id(records: Iterable[Mapping[str, Any]], *, invoice_workflow: bool = False) -> str | None:
+    """The id of the record marked `default: true` in a workflows or document styles listing (for workflows: the
+    active default `InvoiceWorkflow`)."""
+    for record in records:
+        if not isinstance(record, Mapping) or record.get("default") is not True:
+            continue
+        if invoice_workflow and (record.get("type") != "InvoiceWorkflow" or record.get("active") is False):
+            continue
+        return optional_id(record.get("id"))
+    return None
+
+
+def style_identity(styles: Iterable[Mapping[str, Any]], style_id: str) -> str | None:
+    """The identity a document style belongs to (`document_style_response.identity_id`)."""
+    for style in styles:
+        if isinstance(style, Mapping) and str(style.get("id")) == style_id:
+            return optional_id(style.get("identity_id"))
+    return None
 
 
 def reminders_sent(record: Mapping[str, Any]) -> int:

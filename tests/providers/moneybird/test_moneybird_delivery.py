@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from providers.base import ReminderRequest
+from providers.base import ReminderRequest, Token
 from providers.errors import PlatformError, ReminderRefused
 
 SEND = "/api/v2/*/sales_invoices/send_reminders.json"
@@ -226,3 +226,61 @@ def test_a_pdf_link_that_died_before_use_is_asked_for_once_more(sim, provider, l
 
     assert pdf.startswith(b"%PDF-")
     assert sim.call_count("/api/v2/*/download_pdf.json") == 2
+
+
+def test_invoices_without_workflow_style_or_identity_are_completed_from_the_administrations_defaults(
+    sim, provider, late_pair
+):
+    debtor, first, second = late_pair
+    held = sim.administration.invoices[first.platform_id]
+    sim.corrupt(first.platform_id, workflow_id=None, document_style_id=None, identity_id=None)
+
+    provider.send_reminder(reminder(debtor, first, second))
+
+    # the defaults are the ids the invoices really carry, so both still go out as one reminder
+    assert len(sim.reminders) == 1 and len(sim.reminders[0]["sales_invoice_ids"]) == 2
+    assert (sim.reminders[0]["workflow_id"], sim.reminders[0]["document_style_id"],
+            sim.reminders[0]["identity_id"]) == (held.workflow_id, held.document_style_id, held.identity_id)
+    assert sim.call_count("/api/v2/*/workflows.json") == 1
+    assert sim.call_count("/api/v2/*/document_styles.json") == 1
+    assert sim.call_count("/api/v2/*/identities/default.json") == 0  # the style names its identity
+
+
+def test_a_complete_invoice_costs_no_lookups_of_defaults(sim, provider, late_pair):
+    debtor, first, second = late_pair
+
+    provider.send_reminder(reminder(debtor, first, second))
+
+    assert sim.call_count("/api/v2/*/workflows.json") == sim.call_count("/api/v2/*/document_styles.json") == 0
+
+
+def test_without_any_identity_the_default_identity_is_used_when_the_settings_scope_was_granted(
+    sim, tokens, connect, late_pair
+):
+    debtor, first, _ = late_pair
+    sim.corrupt(first.platform_id, identity_id=None)
+    for style in sim.administration.document_styles:
+        style.pop("identity_id")
+    tokens.save("acme-moneybird", Token.from_response(
+        sim.oauth.grant_tokens("dunning-app", scope="sales_invoices settings"), now=sim.clock.now()))
+    provider = connect(options={"settings_scope": True})
+
+    provider.send_reminder(reminder(debtor, first))
+
+    assert sim.reminders[0]["identity_id"] == sim.administration.identity["id"]
+    assert sim.call_count("/api/v2/*/identities/default.json") == 1
+
+
+def test_without_any_identity_or_the_settings_scope_the_reminder_is_refused_with_the_way_out(
+    sim, provider, late_pair
+):
+    debtor, first, _ = late_pair
+    sim.corrupt(first.platform_id, identity_id=None)
+    for style in sim.administration.document_styles:
+        style.pop("identity_id")
+
+    with pytest.raises(ReminderRefused, match="settings_scope = true") as refused:
+        provider.send_reminder(reminder(debtor, first))
+
+    assert first.number in refused.value.reason and "identity" in refused.value.reason
+    assert sim.reminders == [] and sim.administration.invoices[first.platform_id].notes == []

@@ -11,7 +11,7 @@ import respx
 from pydantic import SecretStr
 
 from connector.models import Invoice
-from providers.base import ConnectionSettings, Token
+from providers.base import ConnectionSettings, SyncState, Token
 from providers.errors import AuthorizationExpired, NotFound, PlatformError
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile
@@ -204,3 +204,28 @@ def _invoice(platform_id: str) -> Invoice:
     return Invoice(connection="mb", platform_id=platform_id, number="2026-0009", debtor_id="1",
                    issue_date=date(2026, 10, 1), due_date=date(2026, 10, 15), currency="EUR", total=Decimal("10"),
                    amount_paid=Decimal("0"), outstanding=Decimal("10"), status="late")
+
+
+@respx.mock
+def test_a_note_accepted_without_a_readable_answer_still_counts_as_made(adapter):
+    route = respx.post(f"{API}{ADMIN}/sales_invoices/9/notes.json").mock(return_value=httpx.Response(201, text=""))
+
+    receipt = adapter.add_note(_invoice("9"), "Gebeld", idempotency_key="note-key-0001")
+
+    assert route.call_count == 1 and receipt.platform_reference is None
+    assert route.calls[0].request.content == b'{"note":{"note":"Gebeld dunning-key:note-key-0001","todo":false}}'
+
+
+@respx.mock
+def test_synchronization_ids_and_versions_may_arrive_as_integers_or_strings(adapter):
+    listing = respx.get(f"{API}{ADMIN}/sales_invoices/synchronization.json").mock(return_value=httpx.Response(
+        200, json=[{"id": 474244266817750840, "version": 1766494598}, {"id": "17", "version": "1766494599"}]))
+    respx.get(f"{API}{ADMIN}/contacts/synchronization.json").mock(return_value=httpx.Response(200, json=[]))
+    batch = respx.post(f"{API}{ADMIN}/sales_invoices/synchronization.json").mock(
+        return_value=httpx.Response(200, json=[]))
+
+    pages = list(adapter.sync(SyncState(open_invoices={"474244266817750840": "1766494598", "17": "1766494599"})))
+
+    assert listing.call_count == 1 and batch.call_count == 0  # both versions match the store's
+    assert "filter=state%3Aopen%7Cpending_payment%7Clate%7Creminded" in str(listing.calls[0].request.url)
+    assert [i for p in pages for i in p.closed_invoice_ids] == [] and all(not p.invoices for p in pages)

@@ -192,3 +192,25 @@ def test_reminder_entry_sends_an_address_only_with_email_delivery():
     assert by_mail["email_address"] == "a@b.nl" and "email_address" not in by_hand
     assert by_hand == {"contact_id": "1", "workflow_id": "2", "document_style_id": "3", "identity_id": "4",
                        "sales_invoice_ids": ["10"], "reminder_text": "t", "delivery_method": "Manual"}
+
+
+def test_an_unreadable_updated_at_does_not_cost_the_invoice():
+    odd = mapping.to_invoice(sales_invoice(updated_at="yesterday"), connection="mb")
+    spaced = mapping.to_invoice(sales_invoice(updated_at="2026-10-02 10:43:58 UTC"), connection="mb")
+
+    assert odd.last_modified is None and odd.version == "1790937838"
+    assert spaced.last_modified == datetime(2026, 10, 2, 10, 43, 58, tzinfo=UTC)
+
+
+def test_a_null_workflow_style_or_identity_is_left_for_the_adapter_to_complete():
+    record = sales_invoice(workflow_id=None, document_style_id="", identity_id=None,
+                           contact={"id": "499874860915230472", "invoice_workflow_id": "55"})
+
+    assert mapping.reminder_group(record) == ("499874860915230472", None, None, None)
+    assert mapping.contact_workflow(record) == "55"
+    workflows = [{"id": "1", "type": "EstimateWorkflow", "default": True},
+                 {"id": "2", "type": "InvoiceWorkflow", "default": False},
+                 {"id": "3", "type": "InvoiceWorkflow", "default": True, "active": True}]
+    styles = [{"id": 7, "default": True, "identity_id": 9}]
+    assert mapping.default_id(workflows, invoice_workflow=True) == "3"
+    assert mapping.default_id(styles) == "7" and mapping.style_identity(styles, "7") == "9"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 
@@ -298,3 +300,32 @@ def test_a_record_without_its_embedded_contact_gets_the_contact_fetched(sim, pro
     assert books.problems == []
     assert {i.debtor_id for i in books.invoices.values()} <= set(books.debtors)
     assert sim.call_count(CONTACTS, "POST") >= 1
+
+
+def test_a_synchronization_listing_split_over_linked_pages_is_read_whole_and_closes_nothing(
+    sim, provider, books, simulator_open_ids, monkeypatch
+):
+    """Documented as unpaged; an implementation that pages it anyway (`Link: rel="next"`) must not make the adapter
+    close the open invoices on the pages it did not read."""
+    books.apply(provider.sync(books.state()))
+    render = MoneybirdSimulator.sales_invoice_versions
+
+    def paged(self, request, admin):
+        answer = render(self, request, admin)
+        listing = json.loads(answer.get_data())
+        page = int(request.args.get("page", "1"))
+        answer.set_data(json.dumps(listing[(page - 1) * 50: page * 50]))
+        if page * 50 < len(listing):
+            query = urlencode({"filter": request.args["filter"], "page": page + 1})
+            answer.headers["Link"] = f'<{request.base_url}?{query}>; rel="next"'
+        return answer
+
+    monkeypatch.setattr(MoneybirdSimulator, "sales_invoice_versions", paged)
+    before = sim.call_count(SYNC_GET, "GET")
+
+    pages = list(provider.sync(books.state()))
+    books.apply(pages)
+
+    assert [i for p in pages for i in p.closed_invoice_ids] == []
+    assert books.open_ids == simulator_open_ids()
+    assert sim.call_count(SYNC_GET, "GET") - before == math.ceil(len(simulator_open_ids()) / 50)
