@@ -15,14 +15,29 @@ from typing import Any
 
 import httpx
 
-from providers.errors import AuthorizationExpired, BadPlatformData, DunningError, NotFound, PlatformError
-from providers.http import ApiClient, HttpProfile, LimitReading, PageNumberPaginator, json_body, short_text
-from providers.xero.mapping import error_messages, if_modified_since, parse_ms_date
+from providers.errors import (
+    AuthorizationExpired,
+    BadPlatformData,
+    DunningError,
+    NotFound,
+    PlatformError,
+)
+from providers.http import (
+    ApiClient,
+    HttpProfile,
+    LimitReading,
+    Paginator,
+    json_body,
+    short_text,
+)
+from providers.xero.mapping import error_messages, if_modified_since, read_timestamp
 
 DEFAULT_API_URL = "https://api.xero.com"
 ACCOUNTING = "/api.xro/2.0"
 PAGE_SIZE = 1000
 """The largest `pageSize` Xero allows."""
+DEFAULT_PAGE_SIZE = 100
+"""Xero's page size when `pageSize` is not honoured: only a page shorter than this is surely the last."""
 IDS_PER_CALL = 50
 """GUIDs per `IDs=` filter: longer URLs answer 404 (providers.md: at most ~50)."""
 
@@ -66,17 +81,25 @@ class XeroProfile(HttpProfile):
                                       ("X-DayLimit-Remaining", "day", True),
                                       ("X-AppMinLimit-Remaining", "appminute", False)):
             value = (response.headers.get(header) or "").strip()
+            if daily and value == "0" and response.is_success:
+                continue  # this call got through (a write may have happened): the next one's 429 stops the run
             if value.isdigit():
                 readings.append(LimitReading(window, int(value), reset_at=None if daily else minute_reset,
                                              daily=daily))
         return readings
 
     def is_daily_limit(self, response: httpx.Response) -> bool:
-        return response.headers.get("X-Rate-Limit-Problem", "").strip().lower() == "day"
+        """`X-Rate-Limit-Problem: day` (any case; `daily` too). A 429 that says `X-DayLimit-Remaining: 0`
+        stops the run through `read_limits` already."""
+        return response.headers.get("X-Rate-Limit-Problem", "").strip().lower().startswith("day")
 
     def token_expired(self, response: httpx.Response) -> bool:
-        """Only `TokenExpired` is worth one refresh; a missing scope or revoked consent is not."""
-        return response.status_code == 401 and _detail(response).startswith("TokenExpired")
+        """A 401 is worth one refresh unless Xero says a scope is missing (`AuthorizationUnsuccessful`).
+
+        Xero says `TokenExpired: …` for an expired token; a 401 with another or no readable body (a revoked
+        access token, an unfamiliar wording) gets one refresh too: a refused refresh says `invalid_grant`,
+        which asks for re-authorisation anyway, so at most one token call is spent."""
+        return response.status_code == 401 and not _detail(response).startswith("AuthorizationUnsuccessful")
 
     def error_message(self, response: httpx.Response) -> str:
         try:
@@ -123,27 +146,56 @@ class Page:
     page_count: int | None = None
 
 
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def _server_time(body: dict[str, Any], response: httpx.Response) -> datetime | None:
+    """`DateTimeUTC` (`/Date(ms)/`, or ISO), else the HTTP `Date` header, else None."""
+    try:
+        stamp = read_timestamp(body, "DateTimeUTC")
+    except ValueError:
+        stamp = None
+    if stamp is None and response.headers.get("Date"):
+        try:
+            stamp = email.utils.parsedate_to_datetime(response.headers["Date"])
+        except (TypeError, ValueError):
+            stamp = None
+    return stamp
+
+
 def _page(response: httpx.Response, key: str) -> Page:
     body = json_body(response)
     records = body.get(key) if isinstance(body, dict) else None
     if not isinstance(records, list):
         raise BadPlatformData(f"Xero's answer to {response.request.url.path} has no {key} list")
-    stamp = body.get("DateTimeUTC")
-    server_time = parse_ms_date(stamp)[0] if isinstance(stamp, str) and stamp.startswith("/Date(") else None
-    if server_time is None and response.headers.get("Date"):
-        try:
-            server_time = email.utils.parsedate_to_datetime(response.headers["Date"])
-        except (TypeError, ValueError):
-            server_time = None
     pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-    return Page([r for r in records if isinstance(r, dict)], server_time, pagination.get("pageCount"))
+    return Page([r for r in records if isinstance(r, dict)], _server_time(body, response),
+                _count(pagination.get("pageCount")))
 
 
-def _is_last(response: httpx.Response) -> bool:
-    pagination = json_body(response).get("pagination")
-    if not isinstance(pagination, dict) or "pageCount" not in pagination:
-        return False  # no envelope: the short-page rule decides
-    return int(pagination.get("page", 1)) >= int(pagination["pageCount"])
+@dataclass
+class XeroPaginator(Paginator):
+    """`page=N` until the envelope's `pageCount` is reached (or a page comes back empty).
+
+    Without a `pagination` envelope, a page is the last only when it is shorter than Xero's default of 100: a
+    server that caps `pageSize` below the 1,000 asked for must not end the listing after its first page."""
+
+    key: str
+
+    def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+        page = _page(response, self.key)
+        number = int(params.get("page", 1))
+        if not page.records:
+            return None
+        if page.page_count is not None:
+            if number >= page.page_count:
+                return None
+        elif len(page.records) < min(PAGE_SIZE, DEFAULT_PAGE_SIZE):
+            return None
+        return str(response.request.url.copy_with(query=None)), {**params, "page": number + 1}
 
 
 def _batches(ids: Iterable[str], size: int = IDS_PER_CALL) -> Iterator[list[str]]:
@@ -172,9 +224,7 @@ class XeroClient:
 
     def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None) -> Iterator[Page]:
         headers = {"If-Modified-Since": if_modified_since(since)} if since else None
-        paginator = PageNumberPaginator(page_size=PAGE_SIZE, records=lambda r: _page(r, key).records,
-                                        is_last=_is_last)
-        for response in self.api.pages(path, paginator, params={**params, "page": 1, "pageSize": PAGE_SIZE},
+        for response in self.api.pages(path, XeroPaginator(key), params={**params, "page": 1, "pageSize": PAGE_SIZE},
                                        headers=headers):
             yield _page(response, key)
 

@@ -106,11 +106,15 @@ def utc_string(moment: datetime) -> str:
 
 
 def if_modified_since(moment: datetime) -> str:
-    """The `If-Modified-Since` value: UTC to the second (Xero compares to the second, boundary included).
+    """The `If-Modified-Since` value for "changed at or after `moment`": UTC, to the second, one second early.
 
-    Written with an explicit `Z`: RFC 3339, as the spec's `format: date-time` asks.
+    Xero compares to the second with the boundary included (providers.md); the second of margin keeps a record
+    changed in the same second as `moment` even where the comparison is exclusive or drops the milliseconds
+    (unconfirmed either way). Records that come back again are recognised by their version and cost nothing.
+    Written with an explicit `Z`: RFC 3339, as the spec's `format: date-time` asks (the official SDKs send
+    ISO 8601 with a zone too).
     """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (moment.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def version_of(moment: datetime | None) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -54,6 +54,9 @@ TOKEN_URL = "https://identity.xero.com/connect/token"
 SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
 """Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
 `offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
+CLOCK_MARGIN = timedelta(hours=1)
+"""When Xero's answers carry no clock (`DateTimeUTC`, `Date`), contacts are next read as changed since our own
+clock at the start of the sync minus this margin (for clock skew): re-reading a few contacts costs no call."""
 
 
 class XeroOptions(BaseModel):
@@ -94,14 +97,23 @@ def _floor_second(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+def _later(highest: datetime | None, record: Mapping[str, Any]) -> datetime | None:
+    """The cursor moved past a record we skip, so it is not asked for again and again."""
+    try:
+        updated = mapping.read_timestamp(record, "UpdatedDateUTC")
+    except ValueError:
+        return highest
+    return updated if updated and (highest is None or updated > highest) else highest
+
+
 class _Contacts:
     """The contacts one sync has read, and the cheapest way to read the ones still missing."""
 
     def __init__(self, client: XeroClient, connection: str, known: Mapping[str, str | None],
-                 kinds: Mapping[str, DebtorKind], since: datetime | None) -> None:
+                 kinds: Mapping[str, DebtorKind], since: datetime) -> None:
         self.client = client
         self.since = since
-        """When contacts were last read (kept when Xero's answers carry no clock)."""
+        """The contacts cursor to keep when Xero's answers carry no clock: our own, less `CLOCK_MARGIN`."""
         self.connection = connection
         self.known = known
         self.kinds = kinds
@@ -211,7 +223,8 @@ class XeroProvider(Provider):
         cursor = _Cursor.parse(state.cursor)
         full = state.full or cursor.invoices is None
         statuses = self._open_statuses()
-        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds, cursor.contacts)
+        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds,
+                             _floor_second(self.api.now() - CLOCK_MARGIN))
         started: datetime | None = None
 
         if not full and cursor.contacts is not None:  # contacts changed since the last sync (1 call if none did)
@@ -228,6 +241,9 @@ class XeroProvider(Provider):
             invoices, debtor_ids, problems = [], set(), []
             for record in page.records:
                 seen.add(record.get("InvoiceID", ""))
+                if self._not_ours(record, state, statuses):
+                    highest = _later(highest, record)
+                    continue
                 try:
                     invoice = mapping.invoice_from_xero(record, connection=name, open_statuses=statuses)
                 except BadPlatformData as exc:
@@ -247,6 +263,17 @@ class XeroProvider(Provider):
 
         if full:
             yield from self._close_leavers(state, seen, contacts, statuses, highest, started)
+
+    @staticmethod
+    def _not_ours(record: Mapping[str, Any], state: SyncState, statuses: tuple[str, ...]) -> bool:
+        """Another document type (a server that ignored `where`), or a record that is not open and was never
+        stored (a new draft, an old paid invoice changed): nothing to store, so nothing to complain about."""
+        if record.get("InvoiceID") in state.open_invoices:
+            return False
+        kind, status = record.get("Type"), record.get("Status")
+        if isinstance(kind, str) and kind and kind != mapping.SALES_INVOICE:
+            return True
+        return isinstance(status, str) and bool(status) and status not in statuses
 
     def _page(self, contacts: _Contacts, invoices: list[Invoice], debtor_ids: set[str], problems: list[str],
               page_count: int | None, highest: datetime | None, started: datetime | None, *,

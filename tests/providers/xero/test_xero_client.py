@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -114,9 +116,11 @@ def test_an_incremental_read_sends_if_modified_since_and_no_status_filter(xero) 
     list(xero.sync(SyncState(cursor=cursor)))
 
     sent = invoices.calls.last.request
-    assert sent.headers["If-Modified-Since"] == "2026-11-22T10:00:00Z"
+    assert sent.headers["If-Modified-Since"] == "2026-11-22T09:59:59Z"  # a second early: see if_modified_since
     assert "Statuses" not in sent.url.params
-    assert contacts.calls.last.request.headers["If-Modified-Since"] == "2026-11-22T09:00:00Z"
+    assert dict(sent.url.params) == {"where": 'Type=="ACCREC"', "order": "UpdatedDateUTC ASC", "page": "1",
+                                     "pageSize": "1000"}
+    assert contacts.calls.last.request.headers["If-Modified-Since"] == "2026-11-22T08:59:59Z"
     assert len(respx.calls) == 2
 
 
@@ -310,3 +314,116 @@ def test_the_starter_tier_has_a_smaller_day_budget() -> None:
     profile = XeroProvider.http_profile(settings)
     assert {w.name: w.limit for w in profile.windows} == {"minute": 60, "day": 1000}
     assert profile.base_url == "http://proxy/xero"
+
+
+def sales_invoice(n: int, *, status: str = "AUTHORISED", kind: str = "ACCREC", updated_ms: int = 1795420000000,
+                  **changes: object) -> dict:
+    """A sales invoice as a listing returns it."""
+    return {"Type": kind, "InvoiceID": f"00000000-0000-4000-8000-{n:012d}", "InvoiceNumber": f"INV-{n:05d}",
+            "Contact": {"ContactID": "5b96e86b-418e-48e8-8949-308c14aec278", "Name": "Bouw B.V."},
+            "DateString": "2026-10-20T00:00:00", "Date": "/Date(1792454400000+0000)/",
+            "DueDateString": "2026-11-03T00:00:00", "DueDate": "/Date(1793664000000+0000)/", "Status": status,
+            "Total": 121.0, "AmountDue": 121.0, "AmountPaid": 0, "AmountCredited": 0, "CurrencyCode": "EUR",
+            "UpdatedDateUTC": f"/Date({updated_ms + n}+0000)/"} | changes
+
+
+KNOWN_CONTACT = {"5b96e86b-418e-48e8-8949-308c14aec278": "2019-11-14T18:10:38.314+00:00"}
+
+
+def mock_contacts() -> respx.Route:
+    """`GET /Contacts`: the one debtor of these invoices (a full sync re-reads it)."""
+    contact = {"ContactID": "5b96e86b-418e-48e8-8949-308c14aec278", "Name": "Bouw B.V.",
+               "UpdatedDateUTC": "/Date(1573755038314+0000)/"}
+    return respx.get(f"{API}/Contacts").mock(return_value=httpx.Response(
+        200, json=envelope(Contacts=[contact]), headers=limits()))
+
+
+@respx.mock
+def test_paging_follows_page_count_when_the_server_caps_the_page_size(xero) -> None:
+    # a server that honours pageSize only up to 100: a page of 100 out of 1,000 asked is not the end
+    pages = [envelope(pagination={"page": n, "pageSize": 100, "pageCount": 2, "itemCount": 150},
+                      Invoices=[sales_invoice(i) for i in range(100 * (n - 1), min(150, 100 * n))])
+             for n in (1, 2)]
+    route = respx.get(f"{API}/Invoices").mock(side_effect=[httpx.Response(200, json=p, headers=limits())
+                                                           for p in pages])
+    mock_contacts()
+
+    synced = [i for page in xero.sync(SyncState(debtors=KNOWN_CONTACT)) for i in page.invoices]
+
+    assert len(synced) == 150 and route.call_count == 2
+    assert [c.request.url.params["page"] for c in route.calls] == ["1", "2"]
+
+
+@respx.mock
+def test_without_a_paging_envelope_only_a_page_shorter_than_xeros_default_ends_the_listing(xero) -> None:
+    bodies = [envelope(Invoices=[sales_invoice(i) for i in range(100)]),
+              envelope(Invoices=[sales_invoice(i) for i in range(100, 120)])]
+    route = respx.get(f"{API}/Invoices").mock(side_effect=[httpx.Response(200, json=b, headers=limits())
+                                                           for b in bodies])
+    mock_contacts()
+
+    synced = [i for page in xero.sync(SyncState(debtors=KNOWN_CONTACT)) for i in page.invoices]
+
+    assert len(synced) == 120 and route.call_count == 2
+
+
+@respx.mock
+def test_records_that_are_not_ours_are_skipped_quietly_and_the_cursor_moves_past_them(xero) -> None:
+    # an incremental answer (no status filter) with a new draft without dates and a bill from a lenient server
+    draft = sales_invoice(1, status="DRAFT", updated_ms=1795424000000, Date=None, DateString=None, DueDate=None,
+                          DueDateString=None)
+    bill = sales_invoice(2, kind="ACCPAY", updated_ms=1795425000000)
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(200, json=envelope(
+        pagination={"page": 1, "pageSize": 1000, "pageCount": 1, "itemCount": 2}, Invoices=[draft, bill]),
+        headers=limits()))
+    respx.get(f"{API}/Contacts").mock(return_value=httpx.Response(200, json=EMPTY_PAGE, headers=limits()))
+    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
+
+    pages = list(xero.sync(SyncState(cursor=cursor)))
+
+    assert not any(p.problems for p in pages) and not any(p.invoices for p in pages)
+    cursor_after = datetime.fromisoformat(json.loads(pages[-1].cursor)["invoices"])
+    assert cursor_after == datetime.fromtimestamp(1795425000002 / 1000, UTC)  # the bill's UpdatedDateUTC
+
+
+@respx.mock
+def test_without_a_server_clock_contacts_are_still_checked_by_the_next_sync(xero, clock: Clock) -> None:
+    bare = {"Invoices": [sales_invoice(1)], "Contacts": []}  # no DateTimeUTC, no Date header
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(200, json=bare, headers=limits()))
+    mock_contacts()
+
+    pages = list(xero.sync(SyncState(debtors=KNOWN_CONTACT)))
+
+    contacts_since = datetime.fromisoformat(json.loads(pages[-1].cursor)["contacts"])
+    assert contacts_since <= datetime.fromtimestamp(clock(), UTC)
+    assert datetime.fromtimestamp(clock(), UTC) - contacts_since <= timedelta(hours=2)
+
+
+@respx.mock
+def test_a_401_in_other_words_than_token_expired_gets_one_refresh_with_basic_client_auth(xero, tokens) -> None:
+    token = respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={
+        "access_token": "access-2-abcdefgh", "refresh_token": "refresh-2", "expires_in": 1800, "token_type": "Bearer"}))
+    settings = respx.get(f"{API}/InvoiceReminders/Settings").mock(side_effect=[
+        httpx.Response(401, text="Unauthorized", headers=limits()),
+        httpx.Response(200, json=envelope(InvoiceReminders=[{"Enabled": False}]), headers=limits()),
+    ])
+
+    assert xero.warnings() == []
+    assert token.call_count == 1 and settings.call_count == 2
+    sent = token.calls.last.request
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"app:secret").decode()
+    assert parse_qs(sent.content.decode()) == {"grant_type": ["refresh_token"], "refresh_token": ["refresh-1"]}
+    assert tokens.load("acme-xero").refresh_token.get_secret_value() == "refresh-2"
+
+
+@respx.mock
+def test_the_days_last_call_that_mailed_is_not_reported_as_a_failure(xero) -> None:
+    email = respx.post(f"{API}/Invoices/{INVOICE_ID}/Email").mock(
+        return_value=httpx.Response(204, headers=limits(**{"X-DayLimit-Remaining": "0"})))
+    respx.put(f"{API}/Invoices/{INVOICE_ID}/History").mock(return_value=httpx.Response(
+        429, headers=limits(**{"X-DayLimit-Remaining": "0", "X-Rate-Limit-Problem": "day", "Retry-After": "50000"})))
+
+    receipt = xero.send_reminder(reminder())
+
+    assert email.call_count == 1
+    assert "e-mailed invoice INV-0006" in receipt.detail and "by hand" in receipt.detail

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -57,9 +57,11 @@ def test_timestamps_keep_milliseconds_and_fall_back_to_the_string() -> None:
         2019, 11, 14, 18, 10, 38, tzinfo=UTC)
 
 
-def test_if_modified_since_is_utc_to_the_second() -> None:
-    moment = datetime(2026, 11, 23, 10, 0, 5, 999000, tzinfo=UTC)
-    assert mapping.if_modified_since(moment) == "2026-11-23T10:00:05Z"
+def test_if_modified_since_is_utc_to_the_second_with_a_second_of_margin() -> None:
+    # a record changed later in the same second (10:00:05.999) must come back whether the server's boundary is
+    # inclusive or exclusive, with or without milliseconds
+    moment = datetime(2026, 11, 23, 11, 0, 5, 999000, tzinfo=timezone(timedelta(hours=1)))
+    assert mapping.if_modified_since(moment) == "2026-11-23T10:00:04Z"
 
 
 def test_an_open_sales_invoice_maps_with_exact_amounts() -> None:
