@@ -206,14 +206,15 @@ class ExactClient:
         return rows[0]
 
     def divisions(self, current: int) -> list[dict[str, Any]]:
-        """Reachable divisions: system/Divisions, or hrm/Divisions where the licence refuses the first."""
+        """Reachable divisions: system/Divisions, or hrm/Divisions where the licence refuses the first (how it
+        refuses is not documented, so any definite refusal leads to the other; an outage does not)."""
         for query in (mapping.SYSTEM_DIVISIONS, mapping.HRM_DIVISIONS):
             paginator = NextUrlPaginator(next_url=lambda response: odata.next_link(self._json(response)))
             try:
                 return [row for response in self.api.pages(f"{current}/{query.path}", paginator, params=query.params())
                         for row in self._rows(self._json(response), response)]
             except PlatformError as exc:
-                if exc.status not in (401, 403, 404) or query is mapping.HRM_DIVISIONS:
+                if exc.retryable or query is mapping.HRM_DIVISIONS:
                     raise
         return []
 

@@ -172,6 +172,19 @@ def test_a_401_within_570_seconds_of_the_last_token_request_asks_no_new_token() 
     assert token.call_count == 0 and api.call_count == 1
 
 
+@pytest.mark.parametrize("status", [400, 403, 404])
+@respx.mock
+def test_any_refusal_of_system_divisions_falls_back_to_hrm_divisions(status: int) -> None:
+    respx.get(f"{BASE}current/Me").mock(return_value=httpx.Response(200, json={"d": {"results": [
+        {"CurrentDivision": 123456, "FullName": "Anna"}]}}))
+    system = respx.get(f"{BASE}123456/system/Divisions").mock(return_value=odata_error(status, "Forbidden"))
+    hrm = respx.get(f"{BASE}123456/hrm/Divisions").mock(return_value=httpx.Response(200, json={"d": {"results": [
+        {"Code": 123456, "Description": "Bakkerij", "Main": True}]}}))
+    tenants = provider(Clock()).list_tenants()
+    assert [t.id for t in tenants] == ["123456"] and system.call_count == 1 and hrm.call_count == 1
+    assert "$select" in hrm.calls[0].request.url.params
+
+
 @respx.mock
 def test_the_bearer_token_is_never_sent_to_another_host() -> None:
     elsewhere = respx.get(url__startswith="https://files.example.test/").mock(return_value=httpx.Response(200))

@@ -261,3 +261,47 @@ def test_an_entry_without_invoice_number_is_never_closed_on_a_guess(sim: ExactSi
     assert books.invoices[entry.InvoiceID].is_open  # seen again at the next --full read, not closed on a guess
     books.sync(provider, full=True)
     assert books.invoices[entry.InvoiceID].outstanding == Decimal("400.00")
+
+
+def _filters(sim: ExactSimulator, path: str) -> list[list[str]]:
+    return [parse_qs(c.query).get("$filter", []) for c in sim.calls if c.path.endswith(path)]
+
+
+def test_the_feeds_follow_next_links_from_timestamp_1_and_resume_after_the_highest_timestamp(clock: VirtualClock) -> None:
+    sim = ExactSimulator.seeded(clock=clock, division=DIVISION, accounts=30, invoices=1100)
+    provider = connect(sim)
+    books = Books()
+    books.sync(provider)
+    terms = [c for c in sim.calls if c.path.endswith("/sync/Cashflow/PaymentTerms")]
+    assert len(terms) == 2 and "$skiptoken" in parse_qs(terms[1].query)  # the second page came from __next
+    assert _filters(sim, "/sync/Cashflow/PaymentTerms")[0] == ["Timestamp gt 1"]
+    assert _filters(sim, "/sync/CRM/Accounts") == [["Timestamp gt 1"]]
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+    highest = max(t.Timestamp for t in sim.divisions[DIVISION].terms.values())
+    highest_account = max(a.Timestamp for a in sim.divisions[DIVISION].accounts.values())
+    assert books.sync(provider) == 2
+    assert _filters(sim, "/sync/Cashflow/PaymentTerms")[-1] == [f"Timestamp gt {highest}L"]
+    assert _filters(sim, "/sync/CRM/Accounts")[-1] == [f"Timestamp gt {highest_account}L"]
+
+
+def test_every_url_stays_within_exacts_6000_characters(clock: VirtualClock) -> None:
+    sim = ExactSimulator.seeded(clock=clock, division=DIVISION, accounts=0, invoices=0)
+    sim.add_division(DIVISION, "Bakkerij")
+    for n in range(150):  # 150 customers without an e-mail of their own: contacts are read in id batches
+        account = sim.add_account(DIVISION, f"Klant {n}")
+        sim.add_contact(DIVISION, account.ID, f"Contact {n}", email=f"c{n}@klant.nl")
+        sim.new_invoice(DIVISION, account.ID, "10.00")
+    provider = connect(sim)
+    books = Books()
+    books.sync(provider)
+    for account in list(sim.divisions[DIVISION].accounts)[:120]:  # payments on 120 invoices: re-read by number
+        for term in sim.divisions[DIVISION].terms.values():
+            if term.Account == account and term.Status != 50:
+                sim.pay(DIVISION, term.TransactionEntryID, Decimal("1.00"))
+                break
+    books.sync(provider)
+    assert sim.call_count("*/crm/Contacts") >= 4 and sim.call_count("*/bulk/Cashflow/Receivables") >= 2
+    longest = max(len(f"https://start.exactonline.nl{c.path}?{c.query}") for c in sim.calls)
+    assert longest <= 6000
+    assert all(d.emails for d in books.debtors.values())
+    assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
