@@ -256,11 +256,12 @@ def _status_rows(
                 "provider": connection.provider,
                 "tenant": connection.tenant,
                 "last_sync_at": state.last_sync_at.isoformat() if state and state.last_sync_at else None,
+                "last_full_sync_at": state.last_full_sync_at.isoformat() if state and state.last_full_sync_at else None,
                 "token_expires_at": authorisation.expires_at.isoformat() if authorisation.expires_at else None,
                 "authorisation": "needs re-authorisation" if needs_reauth else authorisation.state,
                 "open_invoices": state.open_invoices if state else 0,
                 "needs_reauth": needs_reauth,
-                "reauth_command": reconnect_command(owner) if needs_reauth else None,
+                "reauth_command": reconnect_command(connection.name) if needs_reauth else None,
                 "attention": _with_command(reason, reconnect_command(connection.name)) if needs_reauth else reason,
             }
         )
@@ -277,7 +278,11 @@ def _with_command(reason: str | None, command: str) -> str:
 def sync(
     ctx: typer.Context,
     connection: ConnectionName = None,
-    full: Annotated[bool, typer.Option("--full", help="Ignore the stored cursors and re-read everything.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Ignore the stored cursors and re-read everything now (also done every "
+                     "[sync] full_every_days)."),
+    ] = False,
     json_out: Json = False,
 ) -> None:
     """Pull open receivables and their debtors from the platforms into the store."""
@@ -295,8 +300,9 @@ def sync(
     if json_out:
         _print_json_lines(s.as_json() for s in summaries)
     else:
-        rows = [s.as_json() | {"result": "ok" if s.ok else "failed"} for s in summaries]
-        _print_table("Sync", rows, ["connection", "fetched", "changed", "closed", "api_calls", "result"])
+        rows = [s.as_json() | {"kind": "full" if s.full else "changes", "result": "ok" if s.ok else "failed"}
+                for s in summaries]
+        _print_table("Sync", rows, ["connection", "kind", "fetched", "changed", "closed", "api_calls", "result"])
     if failed(summaries):
         raise typer.Exit(1)
 

@@ -156,6 +156,14 @@ class ConnectionConfig(_Strict):
         return _url(value)
 
 
+class SyncConfig(_Strict):
+    """How `dunning sync` reads the platforms."""
+
+    full_every_days: Annotated[int, Field(ge=0, strict=True)] = 7
+    """Re-read each connection's whole open set when its last completed full read is this many days old (0: never).
+    Incremental reads miss some changes (a Xero due date on a part-paid invoice, a deleted Exact invoice)."""
+
+
 class Handoff(_Strict):
     """Where cases past the last step go."""
 
@@ -170,6 +178,7 @@ class Config(_Strict):
     creditor: Creditor | None = None
     policy: Policy = Field(default_factory=Policy)
     connections: tuple[ConnectionConfig, ...] = ()
+    sync: SyncConfig = SyncConfig()
     handoff: Handoff = Handoff()
     _path: Path | None = PrivateAttr(default=None)
 

@@ -3,6 +3,10 @@
 Each page an adapter yields is stored in one transaction together with its cursor, so an interrupted sync (a
 crash, an expired authorisation, the day's rate limit) keeps every page written so far and the next run carries
 on from there.
+
+Incremental reads miss some changes (Xero does not bump UpdatedDateUTC for every edit, Exact's feeds show neither
+deleted invoices nor a contact's new e-mail), so every `[sync] full_every_days` a connection re-reads its whole
+open set. Only a full read that completed counts; an interrupted one is started again by the next sync.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from connector import plugins
@@ -29,6 +34,8 @@ class SyncSummary:
     """What one connection's sync did; `error` is set when it stopped early."""
 
     connection: str
+    full: bool = False
+    """Whether this run re-read the whole open set (forced, periodic, or the connection's first sync)."""
     fetched: int = 0
     """Invoices the platform delivered."""
     changed: int = 0
@@ -48,17 +55,26 @@ class SyncSummary:
         return asdict(self) | {"ok": self.ok}
 
 
-def sync_connection(store: Store, provider: Provider, connection_name: str, *, full: bool = False) -> SyncSummary:
+def sync_connection(
+    store: Store,
+    provider: Provider,
+    connection_name: str,
+    *,
+    full: bool = False,
+    full_every: timedelta = timedelta(0),
+) -> SyncSummary:
     """Sync one connection page by page; a `DunningError` ends it with `SyncSummary.error` set.
 
-    Pages stored before the error stay stored. An expired authorisation marks the connection as needing
-    re-authorisation (shown by `dunning status`); the day's rate limit stops this connection only. Anything that
-    is not a `DunningError` is a bug and propagates.
+    The sync is full (ignores the cursor) when `full` is asked for, or when the last completed full sync is
+    `full_every` or longer ago (zero: never). Pages stored before an error stay stored. An expired authorisation
+    marks the connection as needing re-authorisation (shown by `dunning status`); the day's rate limit stops this
+    connection only. Anything that is not a `DunningError` is a bug and propagates.
     """
-    summary = SyncSummary(connection=connection_name)
+    state = store.sync_state(connection_name, full=full or store.full_sync_due(connection_name, full_every))
+    summary = SyncSummary(connection=connection_name, full=state.full or state.cursor is None)
     calls_before = provider.api.calls
     try:
-        for page in provider.sync(store.sync_state(connection_name, full=full)):
+        for page in provider.sync(state):
             written = store.write_sync_page(connection_name, page)
             summary.fetched += len(page.invoices)
             summary.changed += written.changed
@@ -81,7 +97,7 @@ def sync_connection(store: Store, provider: Provider, connection_name: str, *, f
     finally:
         summary.api_calls = provider.api.calls - calls_before
     if summary.ok:
-        store.mark_synced(connection_name)
+        store.mark_synced(connection_name, full=summary.full)
     return summary
 
 
@@ -109,13 +125,16 @@ def sync_all(
     chosen = [config.connection(connection)] if connection else list(config.connections)
     settings = [config.settings(c.name) for c in chosen]
     connect = connect or (lambda s: plugins.provider_class(s.provider).connect(s, tokens=tokens))
+    full_every = timedelta(days=config.sync.full_every_days)
     summaries = []
     for connection_settings in settings:
-        summaries.append(_sync_one(store, connection_settings, connect, full=full))
+        summaries.append(_sync_one(store, connection_settings, connect, full=full, full_every=full_every))
     return summaries
 
 
-def _sync_one(store: Store, settings: ConnectionSettings, connect: Connect, *, full: bool) -> SyncSummary:
+def _sync_one(
+    store: Store, settings: ConnectionSettings, connect: Connect, *, full: bool, full_every: timedelta
+) -> SyncSummary:
     name = settings.name
     try:
         store.ensure_connection(name, settings.provider, settings.tenant)
@@ -127,7 +146,7 @@ def _sync_one(store: Store, settings: ConnectionSettings, connect: Connect, *, f
         log.exception("%s: the adapter could not be started", name)
         return SyncSummary(connection=name, error=f"{name}: the adapter could not be started: {exc}")
     try:
-        summary = sync_connection(store, provider, name, full=full)
+        summary = sync_connection(store, provider, name, full=full, full_every=full_every)
     except Exception as exc:  # a bug in one adapter must not stop the other connections
         log.exception("%s: sync failed unexpectedly", name)
         summary = SyncSummary(connection=name, error=f"{name}: sync failed unexpectedly: {exc}")
@@ -135,8 +154,9 @@ def _sync_one(store: Store, settings: ConnectionSettings, connect: Connect, *, f
         provider.close()
     if summary.ok:
         log.info(
-            "%s: %d invoices fetched, %d changed, %d closed, %d API calls",
-            name, summary.fetched, summary.changed, summary.closed, summary.api_calls,
+            "%s: %s sync, %d invoices fetched, %d changed, %d closed, %d API calls",
+            name, "full" if summary.full else "incremental", summary.fetched, summary.changed, summary.closed,
+            summary.api_calls,
         )
     else:
         log.error("%s", summary.error)

@@ -163,6 +163,25 @@ def test_sync_json_prints_one_summary_per_connection_and_nothing_else(runner, tm
     assert rows["acme"]["open_invoices"] == 1 and rows["acme"]["last_sync_at"] is not None
 
 
+def test_sync_json_says_whether_the_run_was_full_and_full_forces_one(runner, tmp_path, fake_provider,
+                                                                    invoice_factory):
+    _config_file(tmp_path)
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="1")]
+
+    def run(*flags: str) -> tuple[bool, ...]:
+        result = runner.invoke(app, ["sync", "--connection", "acme", "--json", *flags])
+        assert result.exit_code == 0, result.output
+        return tuple(json.loads(line)["full"] for line in result.stdout.splitlines())
+
+    assert run() == (True,)  # the first sync reads everything
+    assert run() == (False,)
+    assert run("--full") == (True,)
+    assert [state.full for state in fake_provider.states] == [False, False, True]
+    status = runner.invoke(app, ["status", "--json"])
+    rows = {row["name"]: row for row in map(json.loads, status.stdout.splitlines())}
+    assert rows["acme"]["last_full_sync_at"] is not None and rows["beta"]["last_full_sync_at"] is None
+
+
 def test_sync_of_one_connection_with_expired_authorisation_exits_1_and_status_shows_it(
     runner, tmp_path, fake_provider, invoice_factory
 ):
@@ -193,4 +212,6 @@ def test_log_format_json_makes_stderr_json_lines(runner, tmp_path, fake_provider
     result = runner.invoke(app, ["--log-format", "json", "sync"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stderr.splitlines()]
-    assert {line["message"] for line in lines} >= {"acme: 0 invoices fetched, 0 changed, 0 closed, 0 API calls"}
+    assert {line["message"] for line in lines} >= {
+        "acme: full sync, 0 invoices fetched, 0 changed, 0 closed, 0 API calls"
+    }

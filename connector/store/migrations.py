@@ -8,17 +8,43 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
 
 from connector.store import schema
+from connector.store.columns import UTCDateTime
 from connector.store.errors import StoreError
 
 Migration = Callable[[Connection], None]
 
+# `connections` as version 1 created it (version 3 added last_full_sync_at). Its own MetaData, so the foreign
+# keys of the other tables still resolve to the current definition.
+_v1_connections = Table(
+    "connections",
+    MetaData(),
+    Column("name", String, primary_key=True),
+    Column("provider", String, nullable=False),
+    Column("tenant", String),
+    Column("sync_cursor", Text),
+    Column("last_sync_at", UTCDateTime),
+    Column("needs_reauth", Boolean, nullable=False, default=False),
+    Column("reauth_reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 
 def _v1_sync_tables(conn: Connection) -> None:
     """Connections with their cursors, debtors, invoices and the invoice history."""
-    for table in (schema.connections, schema.debtors, schema.invoices, schema.events):
+    for table in (_v1_connections, schema.debtors, schema.invoices, schema.events):
         table.create(conn)
 
 
@@ -28,7 +54,13 @@ def _v2_delivery_tables(conn: Connection) -> None:
         table.create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_sync_tables, _v2_delivery_tables)
+def _v3_last_full_sync(conn: Connection) -> None:
+    """When each connection last completed a full re-read, for the periodic full sync (`[sync] full_every_days`)."""
+    column = schema.connections.c.last_full_sync_at
+    conn.execute(text(f"ALTER TABLE connections ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_sync_tables, _v2_delivery_tables, _v3_last_full_sync)
 
 
 def current_version(conn: Connection) -> int:

@@ -47,6 +47,8 @@ connections = Table(
     Column("needs_reauth", Boolean, nullable=False, default=False),
     Column("reauth_reason", Text),
     Column("created_at", UTCDateTime, nullable=False),
+    # When a sync that re-read the whole open set last COMPLETED; the periodic full re-read counts from it.
+    Column("last_full_sync_at", UTCDateTime),
 )
 
 debtors = Table(

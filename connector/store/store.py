@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Self
 
 from sqlalchemy import Connection, Engine, Row, Table, func, or_, select, tuple_
@@ -67,6 +67,7 @@ class ConnectionStatus:
     provider: str
     tenant: str | None
     last_sync_at: datetime | None
+    last_full_sync_at: datetime | None
     needs_reauth: bool
     reauth_reason: str | None
     open_invoices: int
@@ -143,9 +144,24 @@ class Store:
             if row.tenant is None and tenant is not None:
                 conn.execute(schema.connections.update().where(c.name == name).values(tenant=tenant))
 
-    def mark_synced(self, name: str) -> None:
-        """A sync finished: remember when, and that the connection's authorisation works."""
-        self._update_connection(name, last_sync_at=self._clock(), needs_reauth=False, reauth_reason=None)
+    def mark_synced(self, name: str, *, full: bool = False) -> None:
+        """A sync finished: remember when (and, for one that re-read the whole open set, that too), and that the
+        connection's authorisation works."""
+        now = self._clock()
+        full_sync = {"last_full_sync_at": now} if full else {}
+        self._update_connection(name, last_sync_at=now, needs_reauth=False, reauth_reason=None, **full_sync)
+
+    def full_sync_due(self, name: str, every: timedelta) -> bool:
+        """Whether the periodic full re-read is due: a sync has run before, but no full one completed within `every`
+        (a zero `every` means never). A connection never synced reads everything anyway on its first sync."""
+        if every <= timedelta(0):
+            return False
+        c = schema.connections.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c.sync_cursor, c.last_full_sync_at).where(c.name == name)).one_or_none()
+        if row is None or row.sync_cursor is None:
+            return False
+        return row.last_full_sync_at is None or self._clock() - row.last_full_sync_at >= every
 
     def mark_needs_reauth(self, name: str, reason: str) -> None:
         self._update_connection(name, needs_reauth=True, reauth_reason=reason)
@@ -172,6 +188,7 @@ class Store:
                     provider=row.provider,
                     tenant=row.tenant,
                     last_sync_at=row.last_sync_at,
+                    last_full_sync_at=row.last_full_sync_at,
                     needs_reauth=row.needs_reauth,
                     reauth_reason=row.reauth_reason,
                     open_invoices=row.open_invoices,

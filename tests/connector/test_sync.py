@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from connector.config import ConfigError, parse_config
+from connector.store import Store
+from connector.store.engine import create_store_engine
+from connector.store.migrations import MIGRATIONS, migrate
 from connector.sync import failed, sync_all, sync_connection
 from providers.base import SyncPage
 from providers.errors import AuthorizationExpired, PlatformError, RateLimited
@@ -135,3 +139,114 @@ def test_an_adapter_that_cannot_start_fails_only_its_connection(store, fake_prov
 
     assert acme.error == "acme: the adapter could not be started: ApiClient() got an unexpected keyword argument"
     assert beta.ok and beta.fetched == 1
+
+
+# --- the periodic full re-read ----------------------------------------------------------------------------------
+
+WEEK = timedelta(days=7)
+
+
+def _synced(store, provider, **kwargs):
+    summary = sync_connection(store, provider, "acme", **kwargs)
+    return summary, store.connection_status()["acme"].last_full_sync_at
+
+
+def test_a_first_sync_reads_everything_and_counts_as_the_last_full_sync(store, fake_provider, invoice_factory, clock):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    summary, last_full = _synced(store, provider, full_every=WEEK)
+
+    (state,) = fake_provider.states
+    assert state.cursor is None and state.full is False  # no cursor: the adapter reads the whole open set anyway
+    assert summary.full and summary.as_json()["full"] is True
+    assert last_full == clock.now
+
+
+def test_a_full_sync_runs_once_the_last_completed_one_is_older_than_the_period(
+    store, fake_provider, invoice_factory, clock
+):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+    _, first_full = _synced(store, provider, full_every=WEEK)
+
+    clock.now += WEEK - timedelta(seconds=1)
+    within, last_full = _synced(store, provider, full_every=WEEK)
+    assert not within.full and fake_provider.states[-1].full is False and fake_provider.states[-1].cursor == "p1"
+    assert last_full == first_full  # an incremental sync does not count
+
+    clock.now += timedelta(seconds=1)
+    due, last_full = _synced(store, provider, full_every=WEEK)
+    assert due.full and fake_provider.states[-1].full is True and fake_provider.states[-1].cursor is None
+    assert last_full == clock.now
+
+
+def test_an_interrupted_full_sync_is_not_recorded_and_the_next_sync_is_full_again(
+    store, fake_provider, invoice_factory, clock
+):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+    _, first_full = _synced(store, provider, full_every=WEEK)
+
+    clock.now += WEEK
+    fake_provider.script["acme"] = [
+        SyncPage(invoices=(invoice_factory("I2"),), cursor="p2"),
+        RateLimited("day limit", connection="acme", for_the_day=True),
+    ]
+    interrupted, last_full = _synced(store, provider, full_every=WEEK)
+    assert interrupted.full and not interrupted.ok
+    assert last_full == first_full and store.invoice("acme", "I2") is not None  # its page is kept all the same
+
+    clock.now += timedelta(hours=1)
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I2"),), cursor="p3")]
+    resumed, last_full = _synced(store, provider, full_every=WEEK)
+    assert resumed.full and fake_provider.states[-1].full is True  # not resumed as incremental from cursor p2
+    assert resumed.ok and last_full == clock.now
+
+
+def test_a_period_of_zero_never_forces_a_full_sync_but_full_does(store, fake_provider, invoice_factory, clock):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+    _synced(store, provider)
+
+    clock.now += timedelta(days=400)
+    later, _ = _synced(store, provider)
+    assert not later.full and fake_provider.states[-1].full is False
+
+    forced, last_full = _synced(store, provider, full=True)
+    assert forced.full and fake_provider.states[-1].full is True and last_full == clock.now
+
+
+def test_sync_all_takes_the_period_from_the_config(store, fake_provider, invoice_factory, clock):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    every_two_days = parse_config(_config("acme").model_dump(mode="json") | {"sync": {"full_every_days": 2}})
+
+    runs = []
+    for days in (0, 1, 1):
+        clock.now += timedelta(days=days)
+        (summary,) = sync_all(every_two_days, store, tokens=None)
+        runs.append(summary.full)
+
+    assert runs == [True, False, True]
+    assert [s.full for s in fake_provider.states] == [False, False, True]
+
+
+def test_a_store_that_synced_before_the_full_sync_time_was_kept_gets_a_full_sync(
+    store_url, fake_provider, invoice_factory, clock
+):
+    """A store from schema version 2 has a cursor but no record of a full sync: the next sync re-reads all."""
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
+        assert migrate(conn, MIGRATIONS[:2]) == 2
+    old = Store(engine, clock=clock)
+    old.ensure_connection("acme", "fake", "T1")
+    old.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1"),), cursor="p1"))
+    engine.dispose()
+
+    with Store.open(store_url, clock=clock) as store:
+        assert store.connection_status()["acme"].last_full_sync_at is None
+        fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p2")]
+        provider = fake_provider.connect(_config("acme").settings("acme"))
+        summary, last_full = _synced(store, provider, full_every=WEEK)
+
+    assert summary.full and fake_provider.states[-1].full is True and last_full == clock.now
