@@ -2,17 +2,31 @@
 
 Sync, with the fewest calls Exact allows:
 - first sync: `sync/Cashflow/PaymentTerms` from `Timestamp gt 1` (Exact's own guidance for a first sync API
-  run) and `sync/CRM/Accounts` likewise, 1,000 rows a call. Bulk endpoints carry no Timestamp, so a bulk first
-  load would leave no sound starting point for the change feed;
+  run) and `sync/CRM/Accounts` likewise, 1,000 rows a call;
 - every later sync: the same two feeds from the stored Timestamps (one call each when nothing changed), then the
   *current* open terms of the touched invoices from `bulk/Cashflow/Receivables` by InvoiceNumber (a changed term
   does not tell the rest of its invoice: instalments, split partial payments, unmatched receipts);
 - `--full`: `bulk/Cashflow/Receivables` with `Status ne 50` (the open set only, 1,000 a call); the stored
   cursor stays. Invoices not in a complete open set are closed; with unreadable rows nothing is closed and the
   cursor does not pass them, so nothing is lost.
-Accounts without an e-mail fall back to their main contact's (`crm/Contacts`, batched by account). Known gap: a
-change of only a contact's e-mail is seen at the next `--full` sync (watching `sync/CRM/Contacts` too would make
-an unchanged sync cost three calls).
+
+Why the first sync reads the change feed and not `bulk/` (the cheaper read of the open set alone): the next sync
+needs a Timestamp T such that every change after the first read has a Timestamp above T. Bulk rows carry no
+Timestamp, and Exact documents no way to learn the feed's highest Timestamp other than reading the feed to its
+end: its `$filter` takes only `Timestamp gt N`, rows come in ascending Timestamp order, and no `$orderby`, "current
+rowversion" call or Timestamp on other entity sets is documented for this purpose (Timestamp is a rowversion; that
+it is shared by every entity set of a division's database is SQL Server's behaviour, not a documented promise, and
+a wrong guess would lose changes for good). So "bulk, then the feed's tail" costs the bulk pages *plus* every feed
+page, and "bulk now, the feed from 1 next time" only moves the same feed pages to the second sync; both cost
+more than the feed alone, which yields the open set and its cursor in one pass (its extra cost over bulk is the
+paid history, read once). `--full` keeps the stored cursor, so it can use bulk.
+
+Known gaps (not covered by providers.md, so not built on guesses): a change of only a contact's e-mail is seen
+at the next `--full` sync (watching `sync/CRM/Contacts` too would make an unchanged sync cost three calls); an
+entry deleted in Exact (rather than paid or reversed) leaves no row in the feed, so it is closed only by the next
+`--full` sync; when Exact moves a division to another database its Timestamps restart (system/Divisions
+`DivisionMoveDate`) and the stored cursor must be discarded — `--full` keeps it.
+Accounts without an e-mail fall back to their main contact's (`crm/Contacts`, batched by account).
 
 Reminders: Exact has no reminder API. A reminder re-sends a *processed* sales invoice by e-mail through
 `PrintedSalesInvoices` with our text as `ExtraText`, then records a communication note on the account carrying
