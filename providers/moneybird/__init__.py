@@ -201,15 +201,22 @@ class MoneybirdProvider(Provider):
         """Follow the 302 to the signed URL at once (it lives 30 seconds), without the bearer token."""
         link = self._pdf_link(invoice)
         if isinstance(link, bytes):
-            return link
+            return self._pdf(link, invoice)
         try:
-            return self.client.download(link)
+            return self._pdf(self.client.download(link), invoice)
         except PlatformError as exc:
             if exc.status not in (401, 403, 404, 410):
                 raise
         # the link died before we got to it (a long wait for the rate limit, say): once more with a fresh one
         link = self._pdf_link(invoice)
-        return link if isinstance(link, bytes) else self.client.download(link)
+        return self._pdf(link if isinstance(link, bytes) else self.client.download(link), invoice)
+
+    def _pdf(self, content: bytes, invoice: Invoice) -> bytes:
+        """Only a PDF is handed on: an error page answered with 200 must not go out as the invoice."""
+        if content.lstrip()[:5] != b"%PDF-":
+            raise BadPlatformData(f"Moneybird's PDF of invoice {invoice.label} is not a PDF "
+                                  f"({content[:40]!r}); try again later", connection=self.settings.name)
+        return content
 
     def _pdf_link(self, invoice: Invoice) -> str | bytes:
         """The signed URL of the invoice's PDF, or the PDF itself from a server that answers without redirecting."""

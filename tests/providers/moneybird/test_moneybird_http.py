@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from connector.models import Invoice
 from providers.base import ConnectionSettings, SyncState, Token
-from providers.errors import AuthorizationExpired, NotFound, PlatformError
+from providers.errors import AuthorizationExpired, BadPlatformData, NotFound, PlatformError
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile
 from providers.tokens import MemoryTokenStore
@@ -229,3 +229,14 @@ def test_synchronization_ids_and_versions_may_arrive_as_integers_or_strings(adap
     assert listing.call_count == 1 and batch.call_count == 0  # both versions match the store's
     assert "filter=state%3Aopen%7Cpending_payment%7Clate%7Creminded" in str(listing.calls[0].request.url)
     assert [i for p in pages for i in p.closed_invoice_ids] == [] and all(not p.invoices for p in pages)
+
+
+@respx.mock
+def test_an_answer_that_is_not_a_pdf_is_never_handed_on_as_the_invoice(adapter):
+    respx.get(f"{API}{ADMIN}/sales_invoices/9/download_pdf.json").mock(return_value=httpx.Response(
+        302, headers={"Location": "https://storage.example/abc/download"}, text="moved"))
+    respx.get("https://storage.example/abc/download").mock(
+        return_value=httpx.Response(200, html="<html>Service temporarily unavailable</html>"))
+
+    with pytest.raises(BadPlatformData, match="2026-0009 is not a PDF"):
+        adapter.fetch_pdf(_invoice("9"))
