@@ -150,3 +150,19 @@ def test_a_401_before_570_seconds_is_not_cured_by_hammering_the_token_endpoint(s
     assert sim.oauth.token_requests == 0  # Exact would refuse any token request this early
     assert tokens.saved == []
     assert provider.list_tenants()  # the current token still works
+
+
+class _StoreThatCannotSave(MemoryTokenStore):
+    def save(self, connection: str, token: Token) -> None:
+        raise OSError("disk full")
+
+
+def test_a_rotated_token_that_could_not_be_stored_is_never_used(sim: ExactSimulator, clock: VirtualClock) -> None:
+    sim.oauth.register_client("app", "s3cret", [REDIRECT])
+    tokens = _StoreThatCannotSave({"bakkerij": Token.from_response(sim.oauth.grant_tokens("app"), now=clock.now())})
+    provider = connect(sim, tokens)
+    clock.advance(590)
+    with pytest.raises(OSError):
+        provider.list_tenants()
+    assert sim.oauth.refreshes == 1  # the old refresh token is spent ...
+    assert not [c for c in sim.calls if c.path.startswith("/api/v1/")]  # ... but the unsaved new one was not used
