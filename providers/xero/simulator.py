@@ -606,7 +606,6 @@ class XeroSimulator(SimulatorBase):
         Rule("/connections/<connection_id>", endpoint="disconnect", methods=["DELETE"]),
         Rule(f"{API}/Invoices", endpoint="invoices", methods=["GET"]),
         Rule(f"{API}/Invoices/<invoice_id>", endpoint="invoice", methods=["GET"]),
-        Rule(f"{API}/Invoices/<invoice_id>/pdf", endpoint="invoice_pdf", methods=["GET"]),
         Rule(f"{API}/Invoices/<invoice_id>/OnlineInvoice", endpoint="online_invoice", methods=["GET"]),
         Rule(f"{API}/Invoices/<invoice_id>/Email", endpoint="email_invoice", methods=["POST"]),
         Rule(f"{API}/Invoices/<invoice_id>/History", endpoint="invoice_history", methods=["GET", "PUT"]),
@@ -911,14 +910,6 @@ class XeroSimulator(SimulatorBase):
                 return self._xml()
             rendered = render_invoice(invoice, org.contacts.get(invoice.contact_id), lines=True, full_contact=True)
             return self._json(self._envelope(Invoices=[rendered]))
-
-        return self._api(request, READ_INVOICES, answer)
-
-    def invoice_pdf(self, request: Request, invoice_id: str) -> Response:
-        """The spec's `/Invoices/{id}/pdf` (x-path: the same resource with Accept: application/pdf)."""
-        def answer(org: Organisation) -> Response:
-            invoice = self._invoice_or_404(request, org, invoice_id)
-            return invoice if isinstance(invoice, Response) else self._pdf(org, invoice)
 
         return self._api(request, READ_INVOICES, answer)
 

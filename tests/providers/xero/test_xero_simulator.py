@@ -149,3 +149,11 @@ def test_more_than_about_50_ids_make_the_url_too_long(sim: XeroSimulator) -> Non
 def test_amounts_are_written_with_their_cents(sim: XeroSimulator) -> None:
     text = api(sim).get("/api.xro/2.0/Invoices").text
     assert re.search(r'"AmountPaid": \d+\.\d\d[,}]', text)
+
+
+def test_the_pdf_is_the_invoice_asked_for_as_pdf_and_there_is_no_pdf_path(sim: XeroSimulator) -> None:
+    invoice_id = sim.org.open_invoices()[0].invoice_id
+    pdf = api(sim, Accept="application/pdf").get(f"/api.xro/2.0/Invoices/{invoice_id}")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    # the spec's `/Invoices/{InvoiceID}/pdf` is an SDK alias (x-path), not a URL Xero serves
+    assert api(sim, Accept="application/pdf").get(f"/api.xro/2.0/Invoices/{invoice_id}/pdf").status_code == 404
