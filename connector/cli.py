@@ -156,28 +156,53 @@ def init(
 @app.command()
 def setup(
     ctx: typer.Context,
-    provider: Annotated[str | None, typer.Option("--provider", help="exact, moneybird or xero.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The connection's name in the config.")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id", help="The app's OAuth client id.")] = None,
-    client_secret_env: Annotated[
-        str | None, typer.Option("--client-secret-env", help="The environment variable holding the client secret.")
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="PLATFORM", help="exact, moneybird or xero.")
     ] = None,
-    redirect_uri: Annotated[str | None, typer.Option("--redirect-uri", help="The app's redirect URI.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="The connection's name in the config (default: the platform)."),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", metavar="ID", help="The app's OAuth client id.")
+    ] = None,
+    client_secret_env: Annotated[
+        str | None,
+        typer.Option("--client-secret-env", metavar="VARIABLE", help="The environment variable holding the app's "
+                     "client secret (the secret never goes into the config). Leave out for an app without one."),
+    ] = None,
+    redirect_uri: Annotated[
+        str | None,
+        typer.Option("--redirect-uri", metavar="URL", help="The redirect URI registered with the app, exactly "
+                     "(default: http://localhost:8765/callback; Exact Online needs https://localhost:PORT/...)."),
+    ] = None,
     tenant: Annotated[
-        list[str] | None, typer.Option("--tenant", metavar="ID", help="Connect this tenant (repeatable).")
+        list[str] | None,
+        typer.Option("--tenant", metavar="ID", help="Connect this tenant (repeatable): a Xero tenant id, Moneybird "
+                     "administration id or Exact division."),
     ] = None,
     all_tenants: Annotated[bool, typer.Option("--all-tenants", help="Connect every tenant the token reaches.")] = False,
-    api_url: Annotated[str | None, typer.Option("--api-url", help="Override the platform's API base URL.")] = None,
-    authorize_url: Annotated[str | None, typer.Option("--authorize-url", help="Override the authorize URL.")] = None,
-    token_url: Annotated[str | None, typer.Option("--token-url", help="Override the token URL.")] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", metavar="URL", help="Override the platform's API base URL.")
+    ] = None,
+    authorize_url: Annotated[
+        str | None, typer.Option("--authorize-url", metavar="URL", help="Override the authorize URL.")
+    ] = None,
+    token_url: Annotated[str | None, typer.Option("--token-url", metavar="URL", help="Override the token URL.")] = None,
     no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Print the authorization URL alone on stdout instead.")
+        bool,
+        typer.Option("--no-browser", help="Print the authorization URL alone on stdout instead of opening a browser; "
+                     "then wait for the redirect, or paste the full redirected URL on stdin."),
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", metavar="SECONDS", help="How long to wait for the redirect.")
+        float,
+        typer.Option("--timeout", metavar="SECONDS", show_default=False,
+                     help="How long to wait for the platform's redirect (default: 300)."),
     ] = 300.0,
     reconnect: Annotated[
-        str | None, typer.Option("--reconnect", metavar="NAME", help="Re-authorise an existing connection.")
+        str | None,
+        typer.Option("--reconnect", metavar="NAME", help="Re-authorise an existing connection (and the connections "
+                     "sharing its tokens)."),
     ] = None,
 ) -> None:
     """OAuth wizard: connect an administration and add or update its connection in the config file."""
@@ -207,8 +232,9 @@ def setup(
             typer.echo(str(exc), err=True)
             raise typer.Exit(exc.exit_code) from None
     tenants = ", ".join(f"{t.name} ({t.id})" for t in result.tenants)
-    typer.echo(f"Connected {', '.join(result.connections)} to {tenants}; saved in {config_path}. "
-               f"Next: dunning sync", err=True)
+    done = "Re-authorised" if reconnect else "Connected"
+    typer.echo(f"{done} {', '.join(result.connections)} for {tenants}; saved in {config_path}. Next: dunning sync",
+               err=True)
 
 
 @app.command()

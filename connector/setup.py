@@ -47,6 +47,7 @@ from connector import plugins
 from connector.config import ConnectionConfig
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token, TokenStore
 from providers.errors import DunningError, redact
+from providers.http import authlib_client
 from providers.tokens import MemoryTokenStore
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/callback"
@@ -356,8 +357,7 @@ def _first_callback(received: queue.Queue[str], *, timeout: float, redirect_uri:
 
 def _oauth_client(settings: ConnectionSettings, endpoints: OAuthEndpoints,
                   transport: httpx.BaseTransport | None) -> Any:
-    from authlib.integrations.httpx_client import OAuth2Client
-
+    OAuth2Client, _ = authlib_client()
     secret = settings.client_secret.get_secret_value() if settings.client_secret else None
     return OAuth2Client(
         client_id=settings.client_id,
@@ -382,8 +382,7 @@ def authorization_url(settings: ConnectionSettings, endpoints: OAuthEndpoints, *
 
 def exchange_code(settings: ConnectionSettings, endpoints: OAuthEndpoints, *, code: str, code_verifier: str | None,
                   transport: httpx.BaseTransport | None, now: dt.datetime) -> Token:
-    from authlib.integrations.base_client import OAuthError
-
+    _, OAuthError = authlib_client()
     try:
         with _oauth_client(settings, endpoints, transport) as client:
             extra = {"code_verifier": code_verifier} if code_verifier else {}
@@ -485,7 +484,7 @@ class SetupWizard:
                 raise _usage(f"the connection {self.options.reconnect!r} was removed from {self.config_path} "
                              f"during setup; nothing was written")
             return self._finish_reconnect(doc, reconnecting, answers, reachable, token)
-        return self._finish_new(doc, answers, chosen, token)
+        return self._finish_new(doc, answers, chosen, reachable, token)
 
     # -- questions ----------------------------------------------------------------------------------------------
 
@@ -544,7 +543,7 @@ class SetupWizard:
             return self.providers[name]()
         except DunningError as exc:
             raise _usage(str(exc)) from None
-        except Exception as exc:  # a plugin that fails to import must say so, not crash the wizard
+        except Exception as exc:  # noqa: BLE001  (a plugin that fails to import must say so, not crash the wizard)
             raise _usage(f"the {name} adapter could not be loaded ({type(exc).__name__}: {exc})") from None
 
     def _settings(self, answers: _Answers) -> ConnectionSettings:
@@ -574,6 +573,9 @@ class SetupWizard:
         verifier = secrets.token_urlsafe(64) if endpoints.pkce else None
         url = authorization_url(settings, endpoints, state=state, code_verifier=verifier)
         with callback_listener(settings.redirect_uri, state) as received:
+            if redirect.scheme == "https" and _is_loopback(redirect.hostname):
+                self.say(f"The browser will warn about the certificate of {redirect.hostname}:{redirect.port or 443}: "
+                         f"it is this wizard's own, made for this setup only; accept it to continue.")
             if self.options.no_browser:
                 self.say("Open this address in a browser and allow access; then wait here, or paste the address "
                          "the browser was sent to:")
@@ -581,7 +583,10 @@ class SetupWizard:
             else:
                 self.say("Opening your browser to allow access. If it does not open, visit:")
                 self.say(url)
-                self.open_browser(url)
+                if not self.open_browser(url):
+                    self.say("No browser could be opened here: open the address above yourself; "
+                             + ("then wait, or paste here the address the browser was sent to." if self.paste
+                                else "to paste the address the browser was sent to, run setup with --no-browser."))
             callback = wait_for_callback(received, timeout=self.options.timeout, redirect_uri=settings.redirect_uri,
                                          paste=self.paste, say=self.say)
         code = read_callback(callback, state)
@@ -647,12 +652,16 @@ class SetupWizard:
                               f"(it reaches: {', '.join(t.id for t in reachable)}); log in as a user with access "
                               f"to it and run setup again", connection=answers.name)
         key = token_key_of(block)
-        _set_fields(block, answers)
         sharing = [b for b in connection_blocks(doc) if token_key_of(b) == key]
-        self._persist(doc, key, token)
-        return SetupResult(tuple(str(b["name"]) for b in sharing), (tenant,), key)
+        for shared in sharing:  # one token set, so one app: keep their settings alike
+            _set_fields(shared, answers)
+        self._persist(doc, key, token, reachable)
+        by_id = {t.id: t for t in reachable}
+        return SetupResult(tuple(str(b["name"]) for b in sharing),
+                           tuple(by_id[str(b.get("tenant"))] for b in sharing), key)
 
-    def _finish_new(self, doc: TOMLDocument, answers: _Answers, chosen: list[Tenant], token: Token) -> SetupResult:
+    def _finish_new(self, doc: TOMLDocument, answers: _Answers, chosen: list[Tenant], reachable: list[Tenant],
+                    token: Token) -> SetupResult:
         names = [answers.name] if len(chosen) == 1 else _names_for(answers.name, chosen)
         for new_name, tenant in zip(names, chosen, strict=True):
             block = find_connection(doc, new_name)
@@ -679,11 +688,23 @@ class SetupWizard:
             else:
                 block["token_key"] = names[0]
                 block["token_key"].comment("shares the authorisation (tokens) of this connection")
-        self._persist(doc, names[0], token)
+        self._persist(doc, names[0], token, reachable)
         return SetupResult(tuple(names), tuple(chosen), names[0])
 
-    def _persist(self, doc: TOMLDocument, key: str, token: Token) -> None:
-        """Tokens first, then the config file; if the file cannot be written, the token store is put back."""
+    def _persist(self, doc: TOMLDocument, key: str, token: Token, reachable: Sequence[Tenant]) -> None:
+        """Tokens first, then the config file; if the file cannot be written, the token store is put back.
+
+        Every connection that will use the token set stored under `key` must be reachable with it: replacing a
+        shared authorisation with one that misses a tenant would break that connection without a word.
+        """
+        ids = {t.id for t in reachable}
+        lost = [b for b in connection_blocks(doc) if token_key_of(b) == key and str(b.get("tenant") or "") not in ids]
+        if lost:
+            names = ", ".join(f"{b.get('name')} (tenant {b.get('tenant')})" for b in lost)
+            raise SetupFailed(f"the new authorisation does not reach {names}, which share(s) the tokens of {key}; "
+                              f"it reaches: {', '.join(sorted(ids))}. Log in as a user with access to all of them "
+                              f"(and tick them on the consent page) and run setup again; nothing was changed",
+                              connection=key)
         for index, block in enumerate(connection_blocks(doc)):
             try:
                 ConnectionConfig.model_validate(block.unwrap())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import ssl
 import threading
@@ -280,7 +281,6 @@ def test_no_browser_prints_the_url_alone_and_accepts_the_pasted_redirect(tmp_pat
 
 def test_no_browser_output_on_stdout_is_the_url_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     redirect = "https://dunning.example/callback"
-    platform = make_platform(redirect)
     with pytest.raises(SetupFailed):
         run_setup(options(redirect, no_browser=True, timeout=0.2), config_path=tmp_path / "d.toml",
                   tokens=MemoryTokenStore(), providers={"demo": lambda: DemoProvider}, environ=ENV)
@@ -305,7 +305,8 @@ def test_tenant_flag_picks_one_of_several(tmp_path: Path, redirect_uri: str) -> 
     platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
     config = tmp_path / "d.toml"
     wizard(platform, config, MemoryTokenStore(), options(redirect_uri, tenants=("200",)), ScriptedBrowser(platform))
-    assert [dict(b) for b in tomlkit.parse(config.read_text())["connections"]][0]["tenant"] == "200"
+    (block,) = tomlkit.parse(config.read_text())["connections"]
+    assert block["tenant"] == "200"
 
 
 def test_invalid_connection_name_is_refused_before_anything_is_written(tmp_path: Path, redirect_uri: str) -> None:
@@ -638,3 +639,58 @@ def test_an_existing_connection_is_not_pointed_at_another_tenant(tmp_path: Path,
     with pytest.raises(SetupFailed, match="is for tenant 999, not 100") as failure:
         wizard(platform, config, store, options(redirect_uri, name="first"), ScriptedBrowser(platform))
     assert failure.value.exit_code == 2 and store.saved == [] and config.read_text() == EXISTING
+
+
+# --- connections sharing one authorisation (token_key) --------------------------------------------------------
+
+SHARED = """[[connections]]
+name = "books"          # the first administration of this consent
+provider = "demo"
+tenant = "100"
+client_id = "app-1"
+client_secret_env = "DEMO_SECRET"
+redirect_uri = "{redirect}"
+
+[[connections]]
+name = "holding"
+provider = "demo"
+tenant = "200"
+client_id = "app-1"
+client_secret_env = "DEMO_SECRET"
+redirect_uri = "{redirect}"
+token_key = "books"
+"""
+
+
+def test_reconnecting_a_connection_that_shares_tokens_renews_the_owners_token_set(tmp_path: Path,
+                                                                                   redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    config = tmp_path / "dunning.toml"
+    config.write_text(text := SHARED.format(redirect=redirect_uri))
+    store = MemoryTokenStore({"books": Token.from_response({"access_token": "revoked", "refresh_token": "dead"})})
+
+    result = wizard(platform, config, store, SetupOptions(reconnect="holding", timeout=10), ScriptedBrowser(platform))
+
+    assert (result.connections, result.token_key) == (("books", "holding"), "books")
+    assert [t.id for t in result.tenants] == ["100", "200"]
+    assert [name for name, _ in store.saved] == ["books"]  # the one shared token set, never a copy under "holding"
+    renewed = store.tokens["books"].access_token.get_secret_value()
+    assert platform.oauth.check_bearer(f"Bearer {renewed}").valid
+    assert config.read_text() == text
+
+
+@pytest.mark.parametrize("reconnect", ["books", "holding"])
+def test_a_new_authorisation_missing_a_sharing_connections_tenant_changes_nothing(tmp_path: Path, redirect_uri: str,
+                                                                                  reconnect: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")), pick_on_consent=True)
+    config = tmp_path / "dunning.toml"
+    config.write_text(text := SHARED.format(redirect=redirect_uri))
+    store = MemoryTokenStore({"books": Token.from_response({"access_token": "old", "refresh_token": "old-refresh"})})
+    missing = "holding (tenant 200)" if reconnect == "books" else "books (tenant 100)"
+    ticked = ["100"] if reconnect == "books" else ["200"]  # only the reconnected connection's own tenant
+
+    with pytest.raises(SetupFailed, match=rf"does not reach {re.escape(missing)}, which share"):
+        wizard(platform, config, store, SetupOptions(reconnect=reconnect, timeout=10),
+               ScriptedBrowser(platform, tenants=ticked))
+
+    assert store.saved == [] and config.read_text() == text

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,11 +21,13 @@ import tomlkit
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
+import providers.moneybird.client as moneybird_client
 from connector.cli import app
+from connector.setup import SetupOptions, run_setup
 from providers.base import Token
 from providers.moneybird.simulator import MoneybirdSimulator
 from providers.simkit import serve
-from providers.tokens import EncryptedFileTokenStore, default_state_dir
+from providers.tokens import EncryptedFileTokenStore, default_state_dir, open_token_store
 
 CONFIG = """# Our books
 [store]
@@ -60,12 +63,17 @@ def served(simulator: MoneybirdSimulator) -> Iterator[str]:
         yield base_url
 
 
-def setup_process(config: Path, env: dict[str, str], base_url: str, redirect_uri: str) -> subprocess.Popen[str]:
-    command = [str(Path(sys.executable).parent / "dunning"), "--config", str(config), "setup", "--provider", "moneybird",
-               "--name", "shop", "--client-id", "mb-app", "--client-secret-env", "MB_SECRET",
-               "--redirect-uri", redirect_uri, "--api-url", base_url, "--no-browser", "--timeout", "20"]
+def dunning(config: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    command = [str(Path(sys.executable).parent / "dunning"), "--config", str(config), *args]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=config.parent)
+
+
+def setup_process(config: Path, env: dict[str, str], base_url: str, redirect_uri: str, *more: str,
+                  name: str = "shop") -> subprocess.Popen[str]:
+    return dunning(config, env, "setup", "--provider", "moneybird", "--name", name, "--client-id", "mb-app",
+                   "--client-secret-env", "MB_SECRET", "--redirect-uri", redirect_uri, "--api-url", base_url,
+                   "--no-browser", "--timeout", "20", *more)
 
 
 def consent(url: str) -> str:
@@ -114,7 +122,7 @@ def test_no_browser_setup_accepts_the_pasted_redirect_url(
     assert process.stdout is not None and process.stdin is not None
     redirected = consent(process.stdout.readline().strip())
     assert urlsplit(redirected).netloc == "dunning.example"
-    out, err = process.communicate(input=redirected + "\n", timeout=30)
+    _, err = process.communicate(input=redirected + "\n", timeout=30)
 
     assert process.returncode == 0, err
     assert tomlkit.parse(config.read_text())["connections"][0]["redirect_uri"] == redirect_uri
@@ -195,3 +203,83 @@ def test_status_reports_an_unreadable_token_store_without_failing(tmp_path: Path
     assert result.exit_code == 0, result.stderr
     shop = json.loads(result.stdout.splitlines()[0])
     assert shop["authorisation"] == "unknown" and "token store" in shop["attention"]
+
+
+def test_status_of_a_connection_sharing_tokens_reads_the_owners_token(tmp_path: Path, key: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    config.write_text(config.read_text() + 'token_key = "shop"\n')  # "books" shares the consent of "shop"
+    token = Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_in": 1800})
+    store = EncryptedFileTokenStore(default_state_dir(config), key=key)
+    store.save("shop", token)
+
+    rows = {row["name"]: row for row in map(json.loads, CliRunner().invoke(
+        app, ["--config", str(config), "status", "--json"]).stdout.splitlines())}
+    assert rows["books"]["token_expires_at"] == token.expires_at.isoformat()  # type: ignore[union-attr]
+    assert rows["books"]["needs_reauth"] is False
+
+    store.delete("shop")
+    rows = {row["name"]: row for row in map(json.loads, CliRunner().invoke(
+        app, ["--config", str(config), "status", "--json"]).stdout.splitlines())}
+    assert [rows[n]["reauth_command"] for n in ("shop", "books")] == [
+        "dunning setup --reconnect shop", "dunning setup --reconnect books"]  # either renews the shared token set
+    assert rows["books"]["attention"].endswith("Run: dunning setup --reconnect books")
+
+
+def _browser(url: str) -> bool:
+    """The person at the browser: consents and lands on the wizard's loopback callback."""
+    httpx.get(consent(url), timeout=10)
+    return True
+
+
+def test_revoked_consent_fails_only_its_connection_until_setup_reconnect(
+    tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    monkeypatch.setenv("MB_SECRET", "mb-secret")
+    monkeypatch.setattr(moneybird_client, "REQUESTS_PER_WINDOW", 100_000)  # no 2-second pacing in a test
+    simulator = MoneybirdSimulator(administrations=("Parkietje B.V.", "Kanarie V.O.F."), invoices=5)
+    config = tmp_path / "dunning.toml"
+    config.write_text(CONFIG)
+    cli = CliRunner()
+
+    def connect(**flags: Any) -> None:
+        run_setup(SetupOptions(provider="moneybird", client_id="mb-app", client_secret_env="MB_SECRET",
+                               redirect_uri=redirect_uri, api_url=base_url, timeout=20, **flags),
+                  config_path=config, tokens=open_token_store(default_state_dir(config)), open_browser=_browser,
+                  say=lambda text: None)
+
+    def status() -> dict[str, dict[str, Any]]:
+        result = cli.invoke(app, ["--config", str(config), "status", "--json"])
+        return {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+
+    with serve(simulator) as base_url:
+        simulator.base_url = base_url
+        parkietje, kanarie = list(simulator.books)
+        redirect_uri = f"http://localhost:{free_port()}/callback"
+        simulator.oauth.register_client("mb-app", "mb-secret", [redirect_uri])
+        connect(name="shop", tenants=(parkietje,))
+        connect(name="books", tenants=(kanarie,))  # a second, separate consent
+        simulator.oauth.revoke(next(iter(simulator.oauth.grants)))  # the user withdrew the first one, shop's
+
+        sync = cli.invoke(app, ["--config", str(config), "sync", "--json"])
+
+        assert sync.exit_code == 1  # the scheduled job exits non-zero ...
+        summaries = {s["connection"]: s for s in map(json.loads, sync.stdout.splitlines())}
+        assert summaries["books"]["ok"] and summaries["books"]["api_calls"] > 0  # ... after syncing the other one
+        assert summaries["shop"]["error"].endswith("Run: dunning setup --reconnect shop")
+        rows = status()
+        assert (rows["shop"]["needs_reauth"], rows["books"]["needs_reauth"]) == (True, False)
+        assert rows["shop"]["reauth_command"] == "dunning setup --reconnect shop"
+
+        connect(reconnect="shop")
+        again = cli.invoke(app, ["--config", str(config), "sync", "--json"])
+
+        assert again.exit_code == 0, again.stderr
+        assert [s["ok"] for s in map(json.loads, again.stdout.splitlines())] == [True, True]
+        rows = status()
+        assert rows["shop"]["needs_reauth"] is False and rows["shop"]["open_invoices"] > 0
