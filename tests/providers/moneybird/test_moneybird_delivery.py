@@ -284,3 +284,22 @@ def test_without_any_identity_or_the_settings_scope_the_reminder_is_refused_with
 
     assert first.number in refused.value.reason and "identity" in refused.value.reason
     assert sim.reminders == [] and sim.administration.invoices[first.platform_id].notes == []
+
+
+def test_an_invoice_removed_in_moneybird_refuses_the_reminder_and_sends_nothing(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    sim.delete_invoice(second.platform_id)
+
+    with pytest.raises(ReminderRefused, match=f"{second.number} no longer exists"):
+        provider.send_reminder(reminder(debtor, first, second))
+    assert sim.reminders == []
+
+
+def test_manual_delivery_sends_no_address_and_leaves_no_to_do(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+
+    receipt = provider.send_reminder(reminder(debtor, first, delivery="manual"))
+
+    assert sim.reminders[0]["delivery_method"] == "Manual" and sim.mail == []
+    assert receipt.recipients == () and "manual delivery" in receipt.detail
+    assert sim.administration.invoices[first.platform_id].notes[0]["todo"] is False

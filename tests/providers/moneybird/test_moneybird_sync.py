@@ -329,3 +329,14 @@ def test_a_synchronization_listing_split_over_linked_pages_is_read_whole_and_clo
     assert [i for p in pages for i in p.closed_invoice_ids] == []
     assert books.open_ids == simulator_open_ids()
     assert sim.call_count(SYNC_GET, "GET") - before == math.ceil(len(simulator_open_ids()) / 50)
+
+
+def test_an_archived_contact_with_open_invoices_still_has_its_changes_synced(sim, provider, books):
+    contact = sim.new_contact(company_name="Oud Bedrijf B.V.", email="oud@bedrijf.example")
+    sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=90))
+    books.apply(provider.sync(books.state()))
+    sim.change_contact(contact.id, archived=True, email="nieuw@bedrijf.example")
+
+    books.apply(provider.sync(books.state()))
+
+    assert books.debtors[contact.id].emails == ("nieuw@bedrijf.example",)
