@@ -44,6 +44,8 @@ class ExactProfile(HttpProfile):
     """Exact's differences: two limit families with epoch-millisecond resets, 429 without Retry-After, OData
     error bodies, and 500 meaning a business rule (final) unless the body is not Exact's JSON (an outage)."""
 
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Accept": "application/json"})
+    """Exact answers Atom XML without it (and refuses `application/xml`)."""
     windows: Sequence[RateWindow] = field(default_factory=lambda: (
         RateWindow("minute", CALLS_PER_MINUTE, 60.0),
         RateWindow("day", CALLS_PER_DAY, 86400.0),

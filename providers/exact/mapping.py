@@ -199,6 +199,8 @@ SUPPLIER_PAYMENT_LINE = 22
 SALES_ENTRY, SALES_CREDIT_NOTE, CASH_FLOW = 20, 21, 40
 """Exact's TransactionType codes (assumption from Exact's TransactionTypes list, not in providers.md): a cash-flow
 row that is still open is a payment not yet matched to its invoice."""
+PURCHASE_ENTRY, PURCHASE_CREDIT_NOTE = 30, 31
+"""Purchase entries (same assumption): payables, never receivables, should a feed row lack its LineType."""
 
 
 def parse_rows(raw: Iterable[Mapping[str, Any]], model: type[_Row], what: str) -> tuple[list[Any], list[str]]:
@@ -224,8 +226,9 @@ def _first_error(exc: Exception) -> str:
 
 
 def receivable_rows(rows: Iterable[ReceivableRow]) -> list[ReceivableRow]:
-    """Only customer receivables: supplier payment lines dropped."""
-    return [row for row in rows if row.LineType != SUPPLIER_PAYMENT_LINE]
+    """Only customer receivables: supplier payment lines (and purchase entries, whatever their line) dropped."""
+    return [row for row in rows if row.LineType != SUPPLIER_PAYMENT_LINE
+            and row.TransactionType not in (PURCHASE_ENTRY, PURCHASE_CREDIT_NOTE)]
 
 
 def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[dict[str, Invoice], list[str]]:

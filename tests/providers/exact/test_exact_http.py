@@ -61,6 +61,16 @@ def test_limit_headers_are_read_in_epoch_milliseconds() -> None:
 
 
 @respx.mock
+def test_every_call_asks_for_json_with_the_bearer_token() -> None:
+    route = respx.get(URL).mock(return_value=httpx.Response(200, json={"d": {"results": []}}))
+    provider(Clock()).exact.all(mapping.ACCOUNTS_BY_ID, "ID eq guid'00000000-0000-0000-0000-000000000001'")
+    sent = route.calls[0].request
+    assert sent.headers["Accept"] == "application/json"  # Exact's default answer is Atom XML
+    assert sent.headers["Authorization"] == "Bearer access-0123456789"
+    assert sent.url.params["$select"] == ",".join(mapping.ACCOUNTS_BY_ID.select)
+
+
+@respx.mock
 def test_a_429_waits_until_the_minutely_reset_then_succeeds() -> None:
     clock = Clock()
     route = respx.get(URL).mock(side_effect=[

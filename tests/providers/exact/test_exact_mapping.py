@@ -22,7 +22,7 @@ def ms(day: date) -> str:
 
 
 def term(amount: str, *, status: int = 20, id: str = "t1", entry: str = INVOICE, number: int | None = 26001,
-         total: str | None = None, kind: int = 20, due: date = date(2026, 10, 1), line: int = 20,
+         total: str | None = None, kind: int = 20, due: date = date(2026, 10, 1), line: int | None = 20,
          currency: str = "EUR", account: str = ACCOUNT) -> ReceivableRow:
     return ReceivableRow.model_validate({
         "ID": str(uuid.uuid5(uuid.NAMESPACE_URL, id)), "Account": account, "AmountFC": Decimal(amount), "Currency": currency, "DueDate": ms(due),
@@ -130,6 +130,11 @@ def test_amounts_stay_in_the_invoice_currency() -> None:
 
 def test_supplier_payment_lines_are_dropped() -> None:
     assert invoices(term("500.00", line=mapping.SUPPLIER_PAYMENT_LINE)) == {}
+
+
+@pytest.mark.parametrize("kind", [mapping.PURCHASE_ENTRY, mapping.PURCHASE_CREDIT_NOTE])
+def test_a_purchase_entry_is_never_a_receivable_even_without_its_line_type(kind: int) -> None:
+    assert invoices(term("500.00", kind=kind, line=None)) == {}
 
 
 def test_the_version_changes_when_a_term_changes() -> None:
