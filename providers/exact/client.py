@@ -29,6 +29,7 @@ from providers.http import (
     LimitReading,
     NextUrlPaginator,
     RateWindow,
+    parse_retry_after,
     short_text,
 )
 
@@ -68,21 +69,21 @@ class ExactProfile(HttpProfile):
             remaining = _int(response.headers.get(f"X-RateLimit-{family}Remaining"))
             reset = _int(response.headers.get(f"X-RateLimit-{family}Reset"))
             if remaining is not None or reset is not None:
-                readings.append(LimitReading(window, remaining, reset / 1000 if reset is not None else None, daily))
+                readings.append(LimitReading(window, remaining, _epoch_seconds(reset), daily))
         return readings
 
     def retry_after(self, response: httpx.Response, now: float) -> float | None:
-        """A 429 carries only the exceeded family's headers and no Retry-After: wait until that family's reset."""
-        reset = _int(response.headers.get("X-RateLimit-Minutely-Reset"))
-        if reset is None:
-            reset = _int(response.headers.get("X-RateLimit-Reset"))
-        if reset is None:
-            return 60.0  # no headers at all: the minute window is the only one waiting can cure
-        return max(0.0, reset / 1000 - now)
+        """A 429 carries only the exceeded family's headers and no Retry-After: wait until that family's reset
+        (the spent one's, should both families come); without any, a Retry-After or else the minute."""
+        readings = [r for r in self.read_limits(response) if r.reset_at is not None]
+        spent = [r for r in readings if r.remaining == 0] or readings
+        if spent:
+            return max(0.0, max(r.reset_at or 0.0 for r in spent) - now)
+        given = parse_retry_after(response.headers.get("Retry-After"), now)
+        return given if given is not None else 60.0
 
     def is_daily_limit(self, response: httpx.Response) -> bool:
-        return (response.headers.get("X-RateLimit-Remaining") == "0"
-                and response.headers.get("X-RateLimit-Minutely-Remaining") is None)
+        return response.headers.get("X-RateLimit-Remaining") == "0"
 
     def error_message(self, response: httpx.Response) -> str:
         return error_text(response)
@@ -132,6 +133,13 @@ def _odata_message(response: httpx.Response) -> str | None:
     if isinstance(message, dict):
         message = message.get("value")
     return str(message) if message else None
+
+
+def _epoch_seconds(reset: int | None) -> float | None:
+    """Exact's resets are epoch milliseconds; a value in epoch seconds is read as such rather than as 1970."""
+    if reset is None:
+        return None
+    return reset / 1000 if reset > 10**11 else float(reset)
 
 
 def _int(value: str | None) -> int | None:

@@ -79,7 +79,7 @@ def test_a_429_waits_until_the_minutely_reset_then_succeeds() -> None:
         httpx.Response(200, json={"d": {"results": []}}),
     ])
     assert provider(clock).exact.all(mapping.ACCOUNTS_BY_ID, "ID eq 1") == []
-    assert route.call_count == 2 and clock.now == pytest.approx(NOW + 30)
+    assert route.call_count == 2 and clock.now - NOW == pytest.approx(30)
 
 
 @respx.mock
@@ -90,7 +90,44 @@ def test_an_exhausted_minute_on_a_success_pauses_the_next_call_until_the_reset()
     api = provider(clock).api
     api.request("GET", "123456/crm/Accounts")
     api.request("GET", "123456/crm/Accounts")
-    assert clock.slept and clock.now == pytest.approx(NOW + 30)
+    assert clock.slept and clock.now - NOW == pytest.approx(30)
+
+
+@respx.mock
+def test_a_429_with_both_families_waits_for_the_spent_one() -> None:
+    clock = Clock()
+    route = respx.get(URL).mock(side_effect=[
+        httpx.Response(429, headers={"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4000",
+                                     "X-RateLimit-Reset": str(int(NOW + 20 * 3600) * 1000),
+                                     "X-RateLimit-Minutely-Remaining": "0", "X-RateLimit-Minutely-Reset": minute_reset_ms()}),
+        httpx.Response(200, json={"d": []}),
+    ])
+    provider(clock).api.request("GET", "123456/crm/Accounts")
+    assert route.call_count == 2 and clock.now - NOW == pytest.approx(30)
+
+
+@respx.mock
+def test_a_reset_in_epoch_seconds_or_a_bare_retry_after_is_understood_too() -> None:
+    clock = Clock()
+    respx.get(URL).mock(side_effect=[
+        httpx.Response(429, headers={"X-RateLimit-Minutely-Remaining": "0",
+                                     "X-RateLimit-Minutely-Reset": str(int(NOW // 60 + 1) * 60)}),
+        httpx.Response(429, headers={"Retry-After": "5"}),
+        httpx.Response(200, json={"d": []}),
+    ])
+    provider(clock).api.request("GET", "123456/crm/Accounts")
+    assert clock.now - NOW == pytest.approx(30 + 5)
+
+
+@respx.mock
+def test_a_spent_day_stops_the_connection_even_with_the_minute_family_present() -> None:
+    clock = Clock()
+    route = respx.get(URL).mock(return_value=httpx.Response(429, headers={
+        "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW + 20 * 3600) * 1000),
+        "X-RateLimit-Minutely-Remaining": "0", "X-RateLimit-Minutely-Reset": minute_reset_ms()}))
+    with pytest.raises(RateLimited) as stopped:
+        provider(clock).api.request("GET", "123456/crm/Accounts")
+    assert stopped.value.for_the_day and clock.slept == [] and route.call_count == 1
 
 
 @respx.mock
