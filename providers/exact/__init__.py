@@ -249,7 +249,7 @@ class ExactProvider(Provider):
                                                "account")
             problems += trouble
             known |= {row.ID: row for row in rows}
-        without_email = [row.ID for row in known.values() if not row.Email]
+        without_email = [row.ID for row in known.values() if not mapping.emails(row.Email)]
         contacts: dict[str, list[ContactRow]] = {}
         if without_email:
             rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.CONTACTS_OF_ACCOUNTS, "Account", without_email),

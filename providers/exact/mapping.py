@@ -20,6 +20,7 @@ on the sign convention — amounts are taken as magnitudes and direction comes f
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -319,9 +320,16 @@ def debtor_kind(account: AccountRow, rule: DebtorKindRule) -> DebtorKind:
     return DebtorKind.BUSINESS if account.ChamberOfCommerce or account.VATNumber else DebtorKind.CONSUMER
 
 
+def emails(text: str | None) -> tuple[str, ...]:
+    """The usable addresses in an Exact e-mail field: several may be typed in one (`a@x.nl; b@x.nl`), and text that
+    is no address ("n.v.t.") is left out, so the customer still syncs (reminders then become tasks)."""
+    found = (part.strip() for part in re.split(r"[;,\s]+", text or ""))
+    return tuple(dict.fromkeys(p for p in found if "@" in p and not p.startswith("@") and not p.endswith("@")))
+
+
 def main_contact(contacts: Sequence[ContactRow], main_id: str | None) -> ContactRow | None:
     """The account's main contact with an address, else any contact with one."""
-    with_mail = [c for c in contacts if c.Email or c.BusinessEmail]
+    with_mail = [c for c in contacts if emails(c.Email) or emails(c.BusinessEmail)]
     ranked = sorted(with_mail, key=lambda c: (c.ID != main_id, not c.IsMainContact, c.ID))
     return ranked[0] if ranked else None
 
@@ -335,14 +343,14 @@ def debtor(
 ) -> Debtor:
     if not account.Name:
         raise ValueError(f"account {account.Code or account.ID}: it has no name; skipped")
-    email = account.Email or (contact.Email or contact.BusinessEmail if contact else None)
+    found = emails(account.Email) or (emails(contact.Email) or emails(contact.BusinessEmail) if contact else ())
     lines = tuple(line for line in (account.AddressLine1, account.AddressLine2, account.AddressLine3) if line)
     fields = {
         "connection": connection,
         "platform_id": account.ID,
         "name": account.Name,
         "kind": debtor_kind(account, rule),
-        "emails": (email,) if email else (),
+        "emails": found,
         "phone": account.Phone,
         "address": Address(lines=lines, postal_code=account.Postcode, city=account.City,
                            country=_country(account.Country)),

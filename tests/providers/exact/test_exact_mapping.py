@@ -186,6 +186,15 @@ def test_an_account_without_email_uses_its_main_contact() -> None:
     assert debtor.emails == ("petra@bakker.nl",) and debtor.contact_person == "Petra"
 
 
+def test_an_email_field_with_several_addresses_or_none_at_all_still_gives_a_debtor() -> None:
+    several = mapping.debtor(account(Email="debiteuren@bakker.nl; jan@bakker.nl"), connection="acme")
+    assert several.emails == ("debiteuren@bakker.nl", "jan@bakker.nl")
+    contact = ContactRow(ID="c0000000-0000-4000-8000-000000000001", Account=ACCOUNT, FullName="Petra",
+                         Email="petra@bakker.nl")
+    assert mapping.debtor(account(Email="n.v.t."), connection="acme", contact=contact).emails == ("petra@bakker.nl",)
+    assert mapping.debtor(account(Email="n.v.t."), connection="acme").emails == ()
+
+
 def test_an_account_without_a_name_is_refused_by_code() -> None:
     with pytest.raises(ValueError, match="account 000042"):
         mapping.debtor(account(Name=None, Code="000042"), connection="acme")

@@ -305,3 +305,14 @@ def test_every_url_stays_within_exacts_6000_characters(clock: VirtualClock) -> N
     assert longest <= 6000
     assert all(d.emails for d in books.debtors.values())
     assert {k: v.outstanding for k, v in books.open().items()} == expected_open(sim)
+
+
+def test_an_account_whose_email_field_holds_no_address_falls_back_to_its_contact(sim: ExactSimulator,
+                                                                                  provider: ExactProvider) -> None:
+    books = Books()
+    books.sync(provider)
+    debtor_id = next(i.debtor_id for i in books.open().values() if books.debtors[i.debtor_id].emails)
+    sim.add_contact(DIVISION, debtor_id, "Petra Jansen", email="petra@klant.nl")
+    sim.change_account(DIVISION, debtor_id, Email="n.v.t.")
+    books.sync(provider)
+    assert books.debtors[debtor_id].emails == ("petra@klant.nl",)
