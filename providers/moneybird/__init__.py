@@ -253,21 +253,33 @@ class MoneybirdProvider(Provider):
         if refusals:
             raise ReminderRefused("; ".join(refusals), connection=connection)
         method = _DELIVERY[request.delivery]
-        address = request.debtor.emails[0] if request.debtor.emails else None
+        # the contact's invoice address as Moneybird holds it now (several addresses stay together, "a; b"), else
+        # the first address the store knows
+        address = next(filter(None, (mapping.invoice_email(records[i.platform_id]) for i in request.invoices)),
+                       request.debtor.emails[0] if request.debtor.emails else None)
         if method == "Email" and address is None:
             raise ReminderRefused(
                 f"debtor {request.debtor.name} has no e-mail address in Moneybird; add one to the contact or send the "
                 "reminder by post",
                 connection=connection,
             )
-        entries = [
-            mapping.reminder_entry(group, ids, reminder_text=request.message, delivery_method=method,
-                                   email_address=address)
-            for group, ids in groups.items()
-        ]
+
+        def reminders_to(to: str | None) -> list[dict[str, Any]]:
+            return [mapping.reminder_entry(group, ids, reminder_text=request.message, delivery_method=method,
+                                           email_address=to) for group, ids in groups.items()]
+
         numbers = ", ".join(i.label for i in request.invoices)
         try:
-            self.client.send_reminders(entries)
+            try:
+                self.client.send_reminders(reminders_to(address))
+            except PlatformError as exc:
+                # Unconfirmed whether `email_address` takes several addresses (Moneybird's own events show "a; b"):
+                # refused for that, the reminder goes to the first one (a refusal sent nothing, so this is safe)
+                first = mapping.first_email(address)
+                if exc.status not in (400, 422) or method != "Email" or first == address or "email" not in str(exc):
+                    raise
+                address = first
+                self.client.send_reminders(reminders_to(address))
         except PlatformError as exc:
             if exc.status in (400, 422):
                 raise ReminderRefused(
@@ -289,14 +301,14 @@ class MoneybirdProvider(Provider):
                 notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))
             except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
                 failed.append(invoice.label)
-        detail = f"Moneybird sent {len(entries)} reminder(s) ({how}) for {numbers}"
+        detail = f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}"
         if failed:
             detail += f"; the note could not be added to {', '.join(failed)}"
         first = notes[0] if notes else None
         return Receipt(
             platform_reference=mapping.optional_id(first.get("id")) if first else None,
             sent_at=_created(first),
-            recipients=(address,) if method == "Email" and address else (),
+            recipients=mapping.email_list(address) if method == "Email" else (),
             detail=detail,
         )
 

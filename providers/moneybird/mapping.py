@@ -120,6 +120,16 @@ def _emails(*values: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def email_list(value: Any) -> tuple[str, ...]:
+    """The separate addresses in one Moneybird address field (`"a@x.nl; b@x.nl"` → both)."""
+    return _emails(value)
+
+
+def first_email(value: Any) -> str | None:
+    found = _emails(value)
+    return found[0] if found else None
+
+
 # --- records → canonical ------------------------------------------------------------------------------------------
 
 
@@ -240,6 +250,15 @@ def reminder_group(record: Mapping[str, Any]) -> tuple[str, str | None, str | No
         optional_id(record.get("document_style_id")),
         optional_id(record.get("identity_id")),
     )
+
+
+def invoice_email(record: Mapping[str, Any]) -> str | None:
+    """Where Moneybird sends this invoice's mail: its embedded contact's `send_invoices_to_email`, else `email`,
+    exactly as Moneybird holds it."""
+    contact = record.get("contact")
+    if not isinstance(contact, Mapping):
+        return None
+    return text(contact.get("send_invoices_to_email")) or text(contact.get("email"))
 
 
 def contact_workflow(record: Mapping[str, Any]) -> str | None:

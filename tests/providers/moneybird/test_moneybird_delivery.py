@@ -8,6 +8,7 @@ import pytest
 
 from providers.base import ReminderRequest, Token
 from providers.errors import PlatformError, ReminderRefused
+from providers.moneybird.simulator import MoneybirdSimulator, Problem
 
 SEND = "/api/v2/*/sales_invoices/send_reminders.json"
 
@@ -303,3 +304,36 @@ def test_manual_delivery_sends_no_address_and_leaves_no_to_do(sim, provider, lat
     assert sim.reminders[0]["delivery_method"] == "Manual" and sim.mail == []
     assert receipt.recipients == () and "manual delivery" in receipt.detail
     assert sim.administration.invoices[first.platform_id].notes[0]["todo"] is False
+
+
+def test_the_reminder_goes_to_the_contacts_invoice_addresses_as_moneybird_holds_them_now(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    both = "boekhouding@letterzetter.example; ceo@letterzetter.example"
+    sim.change_contact(debtor.platform_id, send_invoices_to_email=both)
+
+    receipt = provider.send_reminder(reminder(debtor, first, second))
+
+    assert sim.reminders[0]["email_address"] == both
+    assert receipt.recipients == ("boekhouding@letterzetter.example", "ceo@letterzetter.example")
+
+
+def test_a_server_that_takes_one_address_only_gets_the_first_and_the_reminder_goes_out_once(
+    sim, provider, late_pair, monkeypatch
+):
+    debtor, first, _ = late_pair
+    sim.change_contact(debtor.platform_id, send_invoices_to_email="a@letterzetter.example, b@letterzetter.example")
+    check = MoneybirdSimulator._check_reminder
+
+    def one_address(self, admin, entry):
+        if "," in (entry.get("email_address") or ""):
+            raise Problem(422, {"error": {"email_address": ["is invalid"]},
+                                "details": {"email_address": [{"error": "invalid"}]}})
+        return check(self, admin, entry)
+
+    monkeypatch.setattr(MoneybirdSimulator, "_check_reminder", one_address)
+
+    receipt = provider.send_reminder(reminder(debtor, first))
+
+    assert sim.call_count(SEND) == 2 and len(sim.reminders) == 1
+    assert sim.reminders[0]["email_address"] == "a@letterzetter.example"
+    assert receipt.recipients == ("a@letterzetter.example",)
