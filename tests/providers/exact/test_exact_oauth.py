@@ -166,3 +166,16 @@ def test_a_rotated_token_that_could_not_be_stored_is_never_used(sim: ExactSimula
         provider.list_tenants()
     assert sim.oauth.refreshes == 1  # the old refresh token is spent ...
     assert not [c for c in sim.calls if c.path.startswith("/api/v1/")]  # ... but the unsaved new one was not used
+
+
+def test_a_refresh_token_spent_elsewhere_asks_for_reauthorisation(sim: ExactSimulator, clock: VirtualClock) -> None:
+    tokens = granted(sim)
+    stale_copy = MemoryTokenStore(dict(tokens.tokens))  # e.g. a restored backup of the token file
+    connect(sim, tokens).list_tenants()
+    clock.advance(590)
+    connect(sim, tokens).list_tenants()  # rotates: the copy's refresh token is dead now
+    clock.advance(600)
+    with pytest.raises(AuthorizationExpired, match="Old refresh token used") as refused:
+        connect(sim, stale_copy).list_tenants()
+    assert "dunning setup --reconnect bakkerij" in str(refused.value)
+    assert sim.oauth.refreshes == 1
