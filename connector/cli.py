@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -258,8 +259,27 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
     elif not rows:
         typer.echo(f"No connections yet in {config.path}. Connect an administration with: dunning setup")
     else:
-        _print_table("Connections", rows, ["name", "provider", "tenant", "last_sync_at", "token_expires_at",
-                                           "open_invoices", "attention"])
+        _print_status(rows)
+
+
+def _print_status(rows: list[dict[str, Any]]) -> None:
+    """A row per connection, folded rather than cut at any terminal width; then what needs attention, in full
+    (a `dunning setup --reconnect NAME` cut short would be no help)."""
+    table = Table(title="Connections", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("name", "provider", "tenant", "last sync (UTC)", "token expires (UTC)", "open", "authorisation"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        expires = _moment(row["token_expires_at"]) or ("no expiry" if row["authorisation"] == "ok" else "")
+        table.add_row(row["name"], row["provider"], row["tenant"] or "", _moment(row["last_sync_at"]) or "never",
+                      expires, str(row["open_invoices"]), "re-authorise" if row["needs_reauth"] else row["authorisation"])
+    Console().print(table)
+    for row in rows:
+        if row["attention"]:
+            typer.echo(f"{row['name']}: {row['attention']}")
+
+
+def _moment(iso: str | None) -> str | None:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M") if iso else None
 
 
 def _status_rows(

@@ -283,3 +283,23 @@ def test_revoked_consent_fails_only_its_connection_until_setup_reconnect(
         assert [s["ok"] for s in map(json.loads, again.stdout.splitlines())] == [True, True]
         rows = status()
         assert rows["shop"]["needs_reauth"] is False and rows["shop"]["open_invoices"] > 0
+
+
+def test_status_table_names_the_whole_reconnect_command_at_any_width(tmp_path: Path, key: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    monkeypatch.setenv("COLUMNS", "60")
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    config.write_text(config.read_text().replace('name = "books"', 'name = "books-of-a-long-named-holding-company"'))
+    EncryptedFileTokenStore(default_state_dir(config), key=key).save("shop",
+                                                                     Token.from_response({"access_token": "a" * 20}))
+
+    result = CliRunner().invoke(app, ["--config", str(config), "status"])
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "books-of-a-long-named-holding-company: no authorisation stored. Run: dunning setup --reconnect " \
+           "books-of-a-long-named-holding-company" in lines
+    assert not [line for line in lines if line.startswith("shop:")]  # nothing to do for a working connection
