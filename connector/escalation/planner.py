@@ -35,6 +35,7 @@ from connector.escalation.policy import (
     REMINDER_STEPS,
     STEP_ORDER,
     Channel,
+    DebtorOverride,
     Policy,
     StepRule,
 )
@@ -284,10 +285,11 @@ def notice_pay_by(sent: date, kind: DebtorKind, policy: Policy) -> date:
     return sent + timedelta(days=policy.steps.notice_of_default.pay_by_days)
 
 
-def _step_date(step: str, invoice: Invoice, history: History, last: str | None, policy: Policy) -> date | None:
+def _step_date(
+    step: str, rule: StepRule, invoice: Invoice, history: History, last: str | None, policy: Policy
+) -> date | None:
     """When `step` falls due given what was taken, or None while a step it rests on is missing."""
     steps = policy.steps
-    rule = steps.rule(step)
     if rule.after == "due":
         when = invoice.due_date + timedelta(days=rule.days)
     elif rule.after in history.taken:
@@ -318,16 +320,14 @@ def _prerequisite_missing(
     return False
 
 
-def _applies(step: str, rule: StepRule, invoice: Invoice, debtor: Debtor, policy: Policy) -> bool:
+def _applies(step: str, rule: StepRule, invoice: Invoice, debtor: Debtor, override: DebtorOverride | None) -> bool:
     if not rule.enabled or debtor.kind not in rule.applies_to or invoice.outstanding < rule.min_outstanding:
         return False
-    override = policy.for_debtor(debtor.connection, debtor.platform_id)
     return override is None or override.steps is None or step in override.steps
 
 
-def _channel(step: str, debtor: Debtor, policy: Policy, capabilities: Capabilities | None) -> Channel:
-    channel = policy.steps.rule(step).channel
-    override = policy.for_debtor(debtor.connection, debtor.platform_id)
+def _channel(step: str, rule: StepRule, override: DebtorOverride | None, capabilities: Capabilities | None) -> Channel:
+    channel = rule.channel
     if override and override.channel and channel in MAIL_CHANNELS:
         channel = override.channel
     if (
@@ -385,28 +385,28 @@ def plan_invoice(
 
     last = max(history.taken, key=_INDEX.__getitem__, default=None)
     start = _INDEX[last] + 1 if last is not None else 0
-    chosen: tuple[str, date] | None = None
+    chosen: tuple[str, StepRule, date] | None = None
     # the most advanced step first: the first one whose date and prerequisites are met is the one (no burst)
     for step, _position, rule in reversed(policy.steps.ordered()[start:]):
-        if not _applies(step, rule, invoice, debtor, policy):
+        if not _applies(step, rule, invoice, debtor, override):
             continue
-        when = _step_date(step, invoice, history, last, policy)
+        when = _step_date(step, rule, invoice, history, last, policy)
         if when is None or when > today or _prerequisite_missing(step, invoice, debtor, history, policy, today):
             continue
         if step == "handoff":
             when = max(when, notice_pay_by(history.taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
-        chosen = (step, when)
+        chosen = (step, rule, when)
         break
     if chosen is None:
         return None
-    step, due_on = chosen
+    step, rule, due_on = chosen
 
-    channel = _channel(step, debtor, policy, capabilities)
+    channel = _channel(step, rule, override, capabilities)
     if channel in MAIL_CHANNELS:
         last_mail = max(filter(None, (history.last_mail, last_mail_to_debtor)), default=None)
         if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
             return None
-    return _build_action(step, channel, due_on, invoice, debtor, history, last, policy, today)
+    return _build_action(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
 def _build_action(
@@ -415,12 +415,12 @@ def _build_action(
     due_on: date,
     invoice: Invoice,
     debtor: Debtor,
+    override: DebtorOverride | None,
     history: History,
     last: str | None,
     policy: Policy,
     today: date,
 ) -> Action:
-    override = policy.for_debtor(debtor.connection, debtor.platform_id)
     language = (override.language if override and override.language else None) or debtor.language
     reason = f"{step}: {_describe_when(step, due_on, today, invoice, history, policy)}"
     skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
