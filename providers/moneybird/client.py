@@ -75,6 +75,10 @@ class MoneybirdProfile(HttpProfile):
     def error_for(self, response: httpx.Response, connection: str) -> DunningError:
         status = response.status_code
         detail = self.error_message(response)
+        if "/api/v2/" not in response.request.url.path:
+            # the signed-URL file host (a PDF link): its refusals say nothing about our authorisation
+            return PlatformError(f"Moneybird's file storage refused the download ({status}): {detail}",
+                                 connection=connection, status=status, retryable=status in (500, 502, 503, 504))
         what = f"{response.request.method} {_api_path(response.request.url.path)}"
         if status == 401:
             scope = _missing_scope(response)

@@ -240,3 +240,16 @@ def test_an_answer_that_is_not_a_pdf_is_never_handed_on_as_the_invoice(adapter):
 
     with pytest.raises(BadPlatformData, match="2026-0009 is not a PDF"):
         adapter.fetch_pdf(_invoice("9"))
+
+
+@respx.mock
+def test_a_pdf_link_refused_by_the_file_host_is_renewed_not_taken_for_a_lost_authorisation(adapter):
+    location = respx.get(f"{API}{ADMIN}/sales_invoices/9/download_pdf.json").mock(return_value=httpx.Response(
+        302, headers={"Location": "https://storage.example/abc/download"}, text="moved"))
+    respx.get("https://storage.example/abc/download").mock(side_effect=[
+        httpx.Response(401, text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+        httpx.Response(200, content=b"%PDF-1.4 x"),
+    ])
+
+    assert adapter.fetch_pdf(_invoice("9")) == b"%PDF-1.4 x"
+    assert location.call_count == 2
