@@ -427,3 +427,26 @@ def test_the_days_last_call_that_mailed_is_not_reported_as_a_failure(xero) -> No
 
     assert email.call_count == 1
     assert "e-mailed invoice INV-0006" in receipt.detail and "by hand" in receipt.detail
+
+
+@respx.mock
+def test_a_429_that_names_the_day_limit_stops_at_once_even_with_a_short_retry_after(xero) -> None:
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(
+        429, headers=limits(**{"Retry-After": "600", "X-Rate-Limit-Problem": "day"})))
+
+    with pytest.raises(RateLimited) as refused:
+        list(xero.sync(SyncState()))
+    assert refused.value.for_the_day and len(respx.calls) == 1
+
+
+@respx.mock
+def test_a_spent_app_wide_minute_budget_makes_the_next_call_wait(xero, clock: Clock) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        200, json=envelope(InvoiceReminders=[{"Enabled": False}]),
+        headers=limits(**{"X-AppMinLimit-Remaining": "0"})))
+    xero.warnings()
+    started = clock()
+
+    xero.warnings()
+
+    assert clock() - started >= 59

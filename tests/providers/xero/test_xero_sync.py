@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from connector.store import Store
@@ -111,6 +113,41 @@ def test_incremental_sync_fetches_only_the_changes_and_closes_paid_voided_and_de
     assert xero.api.calls - before == 2  # one contacts check, one invoice page; the new invoice's contact is known
     after = stored_state(pages, state)
     assert paid.invoice_id not in after.open_invoices and voided.invoice_id not in after.open_invoices
+
+
+class Recording(httpx.BaseTransport):
+    """The simulator's answers as the adapter received them."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.answers: list[tuple[httpx.Request, httpx.Response]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.answers.append((request, response))
+        return response
+
+
+def test_an_incremental_sync_asks_only_for_invoices_changed_since_the_newest_change_seen(
+    connect_xero, sim: XeroSimulator, tokens
+) -> None:
+    recording = Recording(sim.transport())
+    xero = connect_xero(sim, tokens, transport=recording)
+    state = stored_state(xero.sync(SyncState()))
+    newest = max(i.updated for i in sim.org.open_invoices()).replace(microsecond=0) - timedelta(seconds=1)
+    # the full read saw open invoices only: any sales invoice changed since the newest of them is a change to it
+    since_then = {i.invoice_id for i in sim.org.invoices.values() if i.type == "ACCREC" and i.updated >= newest}
+    sim.clock.advance(3600)
+    changed = sim.org.pay(sim.org.open_invoices()[0].invoice_id, "1.00")
+    recording.answers.clear()
+
+    list(xero.sync(state))
+
+    returned = {i["InvoiceID"] for q, r in recording.answers if q.url.path == INVOICES for i in r.json()["Invoices"]}
+    assert changed.invoice_id in returned
+    assert returned == since_then | {changed.invoice_id}
+    assert len(returned) < len(sim.org.open_invoices()) / 10
 
 
 def test_a_deleted_submitted_invoice_is_closed_when_submitted_ones_are_collected(
