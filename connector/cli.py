@@ -337,6 +337,8 @@ def sync(
 
     with _exit_codes():
         config = _config(ctx)
+        if connection is not None:
+            config.connection(connection)  # an unknown name is a usage error, also when none are configured
         if not config.connections:
             typer.echo(f"No connections in {config.path} to sync. Connect one with: dunning setup", err=True)
             return

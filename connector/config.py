@@ -91,6 +91,10 @@ class StoreConfig(_Strict):
             ) from None
         if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
             raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            raise ValueError(
+                "names no database file (an in-memory store forgets everything); e.g. sqlite:///dunning.sqlite"
+            )
         return value
 
 
@@ -359,6 +363,8 @@ def _without_inline_secrets(raw: dict[str, Any]) -> dict[str, Any]:
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown key (check the spelling)",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
 }
 
 
@@ -373,6 +379,8 @@ def _describe(error: Any, prefix: tuple[str, ...] = ()) -> str:
         else:
             path = str(part)
     message = _MESSAGES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("string_too_short", "too_short") and error.get("ctx", {}).get("min_length") == 1:
+        message = "must not be empty"
     if error["type"] == "string_pattern_mismatch" and path.endswith(".name"):
         message = "use letters, digits, '-', '_' or '.' only (it is used on the command line)"
     elif error["type"] == "string_pattern_mismatch" and path.endswith("client_secret_env"):

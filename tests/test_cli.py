@@ -207,6 +207,26 @@ def test_sync_of_an_unknown_connection_is_a_usage_error(runner, tmp_path, fake_p
     assert result.stderr.strip() == "--connection: no connection named 'gamma' (known: acme, beta)"
 
 
+def test_sync_of_a_named_connection_when_none_is_configured_is_a_usage_error(runner, tmp_path):
+    _config_file(tmp_path, "")
+    result = runner.invoke(app, ["sync", "--connection", "acme"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "--connection: no connection named 'acme' (known: none configured; run `dunning setup`)"
+    )
+
+
+def test_a_store_that_cannot_be_opened_is_one_clear_line_not_a_traceback(runner, tmp_path):
+    (tmp_path / "dunning.sqlite").write_text("not a database\n", encoding="utf-8")
+    _config_file(tmp_path, "")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"store.url: cannot open the store sqlite:///{tmp_path.resolve() / 'dunning.sqlite'}: file is not a database"
+    ]
+    assert (tmp_path / "dunning.sqlite").read_text(encoding="utf-8") == "not a database\n"
+
+
 def test_log_format_json_makes_stderr_json_lines(runner, tmp_path, fake_provider):
     _config_file(tmp_path)
     result = runner.invoke(app, ["--log-format", "json", "sync"])

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Self
 
 from sqlalchemy import Connection, Engine, Row, Table, func, or_, select, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import schema
@@ -97,8 +98,17 @@ class Store:
     def open(cls, url: str, *, clock: Clock = _utc_now) -> Self:
         """Connect and bring the schema up to date (all migrations in one transaction)."""
         engine = create_store_engine(url)
-        with cls._write_connection(engine) as conn:
-            migrate(conn)
+        try:
+            with cls._write_connection(engine) as conn:
+                migrate(conn)
+        except DBAPIError as exc:  # unreachable server, missing folder, not a database, no permission
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise StoreError(f"store.url: cannot open the store {shown}: {reason}") from None
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine, clock=clock)
 
     def close(self) -> None:

@@ -157,6 +157,22 @@ def test_a_toml_syntax_error_names_line_and_column(tmp_path):
             {"policy": {"steps": {"reminder_1": {"days": 40}}}},
             "policy.steps.reminder_1: reminder_1 must go out between 0 and 15 days after the due date",
         ),
+        (
+            {"connections": [{"name": "a", "provider": "fake", "tenant": " ", "client_id": "c"}]},
+            "connections[0].tenant: must not be empty",
+        ),
+        ({"connections": 3}, "connections: must be a list"),
+        *[
+            (
+                {"store": {"url": url}},
+                "store.url: names no database file (an in-memory store forgets everything); e.g. "
+                "sqlite:///dunning.sqlite",
+            )
+            for url in ("sqlite:///", "sqlite:///:memory:", "sqlite://")
+        ],
+        ({"sync": {"full_every_days": -1}}, "sync.full_every_days: Input should be greater than or equal to 0"),
+        ({"sync": {"full_every_days": 1.5}}, "sync.full_every_days: Input should be a valid integer"),
+        ({"sync": {"full_every": 7}}, "sync.full_every: unknown key (check the spelling)"),
         ({"handoff": {"folder": "x"}}, "handoff.folder: unknown key (check the spelling)"),
         ({"connection": []}, "connection: unknown key (check the spelling)"),
     ],
