@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -178,9 +179,14 @@ class ExactClient:
             raise BadPlatformData(f"Exact Online answered {_api_path(response.request.url.path)} without an OData "
                                   "envelope", connection=self.api.settings.name) from None
 
+    def _next_url(self, response: httpx.Response) -> str | None:
+        """`__next` is an absolute URL; one written relative to the answered URL is resolved against it."""
+        link = odata.next_link(self._json(response))
+        return urljoin(str(response.request.url), link) if link else None
+
     def pages(self, query: Query, filter: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every page of a query, following `__next` (never `$skip`, never in parallel)."""
-        paginator = NextUrlPaginator(next_url=lambda response: odata.next_link(self._json(response)))
+        paginator = NextUrlPaginator(next_url=self._next_url)
         for response in self.api.pages(self._path(query.path), paginator, params=query.params(filter)):
             yield self._rows(self._json(response), response)
 
@@ -219,7 +225,7 @@ class ExactClient:
         """Reachable divisions: system/Divisions, or hrm/Divisions where the licence refuses the first (how it
         refuses is not documented, so any definite refusal leads to the other; an outage does not)."""
         for query in (mapping.SYSTEM_DIVISIONS, mapping.HRM_DIVISIONS):
-            paginator = NextUrlPaginator(next_url=lambda response: odata.next_link(self._json(response)))
+            paginator = NextUrlPaginator(next_url=self._next_url)
             try:
                 return [row for response in self.api.pages(f"{current}/{query.path}", paginator, params=query.params())
                         for row in self._rows(self._json(response), response)]

@@ -70,6 +70,19 @@ def test_every_call_asks_for_json_with_the_bearer_token() -> None:
     assert sent.url.params["$select"] == ",".join(mapping.ACCOUNTS_BY_ID.select)
 
 
+@pytest.mark.parametrize("link", [f"{URL}?$skiptoken=guid'x'", "/api/v1/123456/crm/Accounts?$skiptoken=guid'x'"])
+@respx.mock
+def test_next_links_are_followed_as_given_and_a_relative_one_from_the_answered_url(link: str) -> None:
+    route = respx.get(URL).mock(side_effect=[
+        httpx.Response(200, json={"d": {"results": [{"ID": 1}], "__next": link}}),
+        httpx.Response(200, json={"d": {"results": [{"ID": 2}]}}),
+    ])
+    rows = provider(Clock()).exact.all(mapping.ACCOUNTS_BY_ID, "ID eq guid'00000000-0000-0000-0000-000000000001'")
+    assert rows == [{"ID": 1}, {"ID": 2}]
+    second = route.calls[1].request.url
+    assert second.params["$skiptoken"] == "guid'x'" and "$select" not in second.params  # the link alone
+
+
 @respx.mock
 def test_a_429_waits_until_the_minutely_reset_then_succeeds() -> None:
     clock = Clock()
