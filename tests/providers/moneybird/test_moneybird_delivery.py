@@ -337,3 +337,18 @@ def test_a_server_that_takes_one_address_only_gets_the_first_and_the_reminder_go
     assert sim.call_count(SEND) == 2 and len(sim.reminders) == 1
     assert sim.reminders[0]["email_address"] == "a@letterzetter.example"
     assert receipt.recipients == ("a@letterzetter.example",)
+
+
+def test_an_invoice_without_workflow_takes_its_contacts_invoice_workflow_before_the_default(sim, provider, books):
+    contact = sim.new_contact(company_name="Studio Pixel", email="hi@pixel.example")
+    business = sim.administration.workflows[1]["id"]  # not the default workflow
+    invoice = sim.new_invoice(contact.id, state="late", invoice_date=sim.today - timedelta(days=40),
+                              workflow_id=business)
+    embedded = sim.contact_json(sim.administration, contact) | {"invoice_workflow_id": business}
+    sim.corrupt(invoice.id, workflow_id=None, contact=embedded)
+    books.apply(provider.sync(books.state()))
+
+    provider.send_reminder(reminder(books.debtors[contact.id], books.invoices[invoice.id]))
+
+    assert sim.reminders[0]["workflow_id"] == business
+    assert sim.call_count("/api/v2/*/workflows.json") == 0
