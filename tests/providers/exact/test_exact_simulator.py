@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -136,3 +137,9 @@ def test_a_partial_payment_splits_the_term(sim: ExactSimulator) -> None:
 def test_seeding_is_deterministic() -> None:
     one, two = ExactSimulator.seeded(seed=7), ExactSimulator.seeded(seed=7)
     assert [t.ID for t in one.divisions[123456].terms.values()] == [t.ID for t in two.divisions[123456].terms.values()]
+
+
+def test_a_url_longer_than_6000_characters_is_refused(http: httpx.Client) -> None:
+    ids = " or ".join(f"ID eq guid'{uuid.uuid4()}'" for _ in range(120))
+    answer = http.get(f"/api/v1/{DIVISION}/crm/Accounts", params={"$select": "ID", "$filter": ids})
+    assert answer.status_code == 400 and "6000" in answer.json()["error"]["message"]["value"]
