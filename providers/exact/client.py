@@ -76,10 +76,11 @@ class ExactProfile(HttpProfile):
     def retry_after(self, response: httpx.Response, now: float) -> float | None:
         """A 429 carries only the exceeded family's headers and no Retry-After: wait until that family's reset
         (the spent one's, should both families come); without any, a Retry-After or else the minute."""
-        readings = [r for r in self.read_limits(response) if r.reset_at is not None]
-        spent = [r for r in readings if r.remaining == 0] or readings
-        if spent:
-            return max(0.0, max(r.reset_at or 0.0 for r in spent) - now)
+        resets = {r.window: r.reset_at for r in self.read_limits(response) if r.reset_at is not None}
+        spent = [resets[r.window] for r in self.read_limits(response) if r.remaining == 0 and r.window in resets]
+        reset = max(spent) if spent else resets.get("minute", resets.get("day"))
+        if reset is not None:
+            return max(0.0, reset - now)
         given = parse_retry_after(response.headers.get("Retry-After"), now)
         return given if given is not None else 60.0
 

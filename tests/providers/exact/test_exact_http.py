@@ -120,6 +120,18 @@ def test_a_429_with_both_families_waits_for_the_spent_one() -> None:
 
 
 @respx.mock
+def test_a_429_with_neither_family_spent_waits_for_the_minute_not_the_day() -> None:
+    clock = Clock()
+    respx.get(URL).mock(side_effect=[
+        httpx.Response(429, headers={"X-RateLimit-Remaining": "4000", "X-RateLimit-Reset": str(int(NOW + 3600) * 1000),
+                                     "X-RateLimit-Minutely-Remaining": "3", "X-RateLimit-Minutely-Reset": minute_reset_ms()}),
+        httpx.Response(200, json={"d": []}),
+    ])
+    provider(clock).api.request("GET", "123456/crm/Accounts")
+    assert clock.now - NOW == pytest.approx(30)
+
+
+@respx.mock
 def test_a_reset_in_epoch_seconds_or_a_bare_retry_after_is_understood_too() -> None:
     clock = Clock()
     respx.get(URL).mock(side_effect=[
