@@ -319,6 +319,11 @@ class XeroProvider(Provider):
                 f"Xero e-mails one invoice at a time; this reminder covers {len(request.invoices)} invoices",
                 connection=self.settings.name)
         invoice = request.invoices[0]
+        if not request.debtor.emails:
+            # Xero refuses such a mail with a 400 (simulator, unconfirmed wording); it must never be a silent 204.
+            raise ReminderRefused(
+                f"Xero cannot e-mail invoice {invoice.label}: contact {request.debtor.name} has no e-mail address "
+                "in Xero (add one, or tick 'Include in emails' for a contact person)", connection=self.settings.name)
         try:
             self.client.email_invoice(invoice.platform_id, idempotency_key=request.idempotency_key)
         except NotFound:

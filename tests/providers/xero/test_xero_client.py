@@ -83,7 +83,8 @@ def invoice() -> Invoice:
 
 
 def reminder() -> ReminderRequest:
-    debtor = Debtor(connection="acme-xero", platform_id="c1", name="Bouw B.V.", kind=DebtorKind.BUSINESS)
+    debtor = Debtor(connection="acme-xero", platform_id="c1", name="Bouw B.V.", kind=DebtorKind.BUSINESS,
+                    emails=("debiteuren@bouw.example",))
     return ReminderRequest(step="first_reminder", debtor=debtor, invoices=(invoice(),), message="-",
                            idempotency_key="outbox-0001-first")
 
@@ -450,3 +451,15 @@ def test_a_spent_app_wide_minute_budget_makes_the_next_call_wait(xero, clock: Cl
     xero.warnings()
 
     assert clock() - started >= 59
+
+
+@respx.mock
+def test_a_debtor_without_any_email_address_is_refused_before_asking_xero(xero) -> None:
+    request = reminder()
+    request = request.model_copy(update={"debtor": request.debtor.model_copy(update={"emails": ()})})
+
+    with pytest.raises(ReminderRefused) as refused:
+        xero.send_reminder(request)
+
+    assert "no e-mail address" in refused.value.reason and "INV-0006" in refused.value.reason
+    assert len(respx.calls) == 0  # never a call that could answer 204 and mail no one
