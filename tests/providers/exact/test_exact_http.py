@@ -84,6 +84,20 @@ def test_next_links_are_followed_as_given_and_a_relative_one_from_the_answered_u
 
 
 @respx.mock
+def test_an_api_url_with_a_path_prefix_keeps_it_for_api_and_token_calls() -> None:
+    prefixed = settings(api_url="http://127.0.0.1:8080/exact/")
+    assert ExactProvider.oauth(prefixed).token_url == "http://127.0.0.1:8080/exact/api/oauth2/token"
+    assert ExactProvider.oauth(prefixed).authorize_url == "http://127.0.0.1:8080/exact/api/oauth2/auth"
+    route = respx.get("http://127.0.0.1:8080/exact/api/v1/current/Me").mock(return_value=httpx.Response(
+        200, json={"d": {"results": [{"CurrentDivision": 7}]}}))
+    clock = Clock()
+    issued = datetime.fromtimestamp(clock(), UTC)
+    tokens = memory_tokens(Token(access_token=SecretStr("a"), expires_at=issued + timedelta(seconds=600), issued_at=issued))
+    assert ExactProvider.connect(prefixed, tokens=tokens, clock=clock, sleep=clock.sleep).exact.me() == {"CurrentDivision": 7}
+    assert route.call_count == 1
+
+
+@respx.mock
 def test_a_429_waits_until_the_minutely_reset_then_succeeds() -> None:
     clock = Clock()
     route = respx.get(URL).mock(side_effect=[
