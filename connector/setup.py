@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import html
 import ipaddress
 import os
 import queue
@@ -44,7 +45,7 @@ from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
 from connector import plugins
-from connector.config import ConnectionConfig
+from connector.config import ConnectionConfig, _token_sharing_problems
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token, TokenStore
 from providers.errors import DunningError, redact
 from providers.http import authlib_client
@@ -224,7 +225,7 @@ class _CallbackHandler(BaseHTTPRequestHandler):
                      "You can close this window; the terminal finishes setting up the connection.")
 
     def _answer(self, status: int, title: str, text: str) -> None:
-        body = _PAGE.format(title=title, text=text).encode()
+        body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()  # text may quote the URL
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -713,6 +714,8 @@ class SetupWizard:
                 where = ".".join(str(part) for part in error["loc"])
                 raise _usage(f"connections[{index}].{where}: {error['msg']}; nothing was written",
                              str(block.get("name"))) from None
+        for problem in _token_sharing_problems([block.unwrap() for block in connection_blocks(doc)]):
+            raise _usage(f"{problem}; nothing was written (choose another --name)")
         text = tomlkit.dumps(doc)
         tokens = self._tokens if hasattr(self._tokens, "save") else self._tokens()  # type: ignore[operator]
         with tokens.lock(key):

@@ -694,3 +694,28 @@ def test_a_new_authorisation_missing_a_sharing_connections_tenant_changes_nothin
                ScriptedBrowser(platform, tenants=ticked))
 
     assert store.saved == [] and config.read_text() == text
+
+
+def test_names_that_would_break_an_existing_token_sharing_are_refused(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
+    config = tmp_path / "dunning.toml"
+    existing = "".join(  # acme-acme-holding (tenant 200) keeps the tokens that subsidiary (tenant 300) shares
+        f'[[connections]]\nname = "{name}"\nprovider = "demo"\ntenant = "{tenant}"\nclient_id = "app-1"\n'
+        f'client_secret_env = "DEMO_SECRET"\nredirect_uri = "{redirect_uri}"\n{extra}\n'
+        for name, tenant, extra in (("acme-acme-holding", "200", ""),
+                                    ("subsidiary", "300", 'token_key = "acme-acme-holding"\n')))
+    config.write_text(existing)
+    store = MemoryTokenStore()
+
+    with pytest.raises(SetupFailed, match=r"token_key: 'acme-acme-holding' itself shares") as failure:
+        # setting up 100 and 200 together makes acme-acme-holding share acme-acme-b-v's tokens: subsidiary's
+        # token_key would then name a connection that keeps no tokens of its own
+        wizard(platform, config, store, options(redirect_uri, all_tenants=True, name="acme"),
+               ScriptedBrowser(platform))
+    assert failure.value.exit_code == 2 and store.saved == [] and config.read_text() == existing
+
+
+def test_the_callback_page_escapes_what_the_platform_sent(redirect_uri: str) -> None:
+    with setup_code.callback_listener(redirect_uri, "s"):
+        page = httpx.get(f"{redirect_uri}?state=s&error=server_error&error_description=<script>alert(1)</script>")
+    assert page.status_code == 400 and "<script>" not in page.text and "&lt;script&gt;" in page.text
