@@ -57,12 +57,17 @@ def parse_local_datetime(value: Any) -> datetime | None:
 
 
 def _parse_ms(value: Any) -> datetime | None:
+    """`/Date(ms)/` as Exact writes it; an ISO 8601 text (as a proxy or newer endpoint might send) is read alike."""
     if value is None or value == "":
         return None
     match = _DATE.match(str(value))
-    if match is None:
-        raise ValueError(f"{value!r} is not an Exact /Date(ms)/ value")
-    return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    if match is not None:
+        return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an Exact /Date(ms)/ value") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def format_date(day: date) -> str:

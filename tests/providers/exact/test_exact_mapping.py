@@ -42,8 +42,14 @@ def test_dates_are_read_from_exact_ms_form_as_utc_midnight() -> None:
     assert odata.parse_date("/Date(1793404800000)/") == date(2026, 10, 31)
     assert odata.format_date(date(2026, 10, 31)) == "/Date(1793404800000)/"
     assert odata.parse_date(None) is None
-    with pytest.raises(ValueError, match="not an Exact /Date"):
-        odata.parse_date("2026-10-31")
+
+
+def test_an_iso_date_is_read_too_and_anything_else_refused() -> None:
+    assert odata.parse_date("2026-11-23T00:00:00") == date(2026, 11, 23)
+    assert odata.parse_date("2026-11-23") == date(2026, 11, 23)
+    assert odata.parse_local_datetime("2026-11-23T12:00:00") == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not an Exact"):
+        odata.parse_date("23-11-2026")
 
 
 def test_modified_times_are_dutch_local_time_written_as_utc() -> None:
