@@ -291,7 +291,7 @@ class ExactProvider(Provider):
         if record is None:
             raise ReminderRefused(f"invoice {invoice.label} is not a sales invoice of Exact's invoicing (an opening "
                                   "balance or journal entry, say), so Exact cannot re-send it", connection=connection)
-        if record.get("Status") != mapping.PROCESSED:
+        if str(record.get("Status")) != str(mapping.PROCESSED):  # a number, or its text
             raise ReminderRefused(f"invoice {invoice.label} is not processed in Exact Online (status "
                                   f"{record.get('Status')}); sending it would book it, so it was not sent",
                                   connection=connection)

@@ -144,3 +144,11 @@ def test_capabilities_say_what_exact_can_do() -> None:
     capabilities = ExactProvider.capabilities
     assert capabilities.native_reminder and capabilities.custom_message
     assert not capabilities.consolidated_reminders and capabilities.delivery_methods == ("email",)
+
+
+def test_a_processed_status_written_as_text_is_still_processed(sim: ExactSimulator, provider: ExactProvider,
+                                                                synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    sim.divisions[DIVISION].invoices[invoice.platform_id].Status = "50"  # type: ignore[assignment]
+    assert "re-sent" in provider.send_reminder(request_for(invoice, debtor)).detail
+    assert len(sim.mail) == 1
