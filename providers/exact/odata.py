@@ -53,6 +53,8 @@ def parse_local_datetime(value: Any) -> datetime | None:
     moment = _parse_ms(value)
     if moment is None:
         return None
+    if not _DATE.match(str(value)) and datetime.fromisoformat(str(value)).tzinfo is not None:
+        return moment  # an ISO text naming its own offset means what it says
     return moment.replace(tzinfo=_AMSTERDAM).astimezone(UTC)
 
 

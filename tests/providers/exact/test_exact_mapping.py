@@ -48,6 +48,7 @@ def test_an_iso_date_is_read_too_and_anything_else_refused() -> None:
     assert odata.parse_date("2026-11-23T00:00:00") == date(2026, 11, 23)
     assert odata.parse_date("2026-11-23") == date(2026, 11, 23)
     assert odata.parse_local_datetime("2026-11-23T12:00:00") == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    assert odata.parse_local_datetime("2026-11-23T12:00:00+00:00") == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="not an Exact"):
         odata.parse_date("23-11-2026")
 
