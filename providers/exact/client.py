@@ -230,8 +230,8 @@ class ExactClient:
             try:
                 return [row for response in self.api.pages(f"{current}/{query.path}", paginator, params=query.params())
                         for row in self._rows(self._json(response), response)]
-            except PlatformError as exc:
-                if exc.retryable or query is mapping.HRM_DIVISIONS:
+            except (PlatformError, AuthorizationExpired) as exc:  # some refusals of a licence may come as a 401
+                if getattr(exc, "retryable", False) or query is mapping.HRM_DIVISIONS:
                     raise
         return []
 

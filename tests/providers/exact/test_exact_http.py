@@ -258,7 +258,7 @@ def test_a_401_within_570_seconds_of_the_last_token_request_asks_no_new_token() 
     assert token.call_count == 0 and api.call_count == 1
 
 
-@pytest.mark.parametrize("status", [400, 403, 404])
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
 @respx.mock
 def test_any_refusal_of_system_divisions_falls_back_to_hrm_divisions(status: int) -> None:
     respx.get(f"{BASE}current/Me").mock(return_value=httpx.Response(200, json={"d": {"results": [
