@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
 from connector.store import Store
 from connector.sync import sync_connection
-from providers.base import SyncPage, SyncState
+from providers.base import SyncPage, SyncState, Token
 from providers.errors import RateLimited
+from providers.simkit import VirtualClock
+from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider
 from providers.xero.simulator import XeroSimulator
 
@@ -165,7 +168,7 @@ def test_a_deleted_submitted_invoice_is_closed_when_submitted_ones_are_collected
     assert submitted.invoice_id not in stored_state(pages, state).open_invoices
 
 
-def test_new_contact_is_fetched_by_id_and_a_changed_contact_is_reread_without_refetching_invoices(
+def test_new_and_changed_contacts_come_with_the_changed_contacts_read_without_refetching_invoices(
     sim: XeroSimulator, xero: XeroProvider
 ) -> None:
     state = stored_state(xero.sync(SyncState()))
@@ -183,6 +186,39 @@ def test_new_contact_is_fetched_by_id_and_a_changed_contact_is_reread_without_re
     assert debtors[newcomer.contact_id].kind == "business"
     assert debtors[newcomer.contact_id].coc_number == "12345678"
     assert len(invoices_of(pages)) == 1
+
+
+def test_an_unchanged_contact_with_its_first_open_invoice_is_read_by_its_id_alone(
+    sim: XeroSimulator, xero: XeroProvider
+) -> None:
+    quiet = sim.org.add_contact("Stil B.V.", email="info@stil.example")
+    sim.clock.advance(600)
+    state = stored_state(xero.sync(SyncState()))
+    assert quiet.contact_id not in state.debtors
+    sim.clock.advance(600)
+    sim.org.add_invoice(quiet.contact_id, "121.00")
+    calls_before = len(sim.calls)
+
+    pages = list(xero.sync(state))
+
+    assert [d.platform_id for p in pages for d in p.debtors] == [quiet.contact_id]
+    by_id = [c.query for c in sim.calls[calls_before:] if c.path == CONTACTS and "IDs=" in c.query]
+    assert len(by_id) == 1 and parse_qs(by_id[0])["IDs"] == [quiet.contact_id]
+    assert len(sim.calls) - calls_before == 3  # changed contacts, changed invoices, the one contact by id
+
+
+def test_contacts_are_read_by_id_in_batches_of_at_most_50(xero: XeroProvider) -> None:
+    sim = XeroSimulator(VirtualClock())
+    sim.register_app()
+    sim.seed_book(seed=5, open_invoices=1, contacts=120)
+    xero = XeroProvider.connect(xero.settings.model_copy(update={"tenant": sim.org.tenant_id}), tokens=(
+        tokens := MemoryTokenStore()), transport=sim.transport(), clock=sim.clock.time, sleep=sim.clock.sleep)
+    tokens.save(xero.settings.name, Token.from_response(sim.grant(), now=sim.clock.now()))
+
+    batches = list(xero.client.contacts_by_id(sorted(sim.org.contacts)))
+
+    assert [len(b) for b in batches] == [50, 50, 20]  # a longer IDs= list makes the URL too long (404)
+    assert sorted(c["ContactID"] for b in batches for c in b) == sorted(sim.org.contacts)
 
 
 def test_a_full_sync_rereads_debtors_so_contact_changes_are_not_lost(sim: XeroSimulator, xero: XeroProvider) -> None:
