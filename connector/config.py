@@ -248,11 +248,20 @@ def starter_config() -> str:
 
 
 def write_starter_config(path: Path | str, *, force: bool = False) -> None:
+    """Write the starter config whole or not at all (a temporary file renamed into place)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError([f"{path}: is a folder; give the config file's path, e.g. {path / DEFAULT_PATH}"])
     if path.exists() and not force:
         raise ConfigError([f"{path}: already exists; edit it, or replace it with `dunning init --force`"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(starter_config(), encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(starter_config(), encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError([f"{path}: cannot be written ({exc.strerror or exc})"]) from None
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -21,7 +21,7 @@ from connector import plugins
 from connector.config import Config
 from connector.store import Store
 from providers.base import ConnectionSettings, Provider, TokenStore
-from providers.errors import AuthorizationExpired, DunningError, RateLimited
+from providers.errors import AuthorizationExpired, DunningError, RateLimited, redact
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,12 @@ def _sync_one(
         return SyncSummary(connection=name, error=_named(str(exc), name))
     except Exception as exc:  # a broken adapter must not stop the other connections either
         log.exception("%s: the adapter could not be started", name)
-        return SyncSummary(connection=name, error=f"{name}: the adapter could not be started: {exc}")
+        return SyncSummary(connection=name, error=redact(f"{name}: the adapter could not be started: {exc}"))
     try:
         summary = sync_connection(store, provider, name, full=full, full_every=full_every)
     except Exception as exc:  # a bug in one adapter must not stop the other connections
         log.exception("%s: sync failed unexpectedly", name)
-        summary = SyncSummary(connection=name, error=f"{name}: sync failed unexpectedly: {exc}")
+        summary = SyncSummary(connection=name, error=redact(f"{name}: sync failed unexpectedly: {exc}"))
     finally:
         provider.close()
     if summary.ok:

@@ -257,3 +257,22 @@ def test_a_connection_may_share_another_connections_authorisation(fake_provider)
 )
 def test_a_wrong_token_key_is_named(fake_provider, token_key, owner_changes, expected):
     assert expected in _problems(_sharing(token_key, owner_changes))
+
+
+def test_init_replaces_a_config_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "dunning.toml"
+    path.write_text("# mine\n", encoding="utf-8")
+
+    def disk_full(self, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
+    with pytest.raises(ConfigError, match=r"dunning.toml: cannot be written \(No space left on device\)"):
+        write_starter_config(path, force=True)
+    assert path.read_text(encoding="utf-8") == "# mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dunning.toml"]  # no partial file left behind
+
+
+def test_init_on_a_folder_says_to_give_a_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"is a folder; give the config file's path, e\.g\. .*dunning\.toml"):
+        write_starter_config(tmp_path, force=True)

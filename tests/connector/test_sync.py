@@ -250,3 +250,12 @@ def test_a_store_that_synced_before_the_full_sync_time_was_kept_gets_a_full_sync
         summary, last_full = _synced(store, provider, full_every=WEEK)
 
     assert summary.full and fake_provider.states[-1].full is True and last_full == clock.now
+
+
+def test_an_unexpected_error_never_carries_a_token_into_the_summary(store, fake_provider):
+    fake_provider.script["acme"] = [KeyError("Authorization: Bearer eyJhbGciOi.secret-access-token-123")]
+
+    (acme,) = sync_all(_config("acme"), store, tokens=None)
+
+    assert acme.error.startswith("acme: sync failed unexpectedly: ")
+    assert "secret-access-token" not in acme.error and "***" in acme.error

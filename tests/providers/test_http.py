@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import respx
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -164,6 +164,8 @@ def test_retry_after_forms(header: str | None, expected: float | None) -> None:
     seconds=st.sampled_from([1.0, 10.0, 60.0]),
     pace=st.booleans(),
 )
+@example(gaps=[0.0] * 3, limit=2, seconds=10.0, pace=False)  # a burst: the third call must wait (off-by-one)
+@example(gaps=[0.0] + [4.0] * 20, limit=5, seconds=60.0, pace=False)
 def test_rate_limiter_never_exceeds_its_budget(gaps: list[float], limit: int, seconds: float, pace: bool) -> None:
     clock = Clock()
     limiter = RateLimiter([RateWindow("w", limit, seconds, pace=pace)], clock=clock, sleep=clock.sleep, max_wait=3600)
