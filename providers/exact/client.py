@@ -76,8 +76,9 @@ class ExactProfile(HttpProfile):
     def retry_after(self, response: httpx.Response, now: float) -> float | None:
         """A 429 carries only the exceeded family's headers and no Retry-After: wait until that family's reset
         (the spent one's, should both families come); without any, a Retry-After or else the minute."""
-        resets = {r.window: r.reset_at for r in self.read_limits(response) if r.reset_at is not None}
-        spent = [resets[r.window] for r in self.read_limits(response) if r.remaining == 0 and r.window in resets]
+        readings = self.read_limits(response)
+        resets = {r.window: r.reset_at for r in readings if r.reset_at is not None}
+        spent = [resets[r.window] for r in readings if r.remaining == 0 and r.window in resets]
         reset = max(spent) if spent else resets.get("minute", resets.get("day"))
         if reset is not None:
             return max(0.0, reset - now)
@@ -231,7 +232,7 @@ class ExactClient:
                 return [row for response in self.api.pages(f"{current}/{query.path}", paginator, params=query.params())
                         for row in self._rows(self._json(response), response)]
             except (PlatformError, AuthorizationExpired) as exc:  # some refusals of a licence may come as a 401
-                if getattr(exc, "retryable", False) or query is mapping.HRM_DIVISIONS:
+                if (isinstance(exc, PlatformError) and exc.retryable) or query is mapping.HRM_DIVISIONS:
                     raise
         return []
 
