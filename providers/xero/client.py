@@ -53,12 +53,14 @@ def _next_minute(http_date: str | None) -> float | None:
 
 
 def _detail(response: httpx.Response) -> str:
-    """Xero's problem `Detail` of a 401/403 (`TokenExpired: …`, `AuthorizationUnsuccessful`, …), or ''."""
+    """Xero's problem `Detail` of a 401/403 (`TokenExpired: …`, `AuthorizationUnsuccessful`, …), or ''.
+
+    Read as `Detail` (Xero) or `detail` (RFC 7807 spelling), in case a gateway answers in the standard's casing."""
     try:
         body = json.loads(response.content)
     except ValueError:
         return ""
-    return str(body.get("Detail") or "") if isinstance(body, dict) else ""
+    return str(body.get("Detail") or body.get("detail") or "").strip() if isinstance(body, dict) else ""
 
 
 @dataclass

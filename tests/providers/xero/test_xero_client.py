@@ -152,6 +152,17 @@ def test_a_missing_scope_asks_for_reauthorisation_without_refreshing(xero) -> No
 
 
 @respx.mock
+def test_a_missing_scope_in_rfc7807_casing_is_not_refreshed_either(xero) -> None:
+    token = respx.post(TOKEN_URL)
+    respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(401, json={
+        "type": None, "title": "Unauthorized", "status": 401, "detail": "AuthorizationUnsuccessful"}))
+
+    with pytest.raises(AuthorizationExpired, match="scopes"):
+        list(xero.sync(SyncState()))
+    assert token.call_count == 0
+
+
+@respx.mock
 def test_a_disconnected_organisation_is_named_and_needs_reconnecting(xero) -> None:
     respx.get(f"{API}/Invoices").mock(return_value=problem(403, "AuthenticationUnsuccessful"))
 
