@@ -364,9 +364,8 @@ def plan(ctx: typer.Context, as_of: AsOf = None, connection: ConnectionName = No
     today = as_of or date.today()
     with _exit_codes():
         config = _config(ctx)
-        if connection is not None and connection not in {c.name for c in config.connections}:
-            typer.echo(f"--connection {connection}: no such connection in {config.path}", err=True)
-            raise typer.Exit(2)
+        if connection is not None:
+            config.connection(connection)  # an unknown name: a usage error listing the known ones
         capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
         with Store.open(config.store_url) as store:
             names = [connection] if connection else [c.name for c in config.connections]  # configured ones only

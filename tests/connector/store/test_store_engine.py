@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from connector.store import Store, StoreError, schema
@@ -39,3 +39,10 @@ def test_an_unreachable_database_is_a_store_error_without_the_password():
     message = str(raised.value)
     assert message.startswith("store.url: cannot open the store postgresql+psycopg://dunning:***@127.0.0.1:1/dunning: ")
     assert "hunter2" not in message and "\n" not in message
+
+
+def test_a_new_store_has_every_table_the_product_needs(store):
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"schema_version", "connections", "debtors", "invoices", "events", "outbox", "handoff_cases"} <= tables
+    columns = {column["name"] for column in inspect(store.engine).get_columns("connections")}
+    assert {"sync_cursor", "last_sync_at", "last_full_sync_at", "needs_reauth"} <= columns
