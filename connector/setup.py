@@ -474,6 +474,9 @@ class SetupWizard:
         provider_class = self._provider_class(answers.provider)
         settings = self._settings(answers)
         endpoints = provider_class.oauth(settings)
+        if settings.client_secret is None and not endpoints.pkce:
+            raise _usage(f"--client-secret-env is required: {answers.provider} apps prove who they are with a client "
+                         f"secret (only apps using PKCE can do without)", answers.name)
 
         token = self._authorise(settings, endpoints)
         reachable, token = self._reachable_tenants(provider_class, settings, token)
@@ -552,8 +555,10 @@ class SetupWizard:
         if answers.client_secret_env:
             value = self.environ.get(answers.client_secret_env)
             if not value:
-                raise _usage(f"the environment variable {answers.client_secret_env} (the app's client secret) is "
-                             f"not set; set it and run setup again", answers.name)
+                # The variable's name ends the clause: `redact` would take a word after "..._CLIENT_SECRET" for
+                # the secret itself and star it out.
+                raise _usage(f"the app's client secret is not in the environment: set {answers.client_secret_env}, "
+                             f"then run setup again", answers.name)
             secret = SecretStr(value)
         try:
             return ConnectionSettings(

@@ -137,9 +137,10 @@ class EncryptedFileTokenStore:
         payload = {"format": _FORMAT, "connection": connection, "token": token.secrets()}
         _write_private(self._path(connection, "token"), fernet.encrypt(json.dumps(payload).encode()))
         log.info(
-            "saved the token of connection %s (access token valid until %s)",
+            "saved the token of connection %s (%s)",
             connection,
-            token.expires_at.isoformat() if token.expires_at else "no expiry given",
+            f"access token valid until {token.expires_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if token.expires_at
+            else "the platform gives the access token no expiry",
         )
 
     @contextlib.contextmanager

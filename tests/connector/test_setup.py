@@ -551,9 +551,12 @@ def test_several_tenants_without_a_flag_and_no_terminal_is_a_usage_error(tmp_pat
 
 def test_missing_secret_variable_is_a_usage_error_before_anything_happens(tmp_path: Path, redirect_uri: str) -> None:
     opened: list[str] = []
-    with pytest.raises(SetupFailed, match="DEMO_SECRET .* is not set") as failure:
-        run_setup(options(redirect_uri), config_path=tmp_path / "d.toml", tokens=MemoryTokenStore(),
-                  open_browser=opened.append, providers={"demo": lambda: DemoProvider}, environ={})
+    with pytest.raises(SetupFailed) as failure:
+        run_setup(options(redirect_uri, client_secret_env="DEMO_CLIENT_SECRET"), config_path=tmp_path / "d.toml",
+                  tokens=MemoryTokenStore(), open_browser=opened.append, providers={"demo": lambda: DemoProvider},
+                  environ={})
+    assert str(failure.value) == ("acme: the app's client secret is not in the environment: set DEMO_CLIENT_SECRET, "
+                                  "then run setup again")  # the variable's name, not mistaken for a secret
     assert failure.value.exit_code == 2 and opened == []
 
 
@@ -719,3 +722,13 @@ def test_the_callback_page_escapes_what_the_platform_sent(redirect_uri: str) -> 
     with setup_code.callback_listener(redirect_uri, "s"):
         page = httpx.get(f"{redirect_uri}?state=s&error=server_error&error_description=<script>alert(1)</script>")
     assert page.status_code == 400 and "<script>" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_an_app_without_secret_on_a_platform_without_pkce_is_a_usage_error_before_the_browser(
+    tmp_path: Path, redirect_uri: str
+) -> None:
+    opened: list[str] = []
+    with pytest.raises(SetupFailed, match="--client-secret-env is required: demo apps") as failure:
+        wizard(make_platform(redirect_uri), tmp_path / "d.toml", MemoryTokenStore(),
+               options(redirect_uri, client_secret_env=None), opened.append)
+    assert failure.value.exit_code == 2 and opened == [] and not (tmp_path / "d.toml").exists()
