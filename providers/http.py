@@ -79,12 +79,15 @@ class RateLimiter:
         self.windows = tuple(windows)
         self._log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
         self._blocked_until = 0.0
+        self._spent_for_the_day: RateLimited | None = None
         self._clock = clock
         self._sleep = sleep
         self._max_wait = max_wait
 
     def acquire(self) -> None:
         """Wait until one more call fits every window, then count it."""
+        if self._spent_for_the_day is not None:
+            raise self._spent_for_the_day
         while True:
             wait = self._wait_needed(self._clock())
             if wait <= 0:
@@ -107,7 +110,10 @@ class RateLimiter:
         return wait
 
     def observe(self, readings: Sequence[LimitReading], *, connection: str) -> None:
-        """Take the platform's own count into account (other processes or apps may share the budget)."""
+        """Take the platform's own count into account (other processes or apps may share the budget).
+
+        A spent daily budget stops the *next* call, so the answer that reported it is still used.
+        """
         now = self._clock()
         for reading in readings:
             if reading.remaining is None or reading.remaining > 0:
@@ -118,12 +124,13 @@ class RateLimiter:
                     if reading.reset_at is not None
                     else ""
                 )
-                raise RateLimited(
+                self._spent_for_the_day = RateLimited(
                     f"the platform's daily call limit is used up{until}; this connection stops for this run "
                     "and continues at the next one",
                     connection=connection,
                     for_the_day=True,
                 )
+                continue
             reset_at = reading.reset_at if reading.reset_at is not None else now + 60
             self._blocked_until = max(self._blocked_until, reset_at)
 
@@ -251,6 +258,7 @@ class TokenKeeper:
         self._clock = clock
         self._transport = transport
         self._token: Token | None = None
+        self._refused_early_until: datetime | None = None
         self.refreshes = 0
 
     def _now(self) -> datetime:
@@ -261,7 +269,9 @@ class TokenKeeper:
             self._token = self.store.load(self.settings.token_name)
         if self._token is None:
             raise AuthorizationExpired("no authorisation is stored for this connection", connection=self.settings.name)
-        if self._token.expires_within(self.oauth.refresh_before_expiry, now=self._now()):
+        now = self._now()
+        told_too_early = self._refused_early_until is not None and now < self._refused_early_until
+        if self._token.expires_within(self.oauth.refresh_before_expiry, now=now) and not told_too_early:
             self._token = self.refresh(stale=self._token)
         return self._token
 
@@ -288,7 +298,10 @@ class TokenKeeper:
                 raise
             if payload is None:  # the platform says the current token is still good (Exact's 570 s rule)
                 self._journal("cancel_refresh", name)
+                # Not again before it expires: every call in the refresh window would otherwise ask once more.
+                self._refused_early_until = token.expires_at
                 return token
+            self._refused_early_until = None
             new = Token.from_response(payload, now=self._now())
             if new.refresh_token is None:  # a platform that does not rotate keeps the old refresh token valid
                 new = new.model_copy(update={"refresh_token": token.refresh_token})

@@ -190,9 +190,10 @@ def test_rate_limiter_waits_for_the_reset_the_platform_announces() -> None:
 def test_rate_limiter_stops_for_the_day_when_the_daily_budget_is_spent() -> None:
     clock = Clock()
     limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900)
+    limiter.observe([LimitReading("day", remaining=0, reset_at=clock.now + 7200, daily=True)], connection="acme")
     with pytest.raises(RateLimited) as caught:
-        limiter.observe([LimitReading("day", remaining=0, reset_at=clock.now + 7200, daily=True)], connection="acme")
-    assert caught.value.for_the_day and "acme" in str(caught.value)
+        limiter.acquire()
+    assert caught.value.for_the_day and "acme" in str(caught.value) and clock.slept == []
 
 
 @respx.mock
@@ -323,9 +324,39 @@ def test_connections_sharing_an_authorisation_refresh_one_stored_token(clock: Cl
 def test_a_spent_daily_budget_without_a_known_reset_stops_at_once() -> None:
     clock = Clock()
     limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900)
+    limiter.observe([LimitReading("day", remaining=0, daily=True)], connection="acme")
     with pytest.raises(RateLimited, match="daily call limit is used up; this connection stops") as caught:
-        limiter.observe([LimitReading("day", remaining=0, daily=True)], connection="acme")
+        limiter.acquire()
     assert caught.value.for_the_day and clock.slept == []
+
+
+@respx.mock
+def test_the_answer_that_reports_a_spent_day_is_still_used(clock: Clock) -> None:
+    class DayHeader(HttpProfile):
+        def read_limits(self, response: httpx.Response) -> list[LimitReading]:
+            return [LimitReading("day", int(response.headers["X-Day-Remaining"]), daily=True)]
+
+    route = respx.get(f"{API}/items").mock(return_value=httpx.Response(200, json=[7], headers={"X-Day-Remaining": "0"}))
+    api = ApiClient(settings=SETTINGS, profile=DayHeader(base_url=API), oauth=OAUTH,
+                    tokens=MemoryTokenStore({"acme": token(clock)}), clock=clock, sleep=clock.sleep)
+    assert api.get_json("/items") == [7]
+    with pytest.raises(RateLimited) as caught:
+        api.get_json("/items")
+    assert caught.value.for_the_day and route.call_count == 1
+
+
+@respx.mock
+def test_a_too_early_refusal_is_not_asked_again_before_the_token_expires(clock: Clock) -> None:
+    tokens = MemoryTokenStore({"acme": token(clock, lifetime=60)})
+    refused = respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(400, json={"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"})
+    )
+    respx.get(f"{API}/items").mock(return_value=httpx.Response(200, json={}))
+    api = client(clock, tokens)
+    for _ in range(5):
+        api.get_json("/items")
+        clock.now += 5
+    assert refused.call_count == 1
 
 
 @respx.mock
