@@ -277,11 +277,16 @@ class XeroClient:
                          idempotency_key=idempotency_key)
 
     def add_history(self, invoice_id: str, details: str, *, idempotency_key: str) -> dict[str, Any]:
-        """`PUT /Invoices/{id}/History` with one record; returns the record Xero created."""
+        """`PUT /Invoices/{id}/History` with one record; returns the record Xero created ({} if it echoes none).
+
+        Xero answers 200 with the created record (spec); a 2xx without that echo still means it was written."""
         response = self.api.request("PUT", f"{ACCOUNTING}/Invoices/{invoice_id}/History",
                                     json={"HistoryRecords": [{"Details": details}]},
                                     idempotency_key=idempotency_key)
-        records = _page(response, "HistoryRecords").records
+        try:
+            records = _page(response, "HistoryRecords").records
+        except BadPlatformData:
+            records = []
         return records[0] if records else {}
 
     def history(self, invoice_id: str) -> list[dict[str, Any]]:

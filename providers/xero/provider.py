@@ -341,7 +341,7 @@ class XeroProvider(Provider):
         except DunningError as exc:
             # The mail went out: raising would invite a second one. Say what to record by hand instead.
             by_hand = mapping.reminder_details(request.step, request.idempotency_key)
-            return Receipt(sent_at=datetime.now(UTC), recipients=request.debtor.emails,
+            return Receipt(sent_at=self.api.now(), recipients=request.debtor.emails,
                            detail=f"Xero e-mailed invoice {invoice.label}, but recording it in the invoice's history "
                                   f"failed ({exc}); add the note '{by_hand}' in Xero by hand")
         detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
@@ -361,14 +361,14 @@ class XeroProvider(Provider):
         record = self.client.add_history(invoice.platform_id, details,
                                          idempotency_key=f"{idempotency_key[:120]}:history")
         created = mapping.read_timestamp(record, "DateUTC") if record else None
-        return Receipt(platform_reference=None, sent_at=created or datetime.now(UTC), detail=details)
+        return Receipt(platform_reference=None, sent_at=created or self.api.now(), detail=details)
 
     def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
         for record in self.client.history(invoice.platform_id):
             details = record.get("Details")
             if mapping.carries_key(details, idempotency_key):
                 created = mapping.read_timestamp(record, "DateUTC")
-                return Receipt(sent_at=created or datetime.now(UTC), detail=str(details))
+                return Receipt(sent_at=created or self.api.now(), detail=str(details))
         return None
 
     def warnings(self) -> list[str]:

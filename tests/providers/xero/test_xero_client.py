@@ -474,3 +474,16 @@ def test_a_debtor_without_any_email_address_is_refused_before_asking_xero(xero) 
 
     assert "no e-mail address" in refused.value.reason and "INV-0006" in refused.value.reason
     assert len(respx.calls) == 0  # never a call that could answer 204 and mail no one
+
+
+@respx.mock
+def test_a_history_write_answered_without_an_echo_still_counts_as_recorded(xero, clock: Clock) -> None:
+    respx.post(f"{API}/Invoices/{INVOICE_ID}/Email").mock(return_value=httpx.Response(204, headers=limits()))
+    respx.put(f"{API}/Invoices/{INVOICE_ID}/History").mock(return_value=httpx.Response(204, headers=limits()))
+    respx.get(f"{API}/Invoices/{INVOICE_ID}/OnlineInvoice").mock(return_value=httpx.Response(
+        200, json=envelope(OnlineInvoices=[]), headers=limits()))
+
+    receipt = xero.send_reminder(reminder())
+
+    assert "by hand" not in receipt.detail and "[outbox-0001-first]" in receipt.detail
+    assert receipt.sent_at == datetime.fromtimestamp(clock(), UTC)
