@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -27,7 +28,37 @@ from connector.store import Store
 from providers.base import TokenStore
 from providers.errors import DunningError
 
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+"""click's UsageError (vendored by newer typer, so reached through its public subclass)."""
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `dunning`: the help itself
+            raise
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "dunning"  # type: ignore[attr-defined]
+        line = f"{command}: {exc.format_message()} (see: {command} --help)"  # type: ignore[attr-defined]
+        exc.show = lambda file=None: typer.echo(line, err=True)  # type: ignore[attr-defined]
+        raise
+
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """A bad flag or argument is one stderr line naming the command (cli.md: errors one line each), exit 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="dunning",
     help="Dunning Connector: syncs open invoices from Exact Online, Moneybird and Xero, reminds through the "
     "platform itself and hands late cases to a collection agency.",
