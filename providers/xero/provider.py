@@ -374,10 +374,13 @@ class XeroProvider(Provider):
     def warnings(self) -> list[str]:
         try:
             enabled = self.client.reminders_enabled()
-        except (AuthorizationExpired, PlatformError) as exc:
-            return [f"{self.settings.name}: could not check whether Xero's own invoice reminders are on ({exc}); "
-                    "the app needs the accounting.settings.read scope"]
+        except AuthorizationExpired as exc:
+            return [(f"{self.settings.name}: could not check whether Xero's own invoice reminders are on ({exc}); "
+                     "the app needs the accounting.settings.read scope")]
+        except DunningError as exc:  # a check, never a reason to fail
+            return [(f"{self.settings.name}: could not check whether Xero's own invoice reminders are on ({exc}); "
+                     "check Invoice settings → Invoice reminders in Xero yourself")]
         if enabled:
-            return [f"{self.settings.name}: Xero's own invoice reminders are switched on (Invoice settings → "
-                    "Invoice reminders); debtors would get two sets of reminders. Switch them off in Xero."]
+            return [(f"{self.settings.name}: Xero's own invoice reminders are switched on (Invoice settings → "
+                     "Invoice reminders); debtors would get two sets of reminders. Switch them off in Xero.")]
         return []

@@ -290,6 +290,14 @@ def test_without_the_settings_scope_the_reminder_check_is_a_warning_not_a_failur
 
 
 @respx.mock
+def test_an_unreadable_reminder_settings_answer_is_a_warning_not_a_failure(xero) -> None:
+    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+        200, json=envelope(), headers=limits()))
+
+    assert "Invoice reminders in Xero yourself" in xero.warnings()[0]
+
+
+@respx.mock
 def test_an_offline_organisation_is_retried_then_reported(xero) -> None:
     respx.get(f"{API}/Invoices/{INVOICE_ID}").mock(return_value=httpx.Response(
         503, text="The Organisation is offline", headers=limits()))
@@ -301,11 +309,11 @@ def test_an_offline_organisation_is_retried_then_reported(xero) -> None:
 
 @respx.mock
 def test_an_xml_answer_is_bad_platform_data(xero) -> None:
-    respx.get(f"{API}/InvoiceReminders/Settings").mock(return_value=httpx.Response(
+    respx.get(f"{API}/Invoices/{INVOICE_ID}/History").mock(return_value=httpx.Response(
         200, text="<Response><Status>OK</Status></Response>", headers=limits() | {"Content-Type": "text/xml"}))
 
     with pytest.raises(BadPlatformData, match="not JSON"):
-        xero.warnings()
+        xero.find_note(invoice(), "outbox-0001-first")
 
 
 def test_oauth_asks_for_granular_scopes_with_pkce_and_honours_overrides() -> None:
