@@ -276,3 +276,11 @@ def test_init_replaces_a_config_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_init_on_a_folder_says_to_give_a_file(tmp_path):
     with pytest.raises(ConfigError, match=r"is a folder; give the config file's path, e\.g\. .*dunning\.toml"):
         write_starter_config(tmp_path, force=True)
+
+
+@pytest.mark.parametrize("provider", ["exact", "moneybird", "xero"])
+def test_the_example_documents_every_option_of_each_platform(provider):
+    from connector import plugins
+
+    documented = set(re.findall(r"(?m)^# # ([a-z_]+) = ", starter_config()))
+    assert set(plugins.provider_class(provider).Options.model_fields) <= documented
