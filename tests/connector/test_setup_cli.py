@@ -303,3 +303,32 @@ def test_status_table_names_the_whole_reconnect_command_at_any_width(tmp_path: P
     assert "books-of-a-long-named-holding-company: no authorisation stored. Run: dunning setup --reconnect " \
            "books-of-a-long-named-holding-company" in lines
     assert not [line for line in lines if line.startswith("shop:")]  # nothing to do for a working connection
+
+
+def test_connections_set_up_together_sync_on_their_one_stored_token(tmp_path: Path, key: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    monkeypatch.setenv("MB_SECRET", "mb-secret")
+    monkeypatch.setattr(moneybird_client, "REQUESTS_PER_WINDOW", 100_000)  # no 2-second pacing in a test
+    simulator = MoneybirdSimulator(administrations=("Parkietje B.V.", "Kanarie V.O.F."), invoices=5)
+    config = tmp_path / "dunning.toml"
+    config.write_text(CONFIG)
+    redirect_uri = f"http://localhost:{free_port()}/callback"
+    simulator.oauth.register_client("mb-app", "mb-secret", [redirect_uri])
+
+    with serve(simulator) as base_url:
+        simulator.base_url = base_url
+        result = run_setup(SetupOptions(provider="moneybird", name="shop", client_id="mb-app",
+                                        client_secret_env="MB_SECRET", redirect_uri=redirect_uri, api_url=base_url,
+                                        all_tenants=True, timeout=20),
+                           config_path=config, tokens=open_token_store(default_state_dir(config)),
+                           open_browser=_browser, say=lambda text: None)
+        simulator.oauth.expire_refresh_tokens()  # any refresh would now fail: the sharer must not need its own
+        sync = CliRunner().invoke(app, ["--config", str(config), "sync", "--json"])
+
+    assert result.connections == ("shop-parkietje-b-v", "shop-kanarie-v-o-f")
+    assert sync.exit_code == 0, sync.stderr
+    assert [s["ok"] for s in map(json.loads, sync.stdout.splitlines())] == [True, True]
+    assert sorted(p.name for p in default_state_dir(config).glob("*.token")) == ["shop-parkietje-b-v.token"]
+    assert simulator.oauth.stats["code_exchanges"] == 1 and simulator.oauth.refreshes == 0
