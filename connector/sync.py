@@ -82,6 +82,9 @@ def sync_connection(
             summary.problems.extend(page.problems)
             for problem in page.problems:
                 log.warning("%s: skipped %s", connection_name, problem)
+            for invoice in page.invoices:
+                for anomaly in invoice.anomalies:  # stored as the platform has it, but worth a look
+                    log.warning("%s: %s", connection_name, anomaly)
     except AuthorizationExpired as exc:
         summary.error = _with_reconnect(str(exc), connection_name)
         store.mark_needs_reauth(connection_name, summary.error)

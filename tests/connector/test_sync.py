@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -259,3 +260,15 @@ def test_an_unexpected_error_never_carries_a_token_into_the_summary(store, fake_
 
     assert acme.error.startswith("acme: sync failed unexpectedly: ")
     assert "secret-access-token" not in acme.error and "***" in acme.error
+
+
+def test_an_invoice_due_before_its_issue_date_is_stored_and_flagged(store, fake_provider, invoice_factory, caplog):
+    odd = invoice_factory("I1", issue_date=date(2026, 10, 5), due_date=date(2026, 10, 1))
+    fake_provider.script["acme"] = [SyncPage(invoices=(odd,))]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    with caplog.at_level(logging.WARNING, logger="connector.sync"):
+        summary = sync_connection(store, provider, "acme")
+
+    assert summary.ok and store.invoice("acme", "I1") == odd
+    assert "acme: invoice 2026-I1: due date 2026-10-01 is before its issue date 2026-10-05" in caplog.messages
