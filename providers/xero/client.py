@@ -216,6 +216,8 @@ class XeroClient:
 
     def __init__(self, api: ApiClient) -> None:
         self.api = api
+        self.zoned_since = True
+        """Send `If-Modified-Since` with its `Z` (spec, SDKs); False once a server refused that form."""
 
     def connections(self) -> list[dict[str, Any]]:
         """`GET /connections`: the organisations this token can reach."""
@@ -225,10 +227,25 @@ class XeroClient:
         return body
 
     def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None) -> Iterator[Page]:
-        headers = {"If-Modified-Since": if_modified_since(since)} if since else None
-        for response in self.api.pages(path, XeroPaginator(key), params={**params, "page": 1, "pageSize": PAGE_SIZE},
-                                       headers=headers):
-            yield _page(response, key)
+        """Every page; `If-Modified-Since` is sent as `…Z` (RFC 3339, as the spec and the SDKs write it), and
+        once more without the zone (`2026-11-23T10:00:00`, as providers.md writes it) if the first page of a
+        listing is refused with a 400: which forms Xero accepts is not confirmed, so both work."""
+        answered = False
+        try:
+            headers = {"If-Modified-Since": if_modified_since(since, zoned=self.zoned_since)} if since else None
+            for response in self.api.pages(path, XeroPaginator(key), headers=headers,
+                                           params={**params, "page": 1, "pageSize": PAGE_SIZE}):
+                answered = True
+                yield _page(response, key)
+        except PlatformError as exc:
+            if answered or since is None or exc.status != 400 or not self.zoned_since:
+                raise
+            self.zoned_since = False
+            try:
+                yield from self._listing(path, key, params, since)
+            except PlatformError:
+                self.zoned_since = True  # the zone was not the problem
+                raise
 
     def sales_invoices(self, *, statuses: Sequence[str] | None, since: datetime | None) -> Iterator[Page]:
         """`GET /Invoices?where=Type=="ACCREC"[&Statuses=…]&order=UpdatedDateUTC ASC&page=N&pageSize=1000`,

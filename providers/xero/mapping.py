@@ -105,16 +105,18 @@ def utc_string(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def if_modified_since(moment: datetime) -> str:
+def if_modified_since(moment: datetime, *, zoned: bool = True) -> str:
     """The `If-Modified-Since` value for "changed at or after `moment`": UTC, to the second, one second early.
 
     Xero compares to the second with the boundary included (providers.md); the second of margin keeps a record
     changed in the same second as `moment` even where the comparison is exclusive or drops the milliseconds
     (unconfirmed either way). Records that come back again are recognised by their version and cost nothing.
     Written with an explicit `Z`: RFC 3339, as the spec's `format: date-time` asks (the official SDKs send
-    ISO 8601 with a zone too).
+    ISO 8601 with a zone too); `zoned=False` gives the zone-less form providers.md shows, for a server that
+    refuses the other.
     """
-    return (moment.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    early = moment.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    return early.strftime("%Y-%m-%dT%H:%M:%SZ" if zoned else "%Y-%m-%dT%H:%M:%S")
 
 
 def version_of(moment: datetime | None) -> str | None:

@@ -495,3 +495,35 @@ def test_a_history_write_answered_without_an_echo_still_counts_as_recorded(xero,
 
     assert "by hand" not in receipt.detail and "[outbox-0001-first]" in receipt.detail
     assert receipt.sent_at == datetime.fromtimestamp(clock(), UTC)
+
+
+@respx.mock
+def test_a_server_that_refuses_the_zoned_if_modified_since_gets_the_zone_less_form(xero) -> None:
+    def strict(request: httpx.Request) -> httpx.Response:
+        if request.headers["If-Modified-Since"].endswith("Z"):
+            return httpx.Response(400, json={"ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
+                                             "Elements": [{"ValidationErrors": [{"Message": "bad date"}]}]})
+        return httpx.Response(200, json=EMPTY_PAGE, headers=limits())
+
+    contacts = respx.get(f"{API}/Contacts").mock(side_effect=strict)
+    invoices = respx.get(f"{API}/Invoices").mock(side_effect=strict)
+    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
+
+    pages = list(xero.sync(SyncState(cursor=cursor)))
+
+    assert pages and not any(p.problems for p in pages)
+    assert [c.request.headers["If-Modified-Since"] for c in contacts.calls] == [
+        "2026-11-22T08:59:59Z", "2026-11-22T08:59:59"]
+    assert [c.request.headers["If-Modified-Since"] for c in invoices.calls] == ["2026-11-22T09:59:59"]
+
+
+@respx.mock
+def test_a_400_that_the_zone_less_form_does_not_cure_is_reported(xero) -> None:
+    route = respx.get(f"{API}/Contacts").mock(return_value=httpx.Response(400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
+        "Elements": [{"ValidationErrors": [{"Message": "Something else"}]}]}))
+    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
+
+    with pytest.raises(PlatformError, match="Something else"):
+        list(xero.sync(SyncState(cursor=cursor)))
+    assert route.call_count == 2 and xero.client.zoned_since
