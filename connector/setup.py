@@ -125,7 +125,10 @@ def token_key_of(block: Mapping[str, Any]) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace the file in one step (temp file in the same directory, fsync, rename), keeping its permissions."""
+    """Replace the file in one step (temp file in the same directory, fsync, rename), keeping its permissions.
+
+    A symlinked config (kept in a dotfiles folder, say) stays a link: the file it points at is replaced."""
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -470,6 +473,9 @@ class SetupWizard:
         reconnecting = find_connection(doc, self.options.reconnect) if self.options.reconnect else None
         if self.options.reconnect and reconnecting is None:
             raise _usage(f"there is no connection named {self.options.reconnect!r} in {self.config_path}")
+        if self.options.reconnect and (self.options.name or self.options.tenants or self.options.all_tenants):
+            raise _usage("--reconnect renews a connection as configured: --name, --tenant and --all-tenants do not "
+                         "apply (to connect another administration, run setup without --reconnect)")
         answers = self._answers(doc, reconnecting)
         provider_class = self._provider_class(answers.provider)
         settings = self._settings(answers)

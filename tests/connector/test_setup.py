@@ -732,3 +732,28 @@ def test_an_app_without_secret_on_a_platform_without_pkce_is_a_usage_error_befor
         wizard(make_platform(redirect_uri), tmp_path / "d.toml", MemoryTokenStore(),
                options(redirect_uri, client_secret_env=None), opened.append)
     assert failure.value.exit_code == 2 and opened == [] and not (tmp_path / "d.toml").exists()
+
+
+def test_reconnect_with_tenant_or_name_flags_is_a_usage_error(tmp_path: Path, redirect_uri: str) -> None:
+    config = tmp_path / "dunning.toml"
+    config.write_text(EXISTING)
+    opened: list[str] = []
+    for flags in ({"tenants": ("100",)}, {"all_tenants": True}, {"name": "other"}):
+        with pytest.raises(SetupFailed, match="--reconnect renews a connection as configured") as failure:
+            wizard(make_platform(redirect_uri), config, MemoryTokenStore(), SetupOptions(reconnect="first", **flags),
+                   opened.append)
+        assert failure.value.exit_code == 2
+    assert opened == [] and config.read_text() == EXISTING
+
+
+def test_a_symlinked_config_stays_a_link(tmp_path: Path, redirect_uri: str) -> None:
+    platform = make_platform(redirect_uri)
+    (tmp_path / "dotfiles").mkdir()
+    target = tmp_path / "dotfiles" / "dunning.toml"
+    target.write_text(EXISTING)
+    config = tmp_path / "dunning.toml"
+    config.symlink_to(target)
+
+    wizard(platform, config, MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform))
+
+    assert config.is_symlink() and 'name = "acme"' in target.read_text()
