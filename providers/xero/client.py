@@ -83,8 +83,6 @@ class XeroProfile(HttpProfile):
                                       ("X-DayLimit-Remaining", "day", True),
                                       ("X-AppMinLimit-Remaining", "appminute", False)):
             value = (response.headers.get(header) or "").strip()
-            if daily and value == "0" and response.is_success:
-                continue  # this call got through (a write may have happened): the next one's 429 stops the run
             if value.isdigit():
                 readings.append(LimitReading(window, int(value), reset_at=None if daily else minute_reset,
                                              daily=daily))
