@@ -485,6 +485,10 @@ class SetupWizard:
                          f"secret (only apps using PKCE can do without)", answers.name)
 
         token = self._authorise(settings, endpoints)
+        if token.refresh_token is None and token.expires_at is not None:
+            raise SetupFailed(f"the platform gave no refresh token, so the connection would stop working when the "
+                              f"access token expires ({token.expires_at:%H:%M} UTC); nothing was written. Check the "
+                              f"scopes (Xero needs offline_access) and run setup again", connection=answers.name)
         reachable, token = self._reachable_tenants(provider_class, settings, token)
         chosen = None if reconnecting is not None else self._choose_tenants(reachable, answers.name)
         doc = load_config_document(self.config_path)  # again: the user may have edited it while we waited

@@ -110,6 +110,10 @@ class DemoProvider(Provider):
 class PkceProvider(DemoProvider):
     pkce = True
 
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:  # Xero's refresh tokens need offline_access
+        return super().oauth(settings.model_copy(update={"scopes": ("offline_access", "sales_invoices")}))
+
 
 
 
@@ -757,3 +761,12 @@ def test_a_symlinked_config_stays_a_link(tmp_path: Path, redirect_uri: str) -> N
     wizard(platform, config, MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform))
 
     assert config.is_symlink() and 'name = "acme"' in target.read_text()
+
+
+def test_a_token_without_refresh_token_that_expires_is_refused(tmp_path: Path, redirect_uri: str) -> None:
+    platform = DemoPlatform(policy=XERO_OAUTH)  # Xero hands out a refresh token only for offline_access
+    platform.oauth.register_client("app-1", SECRET, [redirect_uri])
+    store, config = MemoryTokenStore(), tmp_path / "d.toml"
+    with pytest.raises(SetupFailed, match="no refresh token.*offline_access"):
+        wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform))
+    assert_nothing_written(config, store)
