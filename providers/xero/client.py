@@ -89,8 +89,8 @@ class XeroProfile(HttpProfile):
         return readings
 
     def is_daily_limit(self, response: httpx.Response) -> bool:
-        """`X-Rate-Limit-Problem: day` (any case; `daily` too). A 429 that says `X-DayLimit-Remaining: 0`
-        stops the run through `read_limits` already."""
+        """`X-Rate-Limit-Problem: day` (any case; `daily` too). Without that header, a 429 saying
+        `X-DayLimit-Remaining: 0` still stops the run: `read_limits` reports it to the shared limiter."""
         return response.headers.get("X-Rate-Limit-Problem", "").strip().lower().startswith("day")
 
     def token_expired(self, response: httpx.Response) -> bool:
