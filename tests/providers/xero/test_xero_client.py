@@ -527,3 +527,13 @@ def test_a_400_that_the_zone_less_form_does_not_cure_is_reported(xero) -> None:
     with pytest.raises(PlatformError, match="Something else"):
         list(xero.sync(SyncState(cursor=cursor)))
     assert route.call_count == 2 and xero.client.zoned_since
+
+
+@respx.mock
+def test_a_429_with_a_spent_day_budget_but_no_problem_header_stops_for_the_day(xero) -> None:
+    route = respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(
+        429, headers=limits(**{"Retry-After": "600", "X-DayLimit-Remaining": "0"})))
+
+    with pytest.raises(RateLimited) as refused:
+        list(xero.sync(SyncState()))
+    assert refused.value.for_the_day and route.call_count == 1
