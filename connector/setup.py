@@ -589,7 +589,7 @@ class SetupWizard:
         verifier = secrets.token_urlsafe(64) if endpoints.pkce else None
         url = authorization_url(settings, endpoints, state=state, code_verifier=verifier)
         with callback_listener(settings.redirect_uri, state) as received:
-            if redirect.scheme == "https" and _is_loopback(redirect.hostname):
+            if redirect.scheme == "https" and _is_loopback(redirect.hostname or ""):
                 self.say(f"The browser will warn about the certificate of {redirect.hostname}:{redirect.port or 443}: "
                          f"it is this wizard's own, made for this setup only; accept it to continue.")
             if self.options.no_browser:
@@ -717,10 +717,10 @@ class SetupWizard:
         lost = [b for b in connection_blocks(doc) if token_key_of(b) == key and str(b.get("tenant") or "") not in ids]
         if lost:
             names = ", ".join(f"{b.get('name')} (tenant {b.get('tenant')})" for b in lost)
-            raise SetupFailed(f"the new authorisation does not reach {names}, which share(s) the tokens of {key}; "
-                              f"it reaches: {', '.join(sorted(ids))}. Log in as a user with access to all of them "
-                              f"(and tick them on the consent page) and run setup again; nothing was changed",
-                              connection=key)
+            raise SetupFailed(f"the new authorisation does not reach every connection sharing the tokens of {key}: "
+                              f"not {names} (it reaches: {', '.join(sorted(ids))}). Log in as a user with access to "
+                              f"all of them (and tick them on the consent page) and run setup again; nothing was "
+                              f"changed", connection=key)
         for index, block in enumerate(connection_blocks(doc)):
             try:
                 ConnectionConfig.model_validate(block.unwrap())
@@ -729,8 +729,9 @@ class SetupWizard:
                 where = ".".join(str(part) for part in error["loc"])
                 raise _usage(f"connections[{index}].{where}: {error['msg']}; nothing was written",
                              str(block.get("name"))) from None
-        for problem in _token_sharing_problems([block.unwrap() for block in connection_blocks(doc)]):
-            raise _usage(f"{problem}; nothing was written (choose another --name)")
+        sharing_problems = _token_sharing_problems([block.unwrap() for block in connection_blocks(doc)])
+        if sharing_problems:
+            raise _usage(f"{sharing_problems[0]}; nothing was written (choose another --name)")
         text = tomlkit.dumps(doc)
         tokens = self._tokens if hasattr(self._tokens, "save") else self._tokens()  # type: ignore[operator]
         with tokens.lock(key):

@@ -696,7 +696,8 @@ def test_a_new_authorisation_missing_a_sharing_connections_tenant_changes_nothin
     missing = "holding (tenant 200)" if reconnect == "books" else "books (tenant 100)"
     ticked = ["100"] if reconnect == "books" else ["200"]  # only the reconnected connection's own tenant
 
-    with pytest.raises(SetupFailed, match=rf"does not reach {re.escape(missing)}, which share"):
+    with pytest.raises(SetupFailed, match=rf"does not reach every connection sharing the tokens of books: "
+                                          rf"not {re.escape(missing)} "):
         wizard(platform, config, store, SetupOptions(reconnect=reconnect, timeout=10),
                ScriptedBrowser(platform, tenants=ticked))
 
