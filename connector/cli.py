@@ -307,6 +307,8 @@ def _print_status(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["attention"]:
             typer.echo(f"{row['name']}: {row['attention']}")
+        for warning in row["platform_warnings"]:
+            typer.echo(f"{row['name']}: warning: {warning}")
 
 
 def _moment(iso: str | None) -> str | None:
@@ -337,6 +339,7 @@ def _status_rows(
                 "token_expires_at": authorisation.expires_at.isoformat() if authorisation.expires_at else None,
                 "authorisation": "needs re-authorisation" if needs_reauth else authorisation.state,
                 "open_invoices": state.open_invoices if state else 0,
+                "platform_warnings": list(state.platform_warnings) if state else [],
                 "needs_reauth": needs_reauth,
                 "reauth_command": reconnect_command(connection.name) if needs_reauth else None,
                 "attention": _with_command(reason, reconnect_command(connection.name)) if needs_reauth else reason,

@@ -45,6 +45,8 @@ class SyncSummary:
     api_calls: int = 0
     problems: list[str] = field(default_factory=list)
     """Records the adapter skipped as bad platform data, each naming the record."""
+    platform_warnings: list[str] | None = None
+    """Platform-side settings to fix (e.g. its own automatic reminders), checked on full syncs only."""
     error: str | None = None
 
     @property
@@ -85,6 +87,8 @@ def sync_connection(
             for invoice in page.invoices:
                 for anomaly in invoice.anomalies:  # stored as the platform has it, but worth a look
                     log.warning("%s: %s", connection_name, anomaly)
+        if summary.full:
+            summary.platform_warnings = _platform_warnings(provider, connection_name)
     except AuthorizationExpired as exc:
         summary.error = _with_reconnect(str(exc), connection_name)
         store.mark_needs_reauth(connection_name, summary.error)
@@ -100,8 +104,22 @@ def sync_connection(
     finally:
         summary.api_calls = provider.api.calls - calls_before
     if summary.ok:
-        store.mark_synced(connection_name, full=summary.full)
+        store.mark_synced(connection_name, full=summary.full, platform_warnings=summary.platform_warnings)
     return summary
+
+
+def _platform_warnings(provider: Provider, connection_name: str) -> list[str]:
+    """What the platform's own settings need fixing (double reminders!). Asked on full syncs only, so an unchanged
+    incremental sync keeps its minimal call count; a failure to ask is itself a warning, never a failed sync."""
+    try:
+        warnings = provider.warnings()
+    except (AuthorizationExpired, RateLimited):
+        raise
+    except DunningError as exc:
+        warnings = [f"could not check the platform's own settings: {exc}"]
+    for warning in warnings:
+        log.warning("%s: %s", connection_name, warning)
+    return warnings
 
 
 def _with_reconnect(message: str, connection_name: str) -> str:

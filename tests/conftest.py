@@ -139,6 +139,8 @@ class FakeProvider(Provider):
     script: ClassVar[dict[str, list[SyncPage | Exception]]] = {}
     states: ClassVar[list[SyncState]] = []
     instances: ClassVar[list[FakeProvider]] = []
+    platform_warnings: ClassVar[list[str] | Exception] = []
+    warnings_asked: ClassVar[int] = 0
 
     @classmethod
     def connect(cls, settings: ConnectionSettings, **_: object) -> FakeProvider:
@@ -175,6 +177,12 @@ class FakeProvider(Provider):
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         raise NotImplementedError
 
+    def warnings(self) -> list[str]:
+        type(self).warnings_asked += 1
+        if isinstance(self.platform_warnings, Exception):
+            raise self.platform_warnings
+        return list(self.platform_warnings)
+
 
 @pytest.fixture
 def fake_provider(monkeypatch: pytest.MonkeyPatch) -> type[FakeProvider]:
@@ -182,6 +190,8 @@ def fake_provider(monkeypatch: pytest.MonkeyPatch) -> type[FakeProvider]:
     FakeProvider.script = {}
     FakeProvider.states = []
     FakeProvider.instances = []
+    FakeProvider.platform_warnings = []
+    FakeProvider.warnings_asked = 0
     real = plugins.installed
 
     def installed(group: str) -> dict[str, plugins.Loadable]:

@@ -60,7 +60,18 @@ def _v3_last_full_sync(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE connections ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_sync_tables, _v2_delivery_tables, _v3_last_full_sync)
+def _v4_platform_warnings(conn: Connection) -> None:
+    """What the platform's own settings need fixing, as last checked (e.g. its automatic reminders are on)."""
+    column = schema.connections.c.platform_warnings
+    conn.execute(text(f"ALTER TABLE connections ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_sync_tables,
+    _v2_delivery_tables,
+    _v3_last_full_sync,
+    _v4_platform_warnings,
+)
 
 
 def current_version(conn: Connection) -> int:

@@ -49,6 +49,9 @@ connections = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # When a sync that re-read the whole open set last COMPLETED; the periodic full re-read counts from it.
     Column("last_full_sync_at", UTCDateTime),
+    # What the platform's own settings need fixing (e.g. its automatic reminders are on): a JSON list of texts,
+    # checked at each full sync and shown by `dunning status`.
+    Column("platform_warnings", Text),
 )
 
 debtors = Table(

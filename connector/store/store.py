@@ -6,6 +6,7 @@ re-run and picks up where the store says it stands.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -69,6 +70,8 @@ class ConnectionStatus:
     tenant: str | None
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None
+    platform_warnings: tuple[str, ...]
+    """The platform-side settings to fix, as the last full sync found them."""
     needs_reauth: bool
     reauth_reason: str | None
     open_invoices: int
@@ -154,12 +157,14 @@ class Store:
             if row.tenant is None and tenant is not None:
                 conn.execute(schema.connections.update().where(c.name == name).values(tenant=tenant))
 
-    def mark_synced(self, name: str, *, full: bool = False) -> None:
+    def mark_synced(self, name: str, *, full: bool = False, platform_warnings: Sequence[str] | None = None) -> None:
         """A sync finished: remember when (and, for one that re-read the whole open set, that too), and that the
-        connection's authorisation works."""
+        connection's authorisation works. `platform_warnings` replaces the stored ones when given."""
         now = self._clock()
-        full_sync = {"last_full_sync_at": now} if full else {}
-        self._update_connection(name, last_sync_at=now, needs_reauth=False, reauth_reason=None, **full_sync)
+        extra: dict[str, Any] = {"last_full_sync_at": now} if full else {}
+        if platform_warnings is not None:
+            extra["platform_warnings"] = json.dumps(list(platform_warnings))
+        self._update_connection(name, last_sync_at=now, needs_reauth=False, reauth_reason=None, **extra)
 
     def full_sync_due(self, name: str, every: timedelta) -> bool:
         """Whether the periodic full re-read is due: a sync has run before, but no full one completed within `every`
@@ -199,6 +204,7 @@ class Store:
                     tenant=row.tenant,
                     last_sync_at=row.last_sync_at,
                     last_full_sync_at=row.last_full_sync_at,
+                    platform_warnings=tuple(json.loads(row.platform_warnings or "[]")),
                     needs_reauth=row.needs_reauth,
                     reauth_reason=row.reauth_reason,
                     open_invoices=row.open_invoices,

@@ -272,3 +272,34 @@ def test_an_invoice_due_before_its_issue_date_is_stored_and_flagged(store, fake_
 
     assert summary.ok and store.invoice("acme", "I1") == odd
     assert "acme: invoice 2026-I1: due date 2026-10-01 is before its issue date 2026-10-05" in caplog.messages
+
+
+def test_full_syncs_record_the_platforms_own_warnings_and_incremental_ones_do_not_ask(
+    store, fake_provider, invoice_factory
+):
+    fake_provider.platform_warnings = ["Moneybird's workflow 'Standaard' sends reminders automatically"]
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    first = sync_connection(store, provider, "acme")  # the first sync counts as full
+    fake_provider.script["acme"] = []
+    fake_provider.platform_warnings = []
+    second = sync_connection(store, provider, "acme")
+
+    assert first.platform_warnings == ["Moneybird's workflow 'Standaard' sends reminders automatically"]
+    assert second.platform_warnings is None and fake_provider.warnings_asked == 1  # incremental: not asked
+    assert list(store.connection_status()["acme"].platform_warnings) == first.platform_warnings  # kept till rechecked
+
+    sync_connection(store, provider, "acme", full=True)
+    assert store.connection_status()["acme"].platform_warnings == ()
+
+
+def test_a_failed_settings_check_is_a_warning_not_a_failed_sync(store, fake_provider, invoice_factory):
+    fake_provider.platform_warnings = PlatformError("workflows.json answered 503", connection="acme", status=503)
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+
+    summary = sync_connection(store, provider, "acme")
+
+    assert summary.ok
+    assert summary.platform_warnings == ["could not check the platform's own settings: acme: workflows.json answered 503"]

@@ -47,6 +47,9 @@ def test_a_version_1_store_migrates_forward_keeping_its_data(store_url, invoice_
         assert store.sync_state("acme").cursor == "c1"
         assert [e.kind for e in store.events("acme", "I1")] == [EventKind.NOTE]
         assert store.outbox_add("acme", "note", "key-00000001", {"text": "x"}).status == "pending"
+        store.mark_synced("acme", full=True, platform_warnings=["automatic reminders are on"])  # columns of v3, v4
+        status = store.connection_status()["acme"]
+        assert status.last_full_sync_at is not None and status.platform_warnings == ("automatic reminders are on",)
 
 
 def test_a_store_from_a_newer_release_is_refused(store_url):
