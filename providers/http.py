@@ -75,8 +75,11 @@ class RateLimiter:
     platform says a window is spent, calls wait for its reset (a daily window raises instead of waiting hours).
     """
 
-    def __init__(self, windows: Sequence[RateWindow], *, clock: Clock, sleep: Sleep, max_wait: float) -> None:
+    def __init__(
+        self, windows: Sequence[RateWindow], *, clock: Clock, sleep: Sleep, max_wait: float, connection: str | None = None
+    ) -> None:
         self.windows = tuple(windows)
+        self.connection = connection
         self._log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
         self._blocked_until = 0.0
         self._spent_for_the_day: RateLimited | None = None
@@ -92,6 +95,14 @@ class RateLimiter:
             wait = self._wait_needed(self._clock())
             if wait <= 0:
                 break
+            if wait > self._max_wait:  # a spent daily budget: a scheduled job must not sleep for hours
+                resume = datetime.fromtimestamp(self._clock() + wait, UTC)
+                raise RateLimited(
+                    f"this run has used the platform's call budget until {resume:%Y-%m-%d %H:%M} UTC; this connection "
+                    "stops for this run and continues at the next one",
+                    connection=self.connection,
+                    for_the_day=True,
+                )
             self._sleep(wait)
         now = self._clock()
         for window in self.windows:
@@ -437,7 +448,9 @@ class ApiClient:
         self.calls = 0
         self._clock = clock or time.time
         self._sleep = sleep or time.sleep
-        self.limiter = RateLimiter(profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait)
+        self.limiter = RateLimiter(
+            profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait, connection=settings.name
+        )
         self.tokens = TokenKeeper(settings, oauth, tokens, clock=self._clock, transport=transport)
         self._auth = _BearerAuth(self.tokens, profile)
         self._http = httpx.Client(

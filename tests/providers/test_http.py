@@ -372,3 +372,13 @@ def test_json_amounts_arrive_as_exact_decimals_and_garbage_is_bad_data(clock: Cl
     assert body == {"AmountFC": Decimal("1210.1"), "Count": 3} and isinstance(body["AmountFC"], Decimal)
     with pytest.raises(BadPlatformData, match=r"acme: .*not JSON \(text/html\)"):
         api.get_json("/html")
+
+
+def test_a_spent_own_day_window_stops_instead_of_sleeping_for_hours() -> None:
+    clock = Clock()
+    limiter = RateLimiter([RateWindow("day", 2, 86_400)], clock=clock, sleep=clock.sleep, max_wait=900, connection="acme")
+    limiter.acquire()
+    limiter.acquire()
+    with pytest.raises(RateLimited, match="acme: this run has used the platform's call budget until") as caught:
+        limiter.acquire()
+    assert caught.value.for_the_day and clock.slept == []
