@@ -292,6 +292,14 @@ class Provider(abc.ABC):
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         """Record a note (step, idempotency key) on the invoice (or its account) on the platform."""
 
+    def payment_url(self, invoice: Invoice) -> str | None:
+        """The debtor's payment link for this invoice, for a text that should carry it.
+
+        Most platforms deliver it with the invoice (`Invoice.payment_url`); one that charges a call per invoice
+        for it (Xero's online invoice) answers here, when a text actually needs it, instead of during sync.
+        """
+        return invoice.payment_url
+
     def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
         """Reconciliation after a crash: the note carrying this key, if the platform already has it.
 

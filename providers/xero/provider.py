@@ -11,8 +11,8 @@ Contacts are fetched only when new (50 ids per call) or changed (`If-Modified-Si
 needs more than 50 unknown contacts, reading all contacts 1,000 a page is cheaper and is done once instead.
 
 The online invoice URL (the payment link) costs one call per invoice, so it is not read during sync (20,000
-invoices would take days of Xero's limit): Xero's own invoice e-mail carries the link already, and
-`send_reminder` reads it once and puts it on the receipt, where the dossier finds it.
+invoices would take days of Xero's limit): `payment_url` reads it when a text needs it (a letter, the dossier);
+Xero's own invoice e-mail carries the link already, and `send_reminder` puts it on the receipt.
 """
 
 from __future__ import annotations
@@ -346,13 +346,17 @@ class XeroProvider(Provider):
                                   f"failed ({exc}); add the note '{by_hand}' in Xero by hand")
         detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
         try:
-            link = self.client.online_invoice_url(invoice.platform_id)
+            link = self.payment_url(invoice)
         except DunningError:
             link = None  # the e-mail went out and is recorded; the link is a convenience for the dossier
         if link:
             detail += f"; online invoice: {link}"
         return Receipt(platform_reference=note.platform_reference, sent_at=note.sent_at,
                        recipients=request.debtor.emails, detail=detail)
+
+    def payment_url(self, invoice: Invoice) -> str | None:
+        """`GET /Invoices/{id}/OnlineInvoice`: the online invoice, where the debtor can pay (not for drafts)."""
+        return invoice.payment_url or self.client.online_invoice_url(invoice.platform_id)
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         """A history record `<text> [<key>]` (Xero shows it as "System Generated", at most 250 characters)."""

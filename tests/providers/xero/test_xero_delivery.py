@@ -178,3 +178,16 @@ def test_tenants_are_the_organisations_the_user_consented_to(connect_xero, sim: 
 def test_capabilities_say_xero_sends_its_own_text_one_invoice_at_a_time() -> None:
     caps = XeroProvider.capabilities
     assert caps.native_reminder and not caps.custom_message and not caps.consolidated_reminders
+
+
+def test_the_payment_link_is_the_online_invoice_read_when_a_text_needs_it(
+    sim: XeroSimulator, xero: XeroProvider, synced: dict
+) -> None:
+    invoice = synced["invoices"][mailable(sim)]
+    assert invoice.payment_url is None  # not read during sync: one call per invoice would eat the day's budget
+
+    calls = xero.api.calls
+    link = xero.payment_url(invoice)
+
+    assert link is not None and link.startswith("https://in.xero.com/")
+    assert xero.api.calls == calls + 1
