@@ -477,6 +477,7 @@ class SetupWizard:
             raise _usage("--reconnect renews a connection as configured: --name, --tenant and --all-tenants do not "
                          "apply (to connect another administration, run setup without --reconnect)")
         answers = self._answers(doc, reconnecting)
+        _check_answers(answers)
         provider_class = self._provider_class(answers.provider)
         settings = self._settings(answers)
         endpoints = provider_class.oauth(settings)
@@ -746,6 +747,29 @@ class SetupWizard:
                     tokens.delete(key)
                 raise SetupFailed(f"could not write {self.config_path} ({exc.strerror or exc}); nothing was changed",
                                   connection=key) from None
+
+
+def _check_answers(answers: _Answers) -> None:
+    """Refuse, before the browser opens, what the config file would refuse (a name with spaces, say)."""
+    fields = {"name": answers.name, "client_secret_env": answers.client_secret_env,
+              "redirect_uri": answers.redirect_uri, "api_url": answers.api_url,
+              "authorize_url": answers.authorize_url, "token_url": answers.token_url}
+    draft = {key: value for key, value in fields.items() if value is not None}
+    draft |= {"provider": answers.provider, "tenant": "?", "client_id": answers.client_id}  # tenant: not known yet
+    try:
+        ConnectionConfig.model_validate(draft)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "name"
+        why = _PATTERN_HELP.get(field, error["msg"]) if error["type"] == "string_pattern_mismatch" else error["msg"]
+        shown = "" if field == "client_secret_env" else f" {fields.get(field)!r}"  # it may be the secret itself
+        raise _usage(f"--{field.replace('_', '-')}{shown}: {why}", answers.name) from None
+
+
+_PATTERN_HELP = {
+    "name": "use letters, digits, '.', '_' and '-' only, starting with a letter or digit",
+    "client_secret_env": "give the NAME of an environment variable (letters, digits and '_'), not the secret",
+}
 
 
 def _connections(doc: TOMLDocument) -> AoT:

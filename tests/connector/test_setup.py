@@ -316,9 +316,10 @@ def test_tenant_flag_picks_one_of_several(tmp_path: Path, redirect_uri: str) -> 
 def test_invalid_connection_name_is_refused_before_anything_is_written(tmp_path: Path, redirect_uri: str) -> None:
     platform = make_platform(redirect_uri)
     store, config = MemoryTokenStore(), tmp_path / "d.toml"
-    with pytest.raises(SetupFailed, match=r"connections\[0\]\.name") as failure:
-        wizard(platform, config, store, options(redirect_uri, name="my shop!"), ScriptedBrowser(platform))
-    assert failure.value.exit_code == 2
+    browser = ScriptedBrowser(platform)
+    with pytest.raises(SetupFailed, match=r"--name 'my shop!': use letters, digits") as failure:
+        wizard(platform, config, store, options(redirect_uri, name="my shop!"), browser)
+    assert failure.value.exit_code == 2 and browser.opened == []  # refused before the user consents for nothing
     assert_nothing_written(config, store)
 
 
@@ -771,3 +772,14 @@ def test_a_token_without_refresh_token_that_expires_is_refused(tmp_path: Path, r
     with pytest.raises(SetupFailed, match="no refresh token.*offline_access"):
         wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform))
     assert_nothing_written(config, store)
+
+
+def test_a_secret_given_instead_of_its_variable_name_is_refused_without_echoing_it(tmp_path: Path,
+                                                                                  redirect_uri: str) -> None:
+    opened: list[str] = []
+    with pytest.raises(SetupFailed) as failure:
+        wizard(make_platform(redirect_uri), tmp_path / "d.toml", MemoryTokenStore(),
+               options(redirect_uri, client_secret_env="s3cr3t/Value+x"), opened.append)
+    assert str(failure.value) == ("acme: --client-secret-env: give the NAME of an environment variable (letters, "
+                                  "digits and '_'), not the secret")
+    assert failure.value.exit_code == 2 and opened == []
