@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
 from connector import plugins
-from connector.escalation.planner import Action, consolidate, format_money, plan_invoice
+from connector.escalation.planner import Action, NextStep, build_action, consolidate, format_money, next_step
 from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import Store
@@ -115,38 +115,41 @@ def plan_debtor(
     """The actions for one debtor's open invoices, grouped by the debtor-level rules."""
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
-    single = [
-        action
+    decided = [
+        step
         for invoice, debtor, events in rows
-        if (action := plan_invoice(invoice, debtor, events, policy, as_of, capabilities, last_mail_to_debtor=previous))
+        if (step := next_step(invoice, debtor, events, policy, as_of, capabilities, last_mail_to_debtor=previous))
     ]
-    if not single:
+    if not decided:
         return []
-    resolved = policy.for_connection(single[0].connection)
+    resolved = policy.for_connection(decided[0].invoice.connection)
     can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders
-    grouped: dict[tuple[str, Channel, str], list[Action]] = {}
-    for action in single:
-        grouped.setdefault((action.step, action.channel, action.currency), []).append(action)
+    grouped: dict[tuple[str, Channel, str], list[NextStep]] = {}
+    for step in decided:
+        grouped.setdefault((step.step, step.channel, step.invoice.currency), []).append(step)
 
-    result: list[Action] = []
-    mails: list[Action] = []
-    for (_step, channel, _currency), actions in grouped.items():
-        actions.sort(key=lambda a: (a.invoices[0].due_date, -a.outstanding, a.invoices[0].number))
+    # Decide which (groups of) steps survive first, and build and price only those.
+    calls_and_cases: list[list[NextStep]] = []
+    mails: list[list[NextStep]] = []
+    for (_step, channel, _currency), steps in grouped.items():
+        steps.sort(key=lambda d: (d.invoice.due_date, -d.invoice.outstanding, d.invoice.label))
         if channel is Channel.PLATFORM_MAIL:
-            mails.append(consolidate(actions, resolved) if can_merge_mail else actions[0])
+            mails.append(steps if can_merge_mail else steps[:1])
             if not can_merge_mail and resolved.min_gap_days == 0:
-                mails += actions[1:]
+                mails += [[step] for step in steps[1:]]
         elif channel is Channel.LETTER:
             # our own letter can always carry several invoices
-            mails.append(consolidate(actions, resolved) if resolved.consolidate_reminders else actions[0])
-        elif channel is Channel.CALL_TASK:
-            result.append(replace(consolidate(actions, resolved), dossier=dossier(rows, as_of)))
+            mails.append(steps if resolved.consolidate_reminders else steps[:1])
         else:
-            result.append(consolidate(actions, resolved))  # one agency case per debtor
+            calls_and_cases.append(steps)  # one call task, one agency case per debtor
     if resolved.min_gap_days > 0 and len(mails) > 1:
         # one mail per debtor per day: the most advanced step first, the rest wait for the gap
-        mails = [max(mails, key=lambda a: (_INDEX[a.step], a.outstanding))]
-    return sorted(mails + result, key=lambda a: _INDEX[a.step])
+        mails = [max(mails, key=lambda steps: (_INDEX[steps[0].step], sum((d.invoice.outstanding for d in steps),
+                                                                            Decimal(0))))]
+    result = [consolidate([build_action(step) for step in steps], resolved) for steps in mails + calls_and_cases]
+    result = [replace(action, dossier=dossier(rows, as_of)) if action.channel is Channel.CALL_TASK else action
+              for action in result]
+    return sorted(result, key=lambda a: _INDEX[a.step])
 
 
 # --- what the bookkeeper records from the command line (`dunning hold / arrange / note`) ----------------------------

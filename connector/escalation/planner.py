@@ -358,6 +358,25 @@ def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
 
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """The step an invoice is due for today, decided but not yet described or priced (the driver builds actions
+    only for the steps that survive its debtor-level rules: most are dropped for the minimum gap)."""
+
+    step: str
+    channel: Channel
+    due_on: date
+    invoice: Invoice
+    debtor: Debtor
+    override: DebtorOverride | None
+    history: History
+    last: str | None
+    """The most advanced step taken before, if any."""
+    policy: Policy
+    """With the connection's overrides applied."""
+    today: date
+
+
 def plan_invoice(
     invoice: Invoice,
     debtor: Debtor,
@@ -373,6 +392,23 @@ def plan_invoice(
     `policy` is the base policy (connection overrides are applied here); `last_mail_to_debtor` is the most recent
     mail to this debtor about any invoice, for the minimum gap.
     """
+    decided = next_step(
+        invoice, debtor, events, policy, today, capabilities, last_mail_to_debtor=last_mail_to_debtor
+    )
+    return None if decided is None else build_action(decided)
+
+
+def next_step(
+    invoice: Invoice,
+    debtor: Debtor,
+    events: Sequence[Event],
+    policy: Policy,
+    today: date,
+    capabilities: Capabilities | None = None,
+    *,
+    last_mail_to_debtor: date | None = None,
+) -> NextStep | None:
+    """What `plan_invoice` decides, without building the action (same arguments)."""
     if not invoice.is_collectable or invoice.total <= 0:
         return None
     policy = policy.for_connection(invoice.connection)
@@ -406,23 +442,17 @@ def plan_invoice(
         last_mail = max(filter(None, (history.last_mail, last_mail_to_debtor)), default=None)
         if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
             return None
-    return _build_action(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
+    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
-def _build_action(
-    step: str,
-    channel: Channel,
-    due_on: date,
-    invoice: Invoice,
-    debtor: Debtor,
-    override: DebtorOverride | None,
-    history: History,
-    last: str | None,
-    policy: Policy,
-    today: date,
-) -> Action:
+def build_action(decided: NextStep) -> Action:
+    """The action for a decided step: its reason, the invoice line, and the costs and interest it may state."""
+    step, invoice, debtor, override, policy, today = (
+        decided.step, decided.invoice, decided.debtor, decided.override, decided.policy, decided.today
+    )
+    last, history = decided.last, decided.history
     language = (override.language if override and override.language else None) or debtor.language
-    reason = f"{step}: {_describe_when(step, due_on, today, invoice, history, policy)}"
+    reason = f"{step}: {_describe_when(step, decided.due_on, today, invoice, history, policy)}"
     skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
     if skipped:
         reason += f" (catching up; not sent: {', '.join(skipped)})"
@@ -439,13 +469,13 @@ def _build_action(
     )
     action = Action(
         step=step,
-        channel=channel,
+        channel=decided.channel,
         connection=invoice.connection,
         debtor_id=debtor.platform_id,
         debtor_name=debtor.name,
         debtor_kind=debtor.kind,
         invoices=(line,),
-        due_on=due_on,
+        due_on=decided.due_on,
         as_of=today,
         outstanding=invoice.outstanding,
         currency=invoice.currency,

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Self
 
-from sqlalchemy import Connection, Engine, Row, Table, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, Row, String, Table, func, or_, select, tuple_, type_coerce
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import schema
@@ -42,6 +43,8 @@ _INVOICE_FIELDS = (
     "is_credit_note", "status", "is_open", "payment_url", "reference", "promised_payment_date", "last_modified",
     "version",
 )
+_PARSED_BY_MODEL = frozenset({"issue_date", "due_date", "promised_payment_date", "total", "amount_paid", "outstanding"})
+"""Invoice columns the model parses from the driver's value itself (see `_parsed_by_model`)."""
 
 
 def _utc_now() -> datetime:
@@ -360,7 +363,7 @@ class Store:
         i = schema.invoices.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(schema.invoices).where(i.connection == connection, i.platform_id == platform_id)
+                select(*_INVOICE_COLUMNS).where(i.connection == connection, i.platform_id == platform_id)
             ).one_or_none()
         return None if row is None else _invoice(row)
 
@@ -368,7 +371,7 @@ class Store:
         d = schema.debtors.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(schema.debtors).where(d.connection == connection, d.platform_id == platform_id)
+                select(*_DEBTOR_COLUMNS).where(d.connection == connection, d.platform_id == platform_id)
             ).one_or_none()
         return None if row is None else _debtor(row)
 
@@ -389,7 +392,7 @@ class Store:
     def find_invoices(self, reference: str, connection: str | None = None) -> list[Invoice]:
         """Invoices whose number or platform id is `reference` (how a bookkeeper names one on the command line)."""
         i = schema.invoices.c
-        query = select(schema.invoices).where((i.number == reference) | (i.platform_id == reference))
+        query = select(*_INVOICE_COLUMNS).where((i.number == reference) | (i.platform_id == reference))
         if connection is not None:
             query = query.where(i.connection == connection)
         with self.engine.connect() as conn:
@@ -424,7 +427,7 @@ class Store:
         order = (i.connection, i.debtor_id, i.id)
         after: tuple[str, str, int] | None = None
         while True:
-            query = select(schema.invoices).where(i.is_open.is_(True))
+            query = select(i.id, *_INVOICE_COLUMNS).where(i.is_open.is_(True))
             if connection is not None:
                 query = query.where(i.connection == connection)
             if after is not None:
@@ -444,42 +447,47 @@ class Store:
                 if not rows:
                     return
                 debtors_by_key = self._debtors_of(conn, rows)
-                history = self._events_of(conn, [row.id for row in rows])
+                history = self._events_of(conn, [row[0] for row in rows])
             for row in rows:
-                debtor = debtors_by_key.get((row.connection, row.debtor_id))
+                # (id, connection, platform_id, number, debtor_id, ...): positions, as the columns are selected
+                debtor = debtors_by_key.get((row[1], row[4]))
                 if debtor is None:
                     log.warning(
                         "%s: invoice %s is open but its debtor %s was never synced; it is not planned",
-                        row.connection, row.number or f"id {row.platform_id}", row.debtor_id,
+                        row[1], row[3] or f"id {row[2]}", row[4],
                     )
                     continue
-                yield _invoice(row), debtor, history.get(row.id, ())
+                yield _invoice(row[1:]), debtor, history.get(row[0], ())
             last = rows[-1]
-            after = (last.connection, last.debtor_id, last.id)
+            after = (last[1], last[4], last[0])
 
     @staticmethod
     def _debtors_of(conn: Connection, invoice_rows: Sequence[Row[Any]]) -> dict[tuple[str, str], Debtor]:
+        """The debtors of rows selected as (id, *_INVOICE_COLUMNS), by (connection, platform id)."""
         d = schema.debtors.c
         wanted: dict[str, set[str]] = {}
         for row in invoice_rows:
-            wanted.setdefault(row.connection, set()).add(row.debtor_id)
+            wanted.setdefault(row[1], set()).add(row[4])
         found: dict[tuple[str, str], Debtor] = {}
         for connection, platform_ids in wanted.items():
             for chunk in _chunks(sorted(platform_ids)):
-                query = select(schema.debtors).where(d.connection == connection, d.platform_id.in_(chunk))
-                found.update({(row.connection, row.platform_id): _debtor(row) for row in conn.execute(query)})
+                query = select(*_DEBTOR_COLUMNS).where(d.connection == connection, d.platform_id.in_(chunk))
+                found.update({(row[0], row[1]): _debtor(row) for row in conn.execute(query)})
         return found
 
     @staticmethod
     def _events_of(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, tuple[Event, ...]]:
         e = schema.events.c
         found: dict[int, list[Event]] = {}
+        columns = (e.invoice_id, e.kind, _parsed_by_model(e.on_date), e.step, e.data, e.recorded_at)
         for chunk in _chunks(invoice_ids):
-            query = select(schema.events).where(e.invoice_id.in_(chunk)).order_by(e.invoice_id, e.id)
-            for row in conn.execute(query):
-                found.setdefault(row.invoice_id, []).append(
-                    Event(kind=row.kind, on=row.on_date, step=row.step, data=row.data, recorded_at=row.recorded_at)
-                )
+            query = select(*columns).where(e.invoice_id.in_(chunk)).order_by(e.invoice_id, e.id)
+            for invoice_id, kind, on, step, data, recorded_at in conn.execute(query):
+                event = Event(kind=kind, on=on, step=step, data=data, recorded_at=recorded_at)
+                if invoice_id in found:
+                    found[invoice_id].append(event)
+                else:
+                    found[invoice_id] = [event]
         return {key: tuple(value) for key, value in found.items()}
 
     @staticmethod
@@ -578,14 +586,33 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
     return {key: getattr(invoice, key) for key in _INVOICE_FIELDS}
 
 
-def _debtor(row: Row[Any]) -> Debtor:
-    values = row._mapping  # item access: several times faster than attribute access on a Row
-    return Debtor.model_validate({key: values[key] for key in ("connection", "platform_id", *_DEBTOR_FIELDS)})
+def _parsed_by_model(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A date or money column read as the driver gives it (ISO text on SQLite, a date on PostgreSQL, exact text for
+    money): the model parses it while validating, in pydantic's compiled code, instead of SQLAlchemy's Python
+    result processors parsing it first (the planner reads a million invoices at a time)."""
+    return type_coerce(column, String).label(column.key)
 
 
-def _invoice(row: Row[Any]) -> Invoice:
-    values = row._mapping
-    return Invoice.model_validate({key: values[key] for key in ("connection", "platform_id", *_INVOICE_FIELDS)})
+_DEBTOR_KEYS = ("connection", "platform_id", *_DEBTOR_FIELDS)
+_DEBTOR_COLUMNS = tuple(schema.debtors.c[key] for key in _DEBTOR_KEYS)
+"""What a `Debtor` is read from, in `_DEBTOR_KEYS` order."""
+_INVOICE_KEYS = ("connection", "platform_id", *_INVOICE_FIELDS)
+_INVOICE_COLUMNS = tuple(
+    _parsed_by_model(column) if key in _PARSED_BY_MODEL else column
+    for key in _INVOICE_KEYS
+    for column in (schema.invoices.c[key],)
+)
+"""What an `Invoice` is read from, in `_INVOICE_KEYS` order (no bookkeeping columns: they are not part of it)."""
+
+
+def _debtor(row: Sequence[Any]) -> Debtor:
+    """A debtor from a row selected as `_DEBTOR_COLUMNS` (validated again: the store is not trusted blindly)."""
+    return Debtor.model_validate(dict(zip(_DEBTOR_KEYS, row, strict=True)))
+
+
+def _invoice(row: Sequence[Any]) -> Invoice:
+    """An invoice from a row selected as `_INVOICE_COLUMNS` (validated again, like a debtor)."""
+    return Invoice.model_validate(dict(zip(_INVOICE_KEYS, row, strict=True)))
 
 
 def _history_between(old: Row[Any], new: Invoice, today: date) -> list[Event]:
