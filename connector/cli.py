@@ -241,7 +241,7 @@ def setup(
     import sys
 
     from connector.setup import SetupFailed, SetupOptions, run_setup
-    from providers.tokens import default_state_dir, open_token_store
+    from providers.tokens import KeyringTokenStore, default_state_dir, open_token_store
 
     config_path = _options(ctx).config_path
     options = SetupOptions(
@@ -250,12 +250,18 @@ def setup(
         authorize_url=authorize_url, token_url=token_url, no_browser=no_browser, timeout=timeout, reconnect=reconnect,
     )
     interactive = sys.stdin.isatty()
+    opened: list[TokenStore] = []
+
+    def token_store() -> TokenStore:  # opened only once there is a token to save
+        opened.append(open_token_store(default_state_dir(config_path)))
+        return opened[-1]
+
     with _exit_codes():
         try:
             result = run_setup(
                 options,
                 config_path=config_path,
-                tokens=lambda: open_token_store(default_state_dir(config_path)),
+                tokens=token_store,
                 ask=(lambda question, default: typer.prompt(question, default=default, err=True))
                 if interactive else None,
                 paste=sys.stdin if no_browser or interactive else None,
@@ -267,6 +273,10 @@ def setup(
     done = "Re-authorised" if reconnect else "Connected"
     typer.echo(f"{done} {', '.join(result.connections)} for {tenants}; saved in {config_path}. Next: dunning sync",
                err=True)
+    if any(isinstance(store, KeyringTokenStore) for store in opened):
+        typer.echo("The key to the stored tokens is in your OS keyring: the scheduled job must run where that keyring "
+                   "is unlocked (cron usually is not). Otherwise set DUNNING_TOKEN_STORE=file for setup and the job "
+                   "alike, and connect again.", err=True)
 
 
 @app.command()

@@ -332,3 +332,40 @@ def test_connections_set_up_together_sync_on_their_one_stored_token(tmp_path: Pa
     assert [s["ok"] for s in map(json.loads, sync.stdout.splitlines())] == [True, True]
     assert sorted(p.name for p in default_state_dir(config).glob("*.token")) == ["shop-parkietje-b-v.token"]
     assert simulator.oauth.stats["code_exchanges"] == 1 and simulator.oauth.refreshes == 0
+
+
+class _DesktopKeyring:
+    """A keyring that answers, as on a desktop session."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, account: str) -> str | None:
+        return self.secrets.get((service, account))
+
+    def set_password(self, service: str, account: str, secret: str) -> None:
+        self.secrets[(service, account)] = secret
+
+
+@pytest.mark.parametrize("keyring_usable", [True, False])
+def test_setup_says_when_the_scheduled_job_needs_the_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             keyring_usable: bool) -> None:
+    import connector.setup as setup_code
+    import providers.tokens as token_code
+    from connector.setup import SetupResult
+    from providers.base import Tenant
+
+    monkeypatch.delenv("DUNNING_TOKEN_STORE", raising=False)
+    monkeypatch.delenv("DUNNING_TOKEN_KEY", raising=False)
+    monkeypatch.setattr(token_code, "usable_keyring", lambda backend=None: _DesktopKeyring() if keyring_usable else None)
+
+    def authorised(options: SetupOptions, *, config_path: Path, tokens: Any, **hooks: Any) -> SetupResult:
+        tokens().save("shop", Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20}))
+        return SetupResult(("shop",), (Tenant(id="1", name="Shop B.V."),), "shop")
+
+    monkeypatch.setattr(setup_code, "run_setup", authorised)
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "moneybird"])
+
+    assert result.exit_code == 0, result.stderr
+    assert "Connected shop for Shop B.V. (1)" in result.stderr
+    assert ("DUNNING_TOKEN_STORE=file" in result.stderr) is keyring_usable, result.stderr
