@@ -23,6 +23,7 @@ import queue
 import re
 import secrets
 import select
+import socket
 import ssl
 import sys
 import tempfile
@@ -209,6 +210,10 @@ class _CallbackServer(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
 
+class _CallbackServer6(_CallbackServer):
+    address_family = socket.AF_INET6
+
+
 class _CallbackHandler(BaseHTTPRequestHandler):
     server: _CallbackServer
 
@@ -251,9 +256,10 @@ def _is_loopback(host: str) -> bool:
 
 @contextmanager
 def callback_listener(redirect_uri: str, expected_state: str) -> Iterator[queue.Queue[str]]:
-    """Listen on 127.0.0.1 at the redirect URI's port; yields the queue the callback URLs arrive on.
+    """Listen on the loopback at the redirect URI's port; yields the queue the callback URLs arrive on.
 
-    A redirect URI that does not point at this machine gets no listener: then only pasting the URL works.
+    `localhost` is served on 127.0.0.1 (browsers fall back to it from ::1), a loopback address such as `[::1]` on
+    itself. A redirect URI that does not point at this machine gets no listener: then only pasting the URL works.
     """
     received: queue.Queue[str] = queue.Queue()
     parts = urlsplit(redirect_uri)
@@ -261,12 +267,13 @@ def callback_listener(redirect_uri: str, expected_state: str) -> Iterator[queue.
         yield received
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = "127.0.0.1" if parts.hostname in (None, "localhost") else str(parts.hostname)
     try:
-        server = _CallbackServer(("127.0.0.1", port), _CallbackHandler)
+        server = (_CallbackServer6 if ":" in host else _CallbackServer)((host, port), _CallbackHandler)
     except OSError as exc:
         why = "another program uses that port. Stop it, or" if exc.errno == errno.EADDRINUSE else "so"
         raise _usage(
-            f"cannot listen on 127.0.0.1:{port} for the platform's answer ({exc.strerror or exc}): {why} register "
+            f"cannot listen on {host}:{port} for the platform's answer ({exc.strerror or exc}): {why} register "
             f"another redirect URI with the platform and pass --redirect-uri (pasting the redirected URL also works "
             f"with --no-browser and a redirect URI on another host)"
         ) from None

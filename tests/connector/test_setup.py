@@ -783,3 +783,16 @@ def test_a_secret_given_instead_of_its_variable_name_is_refused_without_echoing_
     assert str(failure.value) == ("acme: --client-secret-env: give the NAME of an environment variable (letters, "
                                   "digits and '_'), not the secret")
     assert failure.value.exit_code == 2 and opened == []
+
+
+def test_an_ipv6_loopback_redirect_is_served_on_ipv6(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    redirect = f"http://[::1]:{port}/callback"
+    platform = make_platform(redirect)
+    browser = ScriptedBrowser(platform)
+
+    result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect), browser)
+
+    assert result.connections == ("acme",) and browser.landed is not None and browser.landed.status_code == 200
