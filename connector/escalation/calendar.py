@@ -10,7 +10,7 @@ Counting more days as non-delivery days only makes the term end later: conservat
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import holidays
 
@@ -35,6 +35,7 @@ def counts_for_delivery(day: date, presumption: ReceiptPresumption) -> bool:
     return not (country and day in _holidays(country, day.year))
 
 
+@lru_cache(maxsize=1024)  # a run asks it for one day many times (every notice of default it plans)
 def presumed_receipt(sent: date, presumption: ReceiptPresumption) -> date:
     """The day a letter sent on `sent` counts as received: the N-th counting day after it."""
     day, counted = sent, 0

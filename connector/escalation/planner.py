@@ -358,7 +358,7 @@ def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every planned invoice, and a frozen dataclass is slower to create
 class NextStep:
     """The step an invoice is due for today, decided but not yet described or priced (the driver builds actions
     only for the steps that survive its debtor-level rules: most are dropped for the minimum gap)."""
@@ -422,8 +422,15 @@ def next_step(
     last = max(history.taken, key=_INDEX.__getitem__, default=None)
     start = _INDEX[last] + 1 if last is not None else 0
     chosen: tuple[str, StepRule, date] | None = None
+    steps = policy.steps
+    # Days since what `_step_date` counts from at the least (holds only delay it), for a cheap first check
+    # that the schedule cannot have reached a step yet: the due date, and the normal distance from the last step.
+    overdue = (today - invoice.due_date).days
+    since_last = (today - history.taken[last]).days + steps.offset(last) if last is not None else 0
     # the most advanced step first: the first one whose date and prerequisites are met is the one (no burst)
-    for step, _position, rule in reversed(policy.steps.ordered()[start:]):
+    for step, _position, rule in reversed(steps.ordered()[start:]):
+        if (rule.days > overdue and rule.after == "due") or (last is not None and steps.offset(step) > since_last):
+            continue
         if not _applies(step, rule, invoice, debtor, override):
             continue
         when = _step_date(step, rule, invoice, history, last, policy)
@@ -514,18 +521,19 @@ def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
     if commercial or action.step == "handoff":
         found: list[str] = []
         interest = Decimal(0)
-        for line in action.invoices:
-            if line.due_date >= today:
-                continue
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for line in action.invoices:
+                if line.due_date >= today:
+                    continue
+                seen = len(caught)
                 try:
                     interest += statutory_interest(
                         line.outstanding, line.due_date + timedelta(days=1), today, commercial=commercial
                     )
                 except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
                     found.append(f"invoice {line.number}: {exc}")
-            found += [str(w.message) for w in caught]
+                found += [str(w.message) for w in caught[seen:]]
         fields["interest"] = interest
         fields["warnings"] = (*action.warnings, *dict.fromkeys(found))
     return replace(action, **fields)
