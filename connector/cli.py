@@ -311,8 +311,9 @@ def _print_status(rows: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         expires = _moment(row["token_expires_at"]) or ("no expiry" if row["authorisation"] == "ok" else "")
+        authorisation = "re-authorise" if row["needs_reauth"] else row["authorisation"]
         table.add_row(row["name"], row["provider"], row["tenant"] or "", _moment(row["last_sync_at"]) or "never",
-                      expires, str(row["open_invoices"]), "re-authorise" if row["needs_reauth"] else row["authorisation"])
+                      expires, str(row["open_invoices"]), authorisation)
     Console().print(table)
     for row in rows:
         if row["attention"]:

@@ -357,7 +357,8 @@ def test_setup_says_when_the_scheduled_job_needs_the_keyring(tmp_path: Path, mon
 
     monkeypatch.delenv("DUNNING_TOKEN_STORE", raising=False)
     monkeypatch.delenv("DUNNING_TOKEN_KEY", raising=False)
-    monkeypatch.setattr(token_code, "usable_keyring", lambda backend=None: _DesktopKeyring() if keyring_usable else None)
+    monkeypatch.setattr(token_code, "usable_keyring",
+                        lambda backend=None: _DesktopKeyring() if keyring_usable else None)
 
     def authorised(options: SetupOptions, *, config_path: Path, tokens: Any, **hooks: Any) -> SetupResult:
         tokens().save("shop", Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20}))
