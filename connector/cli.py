@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -269,6 +269,8 @@ def setup(
         except SetupFailed as exc:  # its own exit code: 2 when nothing touched a platform
             typer.echo(str(exc), err=True)
             raise typer.Exit(exc.exit_code) from None
+    if reconnect:
+        _clear_reauth_flags(config_path, result.connections)
     tenants = ", ".join(f"{t.name} ({t.id})" for t in result.tenants)
     done = "Re-authorised" if reconnect else "Connected"
     typer.echo(f"{done} {', '.join(result.connections)} for {tenants}; saved in {config_path}. Next: dunning sync",
@@ -277,6 +279,17 @@ def setup(
         typer.echo("The key to the stored tokens is in your OS keyring: the scheduled job must run where that keyring "
                    "is unlocked (cron usually is not). Otherwise set DUNNING_TOKEN_STORE=file for setup and the job "
                    "alike, and connect again.", err=True)
+
+
+def _clear_reauth_flags(config_path: Path, names: Sequence[str]) -> None:
+    """The last sync flagged these as needing re-authorisation; setup just renewed it, so `status` must say so now."""
+    try:
+        config = load_config(config_path)
+        with Store.open(config.store_url) as store:
+            store.mark_reauthorised(names)
+    except (ConfigError, DunningError) as exc:  # the tokens are saved: the next sync clears the flag anyway
+        typer.echo(f"note: the store still shows these connections as needing re-authorisation until the next "
+                   f"sync ({exc})", err=True)
 
 
 @app.command()

@@ -323,10 +323,10 @@ def _connection_problems(connections: Any) -> list[str]:
                 problems.append(f"{where}.provider: must be one of {', '.join(installed)}")
             continue
         problems += _option_problems(where, provider, entry.get("options", {}))
-    return problems + _token_sharing_problems(connections)
+    return problems + token_sharing_problems(connections)
 
 
-def _token_sharing_problems(connections: list[Any]) -> list[str]:
+def token_sharing_problems(connections: list[Any]) -> list[str]:
     """`token_key` must name another connection of the same app that keeps its own tokens."""
     entries = [e for e in connections if isinstance(e, dict)]
     by_name = {e.get("name"): e for e in entries}

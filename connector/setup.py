@@ -46,7 +46,7 @@ from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
 from connector import plugins
-from connector.config import ConnectionConfig, _token_sharing_problems
+from connector.config import ConnectionConfig, token_sharing_problems
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token, TokenStore
 from providers.errors import DunningError, redact
 from providers.http import authlib_client
@@ -737,7 +737,7 @@ class SetupWizard:
                 where = ".".join(str(part) for part in error["loc"])
                 raise _usage(f"connections[{index}].{where}: {error['msg']}; nothing was written",
                              str(block.get("name"))) from None
-        sharing_problems = _token_sharing_problems([block.unwrap() for block in connection_blocks(doc)])
+        sharing_problems = token_sharing_problems([block.unwrap() for block in connection_blocks(doc)])
         if sharing_problems:
             raise _usage(f"{sharing_problems[0]}; nothing was written (choose another --name)")
         text = tomlkit.dumps(doc)

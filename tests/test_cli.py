@@ -250,3 +250,22 @@ def test_log_format_json_makes_stderr_json_lines(runner, tmp_path, fake_provider
     assert {line["message"] for line in lines} >= {
         "acme: full sync, 0 invoices fetched, 0 changed, 0 closed, 0 API calls"
     }
+
+
+def test_a_successful_reconnect_clears_the_re_authorisation_flag_at_once(
+    runner, tmp_path, fake_provider, monkeypatch
+):
+    import connector.setup as setup_code
+    from connector.store import Store
+
+    config = _config_file(tmp_path)
+    fake_provider.script["acme"] = [AuthorizationExpired("the refresh token has expired", connection="acme")]
+    assert runner.invoke(app, ["sync", "--connection", "acme"]).exit_code == 1
+    monkeypatch.setattr(setup_code, "run_setup", lambda *a, **k: setup_code.SetupResult(("acme",), (), "acme"))
+
+    result = runner.invoke(app, ["setup", "--reconnect", "acme", "--no-browser"])
+
+    assert result.exit_code == 0, result.stderr
+    with Store.open(f"sqlite:///{tmp_path / 'dunning.sqlite'}") as store:
+        assert store.connection_status()["acme"].needs_reauth is False
+    assert config.exists()

@@ -184,6 +184,17 @@ class Store:
     def mark_needs_reauth(self, name: str, reason: str) -> None:
         self._update_connection(name, needs_reauth=True, reauth_reason=reason)
 
+    def mark_reauthorised(self, names: Iterable[str]) -> None:
+        """`dunning setup --reconnect` renewed these connections' authorisation: no longer flag them.
+
+        A connection the store has never seen (set up, not yet synced) has no flag to clear.
+        """
+        c = schema.connections.c
+        with self._write() as conn:
+            conn.execute(
+                schema.connections.update().where(c.name.in_(list(names))).values(needs_reauth=False, reauth_reason=None)
+            )
+
     def _update_connection(self, name: str, **values: Any) -> None:
         with self._write() as conn:
             updated = conn.execute(
