@@ -16,7 +16,14 @@ from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
 from connector import plugins
-from connector.escalation.planner import Action, NextStep, build_action, consolidate, format_money, next_step
+from connector.escalation.planner import (
+    Action,
+    NextStep,
+    build_action,
+    consolidate,
+    format_money,
+    next_step,
+)
 from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import Store

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event
 
-from connector.models import Event, EventKind
+from connector.models import Event, EventKind, Invoice
 from connector.store import StoreError
 from providers.base import SyncPage
 
@@ -33,6 +34,26 @@ def test_open_invoices_come_with_their_debtor_and_history_grouped_per_debtor(sto
     history = {inv.platform_id: events for inv, _, events in seen}
     assert [e.data for e in history["I001"]] == [{"text": "called"}]
     assert history["I002"] == ()
+
+
+def test_an_invoice_reads_back_equal_to_the_one_written_every_field_typed(store, invoice_factory, debtor_factory):
+    # the read path builds invoices without validating them again: a round trip must still give the same model
+    written = invoice_factory(
+        "I1", number="2026-0001", total=Decimal("1210.50"), amount_paid=Decimal("210.5"), outstanding=Decimal("1000.00"),
+        promised_payment_date=date(2026, 12, 1), payment_url="https://pay.example/I1", reference="PO 7",
+        last_modified=datetime(2026, 9, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), is_credit_note=True,
+    )
+    store.write_sync_page("acme", SyncPage(invoices=(written, invoice_factory("I2", number=None)),
+                                           debtors=(debtor_factory("D1"),)))
+
+    streamed = {inv.platform_id: inv for inv, _, _ in store.iter_open_invoices()}
+
+    for read in (streamed["I1"], store.invoice("acme", "I1"), *store.find_invoices("2026-0001")):
+        assert read == written
+        assert read.model_fields_set == Invoice.model_validate(written.model_dump()).model_fields_set
+        assert str(read.amount_paid) == "210.5" and read.last_modified.tzinfo is not None
+        assert type(read.due_date) is date and type(read.promised_payment_date) is date
+    assert streamed["I2"] == invoice_factory("I2", number=None)
 
 
 def test_open_invoices_are_read_in_batches_not_per_row(store, invoice_factory, debtor_factory):
