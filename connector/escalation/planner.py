@@ -419,7 +419,7 @@ def next_step(
     if history.handed_off or history.hold is not None:
         return None
 
-    last = max(history.taken, key=_INDEX.__getitem__, default=None)
+    last = max(history.taken, key=_INDEX.__getitem__) if history.taken else None
     start = _INDEX[last] + 1 if last is not None else 0
     chosen: tuple[str, StepRule, date] | None = None
     steps = policy.steps
@@ -446,9 +446,9 @@ def next_step(
 
     channel = _channel(step, rule, override, capabilities)
     if channel in MAIL_CHANNELS:
-        last_mail = max(filter(None, (history.last_mail, last_mail_to_debtor)), default=None)
-        if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
-            return None
+        for last_mail in (history.last_mail, last_mail_to_debtor):
+            if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
+                return None
     return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
@@ -474,7 +474,7 @@ def build_action(decided: NextStep) -> Action:
         days_overdue=(today - invoice.due_date).days,
         payment_url=invoice.payment_url,
     )
-    action = Action(
+    return Action(
         step=step,
         channel=decided.channel,
         connection=invoice.connection,
@@ -488,42 +488,60 @@ def build_action(decided: NextStep) -> Action:
         currency=invoice.currency,
         reason=reason,
         language=language or policy.default_language,
+        **_priced(step, today, debtor.kind, invoice.currency, (line,), (), history.taken.get("notice_of_default"), policy),
     )
-    return price(action, history.taken.get("notice_of_default"), policy)
 
 
 def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
     """Attach the costs, interest and pay-by date the step may lawfully state (EUR only: the statutory scale is
-    in euros). Used again by the driver after consolidating invoices into one letter."""
-    if action.step not in ("notice_of_default", "handoff"):
-        return action
-    today = action.as_of
+    in euros)."""
+    fields = _priced(
+        action.step, action.as_of, action.debtor_kind, action.currency, action.invoices, action.warnings, notice_sent,
+        policy,
+    )
+    return replace(action, **fields) if fields else action
+
+
+def _priced(
+    step: str,
+    today: date,
+    debtor_kind: DebtorKind,
+    currency: str,
+    invoices: tuple[ActionInvoice, ...],
+    warnings_so_far: tuple[str, ...],
+    notice_sent: date | None,
+    policy: Policy,
+) -> dict[str, Any]:
+    """The `Action` fields `price` sets (none for most steps), so an action can be made with them at once."""
     fields: dict[str, Any] = {}
-    if action.step == "notice_of_default":
-        fields["pay_by"] = notice_pay_by(today, action.debtor_kind, policy)
-        if action.debtor_kind is DebtorKind.CONSUMER:
+    if step not in ("notice_of_default", "handoff"):
+        return fields
+    if step == "notice_of_default":
+        fields["pay_by"] = notice_pay_by(today, debtor_kind, policy)
+        if debtor_kind is DebtorKind.CONSUMER:
             fields["presumed_receipt"] = presumed_receipt(today, policy.receipt)
-    if action.currency != "EUR":
-        return replace(action, **fields, warnings=(*action.warnings, "statutory costs and interest are in EUR only"))
-    principals = [i.outstanding for i in action.invoices]
+    if currency != "EUR":
+        fields["warnings"] = (*warnings_so_far, "statutory costs and interest are in EUR only")
+        return fields
+    principals = [i.outstanding for i in invoices]
     if policy.consolidate_principal:
         principals = [sum(principals, Decimal(0))]
-    commercial = action.debtor_kind is DebtorKind.BUSINESS
+    commercial = debtor_kind is DebtorKind.BUSINESS
     if commercial:
         fields["costs"] = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
     else:
         costs = sum((collection_costs(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
         lawful = notice_sent is not None and today > consumer_term_end(notice_sent, policy)
-        if action.step == "notice_of_default":
+        if step == "notice_of_default":
             fields["costs_if_unpaid"] = costs
         elif lawful:
             fields["costs"] = costs
-    if commercial or action.step == "handoff":
+    if commercial or step == "handoff":
         found: list[str] = []
         interest = Decimal(0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for line in action.invoices:
+            for line in invoices:
                 if line.due_date >= today:
                     continue
                 seen = len(caught)
@@ -535,8 +553,8 @@ def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
                     found.append(f"invoice {line.number}: {exc}")
                 found += [str(w.message) for w in caught[seen:]]
         fields["interest"] = interest
-        fields["warnings"] = (*action.warnings, *dict.fromkeys(found))
-    return replace(action, **fields)
+        fields["warnings"] = (*warnings_so_far, *dict.fromkeys(found))
+    return fields
 
 
 def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
