@@ -644,9 +644,8 @@ def _invoice(row: Sequence[Any]) -> Invoice:
     """
     values = dict(zip(_INVOICE_KEYS, row, strict=True))
     for key in _INVOICE_DATES:
-        value = values[key]
-        if value is not None and not isinstance(value, date):
-            values[key] = date.fromisoformat(value)
+        if type(values[key]) is str:  # SQLite's ISO text (PostgreSQL's driver gives a date)
+            values[key] = date.fromisoformat(values[key])
     for key in _INVOICE_MONEY:
         values[key] = Decimal(values[key])
     return _as_stored(Invoice, values)
