@@ -8,6 +8,7 @@ ISO-4217 currency.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -44,9 +45,20 @@ Money = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(_finite)]
 """An exact amount in the invoice's currency (never a float)."""
 
 
+@functools.lru_cache(maxsize=512)
+def _is_currency(code: str) -> bool:
+    """Cached: every invoice of a sync asks the same few codes."""
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _is_country(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
 def _currency(code: str) -> str:
     code = code.strip().upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
+    if not _is_currency(code):
         raise ValueError(f"unknown currency {code!r} (expected an ISO-4217 code such as EUR)")
     return code
 
@@ -55,7 +67,7 @@ def _country(code: str | None) -> str | None:
     if code is None or not code.strip():
         return None
     code = code.strip().upper()
-    if pycountry.countries.get(alpha_2=code) is None:
+    if not _is_country(code):
         raise ValueError(f"unknown country {code!r} (expected an ISO-3166 alpha-2 code such as NL)")
     return code
 
