@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import schema
+from connector.store.delivery import DeliveryMixin
 from connector.store.engine import WRITE, create_store_engine
 from connector.store.errors import StoreError
 from connector.store.migrations import migrate
@@ -107,7 +108,7 @@ class OutboxEntry:
     last_error: str | None
 
 
-class Store:
+class Store(DeliveryMixin):
     """Debtors, invoices and their history per connection, the outbox and handoff cases."""
 
     def __init__(self, engine: Engine, *, clock: Clock = _utc_now) -> None:
