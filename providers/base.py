@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connector.capabilities import Capabilities, DeliveryMethod
 from connector.models import Debtor, Invoice
 
 if TYPE_CHECKING:
@@ -172,9 +173,6 @@ class SyncPage(_Frozen):
     """Records skipped as bad platform data, each naming the record (reported, never silently dropped)."""
 
 
-DeliveryMethod = Literal["email", "post", "manual"]
-
-
 class ReminderRequest(_Frozen):
     """One reminder to one debtor, possibly covering several invoices (when the platform can consolidate)."""
 
@@ -196,20 +194,6 @@ class Receipt(_Frozen):
     sent_at: datetime
     recipients: tuple[str, ...] = ()
     detail: str = ""
-
-
-class Capabilities(_Frozen):
-    """What an adapter can do natively; the planner and delivery adapt to it instead of pretending."""
-
-    native_reminder: bool
-    """The platform itself can mail a reminder (Exact only partly: refusals become tasks)."""
-    custom_message: bool
-    """Our rendered text reaches the debtor (Xero: no, it sends its own invoice e-mail)."""
-    consolidated_reminders: bool
-    """One reminder may cover several invoices of one debtor (Moneybird)."""
-    delivery_methods: tuple[DeliveryMethod, ...] = ("email",)
-    notes: bool = True
-    pdf: bool = True
 
 
 # --- the contract -------------------------------------------------------------------------------------------------
