@@ -223,8 +223,11 @@ class Provider(abc.ABC):
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        on_wait: Callable[[float, str], None] | None = None,
     ) -> Self:
-        """Build the adapter with its own HTTP client (`transport` plugs in a simulator for tests and the demo)."""
+        """Build the adapter with its own HTTP client (`transport` plugs in a simulator for tests and the demo).
+
+        `on_wait(seconds, reason)` is told before a call waits for the platform's rate limit."""
         from providers.http import ApiClient
 
         api = ApiClient(
@@ -235,6 +238,7 @@ class Provider(abc.ABC):
             transport=transport,
             clock=clock,
             sleep=sleep,
+            on_wait=on_wait,
         )
         return cls(settings, api)
 

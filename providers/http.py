@@ -15,14 +15,15 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -37,11 +38,13 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.ratelimit import LimitReading, RateLimiter, RateWindow  # noqa: F401  (adapters import them here)
+from providers.parallel import in_order
+from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow  # noqa: F401  (adapters import them here)
 
 log = logging.getLogger(__name__)
 
 _parsed: weakref.WeakKeyDictionary[httpx.Response, Any] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
 
 # --- what a platform declares -------------------------------------------------------------------------------------
 
@@ -53,6 +56,10 @@ class HttpProfile:
     base_url: str
     headers: Mapping[str, str] = field(default_factory=lambda: {"Accept": "application/json"})
     windows: Sequence[RateWindow] = ()
+    max_in_flight: int = 1
+    """Calls the platform allows at once per tenant (Xero: 5); 1 reads every page and batch in turn."""
+    platform: str = "the platform"
+    """The platform's name, for what a person is shown while a call waits ("Xero's rate limit")."""
     max_attempts: int = 5
     timeout: float = 30.0
     max_wait: float = 15 * 60
@@ -167,12 +174,18 @@ class TokenKeeper:
         self._transport = transport
         self._token: Token | None = None
         self._refused_early_until: datetime | None = None
+        self._lock = threading.RLock()
+        """One refresher per connection within this process too (the store's lock is per process)."""
         self.refreshes = 0
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     def current(self) -> Token:
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> Token:
         if self._token is None:
             self._token = self.store.load(self.settings.token_name)
         if self._token is None:
@@ -185,7 +198,7 @@ class TokenKeeper:
 
     def refresh(self, *, stale: Token) -> Token:
         name = self.settings.token_name
-        with self.store.lock(name):
+        with self._lock, self.store.lock(name):
             stored = self.store.load(name)
             if stored is not None and stored.access_token != stale.access_token:
                 return stored  # another process refreshed while we waited for the lock
@@ -294,6 +307,11 @@ class Paginator:
     def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
         raise NotImplementedError
 
+    def further_pages(self, response: httpx.Response, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The parameters of every further page, when the first answer tells how many there are (Xero's
+        `pageCount`): those pages can then be read in parallel. None: only `next_page` knows what follows."""
+        return None
+
 
 @dataclass
 class PageNumberPaginator(Paginator):
@@ -339,14 +357,17 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        on_wait: OnWait | None = None,
     ) -> None:
         self.settings = settings
         self.profile = profile
         self.calls = 0
+        self._calls_lock = threading.Lock()
         self._clock = clock or time.time
         self._sleep = sleep or time.sleep
         self.limiter = RateLimiter(
-            profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait, connection=settings.name
+            profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait, connection=settings.name,
+            max_in_flight=profile.max_in_flight, on_wait=on_wait, reason=f"{profile.platform}'s rate limit",
         )
         self.tokens = TokenKeeper(settings, oauth, tokens, clock=self._clock, transport=transport)
         self._auth = _BearerAuth(self.tokens, profile)
@@ -360,7 +381,8 @@ class ApiClient:
         )
 
     def _count(self, request: httpx.Request) -> None:
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         log.debug("%s %s", request.method, request.url.path, extra={"connection": self.settings.name})
 
     def close(self) -> None:
@@ -397,7 +419,7 @@ class ApiClient:
             stop=stop_after_attempt(self.profile.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda exc: self._worth_retrying(exc, idempotent)),
-            sleep=self._sleep,
+            sleep=self._backoff,
             reraise=True,
         )
         call_headers = dict(headers or {})
@@ -419,13 +441,33 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[httpx.Response]:
-        """Every page of a listing, one call each, in order (never in parallel: cursors are sequential)."""
-        next_call: tuple[str, dict[str, Any] | None] | None = (url, dict(params or {}))
+        """Every page of a listing, one call each, handed over in order.
+
+        Where the first answer tells how many pages follow (`Paginator.further_pages`) and the platform allows
+        several calls at once, the further pages are read in parallel; a next-link or cursor is followed one page
+        at a time (Exact's `__next`, which must not be read in parallel)."""
+        first_params = dict(params or {})
+        response = self.request("GET", url, params=first_params, headers=headers)
+        yield response
+        further = paginator.further_pages(response, first_params) if self.profile.max_in_flight > 1 else None
+        if further is not None:
+            page_url = str(response.request.url.copy_with(query=None))
+            yield from self.in_order(
+                lambda page_params=page_params: self.request("GET", page_url, params=page_params, headers=headers)
+                for page_params in further
+            )
+            return
+        next_call = paginator.next_page(response, first_params)
         while next_call is not None:
             page_url, page_params = next_call
             response = self.request("GET", page_url, params=page_params, headers=headers)
             yield response
             next_call = paginator.next_page(response, dict(page_params or {}))
+
+    def in_order(self, calls: Iterable[Callable[[], T]]) -> Iterator[T]:
+        """Independent calls (id batches, known pages) made as many at once as the platform allows, their
+        answers handed over in the order given (`providers.parallel.in_order`)."""
+        return in_order(calls, at_once=self.profile.max_in_flight)
 
     def json_of(self, response: httpx.Response) -> Any:
         return json_body(response, connection=self.settings.name)
@@ -444,22 +486,22 @@ class ApiClient:
         authenticated: bool,
         accept_redirect: bool,
     ) -> httpx.Response:
-        self.limiter.acquire()
         name = self.settings.name
-        try:
-            response = self._http.request(
-                method, url, params=params, json=json, content=content, headers=headers,
-                auth=self._auth if authenticated else None,
-            )
-        except httpx.TimeoutException:
-            raise PlatformError(f"{method} {_path(url)} timed out", connection=name, retryable=True) from None
-        except httpx.TransportError as exc:
-            raise PlatformError(
-                f"could not reach the platform for {method} {_path(url)} ({type(exc).__name__})",
-                connection=name,
-                retryable=True,
-            ) from None
-        self.limiter.observe(self.profile.read_limits(response), connection=name)
+        with self.limiter.call() as ticket:
+            try:
+                response = self._http.request(
+                    method, url, params=params, json=json, content=content, headers=headers,
+                    auth=self._auth if authenticated else None,
+                )
+            except httpx.TimeoutException:
+                raise PlatformError(f"{method} {_path(url)} timed out", connection=name, retryable=True) from None
+            except httpx.TransportError as exc:
+                raise PlatformError(
+                    f"could not reach the platform for {method} {_path(url)} ({type(exc).__name__})",
+                    connection=name,
+                    retryable=True,
+                ) from None
+        self.limiter.observe(self.profile.read_limits(response), ticket=ticket)
         if response.status_code == 429:
             response.read()
             daily = self.profile.is_daily_limit(response)
@@ -483,10 +525,16 @@ class ApiClient:
             return exc.retryable and idempotent
         return False
 
+    def _backoff(self, seconds: float) -> None:
+        """Tenacity's sleep: a rate-limit wait is the limiter's (it reports it), only outage backoffs sleep here."""
+        if seconds > 0:
+            self._sleep(seconds)
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return exc.retry_after
+            self.limiter.hold(exc.retry_after)  # every caller waits, and the limiter says so before sleeping
+            return 0.0
         return wait_random_exponential(multiplier=0.5, max=30)(state)
 
 

@@ -1,23 +1,38 @@
-"""Rate limiting: keeps one connection within its platform's call windows, before the platform has to refuse."""
+"""Rate limiting: keeps one connection within its platform's call windows, before the platform has to refuse.
+
+Burst, don't pace: a window of `limit` calls per `seconds` lets the whole budget go at once and then one call each
+time an earlier one leaves the window, so a small sync runs at network speed and a large one at the window's pace.
+Calls may come from several threads (pages read in parallel); at most `max_in_flight` are out at once.
+
+The platform's own headers keep the limiter in step with calls it cannot see (other processes or apps sharing the
+budget): a reported remaining budget is counted down until its reset, and a spent one waits for that reset — or,
+for a daily budget, stops the connection for the run instead of sleeping for hours.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from providers.base import Clock, Sleep
 from providers.errors import RateLimited
 
+OnWait = Callable[[float, str], None]
+"""Told before a call waits for a rate limit: the seconds it will wait and why (e.g. "Xero's rate limit"), so the
+application can show that a run is not stuck (`connector.progress.Progress.waiting`)."""
+
+
 @dataclass(frozen=True)
 class RateWindow:
-    """At most `limit` calls in any `seconds` (per tenant). `pace` spreads them evenly instead of bursting."""
+    """At most `limit` calls in any `seconds` (per tenant)."""
 
     name: str
     limit: int
     seconds: float
-    pace: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,34 +46,69 @@ class LimitReading:
     daily: bool = False
 
 
+@dataclass
+class _Reported:
+    """A budget the platform reported: calls we may still send before `reset_at` (None: not before the run ends)."""
+
+    remaining: int
+    reset_at: float | None
+    daily: bool
+
+
 class RateLimiter:
-    """Keeps one connection within its platform's windows, before the platform has to refuse.
+    """Keeps one connection within its platform's windows and concurrency, before the platform has to refuse.
 
     Sliding logs: no interval of `seconds` ever holds more than `limit` calls, which also keeps every fixed window
-    the platform counts in within budget, whatever its alignment. Header readings tighten it further: when the
-    platform says a window is spent, calls wait for its reset (a daily window raises instead of waiting hours).
+    the platform counts in within budget, whatever its alignment. Thread-safe: a call reserves its place in every
+    window under a lock, and waits (outside the lock) only when no window has room.
     """
 
     def __init__(
-        self, windows: Sequence[RateWindow], *, clock: Clock, sleep: Sleep, max_wait: float, connection: str | None = None
+        self,
+        windows: Sequence[RateWindow],
+        *,
+        clock: Clock,
+        sleep: Sleep,
+        max_wait: float,
+        connection: str | None = None,
+        max_in_flight: int = 1,
+        on_wait: OnWait | None = None,
+        reason: str = "the platform's rate limit",
     ) -> None:
         self.windows = tuple(windows)
         self.connection = connection
+        self.max_in_flight = max_in_flight
         self._log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
+        self._reported: dict[str, _Reported] = {}
+        self._sent = 0
         self._blocked_until = 0.0
         self._spent_for_the_day: RateLimited | None = None
         self._clock = clock
         self._sleep = sleep
         self._max_wait = max_wait
+        self._on_wait = on_wait
+        self._reason = reason
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_in_flight)
 
-    def acquire(self) -> None:
-        """Wait until one more call fits every window, then count it."""
-        if self._spent_for_the_day is not None:
-            raise self._spent_for_the_day
+    @contextmanager
+    def call(self) -> Iterator[int]:
+        """Hold one of the in-flight slots and a place in every window for the length of one call.
+
+        Yields the call's ticket, to be handed back with the answer's readings (`observe`)."""
+        with self._slots:
+            yield self.acquire()
+
+    def acquire(self) -> int:
+        """Wait until one more call fits every window, then count it; returns its ticket (a sequence number)."""
         while True:
-            wait = self._wait_needed(self._clock())
-            if wait <= 0:
-                break
+            with self._lock:
+                if self._spent_for_the_day is not None:
+                    raise self._spent_for_the_day
+                now = self._clock()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    return self._count(now)
             if wait > self._max_wait:  # a spent daily budget: a scheduled job must not sleep for hours
                 resume = datetime.fromtimestamp(self._clock() + wait, UTC)
                 raise RateLimited(
@@ -67,10 +117,26 @@ class RateLimiter:
                     connection=self.connection,
                     for_the_day=True,
                 )
-            self._sleep(wait)
-        now = self._clock()
+            self.wait(wait)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep for the rate limit, saying so first."""
+        if self._on_wait is not None:
+            self._on_wait(seconds, self._reason)
+        self._sleep(seconds)
+
+    def hold(self, seconds: float) -> None:
+        """No call goes for `seconds` (a platform's Retry-After): every caller waits, not only the refused one."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    def _count(self, now: float) -> int:
         for window in self.windows:
             self._log[window.name].append(now)
+        for reported in self._reported.values():
+            reported.remaining -= 1
+        self._sent += 1
+        return self._sent
 
     def _wait_needed(self, now: float) -> float:
         wait = self._blocked_until - now
@@ -80,33 +146,60 @@ class RateLimiter:
                 calls.popleft()
             if len(calls) >= window.limit:
                 wait = max(wait, calls[0] + window.seconds - now)
-            if window.pace and calls:
-                wait = max(wait, calls[-1] + window.seconds / window.limit - now)
+        for name, reported in list(self._reported.items()):
+            if reported.reset_at is not None and reported.reset_at <= now:
+                del self._reported[name]
+            elif reported.remaining <= 0:
+                if reported.reset_at is None or (reported.daily and reported.reset_at - now > self._max_wait):
+                    self._spent_for_the_day = self._day_spent(reported.reset_at)
+                    raise self._spent_for_the_day
+                wait = max(wait, reported.reset_at - now)
         return wait
 
-    def observe(self, readings: Sequence[LimitReading], *, connection: str) -> None:
+    def observe(self, readings: Sequence[LimitReading], *, ticket: int | None = None) -> None:
         """Take the platform's own count into account (other processes or apps may share the budget).
 
-        A spent daily budget stops the *next* call, so the answer that reported it is still used.
+        `ticket` is the answered call's: calls this limiter let go after it may not have been counted in the
+        reading yet, so they are taken off the reported budget (at worst a few calls too careful). A spent daily
+        budget stops the *next* call, so the answer that reported it is still used.
         """
-        now = self._clock()
-        for reading in readings:
-            if reading.remaining is None or reading.remaining > 0:
-                continue
-            if reading.daily and (reading.reset_at is None or reading.reset_at - now > self._max_wait):
-                until = (
-                    f" until {datetime.fromtimestamp(reading.reset_at, UTC):%Y-%m-%d %H:%M} UTC"
-                    if reading.reset_at is not None
-                    else ""
-                )
-                self._spent_for_the_day = RateLimited(
-                    f"the platform's daily call limit is used up{until}; this connection stops for this run "
-                    "and continues at the next one",
-                    connection=connection,
-                    for_the_day=True,
-                )
-                continue
-            reset_at = reading.reset_at if reading.reset_at is not None else now + 60
-            self._blocked_until = max(self._blocked_until, reset_at)
+        with self._lock:
+            now = self._clock()
+            later = self._sent - ticket if ticket is not None else 0
+            for reading in readings:
+                if reading.remaining is None:
+                    continue
+                if reading.remaining <= 0:
+                    self._spent(reading, now)
+                    continue
+                reset_at = reading.reset_at
+                if reset_at is None and not reading.daily:
+                    reset_at = now + self._seconds_of(reading.window)
+                fresh = _Reported(reading.remaining - later, reset_at, reading.daily)
+                known = self._reported.get(reading.window)
+                if known is not None and known.reset_at is not None and fresh.reset_at is not None:
+                    if fresh.reset_at < known.reset_at:
+                        continue  # a late answer from a window that has passed
+                    if fresh.reset_at == known.reset_at:
+                        fresh.remaining = min(fresh.remaining, known.remaining)
+                self._reported[reading.window] = fresh
 
+    def _spent(self, reading: LimitReading, now: float) -> None:
+        if reading.daily and (reading.reset_at is None or reading.reset_at - now > self._max_wait):
+            self._spent_for_the_day = self._day_spent(reading.reset_at)
+            return
+        reset_at = reading.reset_at if reading.reset_at is not None else now + self._seconds_of(reading.window)
+        self._blocked_until = max(self._blocked_until, reset_at)
 
+    def _seconds_of(self, name: str) -> float:
+        """The length of the window a reading names, where it is one of ours (else a minute)."""
+        return next((w.seconds for w in self.windows if w.name == name), 60.0)
+
+    def _day_spent(self, reset_at: float | None) -> RateLimited:
+        until = f" until {datetime.fromtimestamp(reset_at, UTC):%Y-%m-%d %H:%M} UTC" if reset_at is not None else ""
+        return RateLimited(
+            f"the platform's daily call limit is used up{until}; this connection stops for this run "
+            "and continues at the next one",
+            connection=self.connection,
+            for_the_day=True,
+        )

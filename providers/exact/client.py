@@ -52,6 +52,9 @@ class ExactProfile(HttpProfile):
         RateWindow("minute", CALLS_PER_MINUTE, 60.0),
         RateWindow("day", CALLS_PER_DAY, 86400.0),
     ))
+    platform: str = "Exact Online"
+    max_in_flight: int = 1
+    """One call at a time: Exact says not to page in parallel (follow `__next`), and documents no concurrency."""
     token_age: Callable[[httpx.Request], timedelta | None] = lambda request: None
     """How long ago the token a request carried was obtained; set by the adapter (None: unknown)."""
 

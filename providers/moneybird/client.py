@@ -28,6 +28,9 @@ from providers.moneybird import mapping
 DEFAULT_API_URL = "https://moneybird.com"
 REQUESTS_PER_WINDOW, WINDOW_SECONDS = 150, 300.0
 """150 requests per 5 minutes (Moneybird help centre; whether per token, user or IP is not documented)."""
+MAX_IN_FLIGHT = 3
+"""Moneybird documents no limit on concurrent calls, only the window above: synchronization batches are read a
+few at a time (a modest choice of ours, not a documented figure), always within the window."""
 
 RETRY_AFTER_CAP = WINDOW_SECONDS + 5
 """No 429 wait is longer than one window: a larger Retry-After (an epoch value read against a skewed clock, say)
@@ -43,8 +46,10 @@ class MoneybirdProfile(HttpProfile):
     """Moneybird's HTTP differences from the shared machinery's defaults."""
 
     windows: Sequence[RateWindow] = field(
-        default_factory=lambda: (RateWindow("requests", REQUESTS_PER_WINDOW, WINDOW_SECONDS, pace=True),)
+        default_factory=lambda: (RateWindow("requests", REQUESTS_PER_WINDOW, WINDOW_SECONDS),)
     )
+    max_in_flight: int = MAX_IN_FLIGHT
+    platform: str = "Moneybird"
 
     def read_limits(self, response: httpx.Response) -> list[LimitReading]:
         """`RateLimit-Remaining`/`-Reset` (epoch seconds). Documented on 429 answers only: never required."""

@@ -40,6 +40,8 @@ DEFAULT_PAGE_SIZE = 100
 """Xero's page size when `pageSize` is not honoured: only a page shorter than this is surely the last."""
 IDS_PER_CALL = 50
 """GUIDs per `IDs=` filter: longer URLs answer 404 (providers.md: at most ~50)."""
+CONCURRENT_CALLS = 5
+"""Xero allows 5 calls in flight per organisation: further pages and id batches are read that many at once."""
 
 def _next_minute(http_date: str | None) -> float | None:
     """The start of the minute after an HTTP `Date`, as epoch seconds."""
@@ -67,11 +69,13 @@ def _detail(response: httpx.Response) -> str:
 class XeroProfile(HttpProfile):
     """Xero's limits per organisation: 60 calls a minute, 5,000 a day (1,000 on the Starter tier), 5 at once.
 
-    The client calls one at a time, so the concurrency limit holds by construction. The app-wide 10,000/minute
-    is shared with other connections of the app: it is read from `X-AppMinLimit-Remaining`, not counted here.
+    The shared limiter holds at most 5 calls in flight. The app-wide 10,000/minute is shared with other
+    connections of the app: it is read from `X-AppMinLimit-Remaining`, not counted here.
     """
 
     tenant: str | None = None
+    max_in_flight: int = CONCURRENT_CALLS
+    platform: str = "Xero"
 
     def read_limits(self, response: httpx.Response) -> list[LimitReading]:
         """The three budgets Xero reports on every answer. A spent minute budget resets at the next minute by the
@@ -181,9 +185,18 @@ class XeroPaginator(Paginator):
     """`page=N` until the envelope's `pageCount` is reached (or a page comes back empty).
 
     Without a `pagination` envelope, a page is the last only when it is shorter than Xero's default of 100: a
-    server that caps `pageSize` below the 1,000 asked for must not end the listing after its first page."""
+    server that caps `pageSize` below the 1,000 asked for must not end the listing after its first page.
+    With `pageCount` on the first answer, the further pages are known at once and read in parallel."""
 
     key: str
+    parallel: bool = True
+
+    def further_pages(self, response: httpx.Response, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+        page = _page(response, self.key)
+        if not self.parallel or page.page_count is None or not page.records:
+            return None
+        number = int(params.get("page", 1))
+        return [{**params, "page": n} for n in range(number + 1, page.page_count + 1)]
 
     def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
         page = _page(response, self.key)
@@ -224,14 +237,15 @@ class XeroClient:
             raise BadPlatformData("Xero's /connections answer is not a list")
         return body
 
-    def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None) -> Iterator[Page]:
+    def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None, *,
+                 parallel: bool = True) -> Iterator[Page]:
         """Every page; `If-Modified-Since` is sent as `…Z` (RFC 3339, as the spec and the SDKs write it), and
         once more without the zone (`2026-11-23T10:00:00`, as providers.md writes it) if the first page of a
         listing is refused with a 400: which forms Xero accepts is not confirmed, so both work."""
         answered = False
         try:
             headers = {"If-Modified-Since": if_modified_since(since, zoned=self.zoned_since)} if since else None
-            for response in self.api.pages(path, XeroPaginator(key), headers=headers,
+            for response in self.api.pages(path, XeroPaginator(key, parallel), headers=headers,
                                            params={**params, "page": 1, "pageSize": PAGE_SIZE}):
                 answered = True
                 yield _page(response, key)
@@ -240,7 +254,7 @@ class XeroClient:
                 raise
             self.zoned_since = False
             try:
-                yield from self._listing(path, key, params, since)
+                yield from self._listing(path, key, params, since, parallel=parallel)
             except PlatformError:
                 self.zoned_since = True  # the zone was not the problem
                 raise
@@ -254,20 +268,28 @@ class XeroClient:
         return self._listing(f"{ACCOUNTING}/Invoices", "Invoices", params, since)
 
     def invoices_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
-        """`GET /Invoices?IDs=…` in batches of 50 (no `page`: one answer per batch)."""
-        for batch in _batches(ids):
-            response = self.api.request("GET", f"{ACCOUNTING}/Invoices", params={"IDs": ",".join(batch)})
+        """`GET /Invoices?IDs=…` in batches of 50 (no `page`: one answer per batch), several at once."""
+        for response in self.api.in_order(
+            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}/Invoices", params={"IDs": ",".join(batch)})
+            for batch in _batches(ids)
+        ):
             yield _page(response, "Invoices").records
 
     def contacts(self, *, since: datetime | None) -> Iterator[Page]:
-        """`GET /Contacts?page=N&pageSize=1000&includeArchived=true`, optionally only those changed `since`."""
-        return self._listing(f"{ACCOUNTING}/Contacts", "Contacts", {"includeArchived": "true"}, since)
+        """`GET /Contacts?page=N&pageSize=1000&includeArchived=true`, optionally only those changed `since`.
+
+        One page at a time: the sync may stop reading all contacts halfway (ids are cheaper for a large book with
+        few debtors), and pages read ahead would be calls spent for nothing."""
+        return self._listing(f"{ACCOUNTING}/Contacts", "Contacts", {"includeArchived": "true"}, since,
+                             parallel=False)
 
     def contacts_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
-        """`GET /Contacts?IDs=…&includeArchived=true` in batches of 50."""
-        for batch in _batches(ids):
-            response = self.api.request("GET", f"{ACCOUNTING}/Contacts",
-                                        params={"IDs": ",".join(batch), "includeArchived": "true"})
+        """`GET /Contacts?IDs=…&includeArchived=true` in batches of 50, several at once."""
+        for response in self.api.in_order(
+            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}/Contacts",
+                                                 params={"IDs": ",".join(batch), "includeArchived": "true"})
+            for batch in _batches(ids)
+        ):
             yield _page(response, "Contacts").records
 
     def invoice_pdf(self, invoice_id: str) -> bytes:

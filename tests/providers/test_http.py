@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import respx
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from providers.base import ConnectionSettings, OAuthEndpoints, Token
@@ -20,8 +18,6 @@ from providers.http import (
     LimitReading,
     NextUrlPaginator,
     PageNumberPaginator,
-    RateLimiter,
-    RateWindow,
     parse_retry_after,
 )
 from providers.tokens import MemoryTokenStore
@@ -157,45 +153,6 @@ def test_retry_after_forms(header: str | None, expected: float | None) -> None:
         assert value == expected
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    gaps=st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=250),
-    limit=st.integers(min_value=1, max_value=20),
-    seconds=st.sampled_from([1.0, 10.0, 60.0]),
-    pace=st.booleans(),
-)
-@example(gaps=[0.0] * 3, limit=2, seconds=10.0, pace=False)  # a burst: the third call must wait (off-by-one)
-@example(gaps=[0.0] + [4.0] * 20, limit=5, seconds=60.0, pace=False)
-def test_rate_limiter_never_exceeds_its_budget(gaps: list[float], limit: int, seconds: float, pace: bool) -> None:
-    clock = Clock()
-    limiter = RateLimiter([RateWindow("w", limit, seconds, pace=pace)], clock=clock, sleep=clock.sleep, max_wait=3600)
-    sent: list[float] = []
-    for gap in gaps:
-        clock.now += gap
-        limiter.acquire()
-        sent.append(clock.now)
-    for i, start in enumerate(sent):
-        in_window = [t for t in sent[i:] if t < start + seconds]
-        assert len(in_window) <= limit
-
-
-def test_rate_limiter_waits_for_the_reset_the_platform_announces() -> None:
-    clock = Clock()
-    limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=3600)
-    limiter.observe([LimitReading("minute", remaining=0, reset_at=clock.now + 42)], connection="acme")
-    limiter.acquire()
-    assert clock.slept == [42.0]
-
-
-def test_rate_limiter_stops_for_the_day_when_the_daily_budget_is_spent() -> None:
-    clock = Clock()
-    limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900)
-    limiter.observe([LimitReading("day", remaining=0, reset_at=clock.now + 7200, daily=True)], connection="acme")
-    with pytest.raises(RateLimited) as caught:
-        limiter.acquire()
-    assert caught.value.for_the_day and "acme" in str(caught.value) and clock.slept == []
-
-
 @respx.mock
 def test_expired_token_is_refreshed_persisted_before_use(clock: Clock) -> None:
     tokens = MemoryTokenStore({"acme": token(clock, lifetime=60)})  # within the 2-minute proactive window
@@ -321,15 +278,6 @@ def test_connections_sharing_an_authorisation_refresh_one_stored_token(clock: Cl
     assert tokens.tokens["acme"].refresh_token.get_secret_value() == "shared-refresh-12345"
 
 
-def test_a_spent_daily_budget_without_a_known_reset_stops_at_once() -> None:
-    clock = Clock()
-    limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900)
-    limiter.observe([LimitReading("day", remaining=0, daily=True)], connection="acme")
-    with pytest.raises(RateLimited, match="daily call limit is used up; this connection stops") as caught:
-        limiter.acquire()
-    assert caught.value.for_the_day and clock.slept == []
-
-
 @respx.mock
 def test_the_answer_that_reports_a_spent_day_is_still_used(clock: Clock) -> None:
     class DayHeader(HttpProfile):
@@ -372,13 +320,3 @@ def test_json_amounts_arrive_as_exact_decimals_and_garbage_is_bad_data(clock: Cl
     assert body == {"AmountFC": Decimal("1210.1"), "Count": 3} and isinstance(body["AmountFC"], Decimal)
     with pytest.raises(BadPlatformData, match=r"acme: .*not JSON \(text/html\)"):
         api.get_json("/html")
-
-
-def test_a_spent_own_day_window_stops_instead_of_sleeping_for_hours() -> None:
-    clock = Clock()
-    limiter = RateLimiter([RateWindow("day", 2, 86_400)], clock=clock, sleep=clock.sleep, max_wait=900, connection="acme")
-    limiter.acquire()
-    limiter.acquire()
-    with pytest.raises(RateLimited, match="acme: this run has used the platform's call budget until") as caught:
-        limiter.acquire()
-    assert caught.value.for_the_day and clock.slept == []

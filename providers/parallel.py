@@ -1,0 +1,48 @@
+"""Calls in parallel, answers in order: reading pages concurrently while the store still commits them one by one.
+
+A platform that allows several calls at once (Xero: 5 per organisation) can have its further pages and id batches
+read at the same time; the sync still hands pages to the store in their order, so its per-page commit and its
+resumable cursor are exactly those of a sequential read. The rate limiter bounds how many calls are out at once;
+this module only bounds how far reading runs ahead of the consumer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def in_order(tasks: Iterable[Callable[[], T]], *, at_once: int) -> Iterator[T]:
+    """Run `tasks` up to `at_once` at a time and yield their results in the order given.
+
+    At most `at_once` results wait for the consumer, so a slow consumer does not make reading run far ahead. The
+    first failure is raised at its place in the order and the tasks not yet started are dropped; a consumer that
+    stops early drops them too (the ones already running finish first, so no call is left behind half-made).
+    With `at_once` 1 everything runs in the caller's thread, one task at a time.
+    """
+    if at_once <= 1:
+        for task in tasks:
+            yield task()
+        return
+    pending: deque[Future[T]] = deque()
+    queue = iter(tasks)
+    executor = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="dunning-call")
+    try:
+        for task in queue:
+            pending.append(executor.submit(task))
+            if len(pending) >= at_once:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for task in queue:  # keep `at_once` tasks ahead of the consumer
+                pending.append(executor.submit(task))
+                break
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
