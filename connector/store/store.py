@@ -36,6 +36,7 @@ from connector.models import Debtor, Event, EventKind, Invoice
 from connector.store import schema
 from connector.store.delivery import DeliveryMixin
 from connector.store.engine import WRITE, create_store_engine
+from connector.store.handoff import HandoffCases
 from connector.store.errors import StoreError
 from connector.store.migrations import migrate
 from providers.base import SyncPage, SyncState
@@ -108,7 +109,7 @@ class OutboxEntry:
     last_error: str | None
 
 
-class Store(DeliveryMixin):
+class Store(DeliveryMixin, HandoffCases):
     """Debtors, invoices and their history per connection, the outbox and handoff cases."""
 
     def __init__(self, engine: Engine, *, clock: Clock = _utc_now) -> None:
