@@ -9,7 +9,7 @@ HTTP mechanics (retries, rate limiting, token refresh) to `providers.http`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
@@ -186,6 +186,15 @@ class ReminderRequest(_Frozen):
     delivery: DeliveryMethod = "email"
 
 
+class FreshInvoice(_Frozen):
+    """An invoice as the platform has it right before sending (the batched re-check)."""
+
+    invoice: Invoice | None
+    """None: the platform no longer lists it as open (paid, voided, deleted)."""
+    reminders: int | None = None
+    """How many reminders the platform counts on it (Moneybird's reminder_count), where it tells."""
+
+
 class Receipt(_Frozen):
     """Proof that the platform accepted a write: kept on the outbox row and in the invoice history."""
 
@@ -208,6 +217,12 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     Options: ClassVar[type[BaseModel]] = NoOptions
+    replays_mail: ClassVar[bool] = False
+    """A mail repeated with the same idempotency key is answered without mailing again (Xero's Idempotency-Key,
+    while the platform keeps it): delivery may then resend a reminder a crash left in doubt."""
+    mailing_refused: str | None = None
+    """Set when the platform refused its own mailing mechanism as such (not one reminder): delivery remembers it per
+    connection and goes around it (our mail server, or a task) instead of asking again."""
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         self.settings = settings
@@ -293,6 +308,31 @@ class Provider(abc.ABC):
 
         Returns None when the platform cannot be asked (then the outbox relies on its own records).
         """
+        return None
+
+    # delivery: the outbox calls these, so a crash between the mail and its note can be told apart
+    def mail_reminder(self, request: ReminderRequest) -> Receipt:
+        """The mail alone (the first of a reminder's two writes); `record_reminder` writes the note after it.
+
+        Adapters that cannot split the two do both here (then `record_reminder` has nothing left to do).
+        """
+        return self.send_reminder(request)
+
+    def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
+        """Record a mailed reminder on the platform (the note carrying the key); never raises once mailed."""
+        return mailed
+
+    def recheck(self, invoices: Sequence[Invoice]) -> Mapping[str, FreshInvoice]:
+        """A fresh, batched read of these invoices right before sending (platform id → what the platform has).
+
+        An invoice missing from the answer was not checked; the default checks nothing.
+        """
+        return {}
+
+    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, int],
+                       fresh: Mapping[str, FreshInvoice]) -> bool | None:
+        """After a crash: did the platform send this reminder? `before` holds the reminder counts read when the
+        row was claimed, `fresh` the counts now. None: the platform cannot tell."""
         return None
 
     def warnings(self) -> list[str]:
