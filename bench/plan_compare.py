@@ -31,7 +31,7 @@ from connector.store import Store
 from providers.base import Capabilities
 
 try:  # the planning driver's module, wherever the revision under test keeps it
-    from connector.escalation.driver import plan as plan_store
+    from connector.plan import plan as plan_store
 except ImportError:  # revisions before the escalation package had its driver
     from connector.planning import plan as plan_store  # type: ignore[no-redef]
 

@@ -3,7 +3,7 @@
     /work/venv/bin/python bench/plan_million.py [--invoices N] [--db PATH]
 
 Generates the store with bulk inserts (100,000 debtors, 10 invoices each, a third of them with reminder history,
-some holds), then streams `connector.planning.plan` over it and prints invoices/s, the number of actions, and the
+some holds), then streams the escalation rules (`plan_rows`) over it and prints invoices/s, the number of actions, and the
 resident memory after 10 % of the invoices and at the end (it should not grow with the number of invoices), the
 peak while planning, the CPU time, and whether the target was met: under 60 s for 1,000,000 invoices (a smaller
 run is projected linearly).
@@ -22,9 +22,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from connector.escalation.policy import Policy
-from connector.planning import plan_rows
+from connector.escalation.debtor import plan_rows
 from connector.store import Store
-from providers.base import Capabilities
+from connector.capabilities import Capabilities
 
 AS_OF = date(2026, 11, 23)
 PER_DEBTOR = 10

@@ -416,8 +416,8 @@ def sync(
 @app.command()
 def plan(ctx: typer.Context, as_of: AsOf = None, connection: ConnectionName = None, json_out: Json = False) -> None:
     """The actions due (reminders, calls, letters, handoffs), with reasons, grouped by debtor."""
-    from connector.planning import connection_capabilities
-    from connector.planning import plan as plan_actions
+    from connector.plan import connection_capabilities
+    from connector.plan import plan as plan_actions
 
     today = as_of or date.today()
     with _exit_codes():

@@ -7,7 +7,6 @@ rates are data (`data/nl_statutory_interest.toml`, each row with its start date 
 from __future__ import annotations
 
 import tomllib
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -71,10 +70,6 @@ def business_compensation(
 # --- statutory interest -------------------------------------------------------------------------------------------
 
 
-class StaleRateTable(UserWarning):
-    """A calculation reached past the half-year the rate table is sure of: a newer rate may apply."""
-
-
 @dataclass(frozen=True, slots=True)
 class RatePeriod:
     start: date
@@ -123,7 +118,8 @@ def statutory_interest(principal: Decimal, start: date, end: date, *, commercial
 
     Each day at the rate then in force / 365 (also in leap years); after each full year counted from `start` the
     year's interest is added to the principal (art. 6:119 lid 2, 6:119a lid 3). Rounded to cents at the end only.
-    `start` is the first day of default: the day after the due date.
+    `start` is the first day of default: the day after the due date. Past the table's sure half-year the last known
+    rate is used: `stale_rate_warning(end)` says so, for the caller to show.
     """
     if principal <= 0:
         raise ValueError(f"interest needs a positive principal, got {principal}")
@@ -135,15 +131,6 @@ def statutory_interest(principal: Decimal, start: date, end: date, *, commercial
         raise ValueError(
             f"no statutory interest rate known before {periods[0].start} (asked from {start}); "
             "compute interest for earlier periods by hand"
-        )
-    if end > table.sure_until:
-        warnings.warn(
-            StaleRateTable(
-                f"the statutory interest table is sure only up to {table.sure_until}; interest up to {end} uses the "
-                "last known rate and may be wrong: add the rate for the new half-year to "
-                "connector/escalation/data/nl_statutory_interest.toml"
-            ),
-            stacklevel=2,
         )
     boundaries = sorted({p.start for p in periods if start < p.start <= end})
     with localcontext() as ctx:
@@ -166,6 +153,17 @@ def statutory_interest(principal: Decimal, start: date, end: date, *, commercial
             day = stop
         total_interest += year_interest
     return cents(total_interest)
+
+
+def stale_rate_warning(end: date) -> str | None:
+    """What to tell when interest up to `end` reaches past the half-year the rate table is sure of, else None."""
+    sure_until = rate_table().sure_until
+    if end <= sure_until:
+        return None
+    return (
+        f"the statutory interest table is sure only up to {sure_until}; interest up to {end} uses the last known rate "
+        "and may be wrong: add the rate for the new half-year to connector/escalation/data/nl_statutory_interest.toml"
+    )
 
 
 def unconfirmed_rates() -> tuple[RatePeriod, ...]:

@@ -1,288 +1,46 @@
-"""The planner: given one invoice, its debtor, its history, the policy and a date, the next action or nothing.
+"""The per-invoice planner: given one invoice, its debtor, its history, the policy and a date, the step it is due for.
 
 Pure: values in, a value out; no clock, no store, no I/O. The rules, in the order they are checked:
 
 1. Only collectable invoices (open, not a credit note, something positive outstanding); nothing after a handoff.
-2. Holds pause escalation: a dispute or a manual exclusion until released, a promise to pay (also the platform's
-   own promised payment date) until its date plus the grace days, and a payment arrangement while every
-   instalment is paid on time.
+2. Holds pause escalation (`history.py`): a dispute or a manual exclusion until released, a promise to pay (also
+   the platform's own promised payment date) until its date plus the grace days, and a payment arrangement while
+   every instalment is paid on time.
 3. One step at a time, never backwards, never twice: of the steps after the last one taken, the single most
    advanced whose date *and* prerequisites are met (a job that did not run for weeks catches up without a burst).
    A step's date is its schedule date, but never earlier than its normal distance from the step actually taken.
    Prerequisites: steps counted from another step need that step; the notice of default needs at least one
    reminder; the handoff needs the notice of default and its pay-by date (for consumers the 14-day term) passed.
-4. At least `min_gap_days` between two mails to the same debtor (the driver passes the debtor's last mail).
-5. Costs and interest only where lawful: businesses owe max(EUR 40, scale) and commercial interest from the day
-   after the due date; consumers owe costs only once the 14-day letter's term has passed unpaid.
+
+What applies across a debtor's invoices (the minimum gap between mails, consolidation, one call per debtor) is in
+`debtor.py`; costs and interest in `pricing.py`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any
 
-from connector.escalation.calendar import consumer_term_end, presumed_receipt
-from connector.escalation.legal import (
-    business_compensation,
-    collection_costs,
-    statutory_interest,
-)
+from connector.capabilities import Capabilities
+from connector.escalation.action import MAIL_CHANNELS, Action, ActionInvoice, format_money
+from connector.escalation.history import History, read_history
 from connector.escalation.policy import (
     REMINDER_STEPS,
     STEP_ORDER,
     Channel,
     DebtorOverride,
     Policy,
+    Step,
     StepRule,
 )
-from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
-from providers.base import Capabilities
-
-MAIL_CHANNELS = frozenset({Channel.PLATFORM_MAIL, Channel.LETTER})
-"""Channels that put a message in front of the debtor (and so count for the minimum gap)."""
+from connector.escalation.pricing import notice_pay_by, price
+from connector.models import Debtor, Event, Invoice
 
 LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
 """Steps whose wording the law prescribes: they need our own text, so a letter where the platform mails its own."""
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
-
-
-@dataclass(frozen=True, slots=True)
-class ActionInvoice:
-    """One invoice an action is about, with what its text shows."""
-
-    platform_id: str
-    number: str
-    issue_date: date
-    due_date: date
-    total: Decimal
-    outstanding: Decimal
-    days_overdue: int
-    payment_url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """What to do today for one debtor: a step, on one or several invoices (consolidated by the driver)."""
-
-    step: str
-    channel: Channel
-    connection: str
-    debtor_id: str
-    debtor_name: str
-    debtor_kind: DebtorKind
-    invoices: tuple[ActionInvoice, ...]
-    due_on: date
-    """The day the step fell due (on or before `as_of`)."""
-    as_of: date
-    outstanding: Decimal
-    currency: str
-    reason: str
-    language: str
-    costs: Decimal | None = None
-    """Collection costs owed now (businesses from the day after the due date; consumers after the 14-day term)."""
-    costs_if_unpaid: Decimal | None = None
-    """For the consumer 14-day letter: the exact amount it must state, charged only if the term passes unpaid."""
-    interest: Decimal | None = None
-    """Statutory (commercial) interest up to `as_of`, where the step claims it."""
-    pay_by: date | None = None
-    """For the notice of default: the last day to pay (consumers: the end of the 14-day term)."""
-    presumed_receipt: date | None = None
-    """For the consumer 14-day letter sent today: the day it counts as received."""
-    warnings: tuple[str, ...] = ()
-    dossier: tuple[str, ...] = ()
-    """For a call task: the debtor's open invoices, totals, agreements and history, one line each."""
-
-    @property
-    def invoice_ids(self) -> tuple[str, ...]:
-        return tuple(i.platform_id for i in self.invoices)
-
-    @property
-    def invoice_numbers(self) -> tuple[str, ...]:
-        return tuple(i.number for i in self.invoices)
-
-    @property
-    def is_mail(self) -> bool:
-        return self.channel in MAIL_CHANNELS
-
-    def as_json(self) -> dict[str, Any]:
-        """The `dunning plan --json` object (see cli.md)."""
-
-        def money(value: Decimal | None) -> str | None:
-            return None if value is None else str(value)
-
-        return {
-            "connection": self.connection,
-            "debtor": self.debtor_id,
-            "debtor_name": self.debtor_name,
-            "debtor_kind": self.debtor_kind.value,
-            "invoices": list(self.invoice_ids),
-            "invoice_numbers": list(self.invoice_numbers),
-            "step": self.step,
-            "channel": self.channel.value,
-            "due_on": self.due_on.isoformat(),
-            "outstanding": money(self.outstanding),
-            "currency": self.currency,
-            "reason": self.reason,
-            "language": self.language,
-            "costs": money(self.costs),
-            "costs_if_unpaid": money(self.costs_if_unpaid),
-            "interest": money(self.interest),
-            "pay_by": self.pay_by.isoformat() if self.pay_by else None,
-            "presumed_receipt": self.presumed_receipt.isoformat() if self.presumed_receipt else None,
-            "warnings": list(self.warnings),
-            **({"dossier": list(self.dossier)} if self.dossier else {}),
-        }
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """EUR 1,210.00: how amounts read in reasons and logs."""
-    return f"{currency} {amount:,.2f}"
-
-
-# --- reading the history ------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class History:
-    """What the planner needs from an invoice's events, read once."""
-
-    taken: dict[str, date] = field(default_factory=dict)
-    """Step → the day it was taken (first occurrence)."""
-    handed_off: bool = False
-    last_mail: date | None = None
-    hold: str | None = None
-    """Why escalation is paused today, or None."""
-    paused: list[tuple[date, date]] = field(default_factory=list)
-    """Days (first, last inclusive) escalation was on hold: the schedule resumes where it stood, shifted by them."""
-
-    def paused_days_after(self, day: date) -> int:
-        """Days on hold after `day` (overlapping holds count once)."""
-        covered: set[date] = set()
-        for first, last in self.paused:
-            current = max(first, day + timedelta(days=1))
-            while current <= last:
-                covered.add(current)
-                current += timedelta(days=1)
-        return len(covered)
-
-
-def _parse_date(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and value:
-        return date.fromisoformat(value[:10])
-    return None
-
-
-def _arrangement(event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int) -> tuple[str, date | None]:
-    """The hold reason and, when an instalment was missed, the day the arrangement counts as broken."""
-    data = event.data
-    schedule: list[tuple[date, Decimal]] = []
-    down = data.get("down_payment")
-    if isinstance(down, dict):
-        schedule.append((_parse_date(down.get("due")) or event.on, Decimal(str(down["amount"]))))
-    for item in data.get("instalments", ()):
-        schedule.append((_parse_date(item["due"]) or event.on, Decimal(str(item["amount"]))))
-    schedule.sort(key=lambda row: row[0])
-    if "outstanding" in data:
-        paid = Decimal(str(data["outstanding"])) - invoice.outstanding
-    else:
-        paid = sum((Decimal(str(p.data.get("amount", 0))) for p in payments if p.on >= event.on), Decimal(0))
-    cumulative = Decimal(0)
-    for due, amount in schedule:
-        cumulative += amount
-        if due + timedelta(days=grace) < today and paid < cumulative:
-            return f"payment arrangement broken: instalment of {due} not paid", due + timedelta(days=grace)
-    upcoming = next((due for due, _ in schedule if due >= today), None)
-    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
-
-
-def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:
-    """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
-    history = History()
-    if not events and invoice.promised_payment_date is None:
-        return history
-    ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
-    holds: dict[str, tuple[str, date, date | None]] = {}
-    """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
-    arrangement: Event | None = None
-    payments: list[Event] = []
-
-    def close(name: str, last: date) -> None:
-        _reason, since, limit = holds.pop(name)
-        last = min(last, limit) if limit else last
-        if last >= since:
-            history.paused.append((since, last))
-
-    for event in ordered:
-        kind = event.kind
-        if kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and event.step:
-            history.taken.setdefault(event.step, event.on)
-            if kind is EventKind.REMINDER_SENT and event.step != "handoff":
-                history.last_mail = event.on
-        elif kind is EventKind.HANDOFF:
-            history.handed_off = True
-            history.taken.setdefault("handoff", event.on)
-        elif kind is EventKind.HOLD_SET:
-            name = str(event.data.get("hold", "dispute"))
-            if name in holds:
-                close(name, event.on - timedelta(days=1))
-            if name == "promise":
-                until = _parse_date(event.data.get("until")) or event.on
-                holds[name] = (f"promise to pay by {until}", event.on, until + timedelta(days=policy.promise_grace_days))
-            elif name == "excluded":
-                holds[name] = ("excluded from reminders", event.on, None)
-            else:
-                holds[name] = (f"{name} since {event.on}", event.on, None)
-        elif kind is EventKind.HOLD_RELEASED:
-            released = event.data.get("hold")
-            for name in [str(released)] if released else list(holds):
-                if name in holds:
-                    close(name, event.on - timedelta(days=1))
-        elif kind is EventKind.ARRANGEMENT_SET:
-            arrangement = event
-        elif kind is EventKind.ARRANGEMENT_ENDED:
-            if arrangement is not None and event.on > arrangement.on:
-                history.paused.append((arrangement.on, event.on - timedelta(days=1)))
-            arrangement = None
-        elif kind is EventKind.PAYMENT_SEEN:
-            payments.append(event)
-
-    active: dict[str, str] = {}
-    for name, (reason, since, limit) in list(holds.items()):
-        if limit is None or today <= limit:
-            active[name] = reason
-        close(name, today)
-    promised = invoice.promised_payment_date
-    if promised and today <= promised + timedelta(days=policy.promise_grace_days):
-        active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
-    if arrangement is not None:
-        reason, broken_on = _arrangement(arrangement, invoice, payments, today, policy.arrangement_grace_days)
-        history.paused.append((arrangement.on, broken_on or today))
-        if broken_on is None:
-            active["arrangement"] = reason
-    for name in ("excluded", "dispute", "arrangement", "promise"):
-        if name in active:
-            history.hold = active[name]
-            break
-    else:
-        history.hold = next(iter(active.values()), None)
-    return history
-
-
-# --- deciding -----------------------------------------------------------------------------------------------------
-
-
-def notice_pay_by(sent: date, kind: DebtorKind, policy: Policy) -> date:
-    """The last day to pay after a notice of default sent on `sent` (consumers: the end of the 14-day term)."""
-    if kind is DebtorKind.CONSUMER:
-        return consumer_term_end(sent, policy)
-    return sent + timedelta(days=policy.steps.notice_of_default.pay_by_days)
 
 
 def _step_date(
@@ -377,27 +135,6 @@ class NextStep:
     today: date
 
 
-def plan_invoice(
-    invoice: Invoice,
-    debtor: Debtor,
-    events: Sequence[Event],
-    policy: Policy,
-    today: date,
-    capabilities: Capabilities | None = None,
-    *,
-    last_mail_to_debtor: date | None = None,
-) -> Action | None:
-    """The next action for `invoice` on `today`, or None (nothing due, on hold, or nothing to collect).
-
-    `policy` is the base policy (connection overrides are applied here); `last_mail_to_debtor` is the most recent
-    mail to this debtor about any invoice, for the minimum gap.
-    """
-    decided = next_step(
-        invoice, debtor, events, policy, today, capabilities, last_mail_to_debtor=last_mail_to_debtor
-    )
-    return None if decided is None else build_action(decided)
-
-
 def next_step(
     invoice: Invoice,
     debtor: Debtor,
@@ -405,10 +142,12 @@ def next_step(
     policy: Policy,
     today: date,
     capabilities: Capabilities | None = None,
-    *,
-    last_mail_to_debtor: date | None = None,
 ) -> NextStep | None:
-    """What `plan_invoice` decides, without building the action (same arguments)."""
+    """The step `invoice` is due for on `today`, or None (nothing due, on hold, or nothing to collect).
+
+    `policy` is the base policy (connection overrides are applied here). The minimum gap between mails to the
+    debtor is not checked here: it is a debtor-level rule (`debtor.py`).
+    """
     if not invoice.is_collectable or invoice.total <= 0:
         return None
     policy = policy.for_connection(invoice.connection)
@@ -445,10 +184,6 @@ def next_step(
     step, rule, due_on = chosen
 
     channel = _channel(step, rule, override, capabilities)
-    if channel in MAIL_CHANNELS:
-        for last_mail in (history.last_mail, last_mail_to_debtor):
-            if last_mail is not None and (today - last_mail).days < policy.min_gap_days:
-                return None
     return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
@@ -464,23 +199,12 @@ def build_action(decided: NextStep) -> Action:
     if skipped:
         reason += f" (catching up; not sent: {', '.join(skipped)})"
     reason += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
-    line = ActionInvoice(
-        platform_id=invoice.platform_id,
-        number=invoice.label,
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        total=invoice.total,
-        outstanding=invoice.outstanding,
-        days_overdue=(today - invoice.due_date).days,
-        payment_url=invoice.payment_url,
-    )
+    line = ActionInvoice(invoice=invoice, days_overdue=(today - invoice.due_date).days)
+    priced = price(step, today, debtor.kind, invoice.currency, (line,), history.taken.get("notice_of_default"), policy)
     return Action(
-        step=step,
+        step=Step(step),
         channel=decided.channel,
-        connection=invoice.connection,
-        debtor_id=debtor.platform_id,
-        debtor_name=debtor.name,
-        debtor_kind=debtor.kind,
+        debtor=debtor,
         invoices=(line,),
         due_on=decided.due_on,
         as_of=today,
@@ -488,111 +212,11 @@ def build_action(decided: NextStep) -> Action:
         currency=invoice.currency,
         reason=reason,
         language=language or policy.default_language,
-        **_priced(step, today, debtor.kind, invoice.currency, (line,), (), history.taken.get("notice_of_default"), policy),
-    )
-
-
-def price(action: Action, notice_sent: date | None, policy: Policy) -> Action:
-    """Attach the costs, interest and pay-by date the step may lawfully state (EUR only: the statutory scale is
-    in euros)."""
-    fields = _priced(
-        action.step, action.as_of, action.debtor_kind, action.currency, action.invoices, action.warnings, notice_sent,
-        policy,
-    )
-    return replace(action, **fields) if fields else action
-
-
-def _priced(
-    step: str,
-    today: date,
-    debtor_kind: DebtorKind,
-    currency: str,
-    invoices: tuple[ActionInvoice, ...],
-    warnings_so_far: tuple[str, ...],
-    notice_sent: date | None,
-    policy: Policy,
-) -> dict[str, Any]:
-    """The `Action` fields `price` sets (none for most steps), so an action can be made with them at once."""
-    fields: dict[str, Any] = {}
-    if step not in ("notice_of_default", "handoff"):
-        return fields
-    if step == "notice_of_default":
-        fields["pay_by"] = notice_pay_by(today, debtor_kind, policy)
-        if debtor_kind is DebtorKind.CONSUMER:
-            fields["presumed_receipt"] = presumed_receipt(today, policy.receipt)
-    if currency != "EUR":
-        fields["warnings"] = (*warnings_so_far, "statutory costs and interest are in EUR only")
-        return fields
-    principals = [i.outstanding for i in invoices]
-    if policy.consolidate_principal:
-        principals = [sum(principals, Decimal(0))]
-    commercial = debtor_kind is DebtorKind.BUSINESS
-    if commercial:
-        fields["costs"] = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
-    else:
-        costs = sum((collection_costs(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
-        lawful = notice_sent is not None and today > consumer_term_end(notice_sent, policy)
-        if step == "notice_of_default":
-            fields["costs_if_unpaid"] = costs
-        elif lawful:
-            fields["costs"] = costs
-    if commercial or step == "handoff":
-        found: list[str] = []
-        interest = Decimal(0)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for line in invoices:
-                if line.due_date >= today:
-                    continue
-                seen = len(caught)
-                try:
-                    interest += statutory_interest(
-                        line.outstanding, line.due_date + timedelta(days=1), today, commercial=commercial
-                    )
-                except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
-                    found.append(f"invoice {line.number}: {exc}")
-                found += [str(w.message) for w in caught[seen:]]
-        fields["interest"] = interest
-        fields["warnings"] = (*warnings_so_far, *dict.fromkeys(found))
-    return fields
-
-
-def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
-    """One action for several invoices of one debtor at the same step, channel and currency (one letter/mail).
-
-    Lawfulness is inherited: a cost field is filled only where every single-invoice action had it. With
-    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
-    """
-    first = actions[0]
-    if len(actions) == 1:
-        return first
-    if len({(a.debtor_id, a.step, a.channel, a.currency) for a in actions}) != 1:
-        raise ValueError("only actions of one debtor, step, channel and currency can be consolidated")
-    lines = tuple(line for a in actions for line in a.invoices)
-    outstanding = sum((a.outstanding for a in actions), Decimal(0))
-
-    def combined(name: str) -> Decimal | None:
-        values = [getattr(a, name) for a in actions]
-        if any(v is None for v in values):
-            return None
-        if first.currency != "EUR" or not policy.consolidate_principal:
-            return sum(values, Decimal(0))
-        if first.debtor_kind is DebtorKind.BUSINESS:
-            return business_compensation(outstanding, vat_rate=policy.collection_vat)
-        return collection_costs(outstanding, vat_rate=policy.collection_vat)
-
-    interests = [a.interest for a in actions]
-    return replace(
-        first,
-        invoices=lines,
-        due_on=min(a.due_on for a in actions),
-        outstanding=outstanding,
-        reason=f"{first.step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
-        f"{format_money(outstanding, first.currency)} outstanding; " + "; ".join(
-            f"{a.invoice_numbers[0]}: {a.reason.split(': ', 1)[1]}" for a in actions
-        ),
-        costs=combined("costs"),
-        costs_if_unpaid=combined("costs_if_unpaid"),
-        interest=None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
-        warnings=tuple(dict.fromkeys(w for a in actions for w in a.warnings)),
+        template=policy.steps.rule(step).template,
+        costs=priced.costs,
+        costs_if_unpaid=priced.costs_if_unpaid,
+        interest=priced.interest,
+        pay_by=priced.pay_by,
+        presumed_receipt=priced.presumed_receipt,
+        warnings=priced.warnings,
     )

@@ -30,17 +30,21 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connector.models import DebtorKind, Money
 
-STEP_ORDER: tuple[str, ...] = (
-    "pre_due",
-    "reminder_1",
-    "reminder_2",
-    "final_reminder",
-    "call",
-    "written_reminder",
-    "notice_of_default",
-    "handoff",
-)
-"""The steps in escalation order; a step never follows a later one."""
+class Step(StrEnum):
+    """The escalation steps, in escalation order; a step never follows a later one."""
+
+    PRE_DUE = "pre_due"
+    REMINDER_1 = "reminder_1"
+    REMINDER_2 = "reminder_2"
+    FINAL_REMINDER = "final_reminder"
+    CALL = "call"
+    WRITTEN_REMINDER = "written_reminder"
+    NOTICE_OF_DEFAULT = "notice_of_default"
+    HANDOFF = "handoff"
+
+
+STEP_ORDER: tuple[str, ...] = tuple(step.value for step in Step)
+"""The step names in escalation order (plain text: histories and the config name steps by these)."""
 
 REMINDER_STEPS = frozenset({"reminder_1", "reminder_2", "final_reminder", "written_reminder"})
 """Steps that count as "a reminder was sent" (the notice of default rests on at least one)."""

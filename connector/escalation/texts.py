@@ -22,7 +22,7 @@ from jinja2 import (
     pass_context,
 )
 
-from connector.escalation.planner import Action
+from connector.escalation.action import Action
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind
 
@@ -142,7 +142,7 @@ def render(
     history: tuple[str, ...] = (),
 ) -> Message:
     """The subject and body for `action` in the debtor's language (falling back to the policy's default)."""
-    name = template or policy.for_connection(action.connection).steps.rule(action.step).template
+    name = template or action.template
     for language in dict.fromkeys((action.language, policy.default_language)):
         env = _ENVIRONMENTS.setdefault(language, _environment(language))
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from connector.escalation.policy import Channel, Policy
 from connector.models import Event, EventKind
-from connector.planning import plan
+from connector.plan import plan
 from connector.store import Store
 from providers.base import Capabilities, SyncPage
 

@@ -10,10 +10,10 @@ import pytest
 
 from connector.escalation import legal
 from connector.escalation.legal import (
-    StaleRateTable,
     business_compensation,
     collection_costs,
     rate_table,
+    stale_rate_warning,
     statutory_interest,
 )
 
@@ -105,12 +105,13 @@ def test_interest_before_the_table_is_an_error_not_a_guess() -> None:
         statutory_interest(D(1000), date(2014, 12, 1), date(2015, 2, 1), commercial=True)
 
 
-def test_interest_past_the_half_year_the_table_is_sure_of_warns() -> None:
+def test_interest_past_the_half_year_the_table_is_sure_of_is_told_as_a_value() -> None:
     sure = rate_table().sure_until
+    assert stale_rate_warning(sure) is None  # nothing to tell up to the last sure day
+    told = stale_rate_warning(date(sure.year + 1, 1, 1))
+    assert told is not None and f"sure only up to {sure}" in told
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        statutory_interest(D(1000), date(2026, 1, 1), sure, commercial=True)  # no warning up to the last sure day
-    with pytest.warns(StaleRateTable, match="sure only up to"):
+        warnings.simplefilter("error")  # the calculation itself never warns through the process-wide machinery
         statutory_interest(D(1000), date(2026, 1, 1), date(sure.year + 1, 1, 1), commercial=True)
 
 

@@ -7,10 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from connector.escalation.planner import plan_invoice
-from connector.escalation.policy import Channel, Policy
+from connector.escalation.debtor import plan_invoice
+from connector.capabilities import Capabilities
+from connector.escalation.policy import Channel, Policy, Step
 from connector.models import DebtorKind, EventKind
-from providers.base import Capabilities
 
 from .conftest import DUE, debtor, event, invoice, sent, task
 
@@ -287,3 +287,13 @@ def test_statutory_costs_are_not_stated_for_other_currencies() -> None:
     action = plan_invoice(usd, debtor(), _history_before("notice_of_default"), POLICY, day(45))
     assert action is not None and action.costs is None and action.interest is None
     assert action.warnings == ("statutory costs and interest are in EUR only",)
+
+
+def test_an_action_carries_what_a_reminder_needs_without_reading_the_store() -> None:
+    who = debtor(DebtorKind.BUSINESS)
+    bill = invoice()
+    action = plan_invoice(bill, who, [sent("reminder_1", day(1))], POLICY, day(45))
+    assert action is not None and action.step is Step.NOTICE_OF_DEFAULT
+    assert action.debtor == who and action.invoices[0].invoice == bill
+    assert action.template == "notice_of_default" and action.pay_by is not None and action.interest is not None
+    assert action.as_json()["step"] == "notice_of_default" and action.as_json()["debtor"] == who.platform_id

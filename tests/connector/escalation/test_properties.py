@@ -10,12 +10,13 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.capabilities import Capabilities
+from connector.escalation.action import MAIL_CHANNELS, Action
 from connector.escalation.calendar import consumer_term_end
-from connector.escalation.planner import MAIL_CHANNELS, Action, notice_pay_by
+from connector.escalation.debtor import plan_rows
 from connector.escalation.policy import STEP_ORDER, Policy
+from connector.escalation.pricing import notice_pay_by
 from connector.models import DebtorKind, Event, EventKind, Invoice
-from connector.planning import plan_rows
-from providers.base import Capabilities
 
 from .conftest import debtor, invoice
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from connector.escalation.planner import Action, plan_invoice
+from connector.escalation.action import Action
+from connector.escalation.debtor import plan_invoice
 from connector.escalation.policy import STEP_ORDER, Policy
 from connector.escalation.texts import TemplateDataMissing, render
 from connector.models import DebtorKind

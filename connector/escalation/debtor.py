@@ -1,0 +1,193 @@
+"""The rules across one debtor's invoices: the minimum gap between mails, consolidation, one call per debtor.
+
+The planner decides per invoice which step is due; here those steps become the debtor's actions for the day: at
+most one mail per debtor per run while a minimum gap is set (the most advanced step goes first, the rest wait for
+the gap), several invoices at the same step in one reminder where the platform can consolidate, one call task and
+one agency case per debtor. Pure, like the planner: rows in, actions out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from itertools import groupby
+
+from connector.capabilities import Capabilities
+from connector.escalation.action import MAIL_CHANNELS, Action, format_money
+from connector.escalation.legal import business_compensation, collection_costs
+from connector.escalation.planner import NextStep, build_action, next_step
+from connector.escalation.policy import STEP_ORDER, Channel, Policy
+from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
+
+Row = tuple[Invoice, Debtor, Sequence[Event]]
+
+_INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
+
+
+def plan_rows(
+    rows: Iterable[Row],
+    policy: Policy,
+    as_of: date,
+    *,
+    capabilities: Mapping[str, Capabilities] | None = None,
+    recent_mails: Mapping[tuple[str, str], date] | None = None,
+) -> Iterator[Action]:
+    """Every action due on `as_of` over a stream of (invoice, debtor, history) ordered by connection and debtor.
+
+    Constant memory: only one debtor's invoices are held at a time. `capabilities` per connection name (unknown:
+    none); `recent_mails` adds mails about invoices not in the stream (closed since), per (connection, debtor id).
+    """
+    capabilities = capabilities or {}
+    recent_mails = recent_mails or {}
+    for key, group in groupby(rows, key=lambda row: (row[0].connection, row[0].debtor_id)):
+        yield from plan_debtor(list(group), policy, as_of, capabilities.get(key[0]), last_mailed=recent_mails.get(key))
+
+
+def plan_invoice(
+    invoice: Invoice,
+    debtor: Debtor,
+    events: Sequence[Event],
+    policy: Policy,
+    today: date,
+    capabilities: Capabilities | None = None,
+    *,
+    last_mail_to_debtor: date | None = None,
+) -> Action | None:
+    """The next action for `invoice` alone on `today`, or None; `last_mail_to_debtor` is the most recent mail to
+    this debtor about any invoice, for the minimum gap."""
+    found = plan_debtor([(invoice, debtor, events)], policy, today, capabilities, last_mailed=last_mail_to_debtor)
+    return found[0] if found else None
+
+
+def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
+    """The most recent mail to the debtor about any of these invoices, on or before `as_of`."""
+    sent = [
+        event.on
+        for _invoice, _debtor, events in rows
+        for event in events
+        if event.kind is EventKind.REMINDER_SENT and event.step != "handoff" and event.on <= as_of
+    ]
+    return max(sent, default=None)
+
+
+def gap_allows_mail(previous: date | None, today: date, policy: Policy) -> bool:
+    """Whether the minimum gap since the debtor's last mail has passed."""
+    return previous is None or (today - previous).days >= policy.min_gap_days
+
+
+def _overdue(due: date, as_of: date) -> str:
+    days = (as_of - due).days
+    return f"{days} days overdue" if days > 0 else "not yet overdue"
+
+
+def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
+    """What the caller needs on the phone: every open invoice of the debtor with its history, and the total."""
+    lines: list[str] = []
+    totals: dict[str, Decimal] = {}
+    for invoice, _debtor, events in rows:
+        if not invoice.is_collectable:
+            continue
+        totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.outstanding
+        lines.append(
+            f"invoice {invoice.label}: {format_money(invoice.outstanding, invoice.currency)} of "
+            f"{format_money(invoice.total, invoice.currency)} outstanding, issued {invoice.issue_date}, "
+            f"due {invoice.due_date} ({_overdue(invoice.due_date, as_of)})"
+        )
+        for event in events:
+            if event.on > as_of:
+                continue
+            detail = event.step or event.data.get("hold") or event.data.get("text") or ""
+            if event.kind is EventKind.ARRANGEMENT_SET:
+                detail = ", ".join(f"{i['due']}: {i['amount']}" for i in event.data.get("instalments", ()))
+            lines.append(f"  {event.on} {event.kind.value.replace('_', ' ')}{': ' + str(detail) if detail else ''}")
+    totals_text = ", ".join(format_money(amount, currency) for currency, amount in totals.items())
+    return (f"{len([r for r in rows if r[0].is_collectable])} open invoice(s), {totals_text} in total", *lines)
+
+
+def plan_debtor(
+    rows: Sequence[Row],
+    policy: Policy,
+    as_of: date,
+    capabilities: Capabilities | None = None,
+    *,
+    last_mailed: date | None = None,
+) -> list[Action]:
+    """The actions for one debtor's open invoices, grouped by the debtor-level rules."""
+    decided = [step for invoice, debtor, events in rows if (step := next_step(invoice, debtor, events, policy, as_of,
+                                                                             capabilities))]
+    if not decided:
+        return []
+    resolved = decided[0].policy
+    previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
+                   default=None)
+    if not gap_allows_mail(previous, as_of, resolved):
+        decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
+    can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders
+    grouped: dict[tuple[str, Channel, str], list[NextStep]] = {}
+    for step in decided:
+        grouped.setdefault((step.step, step.channel, step.invoice.currency), []).append(step)
+
+    # Decide which (groups of) steps survive first, and build and price only those.
+    calls_and_cases: list[list[NextStep]] = []
+    mails: list[list[NextStep]] = []
+    for (_step, channel, _currency), steps in grouped.items():
+        steps.sort(key=lambda d: (d.invoice.due_date, -d.invoice.outstanding, d.invoice.label))
+        if channel is Channel.PLATFORM_MAIL:
+            mails.append(steps if can_merge_mail else steps[:1])
+            if not can_merge_mail and resolved.min_gap_days == 0:
+                mails += [[step] for step in steps[1:]]
+        elif channel is Channel.LETTER:
+            # our own letter can always carry several invoices
+            mails.append(steps if resolved.consolidate_reminders else steps[:1])
+        else:
+            calls_and_cases.append(steps)  # one call task, one agency case per debtor
+    if resolved.min_gap_days > 0 and len(mails) > 1:
+        # one mail per debtor per day: the most advanced step first, the rest wait for the gap
+        mails = [max(mails, key=lambda steps: (_INDEX[steps[0].step], sum((d.invoice.outstanding for d in steps),
+                                                                            Decimal(0))))]
+    result = [consolidate([build_action(step) for step in steps], resolved) for steps in mails + calls_and_cases]
+    result = [replace(action, dossier=dossier(rows, as_of)) if action.channel is Channel.CALL_TASK else action
+              for action in result]
+    return sorted(result, key=lambda a: _INDEX[a.step])
+
+
+def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
+    """One action for several invoices of one debtor at the same step, channel and currency (one letter/mail).
+
+    Lawfulness is inherited: a cost field is filled only where every single-invoice action had it. With
+    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
+    """
+    first = actions[0]
+    if len(actions) == 1:
+        return first
+    if len({(a.debtor_id, a.step, a.channel, a.currency) for a in actions}) != 1:
+        raise ValueError("only actions of one debtor, step, channel and currency can be consolidated")
+    lines = tuple(line for a in actions for line in a.invoices)
+    outstanding = sum((a.outstanding for a in actions), Decimal(0))
+
+    def combined(values: list[Decimal | None]) -> Decimal | None:
+        if any(v is None for v in values):
+            return None
+        if first.currency != "EUR" or not policy.consolidate_principal:
+            return sum(values, Decimal(0))  # type: ignore[arg-type]
+        if first.debtor_kind is DebtorKind.BUSINESS:
+            return business_compensation(outstanding, vat_rate=policy.collection_vat)
+        return collection_costs(outstanding, vat_rate=policy.collection_vat)
+
+    interests = [a.interest for a in actions]
+    return replace(
+        first,
+        invoices=lines,
+        due_on=min(a.due_on for a in actions),
+        outstanding=outstanding,
+        reason=f"{first.step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
+        f"{format_money(outstanding, first.currency)} outstanding; " + "; ".join(
+            f"{a.invoice_numbers[0]}: {a.reason.split(': ', 1)[1]}" for a in actions
+        ),
+        costs=combined([a.costs for a in actions]),
+        costs_if_unpaid=combined([a.costs_if_unpaid for a in actions]),
+        interest=None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
+        warnings=tuple(dict.fromkeys(w for a in actions for w in a.warnings)),
+    )

@@ -1,0 +1,200 @@
+"""An invoice's history as the planner reads it: typed event payloads and the fold into what the planner needs.
+
+The store keeps each event's details as a JSON object (`Event.data`); the payload types here are what those objects
+mean for escalation, parsed in one place (a hold and its end date, an arrangement's instalments, a payment), so the
+planner never digs through untyped dictionaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from connector.escalation.policy import Policy
+from connector.models import Event, EventKind, Invoice
+
+HoldKind = Literal["dispute", "promise", "excluded"]
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        return date.fromisoformat(value[:10])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPayload:
+    """`hold_set`: escalation pauses (a promise until its date), `hold_released` names the hold it ends (or all)."""
+
+    hold: str | None
+    """dispute | promise | excluded (an unknown name from an older version pauses like a dispute)."""
+    until: date | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> HoldPayload:
+        hold = data.get("hold")
+        return cls(hold=None if hold is None else str(hold), until=_date(data.get("until")), reason=data.get("reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class Instalment:
+    due: date
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ArrangementPayload:
+    """`arrangement_set`: a payment schedule; `outstanding` is what was owed when it was agreed (older entries lack
+    it: then the payments seen since count)."""
+
+    schedule: tuple[Instalment, ...]
+    """The down payment and the instalments, by due date."""
+    outstanding: Decimal | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any], on: date) -> ArrangementPayload:
+        schedule: list[Instalment] = []
+        down = data.get("down_payment")
+        if isinstance(down, dict):
+            schedule.append(Instalment(_date(down.get("due")) or on, Decimal(str(down["amount"]))))
+        for item in data.get("instalments", ()):
+            schedule.append(Instalment(_date(item["due"]) or on, Decimal(str(item["amount"]))))
+        schedule.sort(key=lambda row: row.due)
+        outstanding = Decimal(str(data["outstanding"])) if "outstanding" in data else None
+        return cls(tuple(schedule), outstanding)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPayload:
+    """`payment_seen`: sync saw the outstanding amount drop by `amount`."""
+
+    amount: Decimal
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> PaymentPayload:
+        return cls(Decimal(str(data.get("amount", 0))))
+
+
+@dataclass(slots=True)
+class History:
+    """What the planner needs from an invoice's events, read once."""
+
+    taken: dict[str, date] = field(default_factory=dict)
+    """Step → the day it was taken (first occurrence)."""
+    handed_off: bool = False
+    last_mail: date | None = None
+    hold: str | None = None
+    """Why escalation is paused today, or None."""
+    paused: list[tuple[date, date]] = field(default_factory=list)
+    """Days (first, last inclusive) escalation was on hold: the schedule resumes where it stood, shifted by them."""
+
+    def paused_days_after(self, day: date) -> int:
+        """Days on hold after `day` (overlapping holds count once)."""
+        covered: set[date] = set()
+        for first, last in self.paused:
+            current = max(first, day + timedelta(days=1))
+            while current <= last:
+                covered.add(current)
+                current += timedelta(days=1)
+        return len(covered)
+
+
+def _arrangement(
+    event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int
+) -> tuple[str, date | None]:
+    """The hold reason and, when an instalment was missed, the day the arrangement counts as broken."""
+    agreed = ArrangementPayload.of(event.data, event.on)
+    if agreed.outstanding is not None:
+        paid = agreed.outstanding - invoice.outstanding
+    else:
+        paid = sum((PaymentPayload.of(p.data).amount for p in payments if p.on >= event.on), Decimal(0))
+    cumulative = Decimal(0)
+    for instalment in agreed.schedule:
+        cumulative += instalment.amount
+        if instalment.due + timedelta(days=grace) < today and paid < cumulative:
+            return (
+                f"payment arrangement broken: instalment of {instalment.due} not paid",
+                instalment.due + timedelta(days=grace),
+            )
+    upcoming = next((row.due for row in agreed.schedule if row.due >= today), None)
+    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
+
+
+def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:
+    """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
+    history = History()
+    if not events and invoice.promised_payment_date is None:
+        return history
+    ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
+    holds: dict[str, tuple[str, date, date | None]] = {}
+    """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
+    arrangement: Event | None = None
+    payments: list[Event] = []
+
+    def close(name: str, last: date) -> None:
+        _reason, since, limit = holds.pop(name)
+        last = min(last, limit) if limit else last
+        if last >= since:
+            history.paused.append((since, last))
+
+    for event in ordered:
+        kind = event.kind
+        if kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and event.step:
+            history.taken.setdefault(event.step, event.on)
+            if kind is EventKind.REMINDER_SENT and event.step != "handoff":
+                history.last_mail = event.on
+        elif kind is EventKind.HANDOFF:
+            history.handed_off = True
+            history.taken.setdefault("handoff", event.on)
+        elif kind is EventKind.HOLD_SET:
+            hold = HoldPayload.of(event.data)
+            name = hold.hold or "dispute"
+            if name in holds:
+                close(name, event.on - timedelta(days=1))
+            if name == "promise":
+                until = hold.until or event.on
+                holds[name] = (f"promise to pay by {until}", event.on, until + timedelta(days=policy.promise_grace_days))
+            elif name == "excluded":
+                holds[name] = ("excluded from reminders", event.on, None)
+            else:
+                holds[name] = (f"{name} since {event.on}", event.on, None)
+        elif kind is EventKind.HOLD_RELEASED:
+            released = HoldPayload.of(event.data).hold
+            for name in [released] if released else list(holds):
+                if name in holds:
+                    close(name, event.on - timedelta(days=1))
+        elif kind is EventKind.ARRANGEMENT_SET:
+            arrangement = event
+        elif kind is EventKind.ARRANGEMENT_ENDED:
+            if arrangement is not None and event.on > arrangement.on:
+                history.paused.append((arrangement.on, event.on - timedelta(days=1)))
+            arrangement = None
+        elif kind is EventKind.PAYMENT_SEEN:
+            payments.append(event)
+
+    active: dict[str, str] = {}
+    for name, (reason, _since, limit) in list(holds.items()):
+        if limit is None or today <= limit:
+            active[name] = reason
+        close(name, today)
+    promised = invoice.promised_payment_date
+    if promised and today <= promised + timedelta(days=policy.promise_grace_days):
+        active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
+    if arrangement is not None:
+        reason, broken_on = _arrangement(arrangement, invoice, payments, today, policy.arrangement_grace_days)
+        history.paused.append((arrangement.on, broken_on or today))
+        if broken_on is None:
+            active["arrangement"] = reason
+    for name in ("excluded", "dispute", "arrangement", "promise"):
+        if name in active:
+            history.hold = active[name]
+            break
+    else:
+        history.hold = next(iter(active.values()), None)
+    return history

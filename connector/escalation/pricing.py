@@ -1,0 +1,93 @@
+"""What a step may lawfully state: collection costs, statutory interest, the pay-by date and presumed receipt.
+
+Businesses owe max(EUR 40, scale) and commercial interest from the day after the due date; consumers owe costs only
+once the 14-day letter's term has passed unpaid. What cannot be computed (a due date before the rate table, a
+currency the statutory scale does not cover) comes back as warnings on the action, never as a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from connector.escalation.action import ActionInvoice
+from connector.escalation.calendar import consumer_term_end, presumed_receipt
+from connector.escalation.legal import business_compensation, collection_costs, stale_rate_warning, statutory_interest
+from connector.escalation.policy import Policy
+from connector.models import DebtorKind
+
+PRICED_STEPS = frozenset({"notice_of_default", "handoff"})
+"""Only these steps state costs and interest (and a pay-by date)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """The amounts and dates a priced step states (None where the step may not state it)."""
+
+    costs: Decimal | None = None
+    costs_if_unpaid: Decimal | None = None
+    interest: Decimal | None = None
+    pay_by: date | None = None
+    presumed_receipt: date | None = None
+    warnings: tuple[str, ...] = ()
+
+
+NOT_PRICED = Priced()
+
+
+def notice_pay_by(sent: date, kind: DebtorKind, policy: Policy) -> date:
+    """The last day to pay after a notice of default sent on `sent` (consumers: the end of the 14-day term)."""
+    if kind is DebtorKind.CONSUMER:
+        return consumer_term_end(sent, policy)
+    return sent + timedelta(days=policy.steps.notice_of_default.pay_by_days)
+
+
+def price(
+    step: str,
+    today: date,
+    debtor_kind: DebtorKind,
+    currency: str,
+    invoices: tuple[ActionInvoice, ...],
+    notice_sent: date | None,
+    policy: Policy,
+) -> Priced:
+    """The costs, interest and pay-by date `step` may state on `today` for these invoices (EUR only: the statutory
+    scale is in euros)."""
+    if step not in PRICED_STEPS:
+        return NOT_PRICED
+    pay_by = receipt = costs = costs_if_unpaid = interest = None
+    warnings: list[str] = []
+    if step == "notice_of_default":
+        pay_by = notice_pay_by(today, debtor_kind, policy)
+        if debtor_kind is DebtorKind.CONSUMER:
+            receipt = presumed_receipt(today, policy.receipt)
+    if currency != "EUR":
+        return Priced(pay_by=pay_by, presumed_receipt=receipt, warnings=("statutory costs and interest are in EUR only",))
+    principals = [i.outstanding for i in invoices]
+    if policy.consolidate_principal:
+        principals = [sum(principals, Decimal(0))]
+    commercial = debtor_kind is DebtorKind.BUSINESS
+    if commercial:
+        costs = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
+    else:
+        scale = sum((collection_costs(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
+        if step == "notice_of_default":
+            costs_if_unpaid = scale
+        elif notice_sent is not None and today > consumer_term_end(notice_sent, policy):
+            costs = scale
+    if commercial or step == "handoff":
+        interest = Decimal(0)
+        for line in invoices:
+            if line.due_date >= today:
+                continue
+            try:
+                interest += statutory_interest(
+                    line.outstanding, line.due_date + timedelta(days=1), today, commercial=commercial
+                )
+            except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
+                warnings.append(f"invoice {line.number}: {exc}")
+            else:
+                if (stale := stale_rate_warning(today)) is not None:
+                    warnings.append(stale)
+    return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(warnings)))
