@@ -13,6 +13,7 @@ import fnmatch
 import hashlib
 import html
 import json
+import re
 import secrets
 import threading
 import time as _time
@@ -20,8 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -802,6 +804,120 @@ class SentMail:
     at: datetime
 
 
+# --- the Simulator protocol: what the demo, the job's tests and the benchmarks drive, never naming a platform ------
+
+
+@dataclass(frozen=True)
+class BookInvoice:
+    """One sales invoice of a seeded book, in the platform's neutral terms (each simulator books it its own way)."""
+
+    key: str
+    """The book's own name for the invoice (e.g. `pays-after-second-reminder`), mapped to a platform id on seeding."""
+    net: Decimal
+    issued: date
+    due_days: int = 30
+    vat_rate: Decimal = Decimal("0.21")
+    currency: str = "EUR"
+    paid: Decimal = Decimal("0")
+    """Part already paid when the book is seeded (a partial payment)."""
+    credited: Decimal = Decimal("0")
+    """A credit note for this much, issued to the same debtor (Xero allocates it; the others book it beside)."""
+
+    @property
+    def total(self) -> Decimal:
+        return (self.net * (1 + self.vat_rate)).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class BookDebtor:
+    key: str
+    name: str
+    kind: Literal["business", "consumer"]
+    country: str
+    """ISO 3166 alpha-2 (NL, BE, GB)."""
+    email: str | None
+    street: str
+    postcode: str
+    city: str
+    phone: str | None = None
+    kvk: str | None = None
+    vat_number: str | None = None
+    contact_person: str | None = None
+    invoices: tuple[BookInvoice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Book:
+    """A realistic receivables book to seed a simulator with (`Simulator.seed`)."""
+
+    organisation: str
+    debtors: tuple[BookDebtor, ...]
+
+
+@dataclass(frozen=True)
+class SeededBook:
+    """Where a seeded book landed: the tenant to connect and each invoice's platform id by its book key."""
+
+    tenant: str
+    invoices: Mapping[str, str]
+
+
+@runtime_checkable
+class Simulator(Protocol):
+    """A platform simulator as the demo and the tests drive it, whatever the platform.
+
+    Implemented by every `dunning.simulators` entry point (through `SimulatorBase` and three platform hooks:
+    `empty`, `seed`, `record_payment`).
+    """
+
+    platform: ClassVar[str]
+    clock: VirtualClock
+    mail: list[SentMail]
+
+    @classmethod
+    def empty(cls, clock: VirtualClock) -> Self:
+        """A simulator with no books yet, on `clock` (shared when several simulators make one world)."""
+        ...
+
+    def seed(self, book: Book) -> SeededBook:
+        """Book `book` as this platform holds it: debtors, invoices, partial payments and credit notes."""
+        ...
+
+    def record_payment(self, invoice_id: str, amount: Decimal | None = None) -> None:
+        """The debtor paid `amount` (the rest when None) today, and the bookkeeper matched it."""
+        ...
+
+    def advance_to(self, moment: datetime) -> None:
+        """Move the (possibly shared) clock on to `moment` and do the platform's overnight work."""
+        ...
+
+    def sent_mail(self, since: datetime | None = None) -> list[SentMail]:
+        """Every mail the platform sent on our request (at or after `since`)."""
+        ...
+
+    def register_app(self, client_id: str, client_secret: str | None, redirect_uri: str) -> None:
+        """Register an OAuth app as on the platform's developer portal."""
+        ...
+
+    def connection_urls(self, base_url: str) -> dict[str, str]:
+        """The config overrides (`api_url`, `authorize_url`, `token_url`) that point a connection at `base_url`."""
+        ...
+
+    def approve(self, authorize_url: str) -> str:
+        """Play the user on the consent page: allow every tenant; returns where the platform redirects to."""
+        ...
+
+    def transport(self) -> SimulatorTransport:
+        ...
+
+    def serving(self) -> Any:
+        """A context manager serving the simulator on 127.0.0.1 in a thread; yields its base URL."""
+        ...
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        ...
+
+
 class SimulatorBase:
     """A WSGI app with routing, call recording, fault injection and a sent-mail log.
 
@@ -834,6 +950,62 @@ class SimulatorBase:
         mail = SentMail(tenant, tuple(recipients), tuple(invoice_ids), kind, text, self.clock.now())
         self.mail.append(mail)
         return mail
+
+    # -- the Simulator protocol (platform hooks: `empty`, `seed`, `record_payment`, `connection_urls`) ---------
+
+    platform: ClassVar[str] = ""
+
+    def advance_to(self, moment: datetime) -> None:
+        now = self.clock.now()
+        if moment > now:
+            self.clock.advance((moment - now).total_seconds())
+        self.overnight()
+
+    def advance_day(self, days: int = 1) -> None:
+        self.advance_to(self.clock.now() + timedelta(days=days))
+
+    def overnight(self) -> None:
+        """What the platform does by itself when a day passes (e.g. marking invoices late); nothing by default."""
+
+    def sent_mail(self, since: datetime | None = None) -> list[SentMail]:
+        return [m for m in list(self.mail) if since is None or m.at >= since]
+
+    def register_app(self, client_id: str, client_secret: str | None, redirect_uri: str) -> None:
+        self.oauth.register_client(client_id, client_secret, [redirect_uri])
+
+    def approve(self, authorize_url: str) -> str:
+        with httpx.Client(transport=self.transport(), timeout=10) as http:
+            page = http.get(authorize_url)
+            found = re.search(r'name="txn" value="([^"]+)"', page.text)
+            if page.status_code != 200 or found is None:
+                raise RuntimeError(f"the simulated consent page did not open ({page.status_code})")
+            tenants = [html.unescape(t) for t in re.findall(r'name="tenant" value="([^"]*)"', page.text)]
+            form: dict[str, Any] = {"txn": found.group(1), "decision": "allow", "tenant": tenants}
+            answer = http.post(authorize_url, data=form)
+        if answer.status_code != 302:
+            raise RuntimeError(f"the simulated consent was not accepted ({answer.status_code})")
+        return answer.headers["Location"]
+
+    def browser(self) -> Callable[[str], bool]:
+        """A stand-in for the user's browser (the setup wizard's `open_browser`): consents on the platform's page,
+        then follows the redirect to the wizard's loopback listener, accepting its self-signed certificate."""
+
+        def open_browser(url: str) -> bool:
+            location = self.approve(url)
+            with httpx.Client(verify=False, timeout=10) as http:  # noqa: S501 (the wizard's own loopback certificate)
+                http.get(location)
+            return True
+
+        return open_browser
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        with serve(self) as base_url:
+            self.served_at(base_url)
+            yield base_url
+
+    def served_at(self, base_url: str) -> None:
+        """Told the loopback URL it is served on (platforms that write absolute links use it)."""
 
     # -- response hooks (override with the platform's bodies) -------------------------------------------------
 
@@ -950,8 +1122,9 @@ def serve(app: Callable[..., Any], *, host: str = "127.0.0.1", port: int = 0) ->
 
 
 __all__ = [
-    "EXACT_OAUTH", "MONEYBIRD_OAUTH", "XERO_OAUTH", "BearerCheck", "Fault", "FaultPlan", "Grant", "OAuthClient",
-    "OAuthPolicy", "OAuthServer", "RateDecision", "RateWindows", "RecordedCall", "SentMail", "SimulatedTimeout",
-    "SimulatorBase", "SimulatorTransport", "TokenError", "VirtualClock", "Window", "WindowState", "serve",
+    "EXACT_OAUTH", "MONEYBIRD_OAUTH", "XERO_OAUTH", "BearerCheck", "Book", "BookDebtor", "BookInvoice", "Fault",
+    "FaultPlan", "Grant", "OAuthClient", "OAuthPolicy", "OAuthServer", "RateDecision", "RateWindows", "RecordedCall",
+    "SeededBook", "SentMail", "SimulatedTimeout", "Simulator", "SimulatorBase", "SimulatorTransport", "TokenError",
+    "VirtualClock", "Window", "WindowState", "serve",
 ]
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -35,9 +35,11 @@ from werkzeug.wrappers import Request, Response
 
 from providers.simkit import (
     EXACT_OAUTH,
+    Book,
     OAuthServer,
     RateDecision,
     RateWindows,
+    SeededBook,
     SimulatorBase,
     VirtualClock,
     Window,
@@ -562,6 +564,43 @@ class ExactSimulator(SimulatorBase):
             self.new_invoice(division, made[0].ID, "99.00", status=20)  # open, not yet processed
             self.new_invoice(division, made[0].ID, "12.00", status=10)  # draft
             self.supplier_payment(division, made[-1].ID, "500.00")
+
+    # -- the Simulator protocol (providers.simkit.Simulator) ----------------------------------------------------
+
+    platform = "exact"
+
+    @classmethod
+    def empty(cls, clock: VirtualClock) -> Self:
+        return cls(clock, accounts=0, invoices=0)
+
+    def seed(self, book: Book) -> SeededBook:
+        code = self.current_division or self.add_division(123456, book.organisation).Code
+        ids: dict[str, str] = {}
+        for debtor in book.debtors:
+            account = self.add_account(
+                code, debtor.name, Email=debtor.email, Phone=debtor.phone, AddressLine1=debtor.street,
+                Postcode=debtor.postcode, City=debtor.city, Country=debtor.country, ChamberOfCommerce=debtor.kvk,
+                VATNumber=debtor.vat_number, Language="NL" if debtor.country in ("NL", "BE") else "EN",
+            )
+            if debtor.contact_person:
+                self.add_contact(code, account.ID, debtor.contact_person, email=None)
+            for item in debtor.invoices:
+                invoice = self.new_invoice(code, account.ID, item.total, currency=item.currency,
+                                           invoice_date=item.issued, due_days=item.due_days)
+                ids[item.key] = invoice.InvoiceID
+                if item.paid:
+                    self.pay(code, invoice.InvoiceID, item.paid)
+                if item.credited:
+                    self.new_invoice(code, account.ID, item.credited, currency=item.currency,
+                                     invoice_date=item.issued, credit_note=True)
+        return SeededBook(tenant=str(code), invoices=ids)
+
+    def record_payment(self, invoice_id: str, amount: Decimal | None = None) -> None:
+        code = next(c for c, data in self.divisions.items() if invoice_id in data.invoices)
+        self.pay(code, invoice_id, amount)
+
+    def connection_urls(self, base_url: str) -> dict[str, str]:
+        return {"api_url": base_url}
 
     # -- routing, auth and limits -----------------------------------------------------------------------------
 

@@ -28,14 +28,23 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from providers.simkit import MONEYBIRD_OAUTH, OAuthServer, RateWindows, SimulatorBase, VirtualClock, Window
+from providers.simkit import (
+    MONEYBIRD_OAUTH,
+    Book,
+    OAuthServer,
+    RateWindows,
+    SeededBook,
+    SimulatorBase,
+    VirtualClock,
+    Window,
+)
 
 STATES = ("draft", "scheduled", "open", "pending_payment", "reminded", "late", "paid", "uncollectible")
 REMINDABLE = ("open", "late", "reminded")
@@ -388,6 +397,57 @@ class MoneybirdSimulator(SimulatorBase):
         if state != "paid" and state != "draft" and rng.random() < 0.15:
             self.partial_payment(invoice.id, (invoice.total / 2).quantize(Decimal("0.01")), administration=admin)
         return invoice
+
+    # -- the Simulator protocol (providers.simkit.Simulator) ----------------------------------------------------
+
+    platform = "moneybird"
+
+    @classmethod
+    def empty(cls, clock: VirtualClock) -> Self:
+        return cls(contacts=0, invoices=0, clock=clock)
+
+    def seed(self, book: Book) -> SeededBook:
+        admin = self.administration
+        admin.name = admin.identity["company_name"] = admin.identity["bank_account_name"] = book.organisation
+        ids: dict[str, str] = {}
+        for debtor in book.debtors:
+            first, _, last = debtor.name.partition(" ")
+            person = dict(company_name=None, firstname=first, lastname=last) if debtor.kind == "consumer" else dict(
+                company_name=debtor.name, firstname=None, lastname=None)
+            contact = self.new_contact(
+                administration=admin, address1=debtor.street, zipcode=debtor.postcode, city=debtor.city,
+                country=debtor.country, email=debtor.email, send_invoices_to_email=debtor.email, phone=debtor.phone,
+                chamber_of_commerce=debtor.kvk, tax_number=debtor.vat_number, attention=debtor.contact_person,
+                **person)
+            for item in debtor.invoices:
+                invoice = self.new_invoice(contact.id, total_excl_tax=item.net, tax_rate=item.vat_rate,
+                                           invoice_date=item.issued, due_days=item.due_days, administration=admin,
+                                           currency=item.currency)
+                ids[item.key] = invoice.id
+                if item.paid:
+                    self.partial_payment(invoice.id, item.paid, administration=admin)
+                if item.credited:  # Moneybird: a credit invoice of its own, negative and open
+                    net = (item.credited / (1 + item.vat_rate)).quantize(Decimal("0.01"))
+                    self.new_invoice(contact.id, total_excl_tax=-net, tax_rate=item.vat_rate,
+                                     invoice_date=item.issued, administration=admin, currency=item.currency)
+        self._states_as_of = None  # invoices booked in the past fall due at the next look
+        return SeededBook(tenant=admin.id, invoices=ids)
+
+    def record_payment(self, invoice_id: str, amount: Decimal | None = None) -> None:
+        admin = next(a for a in self.books.values() if invoice_id in a.invoices)
+        with self._books_lock:
+            invoice = admin.invoices[invoice_id]
+            self.partial_payment(invoice_id, invoice.unpaid if amount is None else amount, administration=admin)
+
+    def overnight(self) -> None:
+        with self._books_lock:
+            self.advance_states()
+
+    def connection_urls(self, base_url: str) -> dict[str, str]:
+        return {"api_url": base_url}
+
+    def served_at(self, base_url: str) -> None:
+        self.base_url = base_url
 
     # -- mutators for tests -------------------------------------------------------------------------------------
 

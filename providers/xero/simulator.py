@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Self
 
 from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
@@ -32,8 +32,10 @@ from werkzeug.wrappers import Request, Response
 
 from providers.simkit import (
     XERO_OAUTH,
+    Book,
     OAuthServer,
     RateWindows,
+    SeededBook,
     SimulatorBase,
     VirtualClock,
     Window,
@@ -673,6 +675,47 @@ class XeroSimulator(SimulatorBase):
 
     def history(self, invoice_id: str, org: Organisation | None = None) -> list[HistoryRecord]:
         return list((org or self.org).history.get(invoice_id, []))
+
+    # -- the Simulator protocol (providers.simkit.Simulator) ----------------------------------------------------
+
+    platform = "xero"
+
+    @classmethod
+    def empty(cls, clock: VirtualClock) -> Self:
+        return cls(clock)
+
+    def seed(self, book: Book) -> SeededBook:
+        org = self.org
+        org.name = book.organisation
+        ids: dict[str, str] = {}
+        for debtor in book.debtors:
+            first, _, last = (debtor.contact_person or debtor.name).partition(" ")
+            contact = org.add_contact(
+                debtor.name, first_name=first, last_name=last, email=debtor.email,
+                postal={"AddressLine1": debtor.street, "City": debtor.city, "PostalCode": debtor.postcode,
+                        "Country": debtor.country},
+                phone={"PhoneNumber": debtor.phone} if debtor.phone else {},
+                tax_number=debtor.vat_number, company_number=debtor.kvk,
+            )
+            for item in debtor.invoices:
+                invoice = org.add_invoice(contact.contact_id, item.total, issued=item.issued,
+                                          due=item.issued + timedelta(days=item.due_days), currency=item.currency,
+                                          sent_to_contact=True)
+                invoice.lines = [SimLine("Diensten", Decimal(1), item.net, item.vat_rate)]
+                ids[item.key] = invoice.invoice_id
+                if item.paid:
+                    org.pay(invoice.invoice_id, item.paid)
+                if item.credited:
+                    org.credit(invoice.invoice_id, item.credited)
+        return SeededBook(tenant=org.tenant_id, invoices=ids)
+
+    def record_payment(self, invoice_id: str, amount: Decimal | None = None) -> None:
+        org = next(o for o in self.organisations.values() if invoice_id in o.invoices)
+        org.pay(invoice_id, amount)
+
+    def connection_urls(self, base_url: str) -> dict[str, str]:
+        return {"api_url": base_url, "authorize_url": f"{base_url}/identity/connect/authorize",
+                "token_url": f"{base_url}/connect/token"}
 
     # -- Xero's answers ----------------------------------------------------------------------------------------
 
