@@ -180,3 +180,27 @@ class DeliveryMixin:
                 return False
             self._append(conn, entry.connection, events, now)
         return True
+
+    def outbox_fact(self, connection: str, name: str) -> str | None:
+        """Something delivery learnt about a connection's platform and keeps (e.g. its mailing refused)."""
+        row = self.outbox_by_key(_fact_key(connection, name))
+        return None if row is None else row.payload.get("value")
+
+    def outbox_set_fact(self, connection: str, name: str, value: str) -> None:
+        """Kept as an outbox row that is never worked (status `done`), so no schema change is needed for it."""
+        o = schema.outbox.c
+        key = _fact_key(connection, name)
+        now = self._clock()
+        with self._write() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(schema.outbox.insert().values(
+                        idempotency_key=key, connection=connection, kind="fact", payload={"value": value},
+                        status="done", attempts=0, created_at=now, updated_at=now))
+            except IntegrityError:
+                conn.execute(schema.outbox.update().where(o.idempotency_key == key)
+                             .values(payload={"value": value}, updated_at=now))
+
+
+def _fact_key(connection: str, name: str) -> str:
+    return f"fact:{connection}:{name}"

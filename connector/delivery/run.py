@@ -1,0 +1,149 @@
+"""`dunning send`: every configured connection (or the one named), one after another, each on its own.
+
+A connection that cannot start (authorisation expired, platform down) or stops (day budget) is reported in its
+summary and never stops the others. Settings (secrets from the environment included) are resolved before the first
+call, so a configuration problem is a usage error before anything touches a platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import TYPE_CHECKING
+
+from connector import plugins
+from connector.delivery.queueing import outbox_row
+from connector.delivery.sender import ConnectionRun, Outcome, Sender, Summary
+from connector.delivery.smtp import mailer
+from connector.escalation import Action
+from connector.plan import connection_capabilities, plan
+from connector.progress import Progress
+from connector.store import Store
+from providers.base import ConnectionSettings, Provider, TokenStore
+from providers.errors import DunningError, redact
+
+if TYPE_CHECKING:
+    from connector.config import Config
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[ConnectionSettings], Provider]
+
+
+def sender_for(config: Config, environ: Mapping[str, str] | None = None) -> Sender:
+    """Who signs, where letters go and the optional mail server, from the config."""
+    creditor = config.creditor
+    lines: tuple[str, ...] = ()
+    if creditor is not None:
+        place = " ".join(filter(None, (creditor.postal_code, creditor.city)))
+        lines = tuple(filter(None, (*creditor.address_lines, place, creditor.email, creditor.phone,
+                                    f"KvK {creditor.coc_number}" if creditor.coc_number else None,
+                                    f"IBAN {creditor.iban}" if creditor.iban else None)))
+    return Sender(creditor=creditor.name if creditor else "", creditor_lines=lines,
+                  letters_dir=config.base_dir / "letters", mailer=mailer(getattr(config, "mail", None), environ))
+
+
+def send_all(
+    config: Config,
+    store: Store,
+    tokens: TokenStore,
+    *,
+    as_of: date,
+    emit: Callable[[Outcome], None],
+    connection: str | None = None,
+    step: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    connect: Connect | None = None,
+) -> list[Summary]:
+    chosen = [config.connection(connection)] if connection else list(config.connections)
+    settings = [config.settings(c.name) for c in chosen]
+    sender = sender_for(config)
+    connect = connect or (lambda s: plugins.provider_class(s.provider).connect(s, tokens=tokens))
+    capabilities = connection_capabilities((c.name, c.provider) for c in chosen)
+    summaries = []
+    for connection_settings in settings:
+        name = connection_settings.name
+        store.ensure_connection(name, connection_settings.provider, connection_settings.tenant)
+        actions = [a for a in plan(store, config.policy, as_of, connection=name, capabilities=capabilities)
+                   if step is None or str(a.step) == step]
+        if dry_run:
+            summaries.append(preview(store, config, name, actions, sender, emit))
+            continue
+        summaries.append(_send_one(store, config, connection_settings, actions, sender, connect, as_of=as_of,
+                                   emit=emit, step=step, limit=limit, progress=progress))
+    return summaries
+
+
+def _send_one(store: Store, config: Config, settings: ConnectionSettings, actions: list[Action], sender: Sender,
+              connect: Connect, *, as_of: date, emit: Callable[[Outcome], None], step: str | None,
+              limit: int | None, progress: Progress | None) -> Summary:
+    name = settings.name
+    try:
+        provider = connect(settings)
+    except DunningError as exc:
+        return Summary(name, error=_named(str(exc), name))
+    except Exception as exc:  # a broken adapter must not stop the other connections
+        log.exception("%s: the adapter could not be started", name)
+        return Summary(name, error=redact(f"{name}: the adapter could not be started: {exc}"))
+
+    def queue(run: ConnectionRun) -> None:
+        for action in actions:
+            row = outbox_row(action, config.policy, creditor=sender.creditor or None)
+            if row is None:
+                run.emit(Outcome("skipped", "handed to the collection agency by `dunning export`",
+                                 _plan_fields(action)))
+                continue
+            run.queue(*row)
+
+    try:
+        run = ConnectionRun(store, provider, name, as_of=as_of, sender=sender, emit=emit, progress=progress)
+        return run.run(queue, step=step, limit=limit)
+    except Exception as exc:  # a bug with one platform must not stop the other connections
+        log.exception("%s: sending failed unexpectedly", name)
+        return Summary(name, error=redact(f"{name}: sending failed unexpectedly: {exc}"))
+    finally:
+        provider.close()
+
+
+def preview(store: Store, config: Config, name: str, actions: list[Action], sender: Sender,
+            emit: Callable[[Outcome], None]) -> Summary:
+    """What a run would send, with recipients and texts, touching nothing (no store write, no platform call)."""
+    summary = Summary(name)
+    for action in actions:
+        fields = _plan_fields(action)
+        row = outbox_row(action, config.policy, creditor=sender.creditor or None)
+        if row is None:
+            outcome = Outcome("skipped", "handed to the collection agency by `dunning export`", fields)
+        else:
+            kind, key, payload = row
+            existing = store.outbox_by_key(key)
+            text = {"subject": payload.get("subject"), "body": payload.get("body"), "dry_run": True}
+            if existing is not None and existing.status in ("sent", "task", "done", "sending"):
+                outcome = Outcome("skipped", f"already {existing.status}", fields, key=key, extra=text)
+            elif payload.get("render_error"):
+                outcome = Outcome("failed", str(payload["render_error"]), fields, key=key, extra=text)
+            elif kind == "reminder":
+                outcome = Outcome("sent", f"would send {action.step} through the platform", fields,
+                                  recipients=action.debtor.emails, key=key, extra=text)
+            else:
+                outcome = Outcome("task", f"would create a {kind} task", fields, key=key, extra=text)
+        summary.count(outcome)
+        emit(outcome)
+    return summary
+
+
+def _plan_fields(action: Action) -> dict[str, object]:
+    data = action.as_json()
+    keep = ("connection", "debtor", "debtor_name", "invoices", "invoice_numbers", "step", "channel", "due_on",
+            "outstanding", "currency", "costs", "interest", "pay_by")
+    return {key: data.get(key) for key in keep}
+
+
+def _named(message: str, name: str) -> str:
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
+__all__ = ["preview", "send_all", "sender_for"]

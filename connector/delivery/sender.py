@@ -1,0 +1,678 @@
+"""Delivery: the day's actions through the outbox to the platforms, exactly once whatever crashes.
+
+For one connection, in this order:
+1. **Reconcile** rows a crashed run left in flight (`sending`, claimed by a process that is gone) against the
+   platform, first and always: a row whose mail is known to have gone out only gets its recording; a row that may
+   or may not have reached the platform is looked up there (our note carrying the key, the platform's reminder
+   count, the Idempotency-Key replay) and is sent again only where the platform shows no trace and can say so.
+   Where it cannot (a channel that leaves no readable trace), the row becomes a task to check by hand: never a
+   second mail, never a silent loss.
+2. **Queue** each action as an outbox row under its deterministic key, committed before any platform call.
+3. **Re-check** the invoices of the queued reminders with one batched read: paid since the last sync → skipped.
+4. **Work** every pending row of the connection, whatever its kind (reminders, letters, call tasks, handoff
+   notes, confirmations): claim the row (compare-and-swap: two runs never work one row), call the platform,
+   commit how far it got after the mail, record it, finish the row with its invoice events in one transaction.
+
+A spent day budget or an expired authorisation stops the connection: its remaining rows stay pending, are
+reported, and the next run continues with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
+from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
+from connector.escalation.policy import STEP_ORDER
+from connector.models import Debtor, Event, EventKind, Invoice
+from connector.progress import NoProgress, Progress
+from connector.store import OutboxEntry, Store
+from providers.base import FreshInvoice, Provider, Receipt, ReminderRequest
+from providers.errors import AuthorizationExpired, DunningError, PlatformError, RateLimited, ReminderRefused
+
+log = logging.getLogger(__name__)
+
+Status = Literal["sent", "skipped", "failed", "task"]
+
+LEASE = timedelta(minutes=30)
+"""A claim by a process on another machine counts as abandoned after this long (same machine: when its process
+is gone)."""
+
+RECHECK_KINDS = frozenset({"reminder"})
+MAILED = "mailed"
+CLAIMED = "claimed"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who mails besides the platforms, and what goes on letters."""
+
+    creditor: str
+    creditor_lines: tuple[str, ...] = ()
+    letters_dir: Path = Path("letters")
+    mailer: SmtpMailer | None = None
+
+
+@dataclass
+class Outcome:
+    """What happened to one action or outbox row (a `send --json` line)."""
+
+    status: Status
+    reason: str
+    fields: dict[str, Any]
+    recipients: tuple[str, ...] = ()
+    key: str | None = None
+    task: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.fields, "status": self.status, "reason": self.reason, "recipients": list(self.recipients),
+                "key": self.key, "task": self.task, **self.extra}
+
+
+@dataclass
+class Summary:
+    """One connection's run."""
+
+    connection: str
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    tasks: int = 0
+    left_pending: int = 0
+    """Rows left for the next run (day budget spent, authorisation expired)."""
+    api_calls: int = 0
+    error: str | None = None
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.status == "sent":
+            self.sent += 1
+        elif outcome.status == "task":
+            self.tasks += 1
+        elif outcome.status == "failed":
+            self.failed += 1
+        else:
+            self.skipped += 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.failed == 0
+
+    def line(self) -> str:
+        text = (f"{self.connection}: {self.sent} sent, {self.tasks} task(s), {self.skipped} skipped, "
+                f"{self.failed} failed, {self.api_calls} platform calls")
+        if self.left_pending:
+            text += f"; {self.left_pending} left pending for the next run"
+        return text + (f"; stopped: {self.error}" if self.error else "")
+
+
+class _Stop(Exception):
+    """Stops one connection's run (day budget, authorisation); rows stay pending."""
+
+
+def claimant() -> dict[str, Any]:
+    """This process, as a claim on an outbox row names it."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "run": _RUN}
+
+
+_RUN = uuid.uuid4().hex
+
+
+def abandoned(entry: OutboxEntry, now: datetime) -> bool:
+    """A `sending` row whose claimant is gone: its process ended (same machine) or its lease ran out."""
+    claim = (entry.receipt or {}).get("claimant") or {}
+    if claim.get("run") == _RUN:
+        return False
+    if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
+        return not _alive(claim["pid"])
+    try:
+        claimed_at = datetime.fromisoformat(str((entry.receipt or {}).get("claimed_at")))
+    except ValueError:
+        return True
+    return now - claimed_at > LEASE
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this very process, in an earlier run of the same interpreter (tests): not abandoned
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {"platform_reference": receipt.platform_reference, "sent_at": receipt.sent_at.isoformat(),
+            "recipients": list(receipt.recipients), "detail": receipt.detail}
+
+
+def _receipt_from(data: Mapping[str, Any]) -> Receipt:
+    return Receipt(platform_reference=data.get("platform_reference"),
+                   sent_at=datetime.fromisoformat(data["sent_at"]), recipients=tuple(data.get("recipients") or ()),
+                   detail=str(data.get("detail") or ""))
+
+
+class ConnectionRun:
+    """Delivery for one connection on one day."""
+
+    def __init__(self, store: Store, provider: Provider, connection: str, *, as_of: date, sender: Sender,
+                 emit: Callable[[Outcome], None], progress: Progress | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.provider = provider
+        self.connection = connection
+        self.as_of = as_of
+        self.sender = sender
+        self._emit = emit
+        self.progress = progress or NoProgress()
+        self.now = now
+        self.summary = Summary(connection)
+        self.fresh: dict[str, FreshInvoice] = {}
+        self._done = 0
+
+    # -- the run --------------------------------------------------------------------------------------------
+
+    def run(self, queue: Callable[[ConnectionRun], None], *, step: str | None = None,
+            limit: int | None = None) -> Summary:
+        """Reconcile, queue (the caller's `queue` adds the day's actions), re-check, work every pending row."""
+        calls_before = self.provider.api.calls
+        self.progress.started(self.connection, "send")
+        self.provider.mailing_refused = self.store.outbox_fact(self.connection, "mailing_refused")
+        try:
+            self.reconcile()
+            queue(self)
+            rows = [row for row in self.store.outbox_rows(connection=self.connection, status=["pending"])
+                    if step is None or row.payload.get("step") in (step, None)]
+            if limit is not None:
+                limited = [row for row in rows if row.kind in ("reminder", "letter", "task")][limit:]
+                for row in limited:
+                    self.emit(Outcome("skipped", f"--limit {limit} reached; left pending for the next run",
+                                      _fields(row), key=row.idempotency_key))
+                left = {row.id for row in limited}
+                rows = [row for row in rows if row.id not in left]
+            self.recheck(rows)
+            for position, row in enumerate(rows):
+                try:
+                    self.work(row)
+                except _Stop as stop:
+                    self.summary.error = str(stop)
+                    for rest in rows[position:]:
+                        self.summary.left_pending += 1
+                        self.emit(Outcome("skipped", f"not sent today: {stop}; the next run continues",
+                                          _fields(rest), key=rest.idempotency_key))
+                    break
+        except _Stop as stop:
+            self.summary.error = str(stop)
+        finally:
+            self.summary.api_calls = self.provider.api.calls - calls_before
+            self.progress.finished(self.connection, "send", ok=self.summary.ok)
+        return self.summary
+
+    def emit(self, outcome: Outcome) -> None:
+        self.summary.count(outcome)
+        self._done += 1
+        self.progress.advanced(self.connection, done=self._done)
+        self._emit(outcome)
+
+    # -- queueing -------------------------------------------------------------------------------------------
+
+    def queue(self, kind: str, key: str, payload: Mapping[str, Any]) -> OutboxEntry | None:
+        """Queue one action's row; reports (and returns None for) a row already done, open or being worked."""
+        entry, queued = self.store.outbox_queue(self.connection, kind, key, payload)
+        if queued or entry.status == "pending":
+            return entry
+        reason = {
+            "sent": "already sent (the outbox holds its receipt)",
+            "task": f"already a task (open: dunning task done {entry.id})",
+            "done": "already done (task closed)",
+            "sending": "being sent by another run, or left by a crashed run (reconciled by the next run)",
+        }.get(entry.status, f"already {entry.status}")
+        self.emit(Outcome("skipped", reason, _fields(entry), key=key, task=entry.id if entry.status == "task" else None))
+        return None
+
+    # -- re-check -------------------------------------------------------------------------------------------
+
+    def recheck(self, rows: Sequence[OutboxEntry]) -> None:
+        """One batched read of every invoice a pending reminder is about (paid since the sync → not reminded)."""
+        wanted: dict[str, Invoice] = {}
+        for row in rows:
+            if row.kind in RECHECK_KINDS:
+                for invoice in self._invoices(row):
+                    wanted[invoice.platform_id] = invoice
+        if not wanted:
+            return
+        try:
+            self.fresh = dict(self.provider.recheck(list(wanted.values())))
+        except RateLimited as exc:
+            raise _Stop(_budget(exc)) from None
+        except AuthorizationExpired as exc:
+            self._reauth(exc)
+
+    # -- one row --------------------------------------------------------------------------------------------
+
+    def work(self, entry: OutboxEntry) -> None:
+        handler = {"reminder": self._reminder, "task": self._call_task, "letter": self._letter,
+                   "note": self._note, "handoff_note": self._note, "confirmation": self._confirmation}.get(entry.kind)
+        if handler is None:
+            self.emit(Outcome("skipped", f"unknown outbox kind {entry.kind!r}; left as it is", _fields(entry),
+                              key=entry.idempotency_key))
+            return
+        taken = self.store.outbox_take(entry, self._claim(entry))
+        if taken is None:
+            self.emit(Outcome("skipped", "taken by another run at the same time", _fields(entry),
+                              key=entry.idempotency_key))
+            return
+        self._guarded(taken, lambda: handler(taken))
+
+    def _guarded(self, entry: OutboxEntry, act: Callable[[], None]) -> None:
+        try:
+            act()
+        except RateLimited as exc:
+            self._release(entry)
+            raise _Stop(_budget(exc)) from None
+        except AuthorizationExpired as exc:
+            self._release(entry)
+            self._reauth(exc)
+        except (PlatformError, MailRefused) as exc:
+            if (entry.receipt or {}).get("phase") == MAILED or getattr(exc, "retryable", False):
+                # whether it went out is unknown (an outage mid-call): the next run reconciles it
+                self.emit(Outcome("failed", f"{_plain(exc, self.connection)}; left in flight, the next run checks "
+                                  "the platform before anything is sent again", _fields(entry),
+                                  key=entry.idempotency_key))
+                return
+            self._finish(entry, "failed", error=_plain(exc, self.connection), outcome="failed")
+        except DunningError as exc:
+            self._finish(entry, "failed", error=_plain(exc, self.connection), outcome="failed")
+
+    def _claim(self, entry: OutboxEntry) -> dict[str, Any]:
+        claim: dict[str, Any] = {"claimant": claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
+                                 "on": self.as_of.isoformat()}
+        counts = {i: self.fresh[i].reminders for i in entry.payload.get("invoices", ()) if i in self.fresh}
+        if counts:
+            claim["reminders_before"] = counts
+        return claim
+
+    def _release(self, entry: OutboxEntry) -> None:
+        """Back to pending: the platform refused the call before doing anything (rate limit, authorisation)."""
+        if (entry.receipt or {}).get("phase") != MAILED:
+            self.store.outbox_finish(entry, "pending")
+
+    def _reauth(self, exc: AuthorizationExpired) -> None:
+        message = (f"{_plain(exc, self.connection)}; reconnect with: dunning setup --reconnect {self.connection}")
+        self.store.mark_needs_reauth(self.connection, message)
+        raise _Stop(message) from None
+
+    def _finish(self, entry: OutboxEntry, status: str, *, outcome: Status, receipt: Mapping[str, Any] | None = None,
+                error: str | None = None, events: Sequence[tuple[str, Event]] = (), reason: str | None = None,
+                recipients: Sequence[str] = ()) -> None:
+        if not self.store.outbox_finish(entry, status, receipt=receipt, error=error, events=events):
+            self.emit(Outcome("skipped", "finished by another run meanwhile", _fields(entry),
+                              key=entry.idempotency_key))
+            return
+        self.emit(Outcome(outcome, reason or error or status, _fields(entry), recipients=tuple(recipients),
+                          key=entry.idempotency_key, task=entry.id if status == "task" else None))
+
+    # -- reading what a row is about ------------------------------------------------------------------------
+
+    def _debtor(self, entry: OutboxEntry) -> Debtor | None:
+        # Read from the store by id; goes once `Action` carries the debtor and invoices (then the payload does).
+        return self.store.debtor(self.connection, str(entry.payload.get("debtor")))
+
+    def _invoices(self, entry: OutboxEntry) -> list[Invoice]:
+        found = [self.store.invoice(self.connection, str(i)) for i in entry.payload.get("invoices", ())]
+        return [invoice for invoice in found if invoice is not None]
+
+    def _current(self, invoices: Sequence[Invoice]) -> list[Invoice]:
+        """The invoices as the re-check saw them, still collectable."""
+        current = []
+        for invoice in invoices:
+            fresh = self.fresh.get(invoice.platform_id)
+            if fresh is not None:
+                if fresh.invoice is None:
+                    continue
+                invoice = fresh.invoice
+            if invoice.is_collectable:
+                current.append(invoice)
+        return current
+
+    def _request(self, entry: OutboxEntry, debtor: Debtor, invoices: Sequence[Invoice]) -> ReminderRequest:
+        payload = entry.payload
+        return ReminderRequest(step=str(payload.get("step") or entry.kind), debtor=debtor, invoices=tuple(invoices),
+                               subject=payload.get("subject"), message=str(payload.get("body") or ""),
+                               idempotency_key=entry.idempotency_key)
+
+    # -- reminders ------------------------------------------------------------------------------------------
+
+    def _reminder(self, entry: OutboxEntry) -> None:
+        payload = entry.payload
+        if payload.get("render_error"):
+            self._finish(entry, "failed", outcome="failed", error=str(payload["render_error"]))
+            return
+        debtor = self._debtor(entry)
+        stored = self._invoices(entry)
+        if debtor is None or not stored:
+            self._finish(entry, "failed", outcome="failed",
+                         error=f"invoice {', '.join(_numbers(entry))}: no longer in the store; run dunning sync")
+            return
+        invoices = self._current(stored)
+        if not invoices:
+            self._finish(entry, "skipped", outcome="skipped",
+                         error=f"invoice {', '.join(_numbers(entry))}: paid or closed on the platform since the last "
+                               "sync; not reminded")
+            return
+        request = self._request(entry, debtor, invoices)
+        if self.provider.mailing_refused or not self.provider.capabilities.native_reminder:
+            self._fallback(entry, request, self.provider.mailing_refused or "the platform cannot mail reminders")
+            return
+        try:
+            mailed = self.provider.mail_reminder(request)
+        except ReminderRefused as exc:
+            if self.provider.mailing_refused:  # the platform refused the mechanism itself: remember, go around it
+                self.store.outbox_set_fact(self.connection, "mailing_refused", self.provider.mailing_refused)
+                self._fallback(entry, request, self.provider.mailing_refused)
+                return
+            self._refused(entry, request, exc.reason)
+            return
+        self._mailed(entry, request, mailed)
+
+    def _mailed(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, *, channel: str = "platform_mail",
+                note: Callable[[], Receipt] | None = None) -> None:
+        """The mail went out: commit that first, then its recording, then finish the row with the events."""
+        receipt = {**(entry.receipt or {}), "phase": MAILED, "channel": channel, "mail": _receipt_json(mailed)}
+        self.store.outbox_progress(entry, receipt)
+        entry = _with_receipt(entry, receipt)
+        recorded = self._record(request, mailed, note)
+        self._sent(entry, request, mailed, recorded, channel)
+
+    def _record(self, request: ReminderRequest, mailed: Receipt, note: Callable[[], Receipt] | None) -> Receipt:
+        found = next((r for i in request.invoices[:1] if (r := self.provider.find_note(i, request.idempotency_key))),
+                     None) if note is not None else None
+        if found is not None:
+            return found
+        return note() if note is not None else self.provider.record_reminder(request, mailed)
+
+    def _sent(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, recorded: Receipt,
+              channel: str) -> None:
+        on = date.fromisoformat(str((entry.receipt or {}).get("on") or self.as_of.isoformat()))
+        recipients = mailed.recipients
+        data = {"key": entry.idempotency_key, "channel": channel, "recipients": list(recipients),
+                "detail": recorded.detail or mailed.detail, "platform_reference": recorded.platform_reference
+                or mailed.platform_reference}
+        events = [(i.platform_id, Event(kind=EventKind.REMINDER_SENT, on=on, step=request.step, data=data))
+                  for i in request.invoices]
+        who = ", ".join(recipients) if recipients else "recipients not reported by the platform"
+        self._finish(entry, "sent", outcome="sent", events=events, recipients=recipients,
+                     receipt={"phase": "done", "channel": channel, "on": on.isoformat(), "mail": _receipt_json(mailed),
+                              "record": _receipt_json(recorded)},
+                     reason=f"{request.step} sent via {channel.replace('_', ' ')} to {who}")
+
+    def _refused(self, entry: OutboxEntry, request: ReminderRequest, reason: str) -> None:
+        """The platform will not send this one (bad data, status): a visible failure or task naming the invoice."""
+        numbers = ", ".join(i.label for i in request.invoices)
+        if "daily" in reason.lower():  # the platform's daily e-mail limit: tomorrow it can go
+            self._finish(entry, "failed", outcome="failed",
+                         error=f"invoice {numbers}: {reason}; queued again by the next run")
+            return
+        self._task(entry, request, "refused", f"invoice {numbers}: {reason}")
+
+    def _fallback(self, entry: OutboxEntry, request: ReminderRequest, why: str) -> None:
+        """The platform cannot carry this step: our own mail server where configured, else a task."""
+        mailer = self.sender.mailer
+        if mailer is None or not request.debtor.emails:
+            missing = "no [mail] server is configured" if mailer is None else "the debtor has no e-mail address"
+            self._task(entry, request, "refused", f"{why}; {missing}, so send it by hand")
+            return
+        receipt = {**(entry.receipt or {}), "channel": "smtp"}
+        self.store.outbox_progress(entry, receipt)  # a crash from here on leaves no readable trace: checked by hand
+        entry = _with_receipt(entry, receipt)
+        attachments = []
+        for invoice in request.invoices[:1]:
+            try:
+                attachments.append(self.provider.fetch_pdf(invoice))
+            except (RateLimited, AuthorizationExpired):
+                raise
+            except DunningError as exc:
+                log.warning("%s: invoice %s sent without its PDF: %s", self.connection, invoice.label, exc)
+        mail = OutgoingMail(to=request.debtor.emails, subject=request.subject or f"Invoice {request.invoices[0].label}",
+                            body=request.message, message_id=f"<{entry.idempotency_key}@dunning-connector>",
+                            attachment=attachments[0] if attachments else None,
+                            attachment_name=f"invoice-{request.invoices[0].label}.pdf")
+        accepted = mailer.send(mail)
+        mailed = Receipt(sent_at=self.now(), recipients=accepted,
+                         detail=f"e-mailed from {mailer.config.sender} through {mailer.config.host}"
+                                + ("" if attachments else " (without the invoice PDF)"))
+        invoice = request.invoices[0]
+        text = (f"Dunning Connector: {request.step} e-mailed to {', '.join(accepted)} from our own mail server "
+                f"(invoice {', '.join(i.label for i in request.invoices)})")
+        self._mailed(entry, request, mailed, channel="smtp",
+                     note=lambda: self.provider.add_note(invoice, text, idempotency_key=entry.idempotency_key))
+
+    def _task(self, entry: OutboxEntry, request: ReminderRequest, kind: str, reason: str,
+              extra: Mapping[str, Any] | None = None, *, record_step: bool = True) -> None:
+        """A task for the bookkeeper, noted on the platform (so whoever looks there sees it), in the history."""
+        invoice = request.invoices[0]
+        note = None
+        if entry.kind != "task":  # a call task needs nothing on the platform
+            existing = self.provider.find_note(invoice, entry.idempotency_key)
+            note = existing or self.provider.add_note(
+                invoice, f"Dunning Connector: {request.step} needs a person: {reason}"[:200],
+                idempotency_key=entry.idempotency_key)
+        data = {"task": entry.id, "kind": kind, "reason": reason, "step": request.step, **(extra or {})}
+        events = [(i.platform_id, Event(kind=EventKind.TASK_CREATED, on=self.as_of,
+                                        step=request.step if record_step and request.step in STEP_ORDER else None,
+                                        data=data))
+                  for i in request.invoices]
+        receipt = {"kind": kind, "reason": reason, "step": request.step, "on": self.as_of.isoformat(),
+                   "phone": request.debtor.phone, "emails": list(request.debtor.emails), **(extra or {})}
+        if note is not None:
+            receipt["note"] = _receipt_json(note)
+        self._finish(entry, "task", outcome="task", receipt=receipt, events=events, reason=reason)
+
+    # -- call tasks, letters, notes, confirmations ----------------------------------------------------------
+
+    def _call_task(self, entry: OutboxEntry) -> None:
+        debtor, invoices = self._debtor(entry), self._invoices(entry)
+        if debtor is None or not invoices:
+            self._finish(entry, "failed", outcome="failed", error="the debtor or invoices left the store")
+            return
+        request = self._request(entry, debtor, invoices)
+        dossier = list(entry.payload.get("dossier") or ())
+        phone = debtor.phone or "no phone number on file"
+        self._task(entry, request, "call", f"call {debtor.name} ({phone})",
+                   {"dossier": dossier, "script": entry.payload.get("body")})
+
+    def _letter(self, entry: OutboxEntry) -> None:
+        payload = entry.payload
+        if payload.get("render_error"):
+            self._finish(entry, "failed", outcome="failed", error=str(payload["render_error"]))
+            return
+        debtor, invoices = self._debtor(entry), self._invoices(entry)
+        if debtor is None or not invoices:
+            self._finish(entry, "failed", outcome="failed", error="the debtor or invoices left the store")
+            return
+        request = self._request(entry, debtor, invoices)
+        path = self._write_letter(entry, debtor, payload)
+        self._task(entry, request, "letter",
+                   f"print and post the {request.step.replace('_', ' ')} letter {path.name} to {debtor.name}, then: "
+                   f"dunning task done {entry.id} --sent-on YYYY-MM-DD",
+                   {"letter": str(path)}, record_step=False)
+
+    def _write_letter(self, entry: OutboxEntry, debtor: Debtor, payload: Mapping[str, Any]) -> Path:
+        lines = tuple((str(a), str(b)) for a, b in payload.get("lines") or ())
+        signature = signature_block(self.sender.creditor, debtor.name) if payload.get("signature") else ()
+        letter = Letter(sender=sender_lines(self.sender.creditor, self.sender.creditor_lines), debtor=debtor,
+                        on=self.as_of, subject=str(payload.get("subject") or ""), body=str(payload.get("body") or ""),
+                        lines=lines, signature=signature, reference=f"ref. {entry.idempotency_key}")
+        return save_letter(self.sender.letters_dir / self.connection, entry.idempotency_key, render_pdf(letter))
+
+    def _note(self, entry: OutboxEntry) -> None:
+        invoice_id = str(entry.payload.get("invoice") or "")
+        invoice = self.store.invoice(self.connection, invoice_id) or _bare_invoice(self.connection, entry.payload)
+        found = self.provider.find_note(invoice, entry.idempotency_key)
+        receipt = found or self.provider.add_note(invoice, str(entry.payload.get("text") or ""),
+                                                  idempotency_key=entry.idempotency_key)
+        self._finish(entry, "sent", outcome="sent", receipt={"record": _receipt_json(receipt)},
+                     reason=f"note on invoice {invoice.label}" + (" (found on the platform)" if found else ""))
+
+    def _confirmation(self, entry: OutboxEntry) -> None:
+        """An agreement confirmed in writing: by our mail server where configured, else a letter to sign."""
+        debtor, invoices = self._debtor(entry), self._invoices(entry)
+        if debtor is None or not invoices:
+            self._finish(entry, "failed", outcome="failed", error="the debtor or invoices left the store")
+            return
+        request = self._request(entry, debtor, invoices)
+        what = str(entry.payload.get("what") or "agreement")
+        event = Event(kind=EventKind.NOTE, on=self.as_of, data={"text": f"{what} confirmed in writing", "key":
+                                                                  entry.idempotency_key})
+        if self.sender.mailer is not None and debtor.emails and (entry.receipt or {}).get("channel") != "smtp":
+            self.store.outbox_progress(entry, {**(entry.receipt or {}), "channel": "smtp"})
+            entry = _with_receipt(entry, {**(entry.receipt or {}), "channel": "smtp"})
+            accepted = self.sender.mailer.send(OutgoingMail(
+                to=debtor.emails, subject=request.subject or what, body=request.message,
+                message_id=f"<{entry.idempotency_key}@dunning-connector>"))
+            mailed = Receipt(sent_at=self.now(), recipients=accepted, detail="confirmation e-mailed from our server")
+            self.store.outbox_progress(entry, {**(entry.receipt or {}), "phase": MAILED, "mail": _receipt_json(mailed)})
+            note = self.provider.find_note(invoices[0], entry.idempotency_key) or self.provider.add_note(
+                invoices[0], f"Dunning Connector: {what} confirmed by e-mail to {', '.join(accepted)}",
+                idempotency_key=entry.idempotency_key)
+            self._finish(entry, "sent", outcome="sent", recipients=accepted,
+                         receipt={"mail": _receipt_json(mailed), "record": _receipt_json(note)},
+                         events=[(i.platform_id, event.model_copy(update={"data": {**event.data, "channel": "smtp",
+                                                                                  "recipients": list(accepted)}}))
+                                 for i in invoices],
+                         reason=f"{what} confirmation e-mailed to {', '.join(accepted)}")
+            return
+        path = self._write_letter(entry, debtor, entry.payload)
+        self._task(entry, request, "letter",
+                   f"print the {what} confirmation {path.name} for {debtor.name} to sign and send, then: "
+                   f"dunning task done {entry.id} --sent-on YYYY-MM-DD", {"letter": str(path)}, record_step=False)
+
+    # -- reconciliation -------------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Rows left in flight by a run that is gone: settled against the platform before anything new goes out."""
+        now = self.now()
+        for entry in self.store.outbox_rows(connection=self.connection, status=["sending"]):
+            if not abandoned(entry, now):
+                continue
+            claim = {"claimant": claimant(), "claimed_at": now.isoformat()}
+            taken = self.store.outbox_take(entry, claim)
+            if taken is None:
+                continue
+            self._guarded(taken, lambda t=taken: self._settle(t))  # type: ignore[misc]
+
+    def _settle(self, entry: OutboxEntry) -> None:
+        receipt = entry.receipt or {}
+        if entry.kind not in ("reminder", "confirmation"):
+            self.work_again(entry)  # letters, call tasks and notes look for their own note first: safe to redo
+            return
+        debtor, stored = self._debtor(entry), self._invoices(entry)
+        if debtor is None or not stored:
+            self._finish(entry, "failed", outcome="failed",
+                         error="left in flight by a crashed run, and its invoices left the store: check by hand")
+            return
+        request = self._request(entry, debtor, stored)
+        channel = str(receipt.get("channel") or "platform_mail")
+        if receipt.get("phase") == MAILED:  # the mail went out; only its recording may be missing
+            mailed = _receipt_from(receipt["mail"])
+            invoice = request.invoices[0]
+            note = None
+            if channel == "smtp":
+                text = f"Dunning Connector: {request.step} e-mailed from our own mail server"
+                note = lambda: self.provider.add_note(invoice, text, idempotency_key=entry.idempotency_key)  # noqa: E731
+            recorded = self._record(request, mailed, note if note else None)
+            if entry.kind == "confirmation":
+                self._finish(entry, "sent", outcome="sent", receipt={"record": _receipt_json(recorded)},
+                             reason="confirmation e-mailed (recorded after a crash)")
+                return
+            self._sent(entry, request, mailed, recorded, channel)
+            return
+        found = next((r for i in request.invoices if (r := self.provider.find_note(i, entry.idempotency_key))), None)
+        if found is not None:
+            mailed = Receipt(sent_at=found.sent_at, recipients=(), detail=f"found on the platform: {found.detail}")
+            if entry.kind == "confirmation":
+                self._finish(entry, "sent", outcome="sent", receipt={"record": _receipt_json(found)},
+                             reason="confirmation found on the platform")
+                return
+            self._sent(entry, request, mailed, found, channel)
+            return
+        if channel == "smtp" or entry.kind == "confirmation":
+            self._task(entry, request, "refused",
+                       f"a crash interrupted sending {request.step} by our mail server and nothing on the platform "
+                       f"shows whether it went out (message id <{entry.idempotency_key}@dunning-connector>): check "
+                       "the sent mail, then close this task", record_step=True)
+            return
+        self.fresh.update(self.provider.recheck(list(request.invoices)))
+        went_out = self.provider.reminder_trace(request, receipt.get("reminders_before") or {}, self.fresh)
+        if went_out:
+            mailed = Receipt(sent_at=self.now(), recipients=(),
+                             detail="the platform shows the reminder went out (found after a crash)")
+            self._mailed(entry, request, mailed)
+            return
+        if went_out is None and not self.provider.replays_mail:
+            self._task(entry, request, "refused",
+                       f"a crash interrupted sending {request.step} and the platform cannot show whether it went out: "
+                       "check the invoice's mail on the platform, then close this task", record_step=True)
+            return
+        self._reminder(entry)  # no trace (or a replay-safe resend under the same key): send now
+
+    def work_again(self, entry: OutboxEntry) -> None:
+        handler = {"task": self._call_task, "letter": self._letter, "note": self._note,
+                   "handoff_note": self._note}.get(entry.kind)
+        if handler is not None:
+            handler(entry)
+
+
+def _with_receipt(entry: OutboxEntry, receipt: Mapping[str, Any]) -> OutboxEntry:
+    from dataclasses import replace
+
+    return replace(entry, receipt=dict(receipt))
+
+
+def _fields(entry: OutboxEntry) -> dict[str, Any]:
+    """The plan fields a `send --json` line repeats (cli.md), from the row's payload."""
+    action = dict(entry.payload.get("action") or {})
+    return {
+        "connection": entry.connection,
+        "kind": entry.kind,
+        "debtor": action.get("debtor", entry.payload.get("debtor")),
+        "invoices": action.get("invoices", list(entry.payload.get("invoices") or [entry.payload.get("invoice")])),
+        "invoice_numbers": action.get("invoice_numbers", entry.payload.get("invoice_numbers", [])),
+        "step": action.get("step", entry.payload.get("step")),
+        "channel": action.get("channel", entry.payload.get("channel")),
+        **{k: v for k, v in action.items() if k in ("debtor_name", "outstanding", "currency", "costs", "interest",
+                                                      "pay_by", "due_on")},
+    }
+
+
+def _numbers(entry: OutboxEntry) -> list[str]:
+    return list(entry.payload.get("invoice_numbers") or entry.payload.get("invoices") or ["?"])
+
+
+def _plain(exc: Exception, connection: str) -> str:
+    return str(exc).removeprefix(f"{connection}: ")
+
+
+def _budget(exc: RateLimited) -> str:
+    if exc.for_the_day:
+        return "the platform's daily API limit is reached"
+    return f"the platform's rate limit stopped the run ({exc})"
+
+
+def _bare_invoice(connection: str, payload: Mapping[str, Any]) -> Invoice:
+    """An invoice the store does not hold (a note queued by platform id only): just enough to address the note."""
+    return Invoice(connection=connection, platform_id=str(payload.get("invoice")),
+                   number=payload.get("invoice_number"), debtor_id=str(payload.get("debtor") or "?"),
+                   issue_date=date(1970, 1, 1), due_date=date(1970, 1, 1), currency="EUR", total=0, amount_paid=0,
+                   outstanding=0, status="unknown")
