@@ -38,7 +38,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.parallel import in_order
+from providers.parallel import first_started, in_order, started
 from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow  # noqa: F401  (adapters import them here)
 
 log = logging.getLogger(__name__)
@@ -468,6 +468,15 @@ class ApiClient:
         """Independent calls (id batches, known pages) made as many at once as the platform allows, their
         answers handed over in the order given (`providers.parallel.in_order`)."""
         return in_order(calls, at_once=self.profile.max_in_flight)
+
+    def started(self, call: Callable[[], T]) -> Callable[[], T]:
+        """An independent call started now, beside the ones to come, where the platform allows several at once;
+        returns a function that hands over its answer (`providers.parallel.started`)."""
+        return started(call, at_once=self.profile.max_in_flight)
+
+    def first_started(self, pages: Iterator[T]) -> Iterator[T]:
+        """A listing whose first page is asked for now, beside the calls to come (`parallel.first_started`)."""
+        return first_started(pages, at_once=self.profile.max_in_flight)
 
     def json_of(self, response: httpx.Response) -> Any:
         return json_body(response, connection=self.settings.name)

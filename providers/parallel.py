@@ -46,3 +46,31 @@ def in_order(tasks: Iterable[Callable[[], T]], *, at_once: int) -> Iterator[T]:
         for future in pending:
             future.cancel()
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def started(call: Callable[[], T], *, at_once: int) -> Callable[[], T]:
+    """Start `call` now, in the background, and return a function that hands over its answer (waiting for it).
+
+    For independent reads that can go out together (the invoice and the contact change lists). With `at_once` 1
+    nothing starts early: the call is made, in the caller's thread, when its answer is asked for."""
+    if at_once <= 1:
+        return call
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dunning-call")
+    future = executor.submit(call)
+    executor.shutdown(wait=False)
+    return future.result
+
+
+def first_started(items: Iterator[T], *, at_once: int) -> Iterator[T]:
+    """`items` with its first item (a listing's first page) fetched now, in the background; the rest as asked."""
+    sentinel = object()
+    first = started(lambda: next(items, sentinel), at_once=at_once)
+
+    def rest() -> Iterator[T]:
+        item = first()
+        if item is sentinel:
+            return
+        yield item  # type: ignore[misc]
+        yield from items
+
+    return rest()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from providers.base import ConnectionSettings, SyncPage, SyncState, Token
-from providers.parallel import in_order
+from providers.parallel import first_started, in_order, started
 from providers.simkit import VirtualClock
 from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider, client
@@ -71,6 +71,53 @@ def test_reading_runs_at_most_n_tasks_ahead_of_a_consumer_that_stops() -> None:
     assert next(results) == 0
     results.close()
     assert len(tracker.started) <= 6 and tracker.running == 0
+
+
+def test_a_started_call_runs_beside_the_caller_and_hands_over_its_answer_or_failure() -> None:
+    release = threading.Event()
+    ran_in: list[threading.Thread] = []
+
+    def call() -> str:
+        ran_in.append(threading.current_thread())
+        release.wait(5)
+        return "answer"
+
+    answer = started(call, at_once=2)
+    time.sleep(0.01)
+    assert ran_in and ran_in[0] is not threading.current_thread()  # going already, before being asked
+    release.set()
+    assert answer() == "answer"
+    with pytest.raises(ValueError, match="refused"):
+        started(lambda: (_ for _ in ()).throw(ValueError("refused")), at_once=2)()
+
+
+def test_one_at_once_starts_nothing_early() -> None:
+    calls: list[str] = []
+
+    def listing():
+        calls.append("page")
+        yield 1
+
+    answer = started(lambda: calls.append("call") or len(calls), at_once=1)
+    pages = first_started(listing(), at_once=1)
+    assert calls == []
+    assert answer() == 1
+    assert list(pages) == [1] and calls == ["call", "page"]
+
+
+def test_a_listing_s_first_page_is_fetched_at_once_and_the_rest_as_asked() -> None:
+    asked: list[int] = []
+
+    def listing():
+        for n in range(3):
+            asked.append(n)
+            yield n
+
+    pages = first_started(listing(), at_once=5)
+    time.sleep(0.01)
+    assert asked == [0]
+    assert list(pages) == [0, 1, 2]
+    assert list(first_started(iter([]), at_once=5)) == []
 
 
 class SlowTransport(httpx.BaseTransport):
