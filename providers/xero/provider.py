@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -29,6 +29,7 @@ from connector.models import Debtor, DebtorKind, Invoice
 from providers.base import (
     Capabilities,
     ConnectionSettings,
+    FreshInvoice,
     OAuthEndpoints,
     Provider,
     Receipt,
@@ -173,6 +174,7 @@ class XeroProvider(Provider):
         native_reminder=True, custom_message=False, consolidated_reminders=False, delivery_methods=("email",)
     )
     Options = XeroOptions
+    replays_mail: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
@@ -312,8 +314,12 @@ class XeroProvider(Provider):
         return self.client.invoice_pdf(invoice.platform_id)
 
     def send_reminder(self, request: ReminderRequest) -> Receipt:
-        """Xero e-mails its own invoice e-mail (the idempotency key prevents a second mail on a retry), then the
-        step is recorded in the invoice's history with the key, for reconciliation by `find_note`."""
+        """Xero e-mails its own invoice e-mail, then the step is recorded in the invoice's history with the key."""
+        return self.record_reminder(request, self.mail_reminder(request))
+
+    def mail_reminder(self, request: ReminderRequest) -> Receipt:
+        """`POST /Invoices/{id}/Email` with the outbox key as `Idempotency-Key`: a repeat within Xero's replay
+        window is answered without a second mail (`replays_mail`); after it, only the history note tells."""
         if len(request.invoices) != 1:
             raise ReminderRefused(
                 f"Xero e-mails one invoice at a time; this reminder covers {len(request.invoices)} invoices",
@@ -335,24 +341,37 @@ class XeroProvider(Provider):
             reason = str(exc).removeprefix(f"{self.settings.name}: ")
             raise ReminderRefused(f"Xero would not e-mail invoice {invoice.label}: {reason}",
                                   connection=self.settings.name, status=400) from None
+        # Xero mails the contact's address and the contact persons ticked "Include in emails" (the debtor's
+        # addresses as synced); it does not report them in its answer.
+        return Receipt(sent_at=self.api.now(), recipients=request.debtor.emails,
+                       detail=f"Xero e-mailed invoice {invoice.label} (its own invoice e-mail)")
+
+    def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
+        invoice = request.invoices[0]
         try:
             note = self.add_note(invoice, f"Dunning Connector: {request.step}",
                                  idempotency_key=request.idempotency_key)
         except DunningError as exc:
             # The mail went out: raising would invite a second one. Say what to record by hand instead.
             by_hand = mapping.reminder_details(request.step, request.idempotency_key)
-            return Receipt(sent_at=self.api.now(), recipients=request.debtor.emails,
-                           detail=f"Xero e-mailed invoice {invoice.label}, but recording it in the invoice's history "
-                                  f"failed ({exc}); add the note '{by_hand}' in Xero by hand")
-        detail = f"Xero e-mailed invoice {invoice.label}; history: {note.detail}"
-        try:
-            link = self.payment_url(invoice)
-        except DunningError:
-            link = None  # the e-mail went out and is recorded; the link is a convenience for the dossier
-        if link:
-            detail += f"; online invoice: {link}"
-        return Receipt(platform_reference=note.platform_reference, sent_at=note.sent_at,
-                       recipients=request.debtor.emails, detail=detail)
+            return Receipt(sent_at=mailed.sent_at, recipients=mailed.recipients,
+                           detail=f"{mailed.detail}, but recording it in the invoice's history failed ({exc}); add "
+                                  f"the note '{by_hand}' in Xero by hand")
+        return Receipt(platform_reference=note.platform_reference, sent_at=note.sent_at, recipients=mailed.recipients,
+                       detail=f"{mailed.detail}; history: {note.detail}")
+
+    def recheck(self, invoices: Sequence[Invoice]) -> dict[str, FreshInvoice]:
+        """`GET /Invoices?IDs=…`, 50 ids a call: what is still open right before sending."""
+        statuses = self._open_statuses()
+        found: dict[str, FreshInvoice] = {}
+        for batch in self.client.invoices_by_id([i.platform_id for i in invoices]):
+            for record in batch:
+                try:
+                    fresh = mapping.invoice_from_xero(record, connection=self.settings.name, open_statuses=statuses)
+                except BadPlatformData:
+                    continue  # unreadable now: left unchecked, the stored state stands
+                found[fresh.platform_id] = FreshInvoice(invoice=fresh if fresh.is_open else None)
+        return found
 
     def payment_url(self, invoice: Invoice) -> str | None:
         """`GET /Invoices/{id}/OnlineInvoice`: the online invoice, where the debtor can pay (not for drafts)."""

@@ -144,6 +144,8 @@ def exchanges(xero_kit) -> list[Exchange]:
     request = ReminderRequest(step="first_reminder", debtor=debtors[invoice.debtor_id], invoices=(invoice,),
                               message="-", idempotency_key="outbox-0001-first")
     xero.send_reminder(request)
+    xero.payment_url(invoice)
+    xero.recheck([invoice])
     xero.find_note(invoice, "outbox-0001-first")
     xero.fetch_pdf(invoice)
     sim.org.change_contact(invoice.debtor_id, email=None)
