@@ -232,7 +232,7 @@ def _build(
 ) -> tuple[Case, list[str]]:
     """The case with its documents copied into the folder, and what it misses (then its documents are removed)."""
     reference = candidate.record.reference
-    evidence = _evidence(store, candidate.histories)
+    evidence = outbox_evidence(store, candidate.histories)
     documents: list[Document] = []
     missing: list[str] = []
     warnings: list[str] = []
@@ -247,7 +247,7 @@ def _build(
     return case, missing
 
 
-def _evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[str, dict[str, Any]]:
+def outbox_evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[str, dict[str, Any]]:
     """What the outbox kept about the notice of default / 14-day letter: its text, the costs it stated, when it was
     sent and its letter file (the history itself carries only the key)."""
     found: dict[str, dict[str, Any]] = {}
