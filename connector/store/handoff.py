@@ -68,26 +68,34 @@ class HandoffCases:
     _clock: Callable[[], datetime]
     _write: Callable[[], AbstractContextManager[Connection]]
 
-    def handoff_case_open(self, connection: str, debtor_id: str) -> HandoffCase:
-        """The debtor's case that is not handed off yet (held back, or waiting for its upload), else a new one."""
+    def handoff_cases_open(self, debtors: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HandoffCase]:
+        """Per (connection, debtor id): the debtor's case that is not handed off yet (held back, or waiting for its
+        upload), else a new one. One transaction for all, so an export of thousands of cases stays fast."""
         h = schema.handoff_cases.c
+        found: dict[tuple[str, str], HandoffCase] = {}
+        wanted = list(dict.fromkeys(debtors))
         with self._write() as conn:
-            rows = conn.execute(
-                select(schema.handoff_cases)
-                .where(h.connection == connection, h.debtor_id == debtor_id)
-                .order_by(h.id.desc())
-            ).all()
-            for row in rows:
-                case = _case(row)
-                if not case.handed_off:
-                    return case
+            for connection in sorted({c for c, _d in wanted}):
+                ids = [d for c, d in wanted if c == connection]
+                for start in range(0, len(ids), 500):
+                    query = (select(schema.handoff_cases)
+                             .where(h.connection == connection, h.debtor_id.in_(ids[start:start + 500]))
+                             .order_by(h.id))
+                    for row in conn.execute(query):
+                        case = _case(row)
+                        if not case.handed_off:
+                            found[(case.connection, case.debtor_id)] = case
             now = self._clock()
-            new_id = conn.execute(
-                schema.handoff_cases.insert().values(
-                    connection=connection, debtor_id=debtor_id, status="pending", created_at=now, payload={}
-                )
-            ).inserted_primary_key[0]
-            return HandoffCase(new_id, connection, debtor_id, "pending", now, None, {})
+            for connection, debtor_id in wanted:
+                if (connection, debtor_id) in found:
+                    continue
+                new_id = conn.execute(
+                    schema.handoff_cases.insert().values(
+                        connection=connection, debtor_id=debtor_id, status="pending", created_at=now, payload={}
+                    )
+                ).inserted_primary_key[0]
+                found[(connection, debtor_id)] = HandoffCase(new_id, connection, debtor_id, "pending", now, None, {})
+        return found
 
     def handoff_case(self, reference: str) -> HandoffCase | None:
         wanted = case_id(reference)
@@ -109,20 +117,25 @@ class HandoffCases:
             found = [_case(row) for row in conn.execute(query)]
         yield from found
 
-    def handoff_case_update(self, case_id_: int, status: CaseStatus, payload: Mapping[str, Any]) -> None:
-        """Record a case's state without handing it off (held back, or written but not yet uploaded)."""
+    def handoff_cases_update(self, updates: Sequence[tuple[int, CaseStatus, Mapping[str, Any]]]) -> None:
+        """Record cases' state without handing them off (held back, or written but not delivered)."""
         with self._write() as conn:
-            self._set_case(conn, case_id_, status, payload, exported=status in ("exported", "uploaded"))
+            for case_id_, status, payload in updates:
+                self._set_case(conn, case_id_, status, payload, exported=status in ("exported", "uploaded"))
 
     def handoff_record(
         self,
         cases: Sequence[tuple[int, CaseStatus, Mapping[str, Any]]],
         events: Sequence[tuple[str, str, Event]],
+        notes: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        *,
+        note_kind: str = "note",
     ) -> None:
-        """Hand cases off in ONE transaction: their rows' new state and a `handoff` event on each invoice
-        (`events`: (connection, invoice platform id, event)); a crash leaves none of it."""
+        """Hand cases off in ONE transaction: their rows' new state, a `handoff` event on each invoice (`events`:
+        connection, invoice platform id, event) and the outbox rows of the notes for the platform (`notes`:
+        connection, idempotency key, payload; a key queued before is left as it is). A crash leaves none of it."""
         now = self._clock()
-        i = schema.invoices.c
+        i, o = schema.invoices.c, schema.outbox.c
         with self._write() as conn:
             for case_id_, status, payload in cases:
                 self._set_case(conn, case_id_, status, dict(payload) | {"handed_off": True}, exported=True)
@@ -137,6 +150,18 @@ class HandoffCases:
                              "step": event.step, "data": event.data, "recorded_at": event.recorded_at or now})
             if rows:
                 conn.execute(schema.events.insert(), rows)
+            keys = [key for _c, key, _p in notes]
+            queued: set[str] = set()
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                queued.update(conn.execute(select(o.idempotency_key).where(o.idempotency_key.in_(chunk))).scalars())
+            new = [
+                {"idempotency_key": key, "connection": connection, "kind": note_kind, "payload": dict(payload),
+                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now}
+                for connection, key, payload in notes if key not in queued
+            ]
+            if new:
+                conn.execute(schema.outbox.insert(), new)
 
     def _set_case(
         self, conn: Connection, case_id_: int, status: CaseStatus, payload: Mapping[str, Any], *, exported: bool
