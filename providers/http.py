@@ -38,7 +38,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.parallel import first_started, in_order, started
+from providers.parallel import InOrder, first_started, in_order, started
 from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow  # noqa: F401  (adapters import them here)
 
 log = logging.getLogger(__name__)
@@ -448,15 +448,20 @@ class ApiClient:
         at a time (Exact's `__next`, which must not be read in parallel)."""
         first_params = dict(params or {})
         response = self.request("GET", url, params=first_params, headers=headers)
-        yield response
         further = paginator.further_pages(response, first_params) if self.profile.max_in_flight > 1 else None
         if further is not None:
             page_url = str(response.request.url.copy_with(query=None))
-            yield from self.in_order(
+            rest = self.in_order(  # under way while the first page is being stored
                 lambda page_params=page_params: self.request("GET", page_url, params=page_params, headers=headers)
                 for page_params in further
             )
+            try:
+                yield response
+                yield from rest
+            finally:
+                rest.close()
             return
+        yield response
         next_call = paginator.next_page(response, first_params)
         while next_call is not None:
             page_url, page_params = next_call
@@ -464,7 +469,7 @@ class ApiClient:
             yield response
             next_call = paginator.next_page(response, dict(page_params or {}))
 
-    def in_order(self, calls: Iterable[Callable[[], T]]) -> Iterator[T]:
+    def in_order(self, calls: Iterable[Callable[[], T]]) -> InOrder[T]:
         """Independent calls (id batches, known pages) made as many at once as the platform allows, their
         answers handed over in the order given (`providers.parallel.in_order`)."""
         return in_order(calls, at_once=self.profile.max_in_flight)

@@ -16,36 +16,53 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def in_order(tasks: Iterable[Callable[[], T]], *, at_once: int) -> Iterator[T]:
-    """Run `tasks` up to `at_once` at a time and yield their results in the order given.
+def in_order(tasks: Iterable[Callable[[], T]], *, at_once: int) -> InOrder[T]:
+    """Start the first `at_once` of `tasks` now, the others as results are taken, and hand the results over in the
+    order given (see `InOrder`). With `at_once` 1 each task runs in the caller's thread when its result is asked."""
+    return InOrder(tasks, at_once)
 
-    At most `at_once` results wait for the consumer, so a slow consumer does not make reading run far ahead. The
-    first failure is raised at its place in the order and the tasks not yet started are dropped; a consumer that
-    stops early drops them too (the ones already running finish first, so no call is left behind half-made).
-    With `at_once` 1 everything runs in the caller's thread, one task at a time.
-    """
-    if at_once <= 1:
-        for task in tasks:
-            yield task()
-        return
-    pending: deque[Future[T]] = deque()
-    queue = iter(tasks)
-    executor = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="dunning-call")
-    try:
-        for task in queue:
-            pending.append(executor.submit(task))
-            if len(pending) >= at_once:
-                break
-        while pending:
-            result = pending.popleft().result()
-            for task in queue:  # keep `at_once` tasks ahead of the consumer
-                pending.append(executor.submit(task))
-                break
-            yield result
-    finally:
-        for future in pending:
+
+class InOrder(Iterator[T]):
+    """Results in the order of their tasks, at most `at_once` of them under way or waiting for the consumer, so a
+    slow consumer does not make reading run far ahead. The first failure is raised at its place in the order and
+    the tasks not yet started are dropped; `close` (a consumer that stops early) drops them too — the ones already
+    running finish first, so no call is left behind half-made."""
+
+    def __init__(self, tasks: Iterable[Callable[[], T]], at_once: int) -> None:
+        self._queue = iter(tasks)
+        self._pending: deque[Future[T]] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="dunning-call") \
+            if at_once > 1 else None
+        for _ in range(at_once if self._executor else 0):
+            self._start_next()
+
+    def _start_next(self) -> None:
+        assert self._executor is not None
+        for task in self._queue:
+            self._pending.append(self._executor.submit(task))
+            break
+
+    def __next__(self) -> T:
+        if self._executor is None:
+            return next(self._queue)()
+        if not self._pending:
+            self.close()
+            raise StopIteration
+        try:
+            result = self._pending.popleft().result()
+        except BaseException:
+            self.close()
+            raise
+        self._start_next()
+        return result
+
+    def close(self) -> None:
+        if self._executor is None:
+            return
+        for future in self._pending:
             future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def started(call: Callable[[], T], *, at_once: int) -> Callable[[], T]:
