@@ -8,7 +8,7 @@ call, so a configuration problem is a usage error before anything touches a plat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -88,6 +88,33 @@ def _send_one(store: Store, config: Config, settings: ConnectionSettings, action
     except Exception as exc:  # a broken adapter must not stop the other connections
         log.exception("%s: the adapter could not be started", name)
         return Summary(name, error=redact(f"{name}: the adapter could not be started: {exc}"))
+    try:
+        return deliver_connection(store, config, provider, name, actions, as_of=as_of, emit=emit, step=step,
+                                  limit=limit, progress=progress, sender=sender)
+    finally:
+        provider.close()
+
+
+def deliver_connection(
+    store: Store,
+    config: Config,
+    provider: Provider,
+    name: str,
+    actions: Sequence[Action],
+    *,
+    as_of: date,
+    emit: Callable[[Outcome], None] | None = None,
+    dry_run: bool = False,
+    step: str | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    sender: Sender | None = None,
+) -> Summary:
+    """One connection's day of delivery (the unit `dunning send` and `dunning run` share); never raises."""
+    sender = sender or sender_for(config)
+    emit = emit or (lambda outcome: None)
+    if dry_run:
+        return preview(store, config, name, list(actions), sender, emit)
 
     def queue(run: ConnectionRun) -> None:
         for action in actions:
@@ -104,8 +131,6 @@ def _send_one(store: Store, config: Config, settings: ConnectionSettings, action
     except Exception as exc:  # a bug with one platform must not stop the other connections
         log.exception("%s: sending failed unexpectedly", name)
         return Summary(name, error=redact(f"{name}: sending failed unexpectedly: {exc}"))
-    finally:
-        provider.close()
 
 
 def preview(store: Store, config: Config, name: str, actions: list[Action], sender: Sender,
@@ -146,4 +171,4 @@ def _named(message: str, name: str) -> str:
     return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
-__all__ = ["preview", "send_all", "sender_for"]
+__all__ = ["deliver_connection", "preview", "send_all", "sender_for"]
