@@ -24,6 +24,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -172,9 +173,31 @@ class Handoff(_Strict):
     """Where cases past the last step go."""
 
     agency: str | None = None
-    """The agency format's name (`mappings/agencies/<agency>.toml`)."""
+    """The agency format: a name in `mappings/agencies/` or the path of an own .toml file (checked at load)."""
     out_dir: Path = Path("handoff")
     """The export folder; relative to the config file's folder."""
+    upload: str | None = None
+    """Where the agency takes uploads: `sftp://user@host[:port]/folder` (no password: a key file)."""
+    upload_key: Path | None = None
+    """The private key FILE for the upload (the key never goes into this file); relative to the config's folder."""
+    upload_known_hosts: Path | None = None
+    """A known_hosts file holding the agency server's host key (default: ~/.ssh/known_hosts)."""
+
+    @field_validator("upload")
+    @classmethod
+    def _sftp_url(cls, value: str | None) -> str | None:
+        from connector.handoff.upload import parse_sftp_url
+
+        if value is not None:
+            parse_sftp_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _upload_key(self) -> Handoff:
+        if self.upload is not None and self.upload_key is None:
+            raise ValueError("upload_key: give the private key file for the upload (e.g. upload_key = "
+                             "\"~/.ssh/agency_ed25519\")")
+        return self
 
 
 class Config(_Strict):
@@ -279,6 +302,13 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     config = parse_config(raw)
     config._path = path.resolve()
+    if config.handoff.agency:  # an agency format with a typo is refused now, not at the first export
+        from connector.handoff.formats import FormatError, load_format
+
+        try:
+            load_format(config.handoff.agency, base_dir=config.base_dir)
+        except FormatError as exc:
+            raise ConfigError([f"handoff.agency: {exc}"]) from None
     return config
 
 

@@ -20,7 +20,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from providers.errors import DunningError
 
@@ -120,16 +129,16 @@ class Column(_Strict):
     """A path in the case, e.g. `debtor.address.postal_code`; or leave out and give `value`."""
     value: str | None = None
     """A fixed text in every row (e.g. the agency's client number)."""
-    required: bool = False
+    required: StrictBool = False
     """A case lacking this value is held back with the column named, instead of exported with a blank."""
     date_format: str | None = None
     """Overrides the format's date format for this column (strftime, e.g. %d-%m-%Y)."""
-    decimals: Annotated[int, Field(ge=0, le=6)] = 2
+    decimals: Annotated[StrictInt, Field(ge=0, le=6)] = 2
     values: dict[str, str] = Field(default_factory=dict)
     """Translations of values, e.g. {business = "Bedrijf", consumer = "Particulier"}; true/false for booleans."""
     join: str = ", "
     """How a list (e-mail addresses, invoice numbers) becomes one cell."""
-    max_length: Annotated[int, Field(gt=0)] | None = None
+    max_length: Annotated[StrictInt, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Column:
@@ -178,7 +187,7 @@ class AgencyFormat(_Strict):
     """Empty for JSON: the canonical case (`mappings/case.schema.json`)."""
     require: tuple[str, ...] = ()
     """Paths a case must have even where no column shows them (e.g. for the canonical JSON)."""
-    documents: bool = True
+    documents: StrictBool = True
     """Copy the invoice PDFs and our letters into documents/<case>/."""
 
     @field_validator("encoding")
