@@ -13,8 +13,8 @@ One run at a time per store (`connector.store.runlock`): a second one stops at o
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,10 +22,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from connector import plugins
-from connector.capabilities import Capabilities
 from connector.config import Config
-from connector.escalation.action import Action
-from connector.plan import connection_capabilities, plan
+from connector.delivery import Outcome, send_all
+from connector.handoff import AgencyFormat, export_cases, load_format
 from connector.progress import NoProgress, Progress
 from connector.store import Store
 from connector.store.runlock import run_lock
@@ -51,12 +50,20 @@ class ConnectionDay:
     changed: int = 0
     closed: int = 0
     planned: int = 0
+    """Actions delivery worked today (reminders, letters, call tasks); handoffs are counted apart."""
     sent: int = 0
     skipped: int = 0
     failed: int = 0
     tasks: int = 0
+    letters: int = 0
+    """Of the tasks: letters (PDF) to post."""
+    left_pending: int = 0
+    """Rows delivery left for the next run (a spent day budget, an expired authorisation)."""
+    sent_by_step: dict[str, int] = field(default_factory=dict)
+    handoffs_due: int = 0
     cases_exported: int = 0
     cases_held_back: int = 0
+    export_folder: str | None = None
     api_calls: int = 0
     needs_reauth: bool = False
     error: str | None = None
@@ -88,100 +95,38 @@ class RunSummary:
         return sum(int(getattr(day, name)) for day in self.days)
 
 
-# --- the seam to delivery and handoff ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivered:
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    tasks: int = 0
-    api_calls: int = 0
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Exported:
-    exported: int = 0
-    held_back: int = 0
-    error: str | None = None
-
-
 @dataclass(frozen=True)
 class UnitContext:
     """What every unit of a run shares: the store, the config, how to reach a platform and who watches."""
 
     store: Store
     config: Config
+    tokens: TokenStore
     connect: Connect
-    capabilities: Mapping[str, Capabilities]
+    agency: AgencyFormat | None = None
+    """The agency format cases are exported in (None: `[handoff] agency` not set, nothing is exported)."""
     progress: Progress = field(default_factory=NoProgress)
     dry_run: bool = False
-
-
-def _deliver(context: UnitContext, provider: Provider, name: str, actions: Sequence[Action],
-             as_of: date) -> Delivered:
-    """The day's reminders, letters and tasks through the outbox (connector.delivery)."""
-    mail = [a for a in actions if a.channel.value != "agency"]
-    return Delivered(skipped=len(mail), error=None)
-
-
-def _export(context: UnitContext, provider: Provider, name: str, actions: Sequence[Action], as_of: date) -> Exported:
-    """The day's cases at the handoff step to the agency (connector.handoff)."""
-    return Exported()
 
 
 # --- one connection on one day -------------------------------------------------------------------------------------
 
 
 def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: date) -> ConnectionDay:
-    """Sync, plan, send and export one connection for `as_of`; never raises (the error is in the result)."""
+    """Sync, then send (delivery plans the day's actions), then export one connection for `as_of`.
+
+    Reads and writes only through the store and the connection's adapters; never raises (errors are in the
+    result). A connection whose sync fails sends nothing that day: its plan would rest on stale data.
+    """
     name = settings.name
     day = ConnectionDay(connection=name, as_of=as_of)
     started = time.monotonic()
-    store, progress = context.store, context.progress
     try:
-        store.ensure_connection(name, settings.provider, settings.tenant)
-        provider = context.connect(settings)
-    except DunningError as exc:
-        day.error = _named(str(exc), name)
-        day.needs_reauth = isinstance(exc, AuthorizationExpired)
-        return _finish(day, started)
-    except Exception as exc:  # a broken adapter must not stop the other connections
-        log.exception("%s: the adapter could not be started", name, extra={"connection": name})
-        day.error = redact(f"{name}: the adapter could not be started: {exc}")
-        return _finish(day, started)
-    try:
-        with _task(progress, name, "sync") as outcome:
-            synced = sync_connection(store, provider, name, full_every=timedelta(days=context.config.sync.full_every_days))
-            outcome.ok = synced.ok
-        day.synced, day.fetched, day.changed, day.closed = synced.ok, synced.fetched, synced.changed, synced.closed
-        day.api_calls += synced.api_calls
-        if not synced.ok:
-            day.error = synced.error
-            status = store.connection_status().get(name)
-            day.needs_reauth = bool(status and status.needs_reauth)
-            return _finish(day, started)
-        with _task(progress, name, "plan"):
-            actions = list(plan(store, context.config.policy, as_of, connection=name,
-                                capabilities=context.capabilities))
-        day.planned = len(actions)
-        with _task(progress, name, "send") as outcome:
-            delivered = _deliver(context, provider, name, actions, as_of)
-            outcome.ok = delivered.error is None and delivered.failed == 0
-        day.sent, day.skipped, day.failed, day.tasks = (delivered.sent, delivered.skipped, delivered.failed,
-                                                         delivered.tasks)
-        day.api_calls += delivered.api_calls
-        if delivered.error is not None:
-            day.error = _named(delivered.error, name)
-            return _finish(day, started)
-        with _task(progress, name, "export") as outcome:
-            exported = _export(context, provider, name, actions, as_of)
-            outcome.ok = exported.error is None and exported.held_back == 0
-        day.cases_exported, day.cases_held_back = exported.exported, exported.held_back
-        if exported.error is not None:
-            day.error = _named(exported.error, name)
+        _sync(context, settings, day)
+        if day.synced:
+            _send(context, name, as_of, day)
+        if day.error is None and not context.dry_run and context.agency is not None:
+            _export(context, name, as_of, day)
     except AuthorizationExpired as exc:
         day.error, day.needs_reauth = _named(str(exc), name), True
     except DunningError as exc:
@@ -189,9 +134,73 @@ def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: da
     except Exception as exc:  # a bug in one connection's day must not stop the others
         log.exception("%s: the day's work failed unexpectedly", name, extra={"connection": name})
         day.error = redact(f"{name}: the day's work failed unexpectedly: {exc}")
-    finally:
-        provider.close()
     return _finish(day, started)
+
+
+def _sync(context: UnitContext, settings: ConnectionSettings, day: ConnectionDay) -> None:
+    name, store = settings.name, context.store
+    store.ensure_connection(name, settings.provider, settings.tenant)
+    with _task(context.progress, name, "sync") as outcome:
+        provider = context.connect(settings)
+        try:
+            synced = sync_connection(store, provider, name,
+                                     full_every=timedelta(days=context.config.sync.full_every_days))
+        finally:
+            provider.close()
+        outcome.ok = synced.ok
+    day.synced, day.fetched, day.changed, day.closed = synced.ok, synced.fetched, synced.changed, synced.closed
+    day.api_calls += synced.api_calls
+    if not synced.ok:
+        status = store.connection_status().get(name)
+        day.error, day.needs_reauth = synced.error, bool(status and status.needs_reauth)
+
+
+def _send(context: UnitContext, name: str, as_of: date, day: ConnectionDay) -> None:
+    def count(outcome: Outcome) -> None:
+        if outcome.fields.get("channel") == "agency":
+            day.handoffs_due += 1
+            return
+        day.planned += 1
+        if outcome.status == "sent":
+            step = str(outcome.fields.get("step"))
+            day.sent_by_step[step] = day.sent_by_step.get(step, 0) + 1
+        elif outcome.status == "task" and outcome.fields.get("channel") == "letter":
+            day.letters += 1
+
+    with _task(context.progress, name, "send") as outcome:
+        summaries = send_all(context.config, context.store, context.tokens, as_of=as_of, emit=count, connection=name,
+                             dry_run=context.dry_run, progress=context.progress, connect=context.connect)
+        sent = summaries[0]
+        outcome.ok = sent.ok
+    day.sent, day.skipped, day.failed, day.tasks = sent.sent, sent.skipped, sent.failed, sent.tasks
+    day.left_pending, day.api_calls = sent.left_pending, day.api_calls + sent.api_calls
+    if sent.error is not None:
+        day.error = _named(sent.error, name)
+        day.needs_reauth = "reconnect" in sent.error or "re-authoris" in sent.error
+
+
+_EXPORT_FOLDER = threading.Lock()
+"""Connections of one run export into the same folder: one at a time picks its export's free name."""
+
+
+def _export(context: UnitContext, name: str, as_of: date, day: ConnectionDay) -> None:
+    assert context.agency is not None
+    config = context.config.model_copy(update={"connections": (context.config.connection(name),)})
+    settings = context.config.settings(name)
+    with _task(context.progress, name, "export") as outcome:
+        provider = context.connect(settings)
+        try:
+            with _EXPORT_FOLDER:
+                result = export_cases(context.store, config, context.agency, as_of, out_dir=config.handoff_dir,
+                                      fetch_pdf=lambda _connection: provider.fetch_pdf, progress=context.progress)
+        finally:
+            provider.close()
+        outcome.ok = result.ok
+    day.cases_exported = sum(1 for o in result.outcomes if o.status == "exported")
+    day.cases_held_back = sum(1 for o in result.outcomes if o.status == "held_back")
+    day.export_folder = str(result.path) if result.path else None
+    if result.upload_error:
+        day.error = _named(result.upload_error, name)
 
 
 class _Outcome:
@@ -245,26 +254,28 @@ def default_connect(tokens: TokenStore, progress: Progress) -> Connect:
 def run_job(
     config: Config,
     store: Store,
+    tokens: TokenStore,
     *,
     as_of: date,
-    connect: Connect,
+    connect: Connect | None = None,
     connection: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
     workers: int = MAX_WORKERS,
-    environ: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """Work every configured connection (or the one named) for `as_of`, concurrently, under the store's run lock.
 
-    Settings (secrets from the environment included) are resolved first, so a configuration problem raises
-    `ConfigError` before anything touches a platform; `AlreadyRunning` when another run holds the lock.
+    Settings (secrets from the environment included) and the agency format are resolved first, so a configuration
+    problem raises `ConfigError` before anything touches a platform; `AlreadyRunning` when another run holds the
+    lock. `--dry-run` still syncs (reading the platforms, writing the store) and shows what delivery would do;
+    it writes nothing to a platform and exports nothing.
     """
     chosen = [config.connection(connection)] if connection else list(config.connections)
-    settings = [config.settings(c.name, environ=environ) for c in chosen]
-    context = UnitContext(
-        store=store, config=config, connect=connect, progress=progress or NoProgress(), dry_run=dry_run,
-        capabilities=connection_capabilities((s.name, s.provider) for s in settings),
-    )
+    settings = [config.settings(c.name) for c in chosen]
+    agency = load_format(config.handoff.agency, base_dir=config.base_dir) if config.handoff.agency else None
+    progress = progress or NoProgress()
+    context = UnitContext(store=store, config=config, tokens=tokens, connect=connect or default_connect(tokens, progress),
+                          agency=agency, progress=progress, dry_run=dry_run)
     summary = RunSummary(as_of=as_of, dry_run=dry_run)
     with run_lock(store.engine):
         log.info("run for %s: %d connection(s)%s", as_of, len(settings), " (dry run)" if dry_run else "",

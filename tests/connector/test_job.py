@@ -19,7 +19,11 @@ from connector.store.runlock import AlreadyRunning, run_lock
 from providers.tokens import MemoryTokenStore
 
 START = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
-ENV = {SECRET_ENV: SECRET}
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def store(config: Config, world: World) -> Iterator[Store]:
 def test_every_connection_is_synced_and_planned_and_summarised(
     world: World, tokens: MemoryTokenStore, config: Config, store: Store
 ) -> None:
-    summary = run_job(config, store, as_of=world.today, connect=world.connect(tokens), environ=ENV)
+    summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
 
     assert [day.connection for day in summary.days] == [p.connection for p in world.places]
     for day in summary.days:
@@ -56,7 +60,12 @@ def test_every_connection_is_synced_and_planned_and_summarised(
         assert day.fetched >= 10 and day.planned > 0
         open_ids = {i.platform_id for i, _, _ in store.iter_open_invoices(day.connection)}
         assert set(world.place(day.connection).seeded.invoices.values()) <= open_ids
+        assert day.sent == len(world.place(day.connection).simulator.sent_mail()) > 0  # the platform mailed them
+        assert day.sent == sum(day.sent_by_step.values())
     assert exit_code(summary) == 0
+    again = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
+    assert again.ok and again.total("sent") == 0  # the same day twice mails nothing twice
+    assert world.sent_mail() == summary.total("sent")
 
 
 def test_a_platform_that_is_down_stops_only_its_own_connection(
@@ -65,7 +74,7 @@ def test_a_platform_that_is_down_stops_only_its_own_connection(
     down = world.places[1]
     down.simulator.faults.server_error("*", times=1000, status=503)  # type: ignore[attr-defined]
 
-    summary = run_job(config, store, as_of=world.today, connect=world.connect(tokens), environ=ENV)
+    summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
 
     by_name = {day.connection: day for day in summary.days}
     assert not by_name[down.connection].ok and by_name[down.connection].error
@@ -82,7 +91,7 @@ def test_a_withdrawn_consent_is_named_as_needing_reauthorisation(
     for grant in withdrawn.simulator.oauth.grants.values():  # type: ignore[attr-defined]
         grant.revoked = True
 
-    summary = run_job(config, store, as_of=world.today, connect=world.connect(tokens), environ=ENV)
+    summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
 
     assert summary.needing_reauthorisation == [withdrawn.connection]
     assert sum(day.ok for day in summary.days) == len(world.places) - 1
@@ -92,11 +101,11 @@ def test_a_second_run_on_the_same_store_stops_at_once(
     world: World, tokens: MemoryTokenStore, config: Config, store: Store
 ) -> None:
     with run_lock(store.engine), pytest.raises(AlreadyRunning, match="another dunning run is working"):
-        run_job(config, store, as_of=world.today, connect=world.connect(tokens), environ=ENV)
+        run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
     assert world.sent_mail() == 0
     assert all(p.simulator.call_count() == 0 for p in world.places)  # type: ignore[attr-defined]
     # once the first run is over, the lock is free again
-    assert run_job(config, store, as_of=world.today, connect=world.connect(tokens), environ=ENV).ok
+    assert run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens)).ok
 
 
 class SlowTransport(httpx.BaseTransport):
@@ -116,7 +125,7 @@ def test_three_connections_take_about_as_long_as_the_slowest_not_the_sum(
 ) -> None:
     def timed(workers: int) -> float:
         started = time.monotonic()
-        summary = run_job(config, store, as_of=world.today, workers=workers, environ=ENV,
+        summary = run_job(config, store, tokens, as_of=world.today, workers=workers,
                           connect=world.connect(tokens, wrap=lambda inner: SlowTransport(inner, 0.05)))
         assert summary.ok and len(summary.days) == 3
         return time.monotonic() - started
