@@ -1,0 +1,431 @@
+"""The Moneybird adapter: open sales invoices and their contacts, reminders through Moneybird's own mailing.
+
+Sync uses Moneybird's synchronization endpoints, which make an unchanged re-sync cost two calls: one
+`GET …/synchronization` for invoice ids and versions (filtered on the open states — a filter is always sent,
+because without one Moneybird silently limits the list to this year's invoices) and one for contacts. Only new or
+changed invoices are fetched, 100 per `POST …/synchronization` (Moneybird's maximum; extra ids would be dropped
+without an error), and each invoice carries its contact, so debtors cost no extra calls unless a contact changed on
+its own. Invoices that left the open set are closed without fetching them.
+
+Reminders go through `POST sales_invoices/send_reminders`: one reminder per (contact, workflow, document style,
+identity) — Moneybird's own grouping — covering all the debtor's invoices in the request, with our rendered text,
+followed by a note on every invoice carrying the step and the idempotency key (what `find_note` looks for).
+
+Moneybird's own workflows can send reminders automatically too, which would collide with ours. `warnings()` (shown
+by `dunning status`) names every active invoice workflow with a step whose `reminder_auto_send` is on (the field
+of `workflow_response.steps[]` in Moneybird's OpenAPI description of 2026-10-02). To turn them off: in Moneybird
+open Instellingen → Workflows (Settings → Workflows; confirmed by Moneybird's help centre), edit each invoice
+workflow and switch off automatic sending in each of its reminder steps. The exact label of that switch in
+Moneybird's screen is not confirmed here; the API calls it `reminder_auto_send`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.models import DebtorKind, Invoice
+from providers.base import (
+    Capabilities,
+    ConnectionSettings,
+    OAuthEndpoints,
+    Provider,
+    Receipt,
+    ReminderRequest,
+    SyncPage,
+    SyncState,
+    Tenant,
+)
+from providers.errors import BadPlatformData, DunningError, PlatformError, ReminderRefused
+from providers.moneybird import mapping
+from providers.moneybird.client import DEFAULT_API_URL, MoneybirdClient, MoneybirdProfile
+
+if TYPE_CHECKING:
+    from providers.http import ApiClient
+
+_DELIVERY = {"email": "Email", "manual": "Manual", "post": "Manual"}
+"""`send_reminders` accepts `Email` or `Manual` only: a letter by post is recorded as Manual, to be printed."""
+
+
+class MoneybirdOptions(BaseModel):
+    """`[connections.options]` for a Moneybird connection."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    debtor_kinds: dict[str, DebtorKind] = Field(default_factory=dict)
+    """Contact id → `business` or `consumer`, overriding the guess from the company name."""
+    settings_scope: bool = False
+    """Also ask for the `settings` scope (only needed to read identities; reminders do not need it)."""
+
+
+class MoneybirdProvider(Provider):
+    name = "moneybird"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_reminder=True,
+        custom_message=True,
+        consolidated_reminders=True,
+        delivery_methods=("email", "manual", "post"),
+    )
+    Options = MoneybirdOptions
+
+    def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
+        super().__init__(settings, api)
+        self.client = MoneybirdClient(api, settings.tenant)
+
+    # -- declarations -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
+        """Moneybird's OAuth lives on the same host as its API (`/oauth/authorize`, `/oauth/token`).
+
+        No PKCE: Moneybird's authentication docs do not mention it (the app authenticates with its secret).
+        """
+        base = (settings.api_url or DEFAULT_API_URL).rstrip("/")
+        options = MoneybirdOptions.model_validate(dict(settings.options))
+        scopes = settings.scopes or (("sales_invoices", "settings") if options.settings_scope else ("sales_invoices",))
+        return OAuthEndpoints(
+            authorize_url=settings.authorize_url or f"{base}/oauth/authorize",
+            token_url=settings.token_url or f"{base}/oauth/token",
+            scopes=tuple(scopes),
+            pkce=False,
+            token_auth="client_secret_post",
+        )
+
+    @classmethod
+    def http_profile(cls, settings: ConnectionSettings) -> MoneybirdProfile:
+        return MoneybirdProfile(base_url=f"{(settings.api_url or DEFAULT_API_URL).rstrip('/')}/api/v2/")
+
+    # -- calls --------------------------------------------------------------------------------------------------
+
+    def list_tenants(self) -> list[Tenant]:
+        tenants = []
+        for admin in self.client.administrations():
+            detail = ", ".join(filter(None, (admin.get("country"), admin.get("currency"),
+                                             "suspended" if admin.get("suspended") else None)))
+            tenants.append(Tenant(id=mapping.record_id(admin["id"]), name=str(admin.get("name") or admin["id"]),
+                                  detail=detail or None))
+        return tenants
+
+    def sync(self, state: SyncState) -> Iterator[SyncPage]:
+        """Invoices in the open states whose version differs from the store's, then contacts that changed alone."""
+        connection = self.settings.name
+        open_now = mapping.versions(self.client.invoice_versions(mapping.OPEN_FILTER))
+        contacts_now = mapping.versions(self.client.contact_versions())
+        wanted = [
+            invoice_id for invoice_id, version in open_now.items()
+            if state.full or version is None or state.open_invoices.get(invoice_id) != version
+        ]
+        closed = tuple(invoice_id for invoice_id in state.open_invoices if invoice_id not in open_now)
+        current: set[str] = set()
+        """Debtors stored during this sync (or unchanged since the last one)."""
+
+        def debtor_is_current(contact_id: str) -> bool:
+            return contact_id in current or (
+                not state.full and contact_id in state.debtors
+                and state.debtors[contact_id] == contacts_now.get(contact_id, state.debtors[contact_id])
+            )
+
+        for records in self._fetch(self.client.invoices, wanted):
+            invoices, debtors, problems = [], {}, []
+            mapped = []
+            for record in records:
+                try:
+                    mapped.append((mapping.to_invoice(record, connection=connection), record))
+                except BadPlatformData as exc:
+                    problems.append(_without_connection(exc, connection))
+            contacts = self._contacts_for(mapped, debtor_is_current)
+            for invoice, record in mapped:
+                if not debtor_is_current(invoice.debtor_id):
+                    try:
+                        debtors[invoice.debtor_id] = mapping.to_debtor(
+                            contacts.get(invoice.debtor_id) or {}, connection=connection,
+                            kinds=self.options.debtor_kinds,
+                        )
+                    except BadPlatformData as exc:
+                        problems.append(f"{invoice.label}: its {_without_connection(exc, connection)}")
+                        if invoice.debtor_id not in state.debtors:
+                            continue  # without a debtor the invoice cannot be worked; the next sync retries it
+                invoices.append(invoice)
+            current.update(debtors)
+            yield SyncPage(invoices=tuple(invoices), debtors=tuple(debtors.values()), problems=tuple(problems),
+                           closed_invoice_ids=closed)
+            closed = ()
+        # contacts that changed while none of their open invoices did
+        changed_alone = [cid for cid in state.debtors if cid in contacts_now and not debtor_is_current(cid)]
+        for records in self._fetch(self.client.contacts, changed_alone):
+            debtors, problems = [], []
+            for record in records:
+                try:
+                    debtors.append(mapping.to_debtor(record, connection=connection, kinds=self.options.debtor_kinds))
+                except BadPlatformData as exc:
+                    problems.append(_without_connection(exc, connection))
+            yield SyncPage(debtors=tuple(debtors), problems=tuple(problems))
+        # the cursor only records how far the versions went; the comparison with the store does the real work
+        newest = max((int(v) for v in open_now.values() if v and v.isdigit()), default=None)
+        yield SyncPage(closed_invoice_ids=closed, cursor=f"version:{newest}" if newest is not None else None)
+
+    def _contacts_for(
+        self, mapped: Sequence[tuple[Invoice, Mapping[str, Any]]], is_current: Callable[[str], bool]
+    ) -> dict[str, Mapping[str, Any]]:
+        """The contacts these invoices need: embedded in each invoice (as Moneybird sends them), else fetched."""
+        contacts: dict[str, Mapping[str, Any]] = {}
+        for invoice, record in mapped:
+            embedded = record.get("contact")
+            if isinstance(embedded, Mapping) and str(embedded.get("id")) == invoice.debtor_id:
+                contacts[invoice.debtor_id] = embedded
+        missing = list(dict.fromkeys(i.debtor_id for i, _ in mapped
+                                     if i.debtor_id not in contacts and not is_current(i.debtor_id)))
+        for batch in self._fetch(self.client.contacts, missing):
+            contacts.update({str(c.get("id")): c for c in batch})
+        return contacts
+
+    @staticmethod
+    def _fetch(call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
+        """Records in batches of 100. Ids missing from an answer are asked once more at the front of the queue, so a
+        server that returns fewer than 100 loses nothing; a record deleted meanwhile is simply left out."""
+        queue = list(ids)
+        retried: set[str] = set()
+        while queue:
+            batch, queue = queue[: mapping.SYNC_BATCH], queue[mapping.SYNC_BATCH:]
+            records = [r for r in call(batch) if isinstance(r, Mapping)]
+            returned = {str(r.get("id")) for r in records}
+            missing = [i for i in batch if i not in returned and i not in retried]
+            retried.update(missing)
+            queue = missing + queue
+            yield records
+
+    def fetch_pdf(self, invoice: Invoice) -> bytes:
+        """Follow the 302 to the signed URL at once (it lives 30 seconds), without the bearer token."""
+        link = self._pdf_link(invoice)
+        if isinstance(link, bytes):
+            return self._pdf(link, invoice)
+        try:
+            return self._pdf(self.client.download(link), invoice)
+        except PlatformError as exc:
+            if exc.status not in (401, 403, 404, 410):
+                raise
+        # the link died before we got to it (a long wait for the rate limit, say): once more with a fresh one
+        link = self._pdf_link(invoice)
+        return self._pdf(link if isinstance(link, bytes) else self.client.download(link), invoice)
+
+    def _pdf(self, content: bytes, invoice: Invoice) -> bytes:
+        """Only a PDF is handed on: an error page answered with 200 must not go out as the invoice."""
+        if content.lstrip()[:5] != b"%PDF-":
+            raise BadPlatformData(f"Moneybird's PDF of invoice {invoice.label} is not a PDF "
+                                  f"({content[:40]!r}); try again later", connection=self.settings.name)
+        return content
+
+    def _pdf_link(self, invoice: Invoice) -> str | bytes:
+        """The signed URL of the invoice's PDF, or the PDF itself from a server that answers without redirecting."""
+        response = self.client.pdf_location(invoice.platform_id)
+        if not response.is_redirect:
+            return response.content
+        location = response.headers.get("Location")
+        if not location:
+            raise BadPlatformData(f"Moneybird gave no PDF link for invoice {invoice.label}",
+                                  connection=self.settings.name)
+        return str(response.request.url.join(location))
+
+    def send_reminder(self, request: ReminderRequest) -> Receipt:
+        connection = self.settings.name
+        records = {mapping.record_id(r.get("id")): r for batch in self._fetch(
+            self.client.invoices, [i.platform_id for i in request.invoices]) for r in batch}
+        done = [note for r in records.values() for note in mapping.notes_with_key(r, request.idempotency_key)]
+        if done:  # sent before (a retry after a crash that lost the receipt): never twice
+            return _note_receipt(done[0], detail="already sent: Moneybird holds the note with this key")
+        groups: dict[tuple[str, str, str, str], list[str]] = {}
+        refusals = []
+        defaults: dict[str, Any] = {}
+        for invoice in request.invoices:
+            record = records.get(invoice.platform_id)
+            reason = _why_not_remindable(invoice, record, request.debtor.platform_id)
+            if reason:
+                refusals.append(reason)
+                continue
+            assert record is not None
+            try:
+                groups.setdefault(self._reminder_group(record, defaults), []).append(invoice.platform_id)
+            except ValueError as exc:
+                refusals.append(f"invoice {invoice.label}: {exc}")
+        if refusals:
+            raise ReminderRefused("; ".join(refusals), connection=connection)
+        method = _DELIVERY[request.delivery]
+        # the contact's invoice address as Moneybird holds it now (several addresses stay together, "a; b"), else
+        # the first address the store knows
+        address = next(filter(None, (mapping.invoice_email(records[i.platform_id]) for i in request.invoices)),
+                       request.debtor.emails[0] if request.debtor.emails else None)
+        if method == "Email" and address is None:
+            raise ReminderRefused(
+                f"debtor {request.debtor.name} has no e-mail address in Moneybird; add one to the contact or send the "
+                "reminder by post",
+                connection=connection,
+            )
+
+        def reminders_to(to: str | None) -> list[dict[str, Any]]:
+            return [mapping.reminder_entry(group, ids, reminder_text=request.message, delivery_method=method,
+                                           email_address=to) for group, ids in groups.items()]
+
+        numbers = ", ".join(i.label for i in request.invoices)
+        try:
+            try:
+                self.client.send_reminders(reminders_to(address))
+            except PlatformError as exc:
+                # Unconfirmed whether `email_address` takes several addresses (Moneybird's own events show "a; b"):
+                # refused for that, the reminder goes to the first one (a refusal sent nothing, so this is safe)
+                first = mapping.first_email(address)
+                if exc.status not in (400, 422) or method != "Email" or first == address or "email" not in str(exc):
+                    raise
+                address = first
+                self.client.send_reminders(reminders_to(address))
+        except PlatformError as exc:
+            if exc.status in (400, 422):
+                raise ReminderRefused(
+                    f"Moneybird refused the reminder for {numbers}: {_without_connection(exc, connection)}",
+                    connection=connection, status=exc.status,
+                ) from None
+            if not exc.retryable or not self._went_out_anyway(records, request.invoices):
+                raise
+        how = f"e-mail to {address}" if method == "Email" else (
+            "post: Moneybird recorded it as Manual, print and post the reminder" if request.delivery == "post"
+            else "manual delivery")
+        note_text = f"Dunning Connector: reminder step {request.step} sent by Moneybird ({how}) for {numbers}."
+        notes, failed = [], []
+        for position, invoice in enumerate(request.invoices):
+            # a letter to post becomes one to-do in Moneybird (on the first invoice), so it is not forgotten
+            todo = request.delivery == "post" and position == 0
+            try:
+                note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
+                notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))
+            except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
+                failed.append(invoice.label)
+        detail = f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}"
+        if failed:
+            detail += f"; the note could not be added to {', '.join(failed)}"
+        first = notes[0] if notes else None
+        return Receipt(
+            platform_reference=mapping.optional_id(first.get("id")) if first else None,
+            sent_at=_created(first),
+            recipients=mapping.email_list(address) if method == "Email" else (),
+            detail=detail,
+        )
+
+    def _reminder_group(self, record: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[str, str, str, str]:
+        """(contact, workflow, document style, identity) of one invoice, the four ids `send_reminders` requires.
+
+        Taken from the invoice itself. Moneybird's OpenAPI says all three are always set; should one be null all the
+        same (an assumption made safe, not documented), it is completed the way Moneybird fills in a new invoice:
+        the contact's invoice workflow or the default invoice workflow, the default document style, and that
+        style's identity or else the administration's default identity (`identities/default`, which needs the
+        `settings` scope). Each listing is read at most once per reminder, and only when needed.
+        """
+
+        def listing(name: str, read: Callable[[], Any]) -> Any:
+            if name not in defaults:
+                defaults[name] = read()
+            return defaults[name]
+
+        contact_id, workflow_id, style_id, identity_id = mapping.reminder_group(record)
+        if workflow_id is None:
+            workflow_id = mapping.contact_workflow(record) or mapping.default_id(
+                listing("workflows", self.client.workflows), invoice_workflow=True)
+        if style_id is None:
+            style_id = mapping.default_id(listing("document_styles", self.client.document_styles))
+        if identity_id is None and style_id is not None:
+            identity_id = mapping.style_identity(listing("document_styles", self.client.document_styles), style_id)
+        if identity_id is None:
+            try:
+                identity = listing("identity", self.client.default_identity)
+            except DunningError as exc:
+                raise ValueError(
+                    "Moneybird gives no identity for it and the default identity could not be read "
+                    f"({_without_connection(exc, self.settings.name)}); set the identity on the invoice in Moneybird, "
+                    "or set `settings_scope = true` in this connection's options and reconnect"
+                ) from None
+            identity_id = mapping.optional_id(identity.get("id")) if isinstance(identity, Mapping) else None
+        missing = [name for name, value in (("workflow", workflow_id), ("document style", style_id),
+                                            ("identity", identity_id)) if value is None]
+        if missing:
+            raise ValueError(f"Moneybird gives no {' or '.join(missing)} for it and the administration has no "
+                             "default one; set it on the invoice in Moneybird")
+        assert workflow_id is not None and style_id is not None and identity_id is not None
+        return contact_id, workflow_id, style_id, identity_id
+
+    def _went_out_anyway(self, before: Mapping[str, Mapping[str, Any]], invoices: Sequence[Invoice]) -> bool:
+        """After a timeout or outage on send: did Moneybird send it regardless? (Then we must not send again.)
+
+        Every invoice's reminder count (or its reminder events) rose since the read just before sending: it went
+        out. None rose: it did not, and the error stands. Some rose: that cannot be settled here, so the error
+        stands and the outbox reconciliation shows it to a person.
+        """
+        after = {mapping.record_id(r.get("id")): r for batch in self._fetch(
+            self.client.invoices, [i.platform_id for i in invoices]) for r in batch}
+        rose = [mapping.reminders_sent(after.get(i.platform_id, {})) > mapping.reminders_sent(before[i.platform_id])
+                for i in invoices]
+        return all(rose)
+
+    def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
+        note = self.client.add_note(invoice.platform_id, f"{text} {mapping.note_key(idempotency_key)}")
+        return _note_receipt(note, detail=f"note added to invoice {invoice.label}")
+
+    def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
+        notes = mapping.notes_with_key(self.client.invoice(invoice.platform_id), idempotency_key)
+        return _note_receipt(notes[0], detail=f"note found on invoice {invoice.label}") if notes else None
+
+    def warnings(self) -> list[str]:
+        try:
+            workflows = self.client.workflows()
+        except DunningError as exc:
+            return [f"could not check Moneybird's workflows for automatic reminders: {exc}"]
+        found = []
+        for name, steps in mapping.automatic_reminder_workflows(workflows):
+            found.append(
+                f"Moneybird workflow '{name}' sends reminders automatically (steps {', '.join(map(str, steps))}); "
+                "they can collide with Dunning Connector's reminders. Switch off automatic sending of its reminder "
+                "steps in Moneybird: Instellingen → Workflows → edit the workflow"
+            )
+        unchecked = [str(w.get("name") or w.get("id")) for w in workflows
+                     if w.get("type") in (None, "InvoiceWorkflow") and w.get("active") is not False
+                     and w.get("steps") is None]
+        if unchecked:
+            found.append(f"could not check whether Moneybird workflow(s) {', '.join(unchecked)} send reminders "
+                         "automatically (Moneybird did not list their steps); check them in Instellingen → Workflows")
+        return found
+
+
+def _why_not_remindable(invoice: Invoice, record: Mapping[str, Any] | None, contact_id: str) -> str | None:
+    if record is None:
+        return f"invoice {invoice.label} no longer exists in Moneybird"
+    state = mapping.text(record.get("state"))
+    if state not in mapping.REMINDABLE_STATES:
+        return f"invoice {invoice.label} is '{state}' in Moneybird; only late or reminded invoices are reminded"
+    try:
+        unpaid = mapping.money(record.get("total_unpaid"), "total_unpaid")
+    except ValueError as exc:
+        return f"invoice {invoice.label}: {exc}"
+    if unpaid <= 0:
+        return f"invoice {invoice.label} has nothing left to pay in Moneybird"
+    if str(record.get("contact_id")) != contact_id:
+        return f"invoice {invoice.label} belongs to another Moneybird contact than the reminder's debtor"
+    return None
+
+
+def _created(note: Mapping[str, Any] | None) -> datetime:
+    try:
+        moment = mapping.timestamp(note.get("created_at")) if note else None
+    except ValueError:
+        moment = None
+    return moment or datetime.now(UTC)
+
+
+def _note_receipt(note: Mapping[str, Any], *, detail: str) -> Receipt:
+    return Receipt(platform_reference=mapping.optional_id(note.get("id")), sent_at=_created(note), detail=detail)
+
+
+def _without_connection(exc: DunningError, connection: str) -> str:
+    return str(exc).removeprefix(f"{connection}: ")
+
+
+__all__ = ["MoneybirdOptions", "MoneybirdProvider"]
