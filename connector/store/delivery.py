@@ -20,9 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.models import Event
 from connector.store import schema
 from connector.store.errors import StoreError
-
-if TYPE_CHECKING:
-    from connector.store.store import OutboxEntry
+from connector.store.outbox import OutboxEntry, outbox_entry
 
 REQUEUE = frozenset({"failed", "skipped"})
 """Finished without anything going out: the same action planned again is queued again (e.g. an e-mail was added)."""
@@ -50,8 +48,6 @@ class DeliveryMixin:
 
         Returns the row and whether it is (again) pending because of this call.
         """
-        from connector.store.store import _outbox_entry
-
         o = schema.outbox.c
         now = self._clock()
         with self._write() as conn:
@@ -68,12 +64,10 @@ class DeliveryMixin:
                     .values(status="pending", payload=dict(payload), last_error=None, receipt=None, updated_at=now)
                 ).rowcount)
             row = conn.execute(select(schema.outbox).where(o.idempotency_key == idempotency_key)).one()
-        return _outbox_entry(row), queued
+        return outbox_entry(row), queued
 
     def outbox_take(self, entry: OutboxEntry, claim: Mapping[str, Any]) -> OutboxEntry | None:
         """Claim a row as it was read (`pending`, or `sending` left by a dead run): None if another run got it."""
-        from connector.store.store import _outbox_entry
-
         o = schema.outbox.c
         with self._write() as conn:
             taken = conn.execute(
@@ -84,7 +78,7 @@ class DeliveryMixin:
             ).rowcount
             if not taken:
                 return None
-            return _outbox_entry(conn.execute(select(schema.outbox).where(o.id == entry.id)).one())
+            return outbox_entry(conn.execute(select(schema.outbox).where(o.id == entry.id)).one())
 
     def outbox_progress(self, entry: OutboxEntry, receipt: Mapping[str, Any]) -> bool:
         """Record how far a claimed row got (e.g. the platform mailed; the note is next)."""
@@ -135,8 +129,6 @@ class DeliveryMixin:
     def outbox_rows(
         self, *, connection: str | None = None, status: Sequence[str] | None = None, kind: Sequence[str] | None = None
     ) -> list[OutboxEntry]:
-        from connector.store.store import _outbox_entry
-
         o = schema.outbox.c
         query = select(schema.outbox).order_by(o.id)
         if connection is not None:
@@ -146,23 +138,19 @@ class DeliveryMixin:
         if kind is not None:
             query = query.where(o.kind.in_(list(kind)))
         with self.engine.connect() as conn:
-            return [_outbox_entry(row) for row in conn.execute(query)]
+            return [outbox_entry(row) for row in conn.execute(query)]
 
     def outbox_by_key(self, idempotency_key: str) -> OutboxEntry | None:
-        from connector.store.store import _outbox_entry
-
         o = schema.outbox.c
         with self.engine.connect() as conn:
             row = conn.execute(select(schema.outbox).where(o.idempotency_key == idempotency_key)).one_or_none()
-        return _outbox_entry(row) if row is not None else None
+        return outbox_entry(row) if row is not None else None
 
     def outbox_row(self, entry_id: int) -> OutboxEntry | None:
-        from connector.store.store import _outbox_entry
-
         o = schema.outbox.c
         with self.engine.connect() as conn:
             row = conn.execute(select(schema.outbox).where(o.id == entry_id)).one_or_none()
-        return _outbox_entry(row) if row is not None else None
+        return outbox_entry(row) if row is not None else None
 
     def outbox_close_task(
         self, entry: OutboxEntry, receipt: Mapping[str, Any], events: Sequence[tuple[str, Event]] = ()

@@ -120,9 +120,9 @@ def test_a_page_interrupted_in_python_leaves_the_store_unchanged(store, invoice_
     store.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1"),), debtors=(debtor_factory(),), cursor="c1"))
     before = _snapshot(store)
 
-    import connector.store.store as store_module
+    import connector.store.sync_pages as store_module
 
-    real = store_module._invoice_values
+    real = store_module.invoice_values
     calls = {"n": 0}
 
     def crash_on_third(invoice):
@@ -131,7 +131,7 @@ def test_a_page_interrupted_in_python_leaves_the_store_unchanged(store, invoice_
             raise RuntimeError("power cut")
         return real(invoice)
 
-    monkeypatch.setattr(store_module, "_invoice_values", crash_on_third)
+    monkeypatch.setattr(store_module, "invoice_values", crash_on_third)
     page = SyncPage(
         invoices=(
             invoice_factory("I1", outstanding=Decimal("10.00"), version="2"),  # would add payment_seen
