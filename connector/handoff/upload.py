@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -120,3 +121,18 @@ def _remove(sftp: object, path: str) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+def configured_upload(upload: str | None, key_file: Path | None, known_hosts: Path | None, *, base_dir: Path,
+                      ) -> Callable[[Path], str] | None:
+    """The upload `[handoff]` asks for (paths relative to the config's folder), or None without `upload`."""
+    if upload is None or key_file is None:
+        return None
+    target = parse_sftp_url(upload)
+
+    def resolve(path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else base_dir / path
+
+    hosts = resolve(known_hosts) if known_hosts is not None else None
+    return lambda local: upload_export(local, target, key_file=resolve(key_file), known_hosts=hosts)
