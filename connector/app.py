@@ -1,0 +1,188 @@
+"""The application layer: wires config, store, token store, plugins and the clock once, and offers each command the
+one function it calls. The CLI parses and prints; everything between the two lives here or in the modules this calls.
+
+An `App` is cheap: it reads the config on first use and opens the store per call, so a command that fails on its
+arguments has touched nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from connector import casebook, plugins
+from connector.config import Config, ConfigError, load_config, write_starter_config
+from connector.escalation.action import Action
+from connector.models import Event, Invoice
+from connector.progress import NoProgress, Progress
+from connector.status import status_rows
+from connector.store import Store
+from connector.sync import SyncSummary
+from providers.base import ConnectionSettings, Provider, TokenStore
+from providers.errors import DunningError
+
+Now = Callable[[], datetime]
+"""The one clock of the application: an aware datetime (UTC). "Today" for planning comes from it too."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """What every command needs, built from the config path (and a clock tests may replace)."""
+
+    config_path: Path
+    now: Now = utc_now
+    _config: Config | None = field(default=None, init=False, repr=False)
+
+    # --- the wiring -------------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The config, read once (a problem raises `ConfigError` with every problem named)."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def today(self) -> date:
+        return self.now().date()
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        with Store.open(self.config.store_url, clock=self.now) as store:
+            yield store
+
+    @property
+    def state_dir(self) -> Path:
+        from providers.tokens import default_state_dir
+
+        return default_state_dir(self.config.path or self.config_path)
+
+    def tokens(self) -> TokenStore:
+        """The token store (created on first use)."""
+        from providers.tokens import open_token_store
+
+        return open_token_store(self.state_dir)
+
+    def connect(self, tokens: TokenStore) -> Callable[[ConnectionSettings], Provider]:
+        """Builds a connection's adapter through its provider plugin."""
+        return lambda settings: plugins.provider_class(settings.provider).connect(settings, tokens=tokens)
+
+    def check_connection(self, name: str | None) -> None:
+        """An unknown connection name is a usage error (`ConfigError`), also when none are configured."""
+        if name is not None:
+            self.config.connection(name)
+
+    # --- the commands' functions ------------------------------------------------------------------------------
+
+    def init(self, *, force: bool) -> Path:
+        write_starter_config(self.config_path, force=force)
+        return self.config_path
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per configured connection; creates nothing (no token store where there is none yet)."""
+        from providers.tokens import open_token_store
+
+        config = self.config
+        tokens, problem = None, None
+        if self.state_dir.exists():
+            try:
+                tokens = open_token_store(self.state_dir)
+            except DunningError as exc:  # e.g. the keyring is out of reach: still show what the store knows
+                problem = str(exc)
+        with self.store() as store:
+            return status_rows(config, store, tokens, now=self.now(), token_problem=problem)
+
+    def sync(self, *, connection: str | None, full: bool, progress: Progress | None = None) -> list[SyncSummary]:
+        from connector.sync import sync_all
+
+        self.check_connection(connection)
+        if not self.config.connections:
+            return []
+        with self.store() as store:
+            tokens = self.tokens()
+            return sync_all(self.config, store, tokens, connection=connection, full=full,
+                            **_progress_argument(sync_all, progress or NoProgress()))
+
+    def plan(self, as_of: date, *, connection: str | None) -> Iterator[Action]:
+        """The actions due on `as_of` for the configured connections (or the one named), debtor by debtor."""
+        from connector.plan import connection_capabilities
+        from connector.plan import plan as plan_actions
+
+        config = self.config
+        self.check_connection(connection)
+        capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
+        names = [connection] if connection else [c.name for c in config.connections]  # configured ones only
+        with self.store() as store:
+            for name in names:
+                yield from plan_actions(store, config.policy, as_of, connection=name, capabilities=capabilities)
+
+    def setup(self, options: Any, *, ask: Callable[[str, str | None], str] | None, paste: IO[str] | None) -> Any:
+        """The OAuth wizard; returns its `SetupResult` and whether the keyring holds the token key."""
+        from connector import setup as wizard
+        from providers.tokens import default_state_dir, open_token_store
+
+        opened: list[TokenStore] = []
+
+        def token_store() -> TokenStore:  # opened only once there is a token to save
+            opened.append(open_token_store(default_state_dir(self.config_path)))
+            return opened[-1]
+
+        result = wizard.run_setup(options, config_path=self.config_path, tokens=token_store, ask=ask, paste=paste)
+        return result, opened
+
+    def mark_reauthorised(self, names: Sequence[str]) -> None:
+        """The last sync flagged these as needing re-authorisation; setup just renewed it."""
+        self._config = None  # setup has just rewritten the file
+        with self.store() as store:
+            store.mark_reauthorised(names)
+
+    # --- the case book ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _invoice(self, reference: str, connection: str | None) -> Iterator[tuple[Store, Invoice]]:
+        with self.store() as store:
+            yield store, casebook.find_invoice(store, reference, connection)
+
+    def hold(self, reference: str, kind: str, on: date, *, connection: str | None, until: date | None = None,
+             reason: str | None = None) -> Invoice:
+        with self._invoice(reference, connection) as (store, invoice):
+            casebook.record_hold(store, invoice, kind, on, until=until, reason=reason)
+        return invoice
+
+    def release(self, reference: str, on: date, *, connection: str | None, reason: str | None = None) -> Invoice:
+        with self._invoice(reference, connection) as (store, invoice):
+            casebook.release_hold(store, invoice, on, reason=reason)
+        return invoice
+
+    def arrange(self, reference: str, instalments: Sequence[str], on: date, *, connection: str | None,
+                down_payment: str | None = None, **options: Any) -> Invoice:
+        with self._invoice(reference, connection) as (store, invoice):
+            casebook.record_arrangement(store, invoice, instalments, on, down_payment=down_payment, **options)
+        return invoice
+
+    def end_arrangement(self, reference: str, on: date, *, connection: str | None) -> Invoice:
+        with self._invoice(reference, connection) as (store, invoice):
+            casebook.end_arrangement(store, invoice, on)
+        return invoice
+
+    def note(self, reference: str, text: str, on: date, *, connection: str | None) -> tuple[Invoice, Event]:
+        with self._invoice(reference, connection) as (store, invoice):
+            event = casebook.record_note(store, invoice, text, on)
+        return invoice, event
+
+
+def _progress_argument(function: Callable[..., Any], progress: Progress) -> dict[str, Progress]:
+    """`progress=` for a sync that takes an observer (SYNC's hook); nothing for one that does not yet."""
+    import inspect
+
+    return {"progress": progress} if "progress" in inspect.signature(function).parameters else {}
+
+
+__all__ = ["App", "ConfigError", "Now", "utc_now"]

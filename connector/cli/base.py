@@ -1,0 +1,177 @@
+"""What every command shares: the typer app, the global options, one-line usage errors, exit codes and the
+common option types. Commands live in the modules beside this one, one per command or group.
+
+Exit codes: 0 all done; 1 partial failure (some connection, action or case failed); 2 usage or configuration error
+(nothing touched a platform). `--json` prints JSON Lines on stdout and nothing else; logs and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import typer.core
+from rich.console import Console
+from rich.table import Table
+
+from connector.app import App
+from connector.casebook import UsageError
+from connector.config import DEFAULT_PATH, ConfigError
+from connector.logs import setup_logging
+from providers.errors import DunningError
+
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+"""click's UsageError (vendored by newer typer, so reached through its public subclass)."""
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `dunning`: the help itself
+            raise
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "dunning"  # type: ignore[attr-defined]
+        line = f"{command}: {exc.format_message()} (see: {command} --help)"  # type: ignore[attr-defined]
+        exc.show = lambda file=None: typer.echo(line, err=True)  # type: ignore[attr-defined]
+        raise
+
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """A bad flag or argument is one stderr line naming the command (cli.md: errors one line each), exit 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(
+    cls=_OneLineUsageErrors,
+    name="dunning",
+    help="Dunning Connector: syncs open invoices from Exact Online, Moneybird and Xero, reminds through the "
+    "platform itself and hands late cases to a collection agency.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help and one-line errors; help texts may show TOML's [tables] verbatim
+)
+
+
+class LogFormat(StrEnum):
+    PLAIN = "plain"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The global options, handed to every command through the typer context."""
+
+    config_path: Path
+    log_format: LogFormat
+
+
+def parse_date(value: str) -> date:
+    """A `YYYY-MM-DD` option value (a bad one is a one-line usage error)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-02")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in the calendar; use YYYY-MM-DD") from None
+
+
+AsOf = Annotated[
+    date | None,
+    typer.Option(
+        "--as-of",
+        parser=parse_date,
+        metavar="YYYY-MM-DD",
+        help="Act as if today were this date (default: today).",
+    ),
+]
+ConnectionName = Annotated[str | None, typer.Option("--connection", help="Only this connection (its name).")]
+Json = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per line.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; write nothing to a platform.")]
+InvoiceRef = Annotated[str, typer.Argument(help="The invoice number (or platform id).")]
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="DUNNING_CONFIG",
+            help=f"The config file (default: $DUNNING_CONFIG, else ./{DEFAULT_PATH}).",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines on stderr as plain text or JSON.")
+    ] = LogFormat.PLAIN,
+) -> None:
+    ctx.obj = Options(config_path=config or DEFAULT_PATH, log_format=log_format)
+    setup_logging(log_format.value)
+
+
+# --- helpers for the commands ---------------------------------------------------------------------------------------
+
+
+def options(ctx: typer.Context) -> Options:
+    found: Options = ctx.obj
+    return found
+
+
+def application(ctx: typer.Context) -> App:
+    """The application layer for this invocation (one per command run)."""
+    return App(options(ctx).config_path)
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Configuration problems and requests that cannot be carried out as given → each on its own stderr line,
+    exit 2; other known errors → stderr, exit 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    except UsageError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except DunningError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def not_built(command: str, issue: str) -> NoReturn:
+    typer.echo(f"dunning {command}: not built yet (see the open issue for {issue})", err=True)
+    raise typer.Exit(1)
+
+
+def print_json_lines(objects: Iterable[Mapping[str, Any]]) -> None:
+    for obj in objects:
+        typer.echo(json.dumps(obj, default=str, ensure_ascii=False))
+
+
+def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    Console().print(table)
