@@ -23,8 +23,11 @@ from typing import Any
 
 from connector import plugins
 from connector.config import Config
-from connector.delivery import Outcome, send_all
+from connector.delivery import Outcome, deliver_connection
 from connector.handoff import AgencyFormat, export_cases, load_format
+from connector.handoff.export import Upload
+from connector.handoff.upload import parse_sftp_url, upload_export
+from connector.plan import plan
 from connector.progress import NoProgress, Progress
 from connector.store import Store
 from connector.store.runlock import run_lock
@@ -101,10 +104,11 @@ class UnitContext:
 
     store: Store
     config: Config
-    tokens: TokenStore
     connect: Connect
     agency: AgencyFormat | None = None
     """The agency format cases are exported in (None: `[handoff] agency` not set, nothing is exported)."""
+    upload: Upload | None = None
+    """Delivers an export where the agency takes uploads (`[handoff] upload`)."""
     progress: Progress = field(default_factory=NoProgress)
     dry_run: bool = False
 
@@ -113,20 +117,28 @@ class UnitContext:
 
 
 def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: date) -> ConnectionDay:
-    """Sync, then send (delivery plans the day's actions), then export one connection for `as_of`.
-
-    Reads and writes only through the store and the connection's adapters; never raises (errors are in the
-    result). A connection whose sync fails sends nothing that day: its plan would rest on stale data.
-    """
+    """Sync, plan, send and export one connection for `as_of`, through one adapter (its own rate limits and token
+    lock) and the store; never raises (errors are in the result). A connection whose sync fails sends nothing that
+    day: its plan would rest on stale data."""
     name = settings.name
     day = ConnectionDay(connection=name, as_of=as_of)
     started = time.monotonic()
     try:
-        _sync(context, settings, day)
+        context.store.ensure_connection(name, settings.provider, settings.tenant)
+        provider = context.connect(settings)
+    except DunningError as exc:
+        day.error, day.needs_reauth = _named(str(exc), name), isinstance(exc, AuthorizationExpired)
+        return _finish(day, started)
+    except Exception as exc:  # a broken adapter must not stop the other connections
+        log.exception("%s: the adapter could not be started", name, extra={"connection": name})
+        day.error = redact(f"{name}: the adapter could not be started: {exc}")
+        return _finish(day, started)
+    try:
+        _sync(context, provider, name, day)
         if day.synced:
-            _send(context, name, as_of, day)
+            _send(context, provider, name, as_of, day)
         if day.error is None and not context.dry_run and context.agency is not None:
-            _export(context, name, as_of, day)
+            _export(context, provider, name, as_of, day)
     except AuthorizationExpired as exc:
         day.error, day.needs_reauth = _named(str(exc), name), True
     except DunningError as exc:
@@ -134,19 +146,15 @@ def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: da
     except Exception as exc:  # a bug in one connection's day must not stop the others
         log.exception("%s: the day's work failed unexpectedly", name, extra={"connection": name})
         day.error = redact(f"{name}: the day's work failed unexpectedly: {exc}")
+    finally:
+        provider.close()
     return _finish(day, started)
 
 
-def _sync(context: UnitContext, settings: ConnectionSettings, day: ConnectionDay) -> None:
-    name, store = settings.name, context.store
-    store.ensure_connection(name, settings.provider, settings.tenant)
+def _sync(context: UnitContext, provider: Provider, name: str, day: ConnectionDay) -> None:
+    store = context.store
     with _task(context.progress, name, "sync") as outcome:
-        provider = context.connect(settings)
-        try:
-            synced = sync_connection(store, provider, name,
-                                     full_every=timedelta(days=context.config.sync.full_every_days))
-        finally:
-            provider.close()
+        synced = sync_connection(store, provider, name, full_every=timedelta(days=context.config.sync.full_every_days))
         outcome.ok = synced.ok
     day.synced, day.fetched, day.changed, day.closed = synced.ok, synced.fetched, synced.changed, synced.closed
     day.api_calls += synced.api_calls
@@ -155,46 +163,43 @@ def _sync(context: UnitContext, settings: ConnectionSettings, day: ConnectionDay
         day.error, day.needs_reauth = synced.error, bool(status and status.needs_reauth)
 
 
-def _send(context: UnitContext, name: str, as_of: date, day: ConnectionDay) -> None:
+def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day: ConnectionDay) -> None:
     def count(outcome: Outcome) -> None:
         if outcome.fields.get("channel") == "agency":
             day.handoffs_due += 1
             return
-        day.planned += 1
         if outcome.status == "sent":
             step = str(outcome.fields.get("step"))
             day.sent_by_step[step] = day.sent_by_step.get(step, 0) + 1
         elif outcome.status == "task" and outcome.fields.get("channel") == "letter":
             day.letters += 1
 
+    with _task(context.progress, name, "plan"):
+        actions = list(plan(context.store, context.config.policy, as_of, connection=name,
+                            capabilities={name: provider.capabilities}))
+    day.planned = sum(1 for a in actions if a.channel.value != "agency")
     with _task(context.progress, name, "send") as outcome:
-        summaries = send_all(context.config, context.store, context.tokens, as_of=as_of, emit=count, connection=name,
-                             dry_run=context.dry_run, progress=context.progress, connect=context.connect)
-        sent = summaries[0]
+        sent = deliver_connection(context.store, context.config, provider, name, actions, as_of=as_of, emit=count,
+                                  dry_run=context.dry_run, progress=context.progress)
         outcome.ok = sent.ok
-    day.sent, day.skipped, day.failed, day.tasks = sent.sent, sent.skipped, sent.failed, sent.tasks
+    day.sent, day.skipped, day.failed, day.tasks = sent.sent, sent.skipped - day.handoffs_due, sent.failed, sent.tasks
     day.left_pending, day.api_calls = sent.left_pending, day.api_calls + sent.api_calls
     if sent.error is not None:
         day.error = _named(sent.error, name)
-        day.needs_reauth = "reconnect" in sent.error or "re-authoris" in sent.error
+        day.needs_reauth = "--reconnect" in sent.error
 
 
 _EXPORT_FOLDER = threading.Lock()
 """Connections of one run export into the same folder: one at a time picks its export's free name."""
 
 
-def _export(context: UnitContext, name: str, as_of: date, day: ConnectionDay) -> None:
+def _export(context: UnitContext, provider: Provider, name: str, as_of: date, day: ConnectionDay) -> None:
     assert context.agency is not None
     config = context.config.model_copy(update={"connections": (context.config.connection(name),)})
-    settings = context.config.settings(name)
-    with _task(context.progress, name, "export") as outcome:
-        provider = context.connect(settings)
-        try:
-            with _EXPORT_FOLDER:
-                result = export_cases(context.store, config, context.agency, as_of, out_dir=config.handoff_dir,
-                                      fetch_pdf=lambda _connection: provider.fetch_pdf, progress=context.progress)
-        finally:
-            provider.close()
+    with _task(context.progress, name, "export") as outcome, _EXPORT_FOLDER:
+        result = export_cases(context.store, config, context.agency, as_of, out_dir=config.handoff_dir,
+                              fetch_pdf=lambda _connection: provider.fetch_pdf, upload=context.upload,
+                              progress=context.progress)
         outcome.ok = result.ok
     day.cases_exported = sum(1 for o in result.outcomes if o.status == "exported")
     day.cases_held_back = sum(1 for o in result.outcomes if o.status == "held_back")
@@ -274,8 +279,8 @@ def run_job(
     settings = [config.settings(c.name) for c in chosen]
     agency = load_format(config.handoff.agency, base_dir=config.base_dir) if config.handoff.agency else None
     progress = progress or NoProgress()
-    context = UnitContext(store=store, config=config, tokens=tokens, connect=connect or default_connect(tokens, progress),
-                          agency=agency, progress=progress, dry_run=dry_run)
+    context = UnitContext(store=store, config=config, connect=connect or default_connect(tokens, progress),
+                          agency=agency, upload=agency_upload(config), progress=progress, dry_run=dry_run)
     summary = RunSummary(as_of=as_of, dry_run=dry_run)
     with run_lock(store.engine):
         log.info("run for %s: %d connection(s)%s", as_of, len(settings), " (dry run)" if dry_run else "",
@@ -285,6 +290,19 @@ def run_job(
                                     thread_name_prefix="dunning-run") as pool:
                 summary.days = list(pool.map(lambda s: run_connection(context, s, as_of), settings))
     return summary
+
+
+def agency_upload(config: Config) -> Upload | None:
+    """The SFTP upload `[handoff] upload` asks for (key and known hosts relative to the config's folder)."""
+    handoff = config.handoff
+    if handoff.upload is None or handoff.upload_key is None:
+        return None
+    target = parse_sftp_url(handoff.upload)
+    key = handoff.upload_key if handoff.upload_key.is_absolute() else config.base_dir / handoff.upload_key
+    hosts = handoff.upload_known_hosts
+    if hosts is not None and not hosts.is_absolute():
+        hosts = config.base_dir / hosts
+    return lambda local: upload_export(local, target, key_file=key, known_hosts=hosts)
 
 
 def exit_code(summary: RunSummary) -> int:
