@@ -132,6 +132,14 @@ class Debtor(_Frozen):
         return language.strip().lower()[:2]
 
 
+class Payment(_Frozen):
+    """One payment the platform recorded on an invoice, on the day the platform says it was paid."""
+
+    on: date
+    amount: Money
+    """In the invoice's currency."""
+
+
 class Invoice(_Frozen):
     """An open (or just closed) sales invoice, with what is still owed on it."""
 
@@ -155,6 +163,9 @@ class Invoice(_Frozen):
     reference: str | None = None
     promised_payment_date: date | None = None
     """A payment date the platform recorded (Xero's ExpectedPaymentDate): becomes a promise-to-pay hold."""
+    payments: tuple[Payment, ...] = ()
+    """The payments the platform records with their dates (interest follows the money day by day); empty where the
+    platform gives none: then `amount_paid` counts as paid before the due date."""
     last_modified: datetime | None = None
     version: str | None = None
 

@@ -94,6 +94,8 @@ invoices = Table(
     Column("payment_url", Text),
     Column("reference", Text),
     Column("promised_payment_date", Date),
+    # The platform's payments with their dates, [{"on": ISO date, "amount": decimal text}, ...]; NULL: none given.
+    Column("payments", JSON),
     Column("last_modified", UTCDateTime),
     Column("version", String),
     Column("first_seen_at", UTCDateTime, nullable=False),

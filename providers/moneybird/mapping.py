@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connector.models import Address, Debtor, DebtorKind, Invoice
+from connector.models import Address, Debtor, DebtorKind, Invoice, Payment
 from providers.errors import BadPlatformData
 
 OPEN_STATES = ("open", "pending_payment", "late", "reminded")
@@ -141,6 +141,17 @@ def invoice_label(record: Mapping[str, Any]) -> str:
     return f"invoice {number}" if number else f"sales invoice id {record.get('id', '?')}"
 
 
+def payments_of(record: Mapping[str, Any]) -> tuple[Payment, ...]:
+    """`payments[]` with the day each was paid (`payment_date`) and its amount in the invoice currency (`price`)."""
+    found = record.get("payments") or []
+    if not isinstance(found, list):
+        raise ValueError("payments is not a list")
+    return tuple(
+        Payment(on=day(p.get("payment_date"), "payments.payment_date"), amount=money(p.get("price"), "payments.price"))
+        for p in found
+    )
+
+
 def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
     """A `sales_invoice_response` → `Invoice`. Raises `BadPlatformData` naming the invoice when it cannot be read."""
     try:
@@ -169,6 +180,7 @@ def to_invoice(record: Mapping[str, Any], *, connection: str) -> Invoice:
             is_open=state in OPEN_STATES,
             payment_url=text(record.get("payment_url")) or text(record.get("url")),
             reference=text(record.get("reference")),
+            payments=payments_of(record),
             last_modified=_modified(record.get("updated_at")),
             version=version(record.get("version")),
         )

@@ -24,7 +24,7 @@ from typing import Any
 import pycountry
 from pydantic import ValidationError
 
-from connector.models import Address, Debtor, DebtorKind, Invoice
+from connector.models import Address, Debtor, DebtorKind, Invoice, Payment
 from providers.errors import BadPlatformData
 
 SALES_INVOICE = "ACCREC"
@@ -157,6 +157,21 @@ def contact_id_of(record: Mapping[str, Any]) -> str | None:
     return contact.get("ContactID") if isinstance(contact, Mapping) else None
 
 
+def payments_of(record: Mapping[str, Any]) -> tuple[Payment, ...]:
+    """`Payments[]` with the day each was paid (`Date`) and its `Amount` in the invoice currency. Applied credit
+    notes, overpayments and prepayments carry no payment date on the invoice: they stay in `amount_paid` only."""
+    found = record.get("Payments") or []
+    if not isinstance(found, list):
+        raise ValueError("Payments is not a list")
+    payments = []
+    for payment in found:
+        paid_on = read_date(payment, "Date")
+        if paid_on is None:
+            raise ValueError("a payment has no Date")
+        payments.append(Payment(on=paid_on, amount=read_money(payment, "Amount")))
+    return tuple(payments)
+
+
 def invoice_from_xero(
     record: Mapping[str, Any], *, connection: str, open_statuses: Sequence[str] = OPEN_STATUSES
 ) -> Invoice:
@@ -204,6 +219,7 @@ def invoice_from_xero(
             is_open=kind == SALES_INVOICE and status in open_statuses and outstanding > 0,
             reference=record.get("Reference") or None,
             promised_payment_date=read_date(record, "ExpectedPaymentDate"),
+            payments=payments_of(record),
             last_modified=updated,
             version=version_of(updated),
         )

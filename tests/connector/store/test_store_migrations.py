@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import inspect
 
-from connector.models import Event, EventKind
+from connector.models import Event, EventKind, Payment
 from connector.store import Store, StoreError, schema
 from connector.store.engine import create_store_engine
 from connector.store.migrations import MIGRATIONS, current_version, migrate
@@ -79,3 +80,19 @@ def test_a_failing_migration_leaves_the_older_schema_untouched(store_url):
     assert "outbox" not in inspect(engine).get_table_names()
     engine.dispose()
     assert _version(store_url) == 1
+
+
+def test_a_version_4_store_gets_the_invoice_payments_column(store_url, invoice_factory):
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
+        assert migrate(conn, MIGRATIONS[:4]) == 4
+        conn.exec_driver_sql("ALTER TABLE invoices DROP COLUMN payments")  # as version 4 of the last release had it
+    assert "payments" not in {c["name"] for c in inspect(engine).get_columns("invoices")}
+    engine.dispose()
+
+    paid = invoice_factory("I1", outstanding=Decimal("1010.00"), amount_paid=Decimal("200.00"),
+                           payments=(Payment(on=date(2026, 10, 20), amount=Decimal("200.00")),))
+    with Store.open(store_url) as store:
+        store.ensure_connection("acme", "xero", "T1")
+        store.write_sync_page("acme", SyncPage(invoices=(paid,)))
+        assert store.invoice("acme", "I1") == paid

@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
-from connector.models import Event, EventKind, Invoice
+from connector.models import Event, EventKind, Invoice, Payment
 from connector.store import StoreError
 from providers.base import SyncPage
+
+D10 = Decimal("10.50")
 
 
 def _fill(store, invoice_factory, debtor_factory, count: int) -> None:
@@ -41,6 +43,7 @@ def test_an_invoice_reads_back_equal_to_the_one_written_every_field_typed(store,
     written = invoice_factory(
         "I1", number="2026-0001", total=Decimal("1210.50"), amount_paid=Decimal("210.5"), outstanding=Decimal("1000.00"),
         promised_payment_date=date(2026, 12, 1), payment_url="https://pay.example/I1", reference="PO 7",
+        payments=(Payment(on=date(2026, 10, 20), amount=Decimal("200")), Payment(on=date(2026, 11, 2), amount=D10)),
         last_modified=datetime(2026, 9, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), is_credit_note=True,
     )
     store.write_sync_page("acme", SyncPage(invoices=(written, invoice_factory("I2", number=None)),
@@ -53,6 +56,7 @@ def test_an_invoice_reads_back_equal_to_the_one_written_every_field_typed(store,
         assert read.model_fields_set == Invoice.model_validate(written.model_dump()).model_fields_set
         assert str(read.amount_paid) == "210.5" and read.last_modified.tzinfo is not None
         assert type(read.due_date) is date and type(read.promised_payment_date) is date
+        assert type(read.payments[0].on) is date and read.payments[1].amount == D10
     assert streamed["I2"] == invoice_factory("I2", number=None)
 
 
@@ -113,3 +117,13 @@ def test_history_is_append_only_and_kept_in_order(store, invoice_factory, clock)
     assert store.events("acme", "I1") == (first, second)
     with pytest.raises(StoreError, match="acme: invoice id nope is not in the store"):
         store.append_event("acme", "nope", Event(kind=EventKind.NOTE, on=date(2026, 11, 2)))
+
+
+def test_a_payment_the_platform_dated_is_stored_even_when_nothing_else_changed(store, invoice_factory, debtor_factory):
+    first = invoice_factory("I1")
+    store.write_sync_page("acme", SyncPage(invoices=(first,), debtors=(debtor_factory("D1"),)))
+    dated = first.model_copy(update={"payments": (Payment(on=date(2026, 10, 20), amount=Decimal("0")),)})
+
+    assert store.write_sync_page("acme", SyncPage(invoices=(dated,))).changed == 1
+    assert store.invoice("acme", "I1") == dated
+    assert store.write_sync_page("acme", SyncPage(invoices=(dated,))).changed == 0

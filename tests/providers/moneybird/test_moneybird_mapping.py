@@ -214,3 +214,13 @@ def test_a_null_workflow_style_or_identity_is_left_for_the_adapter_to_complete()
     styles = [{"id": 7, "default": True, "identity_id": 9}]
     assert mapping.default_id(workflows, invoice_workflow=True) == "3"
     assert mapping.default_id(styles) == "7" and mapping.style_identity(styles, "7") == "9"
+
+
+def test_payments_keep_the_day_moneybird_records_them_paid():
+    paid = [{"id": "1", "price": "100.0", "price_base": "100.0", "payment_date": "2026-10-20"},
+            {"id": "2", "price": 63.5, "price_base": 63.5, "payment_date": "2026-11-02"}]
+    invoice = mapping.to_invoice(sales_invoice(payments=paid, total_paid="163.5", total_unpaid="199.5"), connection="mb")
+
+    assert [(p.on, p.amount) for p in invoice.payments] == [(date(2026, 10, 20), Decimal("100.0")),
+                                                             (date(2026, 11, 2), Decimal("63.5"))]
+    assert mapping.to_invoice(sales_invoice(), connection="mb").payments == ()

@@ -208,3 +208,14 @@ def test_error_messages_come_from_the_validation_errors() -> None:
             "Elements": [{"ValidationErrors": [{"Message": "Contact has no email"}, {"Message": "Second"}]}]}
     assert mapping.error_messages(body) == ["Contact has no email", "Second"]
     assert mapping.error_messages({"Detail": "AuthorizationUnsuccessful"}) == ["AuthorizationUnsuccessful"]
+
+
+def test_payments_keep_the_day_xero_records_them_paid() -> None:
+    record = invoice_json(AmountDue=Decimal("175.00"), AmountPaid=Decimal("400.00"), Payments=[
+        {"PaymentID": "p1", "Date": "/Date(1793664000000+0000)/", "Amount": Decimal("400.00")},
+    ])
+
+    invoice = mapping.invoice_from_xero(record, connection="acme")
+
+    assert [(p.on, p.amount) for p in invoice.payments] == [(date(2026, 11, 3), Decimal("400.00"))]
+    assert mapping.invoice_from_xero(invoice_json(), connection="acme").payments == ()
