@@ -97,23 +97,17 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def payment_date(event: Event) -> date:
-    """The day a payment was made: the platform's payment date where sync recorded one, else the day it was seen."""
-    for key in ("paid_on", "payment_date", "date"):
-        found = _day(event.data.get(key))
-        if found is not None:
-            return found
-    return event.on
-
-
 def payments_of(history: InvoiceHistory, as_of: date) -> list[tuple[date, Decimal]]:
-    """(payment date, amount) of the part payments sync saw, up to `as_of`."""
+    """(payment date, amount) of the payments made up to `as_of`: the platform's own payment dates where it gives
+    them (`Invoice.payments`), else the drops in the outstanding amount sync saw (dated the day it saw them)."""
+    if history.invoice.payments:
+        return sorted((p.on, p.amount) for p in history.invoice.payments if p.on <= as_of and p.amount > 0)
     found = []
     for event in history.events:
         if event.kind is EventKind.PAYMENT_SEEN and event.on <= as_of:
             amount = Decimal(str(event.data.get("amount", "0")))
             if amount > 0:
-                found.append((payment_date(event), amount))
+                found.append((event.on, amount))
     return sorted(found)
 
 

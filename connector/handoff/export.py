@@ -141,10 +141,11 @@ def export_cases(
     stem = free_name(out_dir, f"{as_of.isoformat()}-{agency.name}")
     exported: list[tuple[_Candidate, Case]] = []
     held: list[tuple[_Candidate, CaseOutcome]] = []
+    evidence = outbox_evidence(store, [history for candidate in candidates for history in candidate.histories])
     try:
         with staged_export(out_dir, stem, as_zip=as_zip) as (folder, final):
             for done, candidate in enumerate(candidates, start=1):
-                case, missing = _build(store, config, creditor, agency, candidate, as_of, folder, fetch_pdf)
+                case, missing = _build(config, creditor, agency, candidate, as_of, folder, fetch_pdf, evidence)
                 if missing:
                     held.append((candidate, _outcome(candidate, case, "held_back", missing=missing)))
                 else:
@@ -221,7 +222,6 @@ def _again(store: Store, reference: str) -> _Candidate:
 
 
 def _build(
-    store: Store,
     config: Config,
     creditor: Creditor,
     agency: AgencyFormat,
@@ -229,10 +229,10 @@ def _build(
     as_of: date,
     folder: ExportFolder,
     fetch_pdf: Callable[[str], FetchPdf | None] | None,
+    evidence: Evidence,
 ) -> tuple[Case, list[str]]:
     """The case with its documents copied into the folder, and what it misses (then its documents are removed)."""
     reference = candidate.record.reference
-    evidence = outbox_evidence(store, candidate.histories)
     documents: list[Document] = []
     missing: list[str] = []
     warnings: list[str] = []
@@ -248,29 +248,21 @@ def _build(
 
 
 def outbox_evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[str, dict[str, Any]]:
-    """What the outbox kept about the notice of default / 14-day letter: its text, the costs it stated, when it was
-    sent and its letter file (the history itself carries only the key)."""
+    """What the outbox kept about each notice of default / 14-day letter (the history carries only its key): its
+    text, the costs it stated, when the platform sent it and its letter file. One read for all the cases."""
+    keys = [str(event.data["key"]) for history in histories for event in history.events
+            if event.kind is EventKind.REMINDER_SENT and event.step == "notice_of_default" and event.data.get("key")]
     found: dict[str, dict[str, Any]] = {}
-    for history in histories:
-        for event in history.events:
-            key = event.data.get("key")
-            if event.kind is not EventKind.REMINDER_SENT or event.step != "notice_of_default" or not key:
-                continue
-            if key in found:
-                continue
-            entry = store.outbox_by_key(str(key))
-            if entry is None:
-                continue
-            payload, receipt = entry.payload or {}, entry.receipt or {}
-            action = payload.get("action") or {}
-            text = "\n".join(str(part) for part in (payload.get("subject"), payload.get("body")) if part)
-            mail = receipt.get("mail") if isinstance(receipt.get("mail"), Mapping) else {}
-            found[str(key)] = {
-                "text": text or None,
-                "stated_costs": action.get("costs_if_unpaid"),
-                "sent_at": mail.get("sent_at"),
-                "letter": receipt.get("letter") or payload.get("letter"),
-            }
+    for key, (payload, receipt) in store.outbox_payloads(keys).items():
+        action = payload.get("action") or {}
+        text = "\n".join(str(part) for part in (payload.get("subject"), payload.get("body")) if part)
+        mail = receipt.get("mail") if isinstance(receipt.get("mail"), Mapping) else {}
+        found[key] = {
+            "text": text or None,
+            "stated_costs": action.get("costs_if_unpaid"),
+            "sent_at": mail.get("sent_at"),
+            "letter": receipt.get("letter") or payload.get("letter"),
+        }
     return found
 
 

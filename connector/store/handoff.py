@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 
 from connector.models import Event
 from connector.store import schema
 from connector.store.errors import StoreError
 
 CaseStatus = Literal["pending", "held_back", "exported", "uploaded"]
+
+_CHUNK = 500
+"""Ids per IN (...) list: far below SQLite's bound-parameter limit."""
 
 
 @dataclass(frozen=True)
@@ -71,30 +74,42 @@ class HandoffCases:
     def handoff_cases_open(self, debtors: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HandoffCase]:
         """Per (connection, debtor id): the debtor's case that is not handed off yet (held back, or waiting for its
         upload), else a new one. One transaction for all, so an export of thousands of cases stays fast."""
-        h = schema.handoff_cases.c
-        found: dict[tuple[str, str], HandoffCase] = {}
         wanted = list(dict.fromkeys(debtors))
         with self._write() as conn:
-            for connection in sorted({c for c, _d in wanted}):
-                ids = [d for c, d in wanted if c == connection]
-                for start in range(0, len(ids), 500):
-                    query = (select(schema.handoff_cases)
-                             .where(h.connection == connection, h.debtor_id.in_(ids[start:start + 500]))
-                             .order_by(h.id))
-                    for row in conn.execute(query):
-                        case = _case(row)
-                        if not case.handed_off:
-                            found[(case.connection, case.debtor_id)] = case
-            now = self._clock()
-            for connection, debtor_id in wanted:
-                if (connection, debtor_id) in found:
-                    continue
-                new_id = conn.execute(
-                    schema.handoff_cases.insert().values(
-                        connection=connection, debtor_id=debtor_id, status="pending", created_at=now, payload={}
-                    )
-                ).inserted_primary_key[0]
-                found[(connection, debtor_id)] = HandoffCase(new_id, connection, debtor_id, "pending", now, None, {})
+            found = self._open_cases(conn, wanted)
+            new = [{"connection": c, "debtor_id": d, "status": "pending", "created_at": self._clock(), "payload": {}}
+                   for c, d in wanted if (c, d) not in found]
+            if new:
+                conn.execute(schema.handoff_cases.insert(), new)
+                found = self._open_cases(conn, wanted)
+        return found
+
+    @staticmethod
+    def _open_cases(conn: Connection, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HandoffCase]:
+        h = schema.handoff_cases.c
+        found: dict[tuple[str, str], HandoffCase] = {}
+        for connection in sorted({c for c, _d in wanted}):
+            ids = [d for c, d in wanted if c == connection]
+            for start in range(0, len(ids), _CHUNK):
+                query = (select(schema.handoff_cases)
+                         .where(h.connection == connection, h.debtor_id.in_(ids[start:start + _CHUNK]))
+                         .order_by(h.id))
+                for row in conn.execute(query):
+                    case = _case(row)
+                    if not case.handed_off:
+                        found[(case.connection, case.debtor_id)] = case
+        return found
+
+    def outbox_payloads(self, keys: Sequence[str]) -> dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        """Idempotency key → (payload, receipt) of those outbox rows: what was sent, for the dossier's evidence."""
+        o = schema.outbox.c
+        found: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        unique = list(dict.fromkeys(keys))
+        with self.engine.connect() as conn:
+            for start in range(0, len(unique), _CHUNK):
+                query = select(o.idempotency_key, o.payload, o.receipt).where(
+                    o.idempotency_key.in_(unique[start:start + _CHUNK]))
+                found.update({key: (payload or {}, receipt or {}) for key, payload, receipt in conn.execute(query)})
         return found
 
     def handoff_case(self, reference: str) -> HandoffCase | None:
@@ -120,8 +135,7 @@ class HandoffCases:
     def handoff_cases_update(self, updates: Sequence[tuple[int, CaseStatus, Mapping[str, Any]]]) -> None:
         """Record cases' state without handing them off (held back, or written but not delivered)."""
         with self._write() as conn:
-            for case_id_, status, payload in updates:
-                self._set_case(conn, case_id_, status, payload, exported=status in ("exported", "uploaded"))
+            self._set_cases(conn, updates, handed_off=False)
 
     def handoff_record(
         self,
@@ -137,23 +151,27 @@ class HandoffCases:
         now = self._clock()
         i, o = schema.invoices.c, schema.outbox.c
         with self._write() as conn:
-            for case_id_, status, payload in cases:
-                self._set_case(conn, case_id_, status, dict(payload) | {"handed_off": True}, exported=True)
+            self._set_cases(conn, cases, handed_off=True)
+            ids: dict[tuple[str, str], int] = {}
+            for connection in sorted({c for c, _p, _e in events}):
+                wanted = sorted({p for c, p, _e in events if c == connection})
+                for start in range(0, len(wanted), _CHUNK):
+                    query = select(i.platform_id, i.id).where(
+                        i.connection == connection, i.platform_id.in_(wanted[start:start + _CHUNK]))
+                    ids.update({(connection, platform_id): row_id for platform_id, row_id in conn.execute(query)})
             rows = []
             for connection, platform_id, event in events:
-                invoice_id = conn.execute(
-                    select(i.id).where(i.connection == connection, i.platform_id == platform_id)
-                ).scalar_one_or_none()
-                if invoice_id is None:
+                if (connection, platform_id) not in ids:
                     raise StoreError(f"invoice id {platform_id} is not in the store", connection=connection)
-                rows.append({"invoice_id": invoice_id, "kind": event.kind.value, "on_date": event.on,
-                             "step": event.step, "data": event.data, "recorded_at": event.recorded_at or now})
+                rows.append({"invoice_id": ids[(connection, platform_id)], "kind": event.kind.value,
+                             "on_date": event.on, "step": event.step, "data": event.data,
+                             "recorded_at": event.recorded_at or now})
             if rows:
                 conn.execute(schema.events.insert(), rows)
             keys = [key for _c, key, _p in notes]
             queued: set[str] = set()
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start:start + _CHUNK]
                 queued.update(conn.execute(select(o.idempotency_key).where(o.idempotency_key.in_(chunk))).scalars())
             new = [
                 {"idempotency_key": key, "connection": connection, "kind": note_kind, "payload": dict(payload),
@@ -163,16 +181,33 @@ class HandoffCases:
             if new:
                 conn.execute(schema.outbox.insert(), new)
 
-    def _set_case(
-        self, conn: Connection, case_id_: int, status: CaseStatus, payload: Mapping[str, Any], *, exported: bool
+    def _set_cases(
+        self, conn: Connection, updates: Sequence[tuple[int, CaseStatus, Mapping[str, Any]]], *, handed_off: bool
     ) -> None:
+        """One executemany UPDATE for all the cases (exported ones get their export time)."""
+        if not updates:
+            return
         h = schema.handoff_cases.c
-        values: dict[str, Any] = {"status": status, "payload": dict(payload)}
-        if exported:
-            values["exported_at"] = self._clock()
-        updated = conn.execute(schema.handoff_cases.update().where(h.id == case_id_).values(**values)).rowcount
-        if not updated:
-            raise StoreError(f"handoff case {case_reference(case_id_)} is not in the store")
+        now = self._clock()
+        wanted = [case_id_ for case_id_, _s, _p in updates]
+        known: set[int] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            known.update(conn.execute(select(h.id).where(h.id.in_(wanted[start:start + _CHUNK]))).scalars())
+        unknown = [case_id_ for case_id_ in wanted if case_id_ not in known]
+        if unknown:
+            raise StoreError(f"handoff case {case_reference(unknown[0])} is not in the store")
+        statement = (
+            schema.handoff_cases.update()
+            .where(h.id == bindparam("case_id"))
+            .values(status=bindparam("new_status"), payload=bindparam("new_payload"),
+                    exported_at=func.coalesce(bindparam("new_exported_at", type_=h.exported_at.type), h.exported_at))
+        )
+        conn.execute(statement, [
+            {"case_id": case_id_, "new_status": status,
+             "new_payload": dict(payload) | ({"handed_off": True} if handed_off else {}),
+             "new_exported_at": now if status in ("exported", "uploaded") else None}
+            for case_id_, status, payload in updates
+        ])
 
 
 def _case(row: Any) -> HandoffCase:

@@ -56,7 +56,7 @@ def config_for(tmp_path: Path, **handoff: Any) -> Config:
 
 
 def seed_book(store: Store) -> None:
-    """B1 (business): 1,210.00 due 2026-06-20, 210.00 paid on 2026-07-20. C1 (consumer): 800.00 due 2026-07-01,
+    """B1 (business): 1,210.00 due 2026-06-20, 210.00 paid on 2026-07-20 (the platform's payment date). C1 (consumer): 800.00 due 2026-07-01,
     200.00 paid within the 14-day term (2026-08-28), 100.00 after it (2026-09-10)."""
     store.ensure_connection("acme", "fake", "T1")
     business = make_debtor("B1", name="Bakkerij De Vries B.V.", contact_person="Anna de Vries", phone="020 555 0101",
@@ -67,7 +67,8 @@ def seed_book(store: Store) -> None:
                                     "country": "NL"})
     b_invoice = make_invoice("IB1", number="2026-0101", debtor_id="B1", issue_date=date(2026, 5, 21),
                              due_date=date(2026, 6, 20), total=Decimal("1210.00"), amount_paid=Decimal("210.00"),
-                             outstanding=Decimal("1000.00"), status="late", reference="Broodovens onderhoud")
+                             outstanding=Decimal("1000.00"), status="late", reference="Broodovens onderhoud",
+                             payments=({"on": date(2026, 7, 20), "amount": Decimal("210.00")},))
     c_invoice = make_invoice("IC1", number="2026-0102", debtor_id="C1", issue_date=date(2026, 6, 1),
                              due_date=date(2026, 7, 1), total=Decimal("800.00"), amount_paid=Decimal("300.00"),
                              outstanding=Decimal("500.00"), status="late")
@@ -81,7 +82,7 @@ def seed_book(store: Store) -> None:
         sent(date(2026, 7, 1), "final_reminder", "k-b-fr"),
         Event(kind=EventKind.TASK_CREATED, on=date(2026, 7, 6), step="call", data={"kind": "call", "reason": "call"}),
         Event(kind=EventKind.NOTE, on=date(2026, 7, 7), data={"text": "=HYPERLINK(\"http://evil\") promised to pay"}),
-        paid(date(2026, 7, 20), "210.00", "1000.00"),
+        paid(date(2026, 7, 23), "210.00", "1000.00"),  # sync saw it 3 days after the platform's payment date
         sent(date(2026, 7, 20), "written_reminder", "k-b-wr"),
         sent(date(2026, 8, 5), "notice_of_default", "k-b-nod"),
     ):
