@@ -51,6 +51,7 @@ from connector.models import Debtor, Invoice
 from providers.base import (
     Capabilities,
     ConnectionSettings,
+    FreshInvoice,
     OAuthEndpoints,
     Provider,
     Receipt,
@@ -275,6 +276,27 @@ class ExactProvider(Provider):
     # -- reminders and notes ----------------------------------------------------------------------------------
 
     def send_reminder(self, request: ReminderRequest) -> Receipt:
+        return self.record_reminder(request, self.mail_reminder(request))
+
+    def recheck(self, invoices: Sequence[Invoice]) -> dict[str, FreshInvoice]:
+        """The open terms of these invoice numbers (one bulk receivables call per batch of numbers)."""
+        numbers = {int(i.number): i for i in invoices if i.number and i.number.isdigit()}
+        if not numbers:
+            return {}
+        rows, unreadable = mapping.parse_rows(self.exact.open_receivables_of(sorted(numbers)), ReceivableRow,
+                                              "receivable")
+        if unreadable:
+            return {}  # not sure of any of them: the stored state stands
+        still_open, _problems = mapping.open_invoices(rows, connection=self.settings.name)
+        return {invoice.platform_id: FreshInvoice(invoice=still_open.get(invoice.platform_id))
+                for invoice in numbers.values()}
+
+    def mail_reminder(self, request: ReminderRequest) -> Receipt:
+        """`PrintedSalesInvoices` with our text on a processed invoice, where Exact accepts it.
+
+        Whether Exact re-sends an already processed invoice is unconfirmed: a refusal is taken as "not possible in
+        this administration" (`mailing_refused`, remembered by delivery for the connection) and never retried per
+        invoice. An unprocessed invoice is never sent: that would book it."""
         connection = self.settings.name
         invoice = request.invoices[0]
         if len(request.invoices) > 1:
@@ -302,6 +324,8 @@ class ExactProvider(Provider):
         except PlatformError as exc:
             if exc.retryable or isinstance(exc, ReminderRefused):
                 raise  # an outage: whether Exact mailed is unknown, so the outbox must not call this a refusal
+            self.mailing_refused = (f"Exact Online refused to re-send processed invoice {invoice.label} "
+                                    f"({_plain(exc, connection)})")
             raise ReminderRefused(f"Exact Online would not re-send invoice {invoice.label}: {_plain(exc, connection)}",
                                   connection=connection, status=exc.status) from None
         if answer.get("EmailCreationError"):
@@ -310,17 +334,24 @@ class ExactProvider(Provider):
         if not answer.get("EmailCreationSuccess"):
             raise ReminderRefused(f"Exact Online did not confirm e-mailing invoice {invoice.label}; check the invoice "
                                   "in Exact before reminding by hand", connection=connection)
-        detail = f"Exact re-sent invoice {invoice.label} by e-mail: {answer['EmailCreationSuccess']}"
+        # Exact mails the invoice's contact person (or the account), and does not say which address: the receipt
+        # does not guess one.
+        return Receipt(platform_reference=answer.get("Document"), sent_at=self.api.now(), recipients=(),
+                       detail=f"Exact re-sent invoice {invoice.label} by e-mail to the invoice's contact (Exact does "
+                              f"not report the address): {answer['EmailCreationSuccess']}")
+
+    def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
+        """A CommunicationNote on the account, carrying the key (a processed invoice itself cannot be changed)."""
+        invoice = request.invoices[0]
         subject = request.subject or f"Reminder ({request.step}) for invoice {invoice.label}"
         try:
-            note = self.exact.add_note(mapping.note_body(invoice.debtor_id, subject, request.message,
+            note = self.exact.add_note(mapping.note_body(invoice.debtor_id, subject, request.message or subject,
                                                          request.idempotency_key, self.api.now().date()))
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
-            return Receipt(platform_reference=answer.get("Document"), sent_at=self.api.now(),
-                           recipients=request.debtor.emails,
-                           detail=f"{detail}; the note on the account failed: {_plain(exc, connection)}")
-        return Receipt(platform_reference=note.get("ID"), sent_at=self.api.now(), recipients=request.debtor.emails,
-                       detail=f"{detail}; recorded as a communication note on the account")
+            return Receipt(platform_reference=mailed.platform_reference, sent_at=mailed.sent_at, recipients=(),
+                           detail=f"{mailed.detail}; the note on the account failed: {_plain(exc, self.settings.name)}")
+        return Receipt(platform_reference=note.get("ID"), sent_at=mailed.sent_at, recipients=(),
+                       detail=f"{mailed.detail}; recorded as a communication note on the account")
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         note = self.exact.add_note(mapping.note_body(invoice.debtor_id, f"Invoice {invoice.label}", text,

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.models import Address, Debtor, DebtorKind, Invoice, Payment
+from providers.base import Tenant
 from providers.errors import BadPlatformData
 
 OPEN_STATES = ("open", "pending_payment", "late", "reminded")
@@ -361,11 +362,13 @@ def reminder_entry(
     group: tuple[str, str, str, str],
     invoice_ids: Sequence[str],
     *,
-    reminder_text: str,
+    reminder_text: str | None,
     delivery_method: str,
     email_address: str | None,
 ) -> dict[str, Any]:
-    """One element of `sales_invoice_reminders` (`delivery_method` is `Email` or `Manual` per the OpenAPI enum)."""
+    """One element of `sales_invoice_reminders` (`delivery_method` is `Email` or `Manual` per the OpenAPI enum).
+
+    Without our text (`None`), Moneybird uses its workflow's text for the next reminder step."""
     contact_id, workflow_id, document_style_id, identity_id = group
     entry: dict[str, Any] = {
         "contact_id": contact_id,
@@ -373,9 +376,10 @@ def reminder_entry(
         "document_style_id": document_style_id,
         "identity_id": identity_id,
         "sales_invoice_ids": list(invoice_ids),
-        "reminder_text": reminder_text,
         "delivery_method": delivery_method,
     }
+    if reminder_text:
+        entry["reminder_text"] = reminder_text
     if delivery_method == "Email" and email_address:
         entry["email_address"] = email_address
     return entry
@@ -388,3 +392,25 @@ def send_reminders_request(entries: Sequence[Mapping[str, Any]]) -> dict[str, An
 def note_request(note: str, *, todo: bool = False) -> dict[str, Any]:
     """A note, or with `todo` a to-do on Moneybird's task list (the OpenAPI `note` object: note, todo)."""
     return {"note": {"note": note, "todo": todo}}
+
+
+# --- what the sync asks of a raw record ---------------------------------------------------------------------------
+
+
+def tenant(administration: Mapping[str, Any]) -> Tenant:
+    """An `administration_response` → the administration a connection names in `tenant`."""
+    detail = ", ".join(filter(None, (administration.get("country"), administration.get("currency"),
+                                     "suspended" if administration.get("suspended") else None)))
+    return Tenant(id=record_id(administration["id"]), name=str(administration.get("name") or administration["id"]),
+                  detail=detail or None)
+
+
+def id_of(record: Mapping[str, Any]) -> str:
+    """A record's `id` as text (`""` when it has none)."""
+    return str(record.get("id")) if isinstance(record, Mapping) and record.get("id") is not None else ""
+
+
+def embedded_contact(record: Mapping[str, Any], contact_id: str) -> Mapping[str, Any] | None:
+    """The `contact` a sales invoice carries, when it is the invoice's own contact."""
+    embedded = record.get("contact")
+    return embedded if isinstance(embedded, Mapping) and id_of(embedded) == contact_id else None

@@ -31,17 +31,17 @@ from connector.models import DebtorKind, Invoice
 from providers.base import (
     Capabilities,
     ConnectionSettings,
+    FreshInvoice,
     OAuthEndpoints,
     Provider,
     Receipt,
     ReminderRequest,
-    SyncPage,
-    SyncState,
     Tenant,
 )
 from providers.errors import BadPlatformData, DunningError, PlatformError, ReminderRefused
 from providers.moneybird import mapping
 from providers.moneybird.client import DEFAULT_API_URL, MoneybirdClient, MoneybirdProfile
+from providers.streams import Batch, Known, Problem, Stream, by_id
 
 if TYPE_CHECKING:
     from providers.http import ApiClient
@@ -70,10 +70,17 @@ class MoneybirdProvider(Provider):
         delivery_methods=("email", "manual", "post"),
     )
     Options = MoneybirdOptions
+    streams: ClassVar[tuple[Stream, ...]] = (
+        Stream("sales_invoices", "sales_invoices/synchronization", "version-list", "version", 1000,
+               mapping.SYNC_BATCH),
+        Stream("contacts", "contacts/synchronization", "version-list", "version", 1000, mapping.SYNC_BATCH),
+    )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
         self.client = MoneybirdClient(api, settings.tenant)
+        self._fresh: dict[str, Mapping[str, Any]] = {}
+        """Invoice records read by the last re-check, used once by the reminder that follows."""
 
     # -- declarations -------------------------------------------------------------------------------------------
 
@@ -101,58 +108,29 @@ class MoneybirdProvider(Provider):
     # -- calls --------------------------------------------------------------------------------------------------
 
     def list_tenants(self) -> list[Tenant]:
-        tenants = []
-        for admin in self.client.administrations():
-            detail = ", ".join(filter(None, (admin.get("country"), admin.get("currency"),
-                                             "suspended" if admin.get("suspended") else None)))
-            tenants.append(Tenant(id=mapping.record_id(admin["id"]), name=str(admin.get("name") or admin["id"]),
-                                  detail=detail or None))
-        return tenants
+        return [mapping.tenant(admin) for admin in self.client.administrations()]
 
-    def sync(self, state: SyncState) -> Iterator[SyncPage]:
-        """Invoices in the open states whose version differs from the store's, then contacts that changed alone."""
+    def read(self, known: Known) -> Iterator[Batch]:
+        """Invoices in the open states whose version differs from the store's, then contacts that changed alone;
+        stored open invoices the open listing no longer holds are leavers (the machine asks for them by id)."""
         connection = self.settings.name
+        state = known.state
         open_now = mapping.versions(self.client.invoice_versions(mapping.OPEN_FILTER))
         contacts_now = mapping.versions(self.client.contact_versions())
-        wanted = [
-            invoice_id for invoice_id, version in open_now.items()
-            if state.full or version is None or state.open_invoices.get(invoice_id) != version
-        ]
-        closed = tuple(invoice_id for invoice_id in state.open_invoices if invoice_id not in open_now)
+        wanted = [invoice_id for invoice_id, version in open_now.items() if not known.unchanged(invoice_id, version)]
         current: set[str] = set()
         """Debtors stored during this sync (or unchanged since the last one)."""
 
         def debtor_is_current(contact_id: str) -> bool:
             return contact_id in current or (
-                not state.full and contact_id in state.debtors
+                not known.full and contact_id in state.debtors
                 and state.debtors[contact_id] == contacts_now.get(contact_id, state.debtors[contact_id])
             )
 
         for records in self._fetch(self.client.invoices, wanted):
-            invoices, debtors, problems = [], {}, []
-            mapped = []
-            for record in records:
-                try:
-                    mapped.append((mapping.to_invoice(record, connection=connection), record))
-                except BadPlatformData as exc:
-                    problems.append(_without_connection(exc, connection))
-            contacts = self._contacts_for(mapped, debtor_is_current)
-            for invoice, record in mapped:
-                if not debtor_is_current(invoice.debtor_id):
-                    try:
-                        debtors[invoice.debtor_id] = mapping.to_debtor(
-                            contacts.get(invoice.debtor_id) or {}, connection=connection,
-                            kinds=self.options.debtor_kinds,
-                        )
-                    except BadPlatformData as exc:
-                        problems.append(f"{invoice.label}: its {_without_connection(exc, connection)}")
-                        if invoice.debtor_id not in state.debtors:
-                            continue  # without a debtor the invoice cannot be worked; the next sync retries it
-                invoices.append(invoice)
-            current.update(debtors)
-            yield SyncPage(invoices=tuple(invoices), debtors=tuple(debtors.values()), problems=tuple(problems),
-                           closed_invoice_ids=closed)
-            closed = ()
+            batch = self._mapped(records, debtor_is_current, known)
+            current.update(d.platform_id for d in batch.debtors)
+            yield batch
         # contacts that changed while none of their open invoices did
         changed_alone = [cid for cid in state.debtors if cid in contacts_now and not debtor_is_current(cid)]
         for records in self._fetch(self.client.contacts, changed_alone):
@@ -161,11 +139,43 @@ class MoneybirdProvider(Provider):
                 try:
                     debtors.append(mapping.to_debtor(record, connection=connection, kinds=self.options.debtor_kinds))
                 except BadPlatformData as exc:
-                    problems.append(_without_connection(exc, connection))
-            yield SyncPage(debtors=tuple(debtors), problems=tuple(problems))
+                    problems.append(Problem(_without_connection(exc, connection)))
+            yield Batch(debtors=debtors, problems=problems)
         # the cursor only records how far the versions went; the comparison with the store does the real work
         newest = max((int(v) for v in open_now.values() if v and v.isdigit()), default=None)
-        yield SyncPage(closed_invoice_ids=closed, cursor=f"version:{newest}" if newest is not None else None)
+        yield Batch(leavers=[i for i in state.open_invoices if i not in open_now],
+                    cursor=f"version:{newest}" if newest is not None else None)
+
+    def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
+        """`POST sales_invoices/synchronization`, 100 ids a call: each leaver as Moneybird has it now."""
+        for records in self._fetch(self.client.invoices, invoice_ids):
+            yield self._mapped(records, lambda contact_id: known.knows_debtor(contact_id), known)
+
+    def _mapped(self, records: Sequence[Mapping[str, Any]], debtor_is_current: Callable[[str], bool],
+                known: Known) -> Batch:
+        """Invoices and the debtors they need (embedded in each invoice, as Moneybird sends them, else fetched)."""
+        connection = self.settings.name
+        invoices, debtors, problems = [], {}, []
+        mapped = []
+        for record in records:
+            try:
+                mapped.append((mapping.to_invoice(record, connection=connection), record))
+            except BadPlatformData as exc:
+                problems.append(Problem(_without_connection(exc, connection), mapping.id_of(record) or None))
+        contacts = self._contacts_for(mapped, debtor_is_current)
+        for invoice, _record in mapped:
+            if not debtor_is_current(invoice.debtor_id) and invoice.is_open:
+                try:
+                    debtors[invoice.debtor_id] = mapping.to_debtor(
+                        contacts.get(invoice.debtor_id) or {}, connection=connection, kinds=self.options.debtor_kinds,
+                    )
+                except BadPlatformData as exc:
+                    problems.append(Problem(f"{invoice.label}: its {_without_connection(exc, connection)}",
+                                            invoice.platform_id))
+                    if not known.knows_debtor(invoice.debtor_id):
+                        continue  # without a debtor the invoice cannot be worked; the next sync retries it
+            invoices.append(invoice)
+        return Batch(invoices=invoices, debtors=list(debtors.values()), problems=problems)
 
     def _contacts_for(
         self, mapped: Sequence[tuple[Invoice, Mapping[str, Any]]], is_current: Callable[[str], bool]
@@ -173,29 +183,20 @@ class MoneybirdProvider(Provider):
         """The contacts these invoices need: embedded in each invoice (as Moneybird sends them), else fetched."""
         contacts: dict[str, Mapping[str, Any]] = {}
         for invoice, record in mapped:
-            embedded = record.get("contact")
-            if isinstance(embedded, Mapping) and str(embedded.get("id")) == invoice.debtor_id:
+            embedded = mapping.embedded_contact(record, invoice.debtor_id)
+            if embedded is not None:
                 contacts[invoice.debtor_id] = embedded
         missing = list(dict.fromkeys(i.debtor_id for i, _ in mapped
-                                     if i.debtor_id not in contacts and not is_current(i.debtor_id)))
+                                     if i.is_open and i.debtor_id not in contacts and not is_current(i.debtor_id)))
         for batch in self._fetch(self.client.contacts, missing):
-            contacts.update({str(c.get("id")): c for c in batch})
+            contacts.update({mapping.id_of(c): c for c in batch})
         return contacts
 
     @staticmethod
     def _fetch(call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
-        """Records in batches of 100. Ids missing from an answer are asked once more at the front of the queue, so a
-        server that returns fewer than 100 loses nothing; a record deleted meanwhile is simply left out."""
-        queue = list(ids)
-        retried: set[str] = set()
-        while queue:
-            batch, queue = queue[: mapping.SYNC_BATCH], queue[mapping.SYNC_BATCH:]
-            records = [r for r in call(batch) if isinstance(r, Mapping)]
-            returned = {str(r.get("id")) for r in records}
-            missing = [i for i in batch if i not in returned and i not in retried]
-            retried.update(missing)
-            queue = missing + queue
-            yield records
+        """Records in batches of 100; Moneybird may answer with fewer, so missing ids are asked once more."""
+        for records in by_id(call, ids, batch_size=mapping.SYNC_BATCH, id_of=mapping.id_of, reask_missing=True):
+            yield [r for r in records if isinstance(r, Mapping)]
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:
         """Follow the 302 to the signed URL at once (it lives 30 seconds), without the bearer token."""
@@ -230,9 +231,48 @@ class MoneybirdProvider(Provider):
         return str(response.request.url.join(location))
 
     def send_reminder(self, request: ReminderRequest) -> Receipt:
+        return self.record_reminder(request, self.mail_reminder(request))
+
+    def recheck(self, invoices: Sequence[Invoice]) -> dict[str, FreshInvoice]:
+        """`POST sales_invoices/synchronization` (100 ids a call): each invoice as it stands, with its reminder count.
+
+        The records are kept for the reminders that follow in this run, so sending does not read them again."""
         connection = self.settings.name
-        records = {mapping.record_id(r.get("id")): r for batch in self._fetch(
-            self.client.invoices, [i.platform_id for i in request.invoices]) for r in batch}
+        found: dict[str, FreshInvoice] = {}
+        for batch in self._fetch(self.client.invoices, [i.platform_id for i in invoices]):
+            for record in batch:
+                invoice_id = mapping.record_id(record.get("id"))
+                self._fresh[invoice_id] = record
+                try:
+                    fresh = mapping.to_invoice(record, connection=connection)
+                except BadPlatformData:
+                    continue  # unreadable now: left unchecked, the stored state stands
+                found[invoice_id] = FreshInvoice(invoice=fresh if fresh.is_open else None,
+                                                 reminders=mapping.reminders_sent(record))
+        for invoice in invoices:  # not returned: deleted on the platform
+            found.setdefault(invoice.platform_id, FreshInvoice(invoice=None))
+        return found
+
+    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, int],
+                       fresh: Mapping[str, FreshInvoice]) -> bool | None:
+        """Moneybird counts reminders per invoice: risen on every invoice since the claim → it went out; on none →
+        it did not; on some → cannot be told (a person checks)."""
+        rose = [(fresh[i.platform_id].reminders or 0) > before[i.platform_id] for i in request.invoices
+                if i.platform_id in before and i.platform_id in fresh]
+        if len(rose) != len(request.invoices):
+            return None
+        return True if all(rose) else False if not any(rose) else None
+
+    def mail_reminder(self, request: ReminderRequest) -> Receipt:
+        """One `send_reminders` call, one entry per (contact, workflow, document style, identity) of the invoices,
+        with our text and the contact's delivery method; only late/reminded invoices with an amount due."""
+        connection = self.settings.name
+        wanted = [i.platform_id for i in request.invoices]
+        if all(i in self._fresh for i in wanted):  # read by the re-check just before
+            records = {i: self._fresh.pop(i) for i in wanted}
+        else:
+            records = {mapping.record_id(r.get("id")): r for batch in self._fetch(self.client.invoices, wanted)
+                       for r in batch}
         done = [note for r in records.values() for note in mapping.notes_with_key(r, request.idempotency_key)]
         if done:  # sent before (a retry after a crash that lost the receipt): never twice
             return _note_receipt(done[0], detail="already sent: Moneybird holds the note with this key")
@@ -265,7 +305,7 @@ class MoneybirdProvider(Provider):
             )
 
         def reminders_to(to: str | None) -> list[dict[str, Any]]:
-            return [mapping.reminder_entry(group, ids, reminder_text=request.message, delivery_method=method,
+            return [mapping.reminder_entry(group, ids, reminder_text=request.message or None, delivery_method=method,
                                            email_address=to) for group, ids in groups.items()]
 
         numbers = ", ".join(i.label for i in request.invoices)
@@ -291,7 +331,15 @@ class MoneybirdProvider(Provider):
         how = f"e-mail to {address}" if method == "Email" else (
             "post: Moneybird recorded it as Manual, print and post the reminder" if request.delivery == "post"
             else "manual delivery")
-        note_text = f"Dunning Connector: reminder step {request.step} sent by Moneybird ({how}) for {numbers}."
+        return Receipt(sent_at=self.api.now(), recipients=mapping.email_list(address) if method == "Email" else (),
+                       detail=f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}")
+
+    def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
+        """Our note, carrying the key, on every invoice of the reminder (a letter to post: a to-do on the first)."""
+        if mailed.detail.startswith("already sent"):
+            return mailed
+        numbers = ", ".join(i.label for i in request.invoices)
+        note_text = f"Dunning Connector: reminder step {request.step}: {mailed.detail}."
         notes, failed = [], []
         for position, invoice in enumerate(request.invoices):
             # a letter to post becomes one to-do in Moneybird (on the first invoice), so it is not forgotten
@@ -301,15 +349,15 @@ class MoneybirdProvider(Provider):
                 notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))
             except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
                 failed.append(invoice.label)
-        detail = f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}"
+        detail = mailed.detail
         if failed:
             detail += f"; the note could not be added to {', '.join(failed)}"
         first = notes[0] if notes else None
         return Receipt(
             platform_reference=mapping.optional_id(first.get("id")) if first else None,
-            sent_at=_created(first),
-            recipients=mapping.email_list(address) if method == "Email" else (),
-            detail=detail,
+            sent_at=_created(first) if first else mailed.sent_at,
+            recipients=mailed.recipients,
+            detail=detail if numbers in detail else f"{detail} ({numbers})",
         )
 
     def _reminder_group(self, record: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[str, str, str, str]:
