@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import typer
 
-from connector.cli.base import Json, app, not_built
+from connector.cli.base import Json, app, application, exit_codes, print_json_lines, print_table
 
 
 @app.command()
 def cases(ctx: typer.Context, json_out: Json = False) -> None:
-    """The handoff cases and their state (exported, held back, uploaded)."""
-    not_built("cases", "the collection agency handoff")
+    """The handoff cases and their state (exported, held back, uploaded), with what a held-back case misses."""
+    from connector.handoff.commands import case_rows
+
+    app_ = application(ctx)
+    with exit_codes(), app_.store() as store:
+        rows = case_rows(store)
+    if json_out:
+        print_json_lines(rows)
+        return
+    if not rows:
+        typer.echo("No handoff cases yet (`dunning export` creates them once invoices reach the handoff step).")
+        return
+    shown = [row | {"invoices": ", ".join(row["invoice_numbers"]),
+                    "status": row["status"].replace("_", " ") + (" (upload failed)" if row["upload_error"] else ""),
+                    "exported_at": (row["exported_at"] or "")[:10],
+                    "total": f"{row['currency']} {row['total']}" if row["total"] else ""}
+             for row in rows]
+    print_table("Handoff cases", shown, ["case", "debtor_name", "invoices", "status", "exported_at", "total"])
+    for row in rows:  # in full, not cut at the terminal's width
+        if row["status"] == "held_back":
+            typer.echo(f"{row['case']} held back, missing: {'; '.join(row['missing'])}")
+        elif row["folder"]:
+            typer.echo(f"{row['case']} in {row['folder']}")
+        if row["upload_error"]:
+            typer.echo(f"{row['case']} upload failed: {row['upload_error']}")

@@ -2,23 +2,65 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from connector.cli.base import AsOf, Json, app, not_built
+from connector.cli.base import AsOf, Json, app, application, exit_codes, print_json_lines, print_table
 
 
 @app.command()
 def export(
     ctx: typer.Context,
     as_of: AsOf = None,
-    agency: Annotated[str | None, typer.Option("--agency", metavar="NAME", help="The agency format.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="The output folder.")] = None,
-    zip_: Annotated[bool, typer.Option("--zip", help="Also pack the files into one zip.")] = False,
-    again: Annotated[str | None, typer.Option("--again", metavar="CASE", help="Export this case again.")] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option("--agency", metavar="NAME", help="The agency format (default: [handoff] agency): a name in "
+                     "mappings/agencies/ or the path of your own .toml file."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Where the export folder goes (default: [handoff] "
+                                  "out_dir).")
+    ] = None,
+    zip_: Annotated[bool, typer.Option("--zip", help="Deliver the export as one zip archive, not a folder.")] = False,
+    again: Annotated[
+        str | None, typer.Option("--again", metavar="CASE", help="Export this case again (see `dunning cases`).")
+    ] = None,
     json_out: Json = False,
 ) -> None:
-    """Hand the cases past the last step to the collection agency (files + manifest)."""
-    not_built("export", "the collection agency handoff")
+    """Hand the cases past the last step to the collection agency: the data file in the agency's format, the
+    invoice PDFs and our letters, and a manifest with SHA-256 hashes; each case once. A case missing what the format
+    requires is held back with the list (exit 1); the rest go out."""
+    from connector.handoff.commands import export as run_export
+
+    app_ = application(ctx)
+    today = as_of or date.today()
+    with exit_codes():
+        result = run_export(app_, today, agency=agency, out=out, as_zip=zip_, again=again)
+    if json_out:
+        print_json_lines(outcome.as_json() for outcome in result.outcomes)
+    elif not result.outcomes:
+        typer.echo(f"No case is due for the collection agency on {today}.")
+    else:
+        rows = [o.as_json() | {"invoices": ", ".join(o.invoice_numbers),
+                               "total": f"{o.currency} {o.claim['total']:,.2f}" if o.status != "held_back" else ""}
+                for o in result.outcomes]
+        print_table(f"Cases for the collection agency on {today}", rows,
+                    ["case", "connection", "debtor_name", "invoices", "status", "total"])
+    for outcome in result.outcomes:
+        if outcome.status == "held_back":
+            typer.echo(f"case {outcome.case} ({outcome.connection}, {outcome.debtor_name}): held back, missing: "
+                       + "; ".join(outcome.missing), err=True)
+        for warning in outcome.warnings:
+            typer.echo(f"case {outcome.case}: warning: {warning}", err=True)
+    if result.path is not None:
+        exported = sum(1 for o in result.outcomes if o.status != "held_back")
+        typer.echo(f"{exported} case(s) written to {result.path}"
+                   + (f", uploaded to {result.uploaded_to}" if result.uploaded_to else ""), err=True)
+    if result.upload_error:
+        typer.echo(f"{result.upload_error}; the export stays in {result.path} and its cases are offered again by the "
+                   "next export", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
