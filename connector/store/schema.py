@@ -1,8 +1,8 @@
 """The current shape of the store's tables (SQLAlchemy Core; one definition for SQLite and PostgreSQL).
 
-Queries use these objects. `migrations.py` creates them; a later schema change is a new migration there, and
-when it alters a table defined here, the migration that first created the table keeps a frozen copy of the old
-definition so an old database still migrates step by step.
+Queries use these objects. The Alembic revisions in `migrations/versions/` create and alter the tables, each with
+its columns spelled out (frozen), and a test checks that every store migrated to the head matches this file
+exactly; `migrations/__init__.py` says how to add a revision.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ metadata = MetaData()
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# Kept only as a stop sign for releases from before Alembic (see revision 0005); Alembic's own `alembic_version`
+# says where a store stands.
 schema_version = Table(
     "schema_version",
     metadata,

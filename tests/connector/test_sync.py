@@ -11,10 +11,10 @@ import pytest
 from connector.config import ConfigError, parse_config
 from connector.store import Store
 from connector.store.engine import create_store_engine
-from connector.store.migrations import MIGRATIONS, migrate
 from connector.sync import failed, sync_all, sync_connection
 from providers.base import SyncPage
 from providers.errors import AuthorizationExpired, PlatformError, RateLimited
+from tests.connector.store import released_schema
 
 ENV = {"ACME_SECRET": "x", "BETA_SECRET": "y"}
 
@@ -238,10 +238,9 @@ def test_a_store_that_synced_before_the_full_sync_time_was_kept_gets_a_full_sync
     """A store from schema version 2 has a cursor but no record of a full sync: the next sync re-reads all."""
     engine = create_store_engine(store_url)
     with engine.begin() as conn:
-        assert migrate(conn, MIGRATIONS[:2]) == 2
-    old = Store(engine, clock=clock)
-    old.ensure_connection("acme", "fake", "T1")
-    old.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1"),), cursor="p1"))
+        released_schema.build(conn, 2)
+        conn.execute(released_schema.connections_v1.insert().values(
+            name="acme", provider="fake", tenant="T1", sync_cursor="p1", needs_reauth=False, created_at=clock.now))
     engine.dispose()
 
     with Store.open(store_url, clock=clock) as store:

@@ -1,0 +1,1 @@
+"""The store's Alembic revisions, one file per schema change, chained by `down_revision` (see `..` for how)."""
