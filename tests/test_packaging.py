@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from connector.store.migrations import head
+
 REPO = Path(__file__).resolve().parents[1]
 
 CHECK = """
 import importlib.resources, json, connector, mappings
 from connector.config import starter_config
+from connector.store.migrations import head
 print(json.dumps({
+    "migrations_head": head(),
     "connector": connector.__file__,
     "starter": starter_config(),
     "agency": importlib.resources.files("mappings").joinpath("agencies", "example.toml").read_text(encoding="utf-8"),
@@ -50,3 +54,4 @@ def test_a_built_copy_ships_the_starter_config_and_the_agency_formats(tmp_path):
     assert not (built / "connector" / "config.example.toml").is_symlink()
     assert found["starter"] == (REPO / "config.example.toml").read_text(encoding="utf-8")
     assert found["agency"] == 'name = "Example Incasso"\n'
+    assert found["migrations_head"] == head()  # the Alembic revisions ship with the package
