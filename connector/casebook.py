@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from connector.delivery.confirmations import queue_confirmation
 from connector.models import Event, EventKind, Invoice
 from connector.store import Store
 from providers.errors import DunningError
@@ -46,7 +47,10 @@ def record_hold(
         data["until"] = until.isoformat()
     if reason:
         data["reason"] = reason
-    return store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.HOLD_SET, on=on, data=data))
+    event = store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.HOLD_SET, on=on, data=data))
+    if hold == "promise":  # confirmed in writing by the next `dunning send`
+        queue_confirmation(store, invoice, "promise", data, on=on)
+    return event
 
 
 def release_hold(store: Store, invoice: Invoice, on: date, *, reason: str | None = None) -> Event:
@@ -87,8 +91,10 @@ def record_arrangement(
         total += Decimal(data["down_payment"]["amount"])  # type: ignore[index]
     if total != invoice.outstanding:
         log.warning("invoice %s: the arrangement covers %s of %s outstanding", invoice.label, total, invoice.outstanding)
-    event = Event(kind=EventKind.ARRANGEMENT_SET, on=on, data=data)
-    return store.append_event(invoice.connection, invoice.platform_id, event)
+    event = store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.ARRANGEMENT_SET, on=on,
+                                                                              data=data))
+    queue_confirmation(store, invoice, "arrangement", data, on=on)  # in writing, with the sanction, to sign
+    return event
 
 
 def end_arrangement(store: Store, invoice: Invoice, on: date) -> Event:

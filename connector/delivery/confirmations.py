@@ -55,41 +55,38 @@ def confirmation_text(what: What, debtor: Debtor, invoice: Invoice, data: Mappin
     return subject.strip(), body.strip() + "\n"
 
 
-def queue_confirmation(
-    store: Store,
-    invoice: Invoice,
-    what: What,
-    data: Mapping[str, Any],
-    *,
-    on: date,
-    creditor: str | None,
-    language: str | None = None,
-) -> OutboxEntry | None:
-    """Queue the written confirmation of an arrangement or promise (delivered by the next `dunning send`).
+def queue_confirmation(store: Store, invoice: Invoice, what: What, data: Mapping[str, Any], *,
+                       on: date) -> OutboxEntry | None:
+    """Queue the written confirmation of an arrangement or promise; the next `dunning send` delivers it.
 
     The key covers the agreement's terms, so recording the same agreement again queues nothing new and a changed
-    one gets its own confirmation. Returns None when the debtor is unknown to the store (nothing to address).
+    one gets its own confirmation. The text is written when it is sent (with the creditor's name from the config).
+    Returns None when the debtor is unknown to the store (nothing to address).
     """
     debtor = store.debtor(invoice.connection, invoice.debtor_id)
     if debtor is None:
         return None
-    terms = hashlib.sha256(json.dumps(dict(data), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    terms = {key: value for key, value in data.items() if key != "source"}
+    digest = hashlib.sha256(json.dumps(terms, sort_keys=True, default=str).encode()).hexdigest()[:12]
     key = delivery_key("confirmation", invoice.connection, debtor.platform_id, [invoice.platform_id],
-                       f"{what}-{terms}")
+                       f"{what}-{digest}")
     payload: dict[str, Any] = {"what": what, "step": "confirmation", "debtor": debtor.platform_id,
                                "invoices": [invoice.platform_id], "invoice_numbers": [invoice.label],
-                               "signature": what == "arrangement", "terms": dict(data)}
-    if not creditor:
-        payload["render_error"] = "the confirmation needs your company name; fill in [creditor] name in the config"
-    else:
-        try:
-            subject, body = confirmation_text(what, debtor, invoice, data, on=on, creditor=creditor,
-                                              language=language or debtor.language)
-            payload |= {"subject": subject, "body": body, "lines": _lines(data, invoice)}
-        except ValueError as exc:
-            payload["render_error"] = str(exc)
+                               "signature": what == "arrangement", "terms": terms, "agreed_on": on.isoformat()}
     entry, _queued = store.outbox_queue(invoice.connection, "confirmation", key, payload)
     return entry
+
+
+def confirmation_payload(payload: Mapping[str, Any], debtor: Debtor, invoice: Invoice, *,
+                         creditor: str) -> dict[str, Any]:
+    """The subject, body and letter lines of a queued confirmation (`ValueError` naming what is missing)."""
+    if not creditor:
+        raise ValueError("the confirmation needs your company name; fill in [creditor] name in the config")
+    what = payload.get("what", "promise")
+    terms = payload.get("terms") or {}
+    subject, body = confirmation_text(what, debtor, invoice, terms, on=date.fromisoformat(payload["agreed_on"]),
+                                      creditor=creditor, language=debtor.language)
+    return {**payload, "subject": subject, "body": body, "lines": _lines(terms, invoice)}
 
 
 def _lines(data: Mapping[str, Any], invoice: Invoice) -> list[tuple[str, str]]:

@@ -24,11 +24,12 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from connector.delivery.confirmations import confirmation_payload
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
 from connector.escalation.policy import STEP_ORDER
@@ -531,6 +532,12 @@ class ConnectionRun:
         if debtor is None or not invoices:
             self._finish(entry, "failed", outcome="failed", error="the debtor or invoices left the store")
             return
+        try:
+            entry = replace(entry, payload=confirmation_payload(entry.payload, debtor, invoices[0],
+                                                                creditor=self.sender.creditor))
+        except ValueError as exc:
+            self._finish(entry, "failed", outcome="failed", error=f"invoice {invoices[0].label}: {exc}")
+            return
         request = self._request(entry, debtor, invoices)
         what = str(entry.payload.get("what") or "agreement")
         event = Event(kind=EventKind.NOTE, on=self.as_of, data={"text": f"{what} confirmed in writing", "key":
@@ -635,8 +642,6 @@ class ConnectionRun:
 
 
 def _with_receipt(entry: OutboxEntry, receipt: Mapping[str, Any]) -> OutboxEntry:
-    from dataclasses import replace
-
     return replace(entry, receipt=dict(receipt))
 
 
