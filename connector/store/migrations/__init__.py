@@ -23,6 +23,7 @@ Adding a table or column (every engineer does this the same way):
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -34,6 +35,8 @@ from sqlalchemy import Connection, select, text
 
 from connector.store import schema
 from connector.store.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 SCRIPTS = Path(__file__).parent
 """Where the revisions are (`env.py`, `versions/`)."""
@@ -64,16 +67,22 @@ def migrate(conn: Connection, revision: str = "head") -> None:
 
     Refuses a database written by a newer Dunning Connector instead of guessing at its tables.
     """
+    # Alembic's own INFO lines (its context, each revision's docstring) are not for a bookkeeper: one line is ours.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if conn.dialect.name == "postgresql":
         # Two processes starting at once must not both create the tables.
         conn.execute(text("SELECT pg_advisory_xact_lock(7343000001)"))
     config = _config(conn)
     scripts = ScriptDirectory.from_config(config)
+    target = scripts.get_current_head() if revision == "head" else revision
     found = current_revision(conn)
+    if found == target:
+        return
     if found is None:
         legacy = _legacy_version(conn)
         if legacy is not None:
-            command.stamp(config, LEGACY_REVISIONS[legacy])
+            found = LEGACY_REVISIONS[legacy]
+            command.stamp(config, found)
     else:
         try:
             scripts.get_revision(found)
@@ -83,6 +92,8 @@ def migrate(conn: Connection, revision: str = "head") -> None:
                 f"({scripts.get_current_head()}); upgrade dunning-connector"
             ) from None
     command.upgrade(config, revision)
+    if found is not None:
+        log.info("store schema upgraded from revision %s to %s", found, target)
 
 
 def _legacy_version(conn: Connection) -> int | None:
