@@ -173,6 +173,8 @@ class LetterEvidence:
     term_end: date
     term_passed: bool
     problems: tuple[str, ...]
+    letter_file: str | None = None
+    """Our letter's PDF where it went by post (as the delivery recorded it)."""
 
     @property
     def valid(self) -> bool:
@@ -215,7 +217,11 @@ def consumer_letters(histories: Sequence[InvoiceHistory], policy: Policy, as_of:
         covered = tuple(h.invoice.label for h in histories
                         if any(e.kind is EventKind.REMINDER_SENT and e.step == LETTER_STEP and e.on == event.on
                                for e in h.events))
+        # a letter sent by post: the delivery recorded its file with the task to post it, before it was sent
+        posted = [letter_path(e, evidence) for e in history.events
+                  if (e.step or e.data.get("step")) == LETTER_STEP and e.on <= event.on and letter_path(e, evidence)]
         found[history.invoice.platform_id] = LetterEvidence(
+            letter_file=letter_path(event, evidence) or (posted[-1] if posted else None),
             event=event,
             invoices=covered,
             presumed_receipt=presumed_receipt(event.on, policy.receipt),
@@ -447,7 +453,9 @@ def _history_records(histories: Sequence[InvoiceHistory], as_of: date, evidence:
             holds.append({"kind": "promise", "invoice": label, "since": history.invoice.promised_payment_date,
                           "until": history.invoice.promised_payment_date, "ended_on": None,
                           "reason": "payment date promised on the platform"})
-    by_date = lambda row: (row.get("on") or row.get("since") or row.get("agreed_on"), row.get("invoice") or "")  # noqa: E731
+    def by_date(row: Mapping[str, Any]) -> tuple[date, str]:
+        return row.get("on") or row.get("since") or row.get("agreed_on"), row.get("invoice") or ""
+
     return {
         "reminders": sorted(reminders.values(), key=lambda r: (r["on"], r["step"])),
         "holds": sorted(holds, key=by_date),
@@ -583,7 +591,7 @@ def _letter_record(letters: Mapping[str, LetterEvidence], documents: Sequence[Do
         return None
     letter = max(letters.values(), key=lambda item: item.term_end)
     event = letter.event
-    path = letter_path(event, evidence)
+    path = letter.letter_file
     exported = next((d.file for d in documents if d.kind == "letter" and path and d.file.endswith(_basename(path))),
                     None)
     kept = _evidence(event, evidence)

@@ -200,7 +200,8 @@ def json_document(cases: Sequence[Case], agency: AgencyFormat, as_of: date) -> d
         "agency": agency.name,
         "as_of": as_of.isoformat(),
         "rows": [
-            {column.name: to_json(_translated(value, column)) for value, column in zip(row, agency.columns, strict=True)}
+            {column.name: to_json(_translated(value, column))
+             for value, column in zip(row, agency.columns, strict=True)}
             for row in rows(cases, agency)
         ],
     }

@@ -56,8 +56,9 @@ def config_for(tmp_path: Path, **handoff: Any) -> Config:
 
 
 def seed_book(store: Store) -> None:
-    """B1 (business): 1,210.00 due 2026-06-20, 210.00 paid on 2026-07-20 (the platform's payment date). C1 (consumer): 800.00 due 2026-07-01,
-    200.00 paid within the 14-day term (2026-08-28), 100.00 after it (2026-09-10)."""
+    """B1 (business): 1,210.00 due 2026-06-20, 210.00 paid on 2026-07-20 (the platform's payment date).
+    C1 (consumer): 800.00 due 2026-07-01, 200.00 paid within the 14-day term (2026-08-28), 100.00 after it
+    (2026-09-10)."""
     store.ensure_connection("acme", "fake", "T1")
     business = make_debtor("B1", name="Bakkerij De Vries B.V.", contact_person="Anna de Vries", phone="020 555 0101",
                            vat_number="NL123456789B01", language="nl")
@@ -77,7 +78,8 @@ def seed_book(store: Store) -> None:
     for event in (
         sent(date(2026, 6, 21), "reminder_1", "k-b-r1"),
         sent(date(2026, 6, 26), "reminder_2", "k-b-r2"),
-        Event(kind=EventKind.HOLD_SET, on=date(2026, 6, 28), data={"hold": "dispute", "reason": "says ovens not serviced"}),
+        Event(kind=EventKind.HOLD_SET, on=date(2026, 6, 28),
+              data={"hold": "dispute", "reason": "says ovens not serviced"}),
         Event(kind=EventKind.HOLD_RELEASED, on=date(2026, 6, 30), data={"hold": "dispute"}),
         sent(date(2026, 7, 1), "final_reminder", "k-b-fr"),
         Event(kind=EventKind.TASK_CREATED, on=date(2026, 7, 6), step="call", data={"kind": "call", "reason": "call"}),
@@ -92,8 +94,8 @@ def seed_book(store: Store) -> None:
         sent(date(2026, 7, 2), "reminder_1", "k-c-r1"),
         sent(date(2026, 7, 7), "reminder_2", "k-c-r2"),
         Event(kind=EventKind.ARRANGEMENT_SET, on=date(2026, 7, 10),
-              data={"instalments": [{"due": "2026-07-20", "amount": "400.00"}, {"due": "2026-08-20", "amount": "400.00"}],
-                    "outstanding": "800.00"}),
+              data={"instalments": [{"due": "2026-07-20", "amount": "400.00"},
+                                    {"due": "2026-08-20", "amount": "400.00"}], "outstanding": "800.00"}),
         Event(kind=EventKind.ARRANGEMENT_ENDED, on=date(2026, 7, 27)),
         sent(date(2026, 7, 31), "written_reminder", "k-c-wr"),
         sent(date(2026, 8, 20), "notice_of_default", LETTER_KEY, recipients=["j.jansen@example.nl"]),

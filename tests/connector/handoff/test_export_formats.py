@@ -142,7 +142,8 @@ def test_generic_csv_has_one_row_per_invoice_with_neutralised_formulas(book: Sto
         "holds": "2026-06-28 dispute 2026-0101 (ended 2026-06-30): says ovens not serviced", "arrangements": "",
         "notes": "'2026-07-07 2026-0101: =HYPERLINK(\"http://evil\") promised to pay"[1:], "invoice_pdf": "",
     }
-    assert business["case"].startswith("C") and business["invoice_pdf"] == f"documents/{business['case']}/invoice-2026-0101.pdf"
+    assert business["case"].startswith("C")
+    assert business["invoice_pdf"] == f"documents/{business['case']}/invoice-2026-0101.pdf"
     assert business["reminder_history"].startswith("2026-06-21 reminder_1 (platform_mail); ")
     assert "2026-07-06 call [task]" in business["reminder_history"]
     assert consumer["phone"] == "'+31 6 1234 5678"  # a leading + would make a spreadsheet compute it

@@ -20,7 +20,7 @@ from connector.store import Store
 from providers.base import SyncPage
 
 from ...conftest import make_debtor
-from .conftest import AS_OF, PdfPlatform, config_for
+from .conftest import AS_OF, LETTER_KEY, PdfPlatform, config_for
 
 
 def _run(book: Store, tmp_path: Path, agency: str = "generic-json", **kwargs: Any) -> Any:
@@ -68,8 +68,9 @@ def test_again_re_exports_one_case_without_recording_the_handoff_twice(book: Sto
 
 
 def test_a_case_missing_required_data_is_held_back_and_the_rest_exported(book: Store, tmp_path: Path) -> None:
-    book.write_sync_page("acme", SyncPage(debtors=(make_debtor("C1", name="J. Jansen", kind="consumer",
-                                                               address={"lines": ("Dorpsstraat 12",), "country": "NL"}),)))
+    no_city = make_debtor("C1", name="J. Jansen", kind="consumer",
+                          address={"lines": ("Dorpsstraat 12",), "country": "NL"})
+    book.write_sync_page("acme", SyncPage(debtors=(no_city,)))
     result = _run(book, tmp_path, agency="generic-csv")
     assert not result.ok
     held = next(o for o in result.outcomes if o.debtor == "C1")
@@ -175,3 +176,43 @@ def test_a_consumer_whose_letter_term_has_not_passed_owes_no_costs_and_the_case_
     assert unproven.claim["costs"] == 0  # the letter's text (in the outbox) was not given: its wording is unproven
     assert "its text is not on record" in unproven.claim["costs_basis"]
     assert unproven.record["consumer_letter"]["valid"] is False
+
+
+def test_our_posted_14_day_letter_goes_into_the_documents_as_evidence(book: Store, tmp_path: Path) -> None:
+    from connector.models import Event
+
+    letter = tmp_path / "letters" / "acme" / "acme-notice.pdf"
+    letter.parent.mkdir(parents=True)
+    letter.write_bytes(b"%PDF-1.4 our 14-day letter\n%%EOF\n")
+    book.append_event("acme", "IC1", Event(kind=EventKind.TASK_CREATED, on=date(2026, 8, 19), data={
+        "kind": "letter", "step": "notice_of_default", "letter": "letters/acme/acme-notice.pdf"}))
+    result = _run(book, tmp_path)
+    document = json.loads((result.path / "cases.json").read_text("utf-8"))
+    consumer = next(c for c in document["cases"] if c["debtor"]["id"] == "C1")
+    expected = f"documents/{consumer['reference']}/letter-2026-08-19-acme-notice.pdf"
+    assert {"kind": "letter", "invoice": "2026-0102", "file": expected} in consumer["documents"]
+    assert consumer["consumer_letter"]["letter"] == expected
+    assert (result.path / expected).read_bytes() == letter.read_bytes()
+    manifest = json.loads((result.path / "manifest.json").read_text("utf-8"))
+    assert expected in {f["path"] for f in manifest["files"]}
+    assert ("2026-08-19", "notice_of_default", "task", "letter") in {
+        (r["on"], r["step"], r["status"], r["channel"]) for r in consumer["reminders"]}
+
+
+def test_a_14_day_letter_counting_from_its_date_is_void_and_earns_no_costs(book: Store, tmp_path: Path) -> None:
+    from connector.store import schema
+
+    with book.engine.begin() as conn:  # the letter as it was sent: "within 14 days of the date of this letter"
+        conn.execute(schema.outbox.update().where(schema.outbox.c.idempotency_key == LETTER_KEY).values(payload={
+            "action": {"costs_if_unpaid": "120.00"}, "subject": "Aanmaning",
+            "body": "Betaal binnen 14 dagen na dagtekening van deze brief, anders betaalt u € 120,00 incassokosten."}))
+    result = _run(book, tmp_path)
+    consumer = next(o for o in result.outcomes if o.debtor == "C1")
+    assert consumer.claim["costs"] == 0
+    document = json.loads((result.path / "cases.json").read_text("utf-8"))
+    case = next(c for c in document["cases"] if c["debtor"]["id"] == "C1")
+    assert case["consumer_letter"]["valid"] is False
+    assert case["consumer_letter"]["problems"] == [
+        "its text does not give fourteen days counted from the day after receipt"]
+    assert "none claimed: invoice 2026-0102: the 14-day letter of 2026-08-20 is not valid" in (
+        case["claim"]["costs_basis"])

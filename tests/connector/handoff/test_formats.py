@@ -69,7 +69,7 @@ def test_a_bad_format_file_is_refused_with_the_key(tmp_path: Path, text: str, ex
 
 
 def test_an_unknown_agency_name_lists_the_shipped_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="handoff.agency: unknown agency format 'acme-incasso'; shipped: .*generic-csv"):
+    with pytest.raises(ConfigError, match="handoff.agency: unknown agency format 'acme-incasso'; shipped: .*csv"):
         _load(tmp_path, None, agency="acme-incasso")
 
 

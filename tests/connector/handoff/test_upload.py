@@ -145,7 +145,8 @@ def test_an_unknown_host_key_refuses_the_upload_and_leaves_the_export_and_the_ca
     result = _export(book, tmp_path, sftp_server)
     assert not result.ok and result.upload_error  # type: ignore[attr-defined]
     assert str(sftp_server.port) in result.upload_error  # type: ignore[attr-defined]
-    assert (result.path / "cases.json").exists() and list(sftp_server.inbox.iterdir()) == []  # type: ignore[attr-defined]
+    assert (result.path / "cases.json").exists()  # type: ignore[attr-defined]
+    assert list(sftp_server.inbox.iterdir()) == []
     assert {c.status for c in book.handoff_cases()} == {"exported"}
     assert not any(e.kind is EventKind.HANDOFF for e in book.events("acme", "IB1"))
     assert book.outbox_pending("acme") == []
