@@ -5,6 +5,8 @@ A third-party platform is an installable package declaring `[project.entry-point
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
@@ -54,6 +56,11 @@ def provider_class(name: str) -> type[Provider]:
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise PluginError(f"the provider {name!r} does not implement providers.base.Provider")
     return cls
+
+
+def provider_loaders() -> dict[str, Callable[[], type[Provider]]]:
+    """Adapters by name, each loaded only when called (a broken plugin fails alone, when it is chosen)."""
+    return {name: partial(provider_class, name) for name in names(PROVIDERS)}
 
 
 def simulator_class(name: str) -> Any:

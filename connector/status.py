@@ -49,8 +49,7 @@ def authorisation_state(name: str, tokens: TokenStore | None, *, now: dt.datetim
         return AuthorisationState("missing", reason="no authorisation stored")
     if token.refresh_token is None and token.expires_at is not None and token.expires_at <= now:
         return AuthorisationState("expired", token.expires_at, "the access token expired and cannot be renewed")
-    interrupted = getattr(tokens, "interrupted_refresh", None)
-    started = interrupted(name, token) if interrupted is not None else None
+    started = tokens.interrupted_refresh(name, token)
     if started is not None:
         return AuthorisationState("ok", token.expires_at, f"a token refresh was interrupted at "
                                   f"{started:%Y-%m-%d %H:%M} UTC; the next sync tells whether it still works")

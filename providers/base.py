@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connector.capabilities import Capabilities, DeliveryMethod
 from connector.models import Debtor, Invoice
+from providers.errors import AuthorizationExpired
 
 if TYPE_CHECKING:
     from providers.http import ApiClient, HttpProfile
@@ -122,8 +123,29 @@ class Token(_Frozen):
         }
 
 
-class TokenStore(Protocol):
-    """Where a connection's tokens live between runs (encrypted; see `providers.tokens`)."""
+class RefreshJournal(Protocol):
+    """A durable note that a rotating refresh token is being spent (Exact and Xero kill the old one at once), so a
+    crash between spending it and saving its successor is explained on the next run instead of found as a dead
+    authorisation. `providers.http.TokenKeeper` writes it; `dunning status` reads it."""
+
+    def begin_refresh(self, connection: str, token: Token, *, now: datetime) -> None:
+        """`token`'s refresh token is about to be spent (under `lock`, before the request)."""
+
+    def finish_refresh(self, connection: str, new_token: Token) -> None:
+        """`new_token` is saved: the entry is closed."""
+
+    def cancel_refresh(self, connection: str) -> None:
+        """The endpoint answered without spending the refresh token: undo `begin_refresh`."""
+
+    def interrupted_refresh(self, connection: str, token: Token | None = None) -> datetime | None:
+        """When an unfinished refresh began spending the stored (or given) token's refresh token; else None."""
+
+    def refresh_refused(self, connection: str, error: AuthorizationExpired) -> AuthorizationExpired:
+        """The error to raise for a refused refresh token, naming an interrupted earlier refresh when there was one."""
+
+
+class TokenStore(RefreshJournal, Protocol):
+    """Where a connection's tokens live between runs (encrypted; see `providers.tokens`), with its refresh journal."""
 
     def load(self, connection: str) -> Token | None: ...
 

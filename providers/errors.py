@@ -11,12 +11,28 @@ import re
 
 
 class DunningError(Exception):
-    """Base of every error Dunning Connector raises on purpose."""
+    """Base of every error Dunning Connector raises on purpose.
 
-    def __init__(self, message: str, *, connection: str | None = None) -> None:
+    Its parts are separate fields, as stripe-python's errors are: `message` (what happened and what to do, without
+    the connection), `connection` (the connection it concerns, if any) and `status` (the platform's HTTP status, if
+    any). `str(exc)` is the full one-line message, naming the connection once.
+    """
+
+    def __init__(self, message: str, *, connection: str | None = None, status: int | None = None) -> None:
+        self.message = redact(message)
         self.connection = connection
-        text = redact(message)
-        super().__init__(f"{connection}: {text}" if connection else text)
+        self.status = status
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.message}" if self.connection else self.message
+
+    def named(self, connection: str) -> str:
+        """The one-line message for a report about `connection` (an error of a connection sharing its tokens keeps
+        its own name too)."""
+        if self.connection in (None, connection):
+            return f"{connection}: {self.message}"
+        return f"{connection}: {self}"
 
 
 class AuthorizationExpired(DunningError):
@@ -57,9 +73,8 @@ class PlatformError(DunningError):
         status: int | None = None,
         retryable: bool = False,
     ) -> None:
-        self.status = status
         self.retryable = retryable
-        super().__init__(message, connection=connection)
+        super().__init__(message, connection=connection, status=status)
 
 
 class NotFound(PlatformError):

@@ -145,6 +145,26 @@ def authlib_client() -> tuple[Any, type[Exception]]:
     return OAuth2Client, OAuthError
 
 
+def oauth_client(settings: ConnectionSettings, endpoints: OAuthEndpoints, *,
+                 transport: httpx.BaseTransport | None = None, authorize: bool = False) -> Any:
+    """The one authlib OAuth2 client for a connection: refreshing tokens here, and (with `authorize`, adding the
+    scopes, redirect URI and PKCE) the consent URL and code exchange of `dunning setup`."""
+    OAuth2Client, _ = authlib_client()
+    secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+    consent: dict[str, Any] = {}
+    if authorize:
+        consent = {"scope": " ".join(endpoints.scopes) or None, "redirect_uri": settings.redirect_uri,
+                   "code_challenge_method": "S256" if endpoints.pkce else None}
+    return OAuth2Client(
+        client_id=settings.client_id,
+        client_secret=secret,
+        token_endpoint_auth_method=endpoints.token_auth if secret else "none",
+        transport=transport,
+        timeout=30.0,
+        **consent,
+    )
+
+
 # --- tokens -------------------------------------------------------------------------------------------------------
 
 _REAUTHORISE_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_request", "invalid_client"}
@@ -207,18 +227,17 @@ class TokenKeeper:
                 raise AuthorizationExpired(
                     "the access token expired and the platform gave no refresh token", connection=name
                 )
-            self._journal("begin_refresh", name, token, now=self._now())
+            self.store.begin_refresh(name, token, now=self._now())
             try:
                 payload = self._call_token_endpoint(token)
             except AuthorizationExpired as exc:
-                explain = getattr(self.store, "refresh_refused", None)  # names an interrupted earlier refresh
-                raise (explain(name, exc) if explain else exc) from None
+                raise self.store.refresh_refused(name, exc) from None  # names an interrupted earlier refresh
             except PlatformError as exc:
                 if not exc.retryable:  # a definite refusal: nothing was spent
-                    self._journal("cancel_refresh", name)
+                    self.store.cancel_refresh(name)
                 raise
             if payload is None:  # the platform says the current token is still good (Exact's 570 s rule)
-                self._journal("cancel_refresh", name)
+                self.store.cancel_refresh(name)
                 # Not again before it expires: every call in the refresh window would otherwise ask once more.
                 self._refused_early_until = token.expires_at
                 return token
@@ -227,30 +246,14 @@ class TokenKeeper:
             if new.refresh_token is None:  # a platform that does not rotate keeps the old refresh token valid
                 new = new.model_copy(update={"refresh_token": token.refresh_token})
             self.store.save(name, new)
-            self._journal("finish_refresh", name, new)
+            self.store.finish_refresh(name, new)
             self.refreshes += 1
             log.info("refreshed the access token", extra={"connection": name})
             return new
 
-    def _journal(self, step: str, *args: Any, **kwargs: Any) -> None:
-        """The store's refresh journal (`providers.tokens`), so a crash mid-rotation is explained next run.
-
-        Optional: a store without a journal (a test double) simply skips it.
-        """
-        hook = getattr(self.store, step, None)
-        if hook is not None:
-            hook(*args, **kwargs)
-
     def _call_token_endpoint(self, token: Token) -> dict[str, Any] | None:
-        OAuth2Client, OAuthError = authlib_client()
-        secret = self.settings.client_secret.get_secret_value() if self.settings.client_secret else None
-        client = OAuth2Client(
-            client_id=self.settings.client_id,
-            client_secret=secret,
-            token_endpoint_auth_method=self.oauth.token_auth if secret else "none",
-            transport=self._transport,
-            timeout=30.0,
-        )
+        _, OAuthError = authlib_client()
+        client = oauth_client(self.settings, self.oauth, transport=self._transport)
         assert token.refresh_token is not None
         try:
             with client:

@@ -38,7 +38,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from pydantic import ValidationError
 
 from providers.base import Token
 from providers.errors import AuthorizationExpired, DunningError
+from providers.files import create_once, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -469,57 +469,15 @@ def _private_dir(path: Path) -> None:
             os.chmod(path, 0o700)
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    """A sibling temp file with `data`, 0600 whatever the umask, flushed to disk."""
-    _private_dir(path.parent)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        temp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    return temp
-
-
 def _write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably: readers see the old or the new content, never a mix."""
-    temp = _write_temp(path, data)
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Replace `path` with `data` atomically and durably, 0600 in a 0700 folder."""
+    _private_dir(path.parent)
+    write_atomically(path, data, mode=0o600)
 
 
 def _create_private(path: Path, data: bytes) -> None:
-    """Create `path` with `data` unless it exists; of two racing creators the first wins, whole."""
-    temp = _write_temp(path, data)
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        pass
-    finally:
-        temp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return  # Windows cannot open a directory; its rename is durable once it returns
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _private_dir(path.parent)
+    create_once(path, data, mode=0o600)
 
 
 class MemoryTokenStore:
@@ -548,3 +506,20 @@ class MemoryTokenStore:
 
     def delete(self, connection: str) -> None:
         self.tokens.pop(connection, None)
+
+    # The refresh journal explains a crash on the next run; nothing here outlives this process, so it keeps none.
+
+    def begin_refresh(self, connection: str, token: Token, *, now: datetime) -> None:
+        pass
+
+    def finish_refresh(self, connection: str, new_token: Token) -> None:
+        pass
+
+    def cancel_refresh(self, connection: str) -> None:
+        pass
+
+    def interrupted_refresh(self, connection: str, token: Token | None = None) -> datetime | None:
+        return None
+
+    def refresh_refused(self, connection: str, error: AuthorizationExpired) -> AuthorizationExpired:
+        return error

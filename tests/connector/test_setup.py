@@ -27,7 +27,8 @@ import tomlkit
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-import connector.setup as setup_code
+from connector.setup import loopback
+from connector.setup import wizard as wizard_code
 from connector.setup import SetupFailed, SetupOptions, run_setup, token_key_of
 from providers.base import ConnectionSettings, OAuthEndpoints, Provider, Tenant, Token
 from providers.http import HttpProfile
@@ -203,7 +204,7 @@ def wizard(platform: DemoPlatform, config: Path, store: MemoryTokenStore, opts: 
            browser: Callable[[str], bool], provider: type[Provider] = DemoProvider, **hooks: Any) -> Any:
     return run_setup(opts, config_path=config, tokens=store, open_browser=browser,
                      providers={"demo": lambda: provider}, transport=platform.transport(), environ=ENV,
-                     say=lambda text: None, **hooks)
+                     **({"say": lambda text: None} | hooks))
 
 
 def make_platform(redirect_uri: str, **kwargs: Any) -> DemoPlatform:
@@ -452,7 +453,7 @@ def test_a_failed_config_write_puts_the_previous_token_back(tmp_path: Path, redi
     def disk_full(path: Path, text: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(setup_code, "write_atomically", disk_full)
+    monkeypatch.setattr(wizard_code, "write_atomically", disk_full)
     with pytest.raises(SetupFailed, match="could not write"):
         wizard(platform, config, store, options(redirect_uri), ScriptedBrowser(platform))
     assert store.tokens["acme"] == previous and config.read_text() == EXISTING
@@ -465,26 +466,46 @@ def assert_nothing_written(config: Path, store: MemoryTokenStore) -> None:
     assert not config.exists() and store.saved == []
 
 
-def test_forged_state_is_rejected(tmp_path: Path, redirect_uri: str) -> None:
+@pytest.mark.parametrize("state", ["attacker-state", None], ids=["forged", "missing"])
+def test_an_answer_without_this_setups_state_is_refused_with_a_page_and_the_wizard_keeps_waiting(
+    tmp_path: Path, redirect_uri: str, state: str | None
+) -> None:
     platform = make_platform(redirect_uri)
-    store, config = MemoryTokenStore(), tmp_path / "d.toml"
-    browser = ScriptedBrowser(platform, tamper=lambda url: with_query(url, state="attacker-state"))
+    store, config, said = MemoryTokenStore(), tmp_path / "d.toml", []
+    stray = ScriptedBrowser(platform, tamper=lambda url: with_query(url, state=state))
+    real = ScriptedBrowser(platform)
 
-    with pytest.raises(SetupFailed, match="possible forgery"):
-        wizard(platform, config, store, options(redirect_uri), browser)
+    def browser(url: str) -> bool:  # a forged (or stale) link reaches the port first, then the real answer
+        stray(url)
+        return real(url)
 
-    assert browser.landed is not None and browser.landed.status_code == 400
-    assert platform.oauth.stats["code_exchanges"] == 0  # the code was never spent
-    assert_nothing_written(config, store)
+    result = wizard(platform, config, store, options(redirect_uri), browser, say=said.append)
+
+    assert stray.landed is not None and stray.landed.status_code == 400
+    assert "does not belong to the setup" in stray.landed.text and "still waiting" in stray.landed.text
+    assert real.landed is not None and real.landed.status_code == 200
+    assert result.connections == ("acme",) and "acme" in store.tokens
+    assert platform.oauth.stats["code_exchanges"] == 1  # only the real code was spent
 
 
-def test_missing_state_is_rejected(tmp_path: Path, redirect_uri: str) -> None:
+def test_a_pasted_url_without_this_setups_state_is_refused_and_the_wizard_keeps_waiting(
+    tmp_path: Path, redirect_uri: str
+) -> None:
     platform = make_platform(redirect_uri)
-    store, config = MemoryTokenStore(), tmp_path / "d.toml"
-    with pytest.raises(SetupFailed, match="possible forgery"):
-        wizard(platform, config, store, options(redirect_uri),
-               ScriptedBrowser(platform, tamper=lambda url: with_query(url, state=None)))
-    assert_nothing_written(config, store)
+    store, config, said = MemoryTokenStore(), tmp_path / "d.toml", []
+    browser = ScriptedBrowser(platform, follow=False)
+    pasted = io.StringIO()
+
+    def open_browser(url: str) -> bool:
+        browser(url)
+        assert browser.redirected_to is not None
+        pasted.write(with_query(browser.redirected_to, state="old-setup") + "\n" + browser.redirected_to + "\n")
+        pasted.seek(0)
+        return True
+
+    result = wizard(platform, config, store, options(redirect_uri), open_browser, paste=pasted, say=said.append)
+    assert result.connections == ("acme",)
+    assert any("possible forgery" in line and "still waiting" in line for line in said)
 
 
 def test_denied_consent_says_so_and_writes_nothing(tmp_path: Path, redirect_uri: str) -> None:
@@ -566,7 +587,7 @@ def test_missing_secret_variable_is_a_usage_error_before_anything_happens(tmp_pa
 
 
 def test_the_listener_only_accepts_the_callback_path(redirect_uri: str) -> None:
-    with setup_code.callback_listener(redirect_uri, "s") as received:
+    with loopback.callback_listener(redirect_uri, "s") as received:
         base = redirect_uri.rsplit("/", 1)[0]
         assert httpx.get(f"{base}/favicon.ico").status_code == 404
         assert received.empty()
@@ -580,7 +601,7 @@ def test_stdin_paste_stream_is_read_line_by_line() -> None:
     import queue
 
     received: queue.Queue[str] = queue.Queue()
-    setup_code._read_pasted_lines(io.StringIO("\n  http://x/cb?code=1&state=s \n"), received)
+    loopback.read_pasted_lines(io.StringIO("\n  http://x/cb?code=1&state=s \n"), received)
     assert received.get_nowait() == "http://x/cb?code=1&state=s"
 
 
@@ -725,7 +746,7 @@ def test_names_that_would_break_an_existing_token_sharing_are_refused(tmp_path: 
 
 
 def test_the_callback_page_escapes_what_the_platform_sent(redirect_uri: str) -> None:
-    with setup_code.callback_listener(redirect_uri, "s"):
+    with loopback.callback_listener(redirect_uri, "s"):
         page = httpx.get(f"{redirect_uri}?state=s&error=server_error&error_description=<script>alert(1)</script>")
     assert page.status_code == 400 and "<script>" not in page.text and "&lt;script&gt;" in page.text
 
