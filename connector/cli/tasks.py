@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import Json, app, not_built, parse_date
+from connector.cli.base import Json, app, application, exit_codes, parse_date, print_json_lines, print_table
 
 task_app = typer.Typer(name="task", help="Work on one task.", no_args_is_help=True)
 app.add_typer(task_app)
@@ -16,7 +16,24 @@ app.add_typer(task_app)
 @app.command()
 def tasks(ctx: typer.Context, json_out: Json = False) -> None:
     """The open call, letter and refused-reminder tasks, with the debtor's dossier."""
-    not_built("tasks", "reminder delivery")
+    from connector.delivery import open_tasks
+
+    app_ = application(ctx)
+    with exit_codes(), app_.store() as store:
+        found = open_tasks(store)
+    if json_out:
+        print_json_lines(task.as_json() for task in found)
+        return
+    if not found:
+        typer.echo("No open tasks.")
+        return
+    rows = [task.as_json() | {"invoices": ", ".join(task.invoice_numbers or task.invoices)} for task in found]
+    print_table("Open tasks", rows, ["id", "kind", "connection", "invoices", "step", "reason"])
+    for task in found:
+        if task.dossier or task.letter:
+            typer.echo(f"\nTask {task.id} ({task.kind}){': ' + task.letter if task.letter else ''}")
+            for line in task.dossier:
+                typer.echo(f"  {line}")
 
 
 @task_app.command("done")
@@ -27,6 +44,17 @@ def task_done(
         date | None,
         typer.Option("--sent-on", parser=parse_date, metavar="YYYY-MM-DD", help="The day a letter was posted."),
     ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="What was done (kept in the invoice's history).")] = None,
 ) -> None:
-    """Close a task (a letter: with the day it was posted)."""
-    not_built("task done", "reminder delivery")
+    """Close a task (a letter: with the day it was posted, from which its terms count)."""
+    from connector.casebook import UsageError
+    from connector.delivery import complete_task
+
+    app_ = application(ctx)
+    with exit_codes():
+        if not task_id.isdigit():
+            raise UsageError(f"task {task_id!r}: a task id is a number (see dunning tasks)")
+        with app_.store() as store:
+            task = complete_task(store, int(task_id), on=app_.today(), sent_on=sent_on, note=note)
+    when = f", sent on {sent_on}" if sent_on and task.kind == "letter" else ""
+    typer.echo(f"Task {task.id} ({task.kind}, {', '.join(task.invoice_numbers or task.invoices)}) done{when}.")

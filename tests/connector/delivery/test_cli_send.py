@@ -1,0 +1,66 @@
+"""The CLI as a script uses it, against the three simulators served on 127.0.0.1: `sync`, `plan --json`,
+`send --json`, a second `send` that mails nothing, `tasks --json` and `task done`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.simworld import SECRET, SECRET_ENV, World
+from providers.tokens import EncryptedFileTokenStore, default_state_dir
+
+KEY = "zB4m0P3B0ZQ5M2tqv1oYb8x2n6yP0gV4cW7dK9sH1aE="
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, Path]]:
+    # the world's clock at the real time: the CLI's adapters run on the real clock
+    world = World.build(datetime.now(UTC).replace(microsecond=0))
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", KEY)
+    monkeypatch.delenv("DUNNING_CONFIG", raising=False)
+    with world.serving():
+        config = world.write_config(tmp_path / "dunning.toml", store_url="sqlite:///dunning.sqlite")
+        world.grant(EncryptedFileTokenStore(default_state_dir(config), key=KEY))
+        yield world, config
+
+
+def lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path]) -> None:
+    world, config = served
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    assert runner.invoke(app, [*base, "sync"]).exit_code == 0
+    planned = lines(runner.invoke(app, [*base, "plan", "--json"]).stdout)
+    mail = [a for a in planned if a["channel"] == "platform_mail"]
+
+    first = runner.invoke(app, [*base, "send", "--json"])
+    again = runner.invoke(app, [*base, "send", "--json"])
+
+    sent = [line for line in lines(first.stdout) if line["status"] == "sent"]
+    assert sent and {line["status"] for line in lines(first.stdout)} <= {"sent", "task", "skipped"}
+    assert all({"connection", "debtor", "invoices", "invoice_numbers", "step", "channel", "status", "reason"}
+               <= set(line) for line in lines(first.stdout))
+    assert len(sent) == world.sent_mail() <= len(mail)
+    assert not [line for line in lines(again.stdout) if line["status"] == "sent"]
+    assert world.sent_mail() == len(sent)
+    assert "sent" in first.stderr and "platform calls" in first.stderr  # the per-connection summary
+
+    open_tasks = lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)
+    refused = [t for t in open_tasks if t["kind"] == "refused"]
+    assert refused and all(t["reason"] and t["invoices"] for t in refused)  # the debtor without an e-mail address
+    done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay"])
+    assert done.exit_code == 0, done.output
+    assert refused[0]["id"] not in {t["id"] for t in lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)}
+    assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 1  # closed already
