@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 from connector import casebook, plugins
+from connector.clock import Clock, utc_now
 from connector.config import Config, ConfigError, load_config, write_starter_config
 from connector.escalation.action import Action
 from connector.models import Event, Invoice
@@ -25,20 +26,13 @@ from connector.sync import SyncSummary
 from providers.base import ConnectionSettings, Provider, TokenStore
 from providers.errors import DunningError
 
-Now = Callable[[], datetime]
-"""The one clock of the application: an aware datetime (UTC). "Today" for planning comes from it too."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class App:
     """What every command needs, built from the config path (and a clock tests may replace)."""
 
     config_path: Path
-    now: Now = utc_now
+    now: Clock = utc_now
+    """The one clock (an aware datetime); "today" comes from it too."""
     _config: Config | None = field(default=None, init=False, repr=False)
 
     # --- the wiring -------------------------------------------------------------------------------------------
@@ -185,4 +179,4 @@ def _progress_argument(function: Callable[..., Any], progress: Progress) -> dict
     return {"progress": progress} if "progress" in inspect.signature(function).parameters else {}
 
 
-__all__ = ["App", "ConfigError", "Now", "utc_now"]
+__all__ = ["App", "ConfigError"]

@@ -229,7 +229,9 @@ class Receipt(_Frozen):
 
 # --- the contract -------------------------------------------------------------------------------------------------
 
-Clock = Callable[[], float]
+Ticks = Callable[[], float]
+"""Seconds since the epoch (`time.time`, or a virtual clock's): what the HTTP machinery counts rate-limit windows,
+Retry-After and token lifetimes in. The application's clock is `connector.clock.Clock` (an aware datetime)."""
 Sleep = Callable[[float], None]
 
 
@@ -258,7 +260,7 @@ class Provider(abc.ABC):
         *,
         tokens: TokenStore,
         transport: httpx.BaseTransport | None = None,
-        clock: Clock | None = None,
+        clock: Ticks | None = None,
         sleep: Sleep | None = None,
         on_wait: Callable[[float, str], None] | None = None,
     ) -> Self:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from providers.base import Clock, ConnectionSettings, OAuthEndpoints, Sleep, Token, TokenStore
+from providers.base import ConnectionSettings, OAuthEndpoints, Sleep, Ticks, Token, TokenStore
 from providers.errors import (
     AuthorizationExpired,
     BadPlatformData,
@@ -184,7 +184,7 @@ class TokenKeeper:
         oauth: OAuthEndpoints,
         store: TokenStore,
         *,
-        clock: Clock,
+        clock: Ticks,
         transport: httpx.BaseTransport | None,
     ) -> None:
         self.settings = settings
@@ -358,7 +358,7 @@ class ApiClient:
         oauth: OAuthEndpoints,
         tokens: TokenStore,
         transport: httpx.BaseTransport | None = None,
-        clock: Clock | None = None,
+        clock: Ticks | None = None,
         sleep: Sleep | None = None,
         on_wait: OnWait | None = None,
     ) -> None:

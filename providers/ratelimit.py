@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from providers.base import Clock, Sleep
+from providers.base import Sleep, Ticks
 from providers.errors import RateLimited
 
 OnWait = Callable[[float, str], None]
@@ -67,7 +67,7 @@ class RateLimiter:
         self,
         windows: Sequence[RateWindow],
         *,
-        clock: Clock,
+        clock: Ticks,
         sleep: Sleep,
         max_wait: float,
         connection: str | None = None,

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from connector.clock import Clock, utc_now
 from connector.store.engine import WRITE
-
-Clock = Callable[[], datetime]
 
 IN_CHUNK = 500
 """Ids per IN (...) list: far below SQLite's bound-parameter limit."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
