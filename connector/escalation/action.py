@@ -31,6 +31,9 @@ class ActionInvoice:
     invoice: Invoice
     """The invoice as synced (everything delivery needs to name it on the platform)."""
     days_overdue: int
+    cost_base: Decimal
+    """The principal collection costs are computed on: what is outstanding, except that a consumer's costs are
+    fixed on what was unpaid when the 14-day term ended (later part payments do not lower them)."""
 
     @property
     def platform_id(self) -> str:

@@ -1,9 +1,10 @@
 """The rules across one debtor's invoices: the minimum gap between mails, consolidation, one call per debtor.
 
-The planner decides per invoice which step is due; here those steps become the debtor's actions for the day: at
-most one mail per debtor per run while a minimum gap is set (the most advanced step goes first, the rest wait for
-the gap), several invoices at the same step in one reminder where the platform can consolidate, one call task and
-one agency case per debtor. Pure, like the planner: rows in, actions out.
+The planner decides per invoice which step is due; here those steps become the debtor's actions for the day (domain.md,
+"Rules across invoices, holds and payments"): every mail due to the debtor today goes out today — one covering
+several invoices at the same step where the platform can consolidate, otherwise one per invoice — and the minimum
+gap counts between mail *days*, never pushing an invoice's first contact past 15 days after its due date; one call
+task and one agency case per debtor. Pure, like the planner: rows in, actions out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
 from connector.escalation.legal import business_compensation, collection_costs
 from connector.escalation.planner import NextStep, build_action, next_step
-from connector.escalation.policy import STEP_ORDER, Channel, Policy
+from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
 from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
@@ -72,9 +73,20 @@ def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
     return max(sent, default=None)
 
 
-def gap_allows_mail(previous: date | None, today: date, policy: Policy) -> bool:
-    """Whether the minimum gap since the debtor's last mail has passed."""
-    return previous is None or (today - previous).days >= policy.min_gap_days
+def is_mail_day(previous: date | None, today: date, policy: Policy) -> bool:
+    """Whether the debtor may be mailed today: the minimum gap counts between mail *days*, so a day the debtor was
+    already mailed on stays open for the other mails due that day."""
+    return previous is None or previous == today or (today - previous).days >= policy.min_gap_days
+
+
+def _first_contact_due_by_today(decided: NextStep) -> bool:
+    """A first post-due contact that must go out today to stay within 15 days of the due date (time on hold not
+    counted): the gap never pushes it later."""
+    if decided.step != "reminder_1":
+        return False
+    invoice = decided.invoice
+    waited = (decided.today - invoice.due_date).days - decided.history.paused_days_after(invoice.due_date)
+    return waited >= MAX_REMINDER_1_DAYS
 
 
 def _overdue(due: date, as_of: date) -> str:
@@ -122,31 +134,24 @@ def plan_debtor(
     resolved = decided[0].policy
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
-    if not gap_allows_mail(previous, as_of, resolved):
+    if not is_mail_day(previous, as_of, resolved) and not any(_first_contact_due_by_today(d) for d in decided):
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
     can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders
     grouped: dict[tuple[str, Channel, str], list[NextStep]] = {}
     for step in decided:
         grouped.setdefault((step.step, step.channel, step.invoice.currency), []).append(step)
 
-    # Decide which (groups of) steps survive first, and build and price only those.
+    # Decide which (groups of) steps survive first, and build and price only those. Every mail due today goes out
+    # today: one covering several invoices where the platform (or our own letter) can, else one per invoice.
     calls_and_cases: list[list[NextStep]] = []
     mails: list[list[NextStep]] = []
     for (_step, channel, _currency), steps in grouped.items():
         steps.sort(key=lambda d: (d.invoice.due_date, -d.invoice.outstanding, d.invoice.label))
-        if channel is Channel.PLATFORM_MAIL:
-            mails.append(steps if can_merge_mail else steps[:1])
-            if not can_merge_mail and resolved.min_gap_days == 0:
-                mails += [[step] for step in steps[1:]]
-        elif channel is Channel.LETTER:
-            # our own letter can always carry several invoices
-            mails.append(steps if resolved.consolidate_reminders else steps[:1])
+        merge = can_merge_mail if channel is Channel.PLATFORM_MAIL else resolved.consolidate_reminders
+        if channel in MAIL_CHANNELS:
+            mails += [steps] if merge else [[step] for step in steps]
         else:
             calls_and_cases.append(steps)  # one call task, one agency case per debtor
-    if resolved.min_gap_days > 0 and len(mails) > 1:
-        # one mail per debtor per day: the most advanced step first, the rest wait for the gap
-        mails = [max(mails, key=lambda steps: (_INDEX[steps[0].step], sum((d.invoice.outstanding for d in steps),
-                                                                            Decimal(0))))]
     result = [consolidate([build_action(step) for step in steps], resolved) for steps in mails + calls_and_cases]
     result = [replace(action, dossier=dossier(rows, as_of)) if action.channel is Channel.CALL_TASK else action
               for action in result]
@@ -166,6 +171,7 @@ def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
         raise ValueError("only actions of one debtor, step, channel and currency can be consolidated")
     lines = tuple(line for a in actions for line in a.invoices)
     outstanding = sum((a.outstanding for a in actions), Decimal(0))
+    base = sum((line.cost_base for line in lines), Decimal(0))
 
     def combined(values: list[Decimal | None]) -> Decimal | None:
         if any(v is None for v in values):
@@ -173,8 +179,8 @@ def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
         if first.currency != "EUR" or not policy.consolidate_principal:
             return sum(values, Decimal(0))  # type: ignore[arg-type]
         if first.debtor_kind is DebtorKind.BUSINESS:
-            return business_compensation(outstanding, vat_rate=policy.collection_vat)
-        return collection_costs(outstanding, vat_rate=policy.collection_vat)
+            return business_compensation(base, vat_rate=policy.collection_vat)
+        return collection_costs(base, vat_rate=policy.collection_vat)
 
     interests = [a.interest for a in actions]
     return replace(

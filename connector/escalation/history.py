@@ -108,7 +108,8 @@ class History:
 def _arrangement(
     event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int
 ) -> tuple[str, date | None]:
-    """The hold reason and, when an instalment was missed, the day the arrangement counts as broken."""
+    """The hold reason and, when an instalment was missed or the arrangement was kept to its end while part of the
+    debt is still owed (it covered only that part), the last day it held."""
     agreed = ArrangementPayload.of(event.data, event.on)
     if agreed.outstanding is not None:
         paid = agreed.outstanding - invoice.outstanding
@@ -123,6 +124,9 @@ def _arrangement(
                 instalment.due + timedelta(days=grace),
             )
     upcoming = next((row.due for row in agreed.schedule if row.due >= today), None)
+    if upcoming is None and agreed.schedule and invoice.outstanding > 0:
+        # kept to the end, yet something is still owed: the arrangement covered part of the debt, the rest goes on
+        return "payment arrangement completed; the rest is claimed", agreed.schedule[-1].due
     return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
 
 
@@ -184,8 +188,15 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
             active[name] = reason
         close(name, today)
     promised = invoice.promised_payment_date
-    if promised and today <= promised + timedelta(days=policy.promise_grace_days):
-        active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
+    if promised:
+        # the platform's promise is a hold like `hold --promise`, from where escalation stood (the platform does not
+        # say when it was made): it pauses the clock, and a lapsed one resumes at the step it stood at
+        limit = promised + timedelta(days=policy.promise_grace_days)
+        if today <= limit:
+            active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
+        since = max(history.taken.values()) + timedelta(days=1) if history.taken else invoice.due_date
+        if min(today, limit) >= since:
+            history.paused.append((since, min(today, limit)))
     if arrangement is not None:
         reason, broken_on = _arrangement(arrangement, invoice, payments, today, policy.arrangement_grace_days)
         history.paused.append((arrangement.on, broken_on or today))

@@ -7,6 +7,7 @@ rates are data (`data/nl_statutory_interest.toml`, each row with its start date 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -113,13 +114,22 @@ def _anniversary(start: date, years: int) -> date:
         return start.replace(year=start.year + years, day=28)
 
 
-def statutory_interest(principal: Decimal, start: date, end: date, *, commercial: bool) -> Decimal:
+def statutory_interest(
+    principal: Decimal,
+    start: date,
+    end: date,
+    *,
+    commercial: bool,
+    payments: Sequence[tuple[date, Decimal]] = (),
+) -> Decimal:
     """Statutory (art. 6:119) or commercial (art. 6:119a) interest for the days `start`..`end` inclusive.
 
     Each day at the rate then in force / 365 (also in leap years); after each full year counted from `start` the
     year's interest is added to the principal (art. 6:119 lid 2, 6:119a lid 3). Rounded to cents at the end only.
-    `start` is the first day of default: the day after the due date. Past the table's sure half-year the last known
-    rate is used: `stale_rate_warning(end)` says so, for the caller to show.
+    `start` is the first day of default: the day after the due date; `principal` is what was owed on it. Interest
+    follows the money day by day: each of `payments` (paid on, amount) lowers the principal from the day after it
+    was paid. Past the table's sure half-year the last known rate is used: `stale_rate_warning(end)` says so, for
+    the caller to show.
     """
     if principal <= 0:
         raise ValueError(f"interest needs a positive principal, got {principal}")
@@ -132,7 +142,13 @@ def statutory_interest(principal: Decimal, start: date, end: date, *, commercial
             f"no statutory interest rate known before {periods[0].start} (asked from {start}); "
             "compute interest for earlier periods by hand"
         )
-    boundaries = sorted({p.start for p in periods if start < p.start <= end})
+    lowered: dict[date, Decimal] = {}
+    """Day → how much less is owed from that day on (the day after each payment)."""
+    for paid_on, amount in payments:
+        if start <= paid_on < end:
+            day_after = paid_on + timedelta(days=1)
+            lowered[day_after] = lowered.get(day_after, Decimal(0)) + amount
+    boundaries = sorted({p.start for p in periods if start < p.start <= end} | lowered.keys())
     with localcontext() as ctx:
         ctx.prec = 60
         base, total_interest, year_interest = principal, Decimal(0), Decimal(0)
@@ -146,6 +162,8 @@ def statutory_interest(principal: Decimal, start: date, end: date, *, commercial
                 year_interest = Decimal(0)
                 years += 1
                 next_anniversary = _anniversary(start, years)
+            if day in lowered:
+                base = max(base - lowered[day], Decimal(0))
             # the segment runs until the next rate change, anniversary or the end, whichever comes first
             stop = min([end + timedelta(days=1), next_anniversary] + [b for b in boundaries if b > day])
             rate = next(p.rate for p in reversed(periods) if p.start <= day)

@@ -34,7 +34,7 @@ from connector.escalation.policy import (
     Step,
     StepRule,
 )
-from connector.escalation.pricing import notice_pay_by, price
+from connector.escalation.pricing import cost_base, notice_pay_by, price
 from connector.models import Debtor, Event, Invoice
 
 LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
@@ -199,8 +199,9 @@ def build_action(decided: NextStep) -> Action:
     if skipped:
         reason += f" (catching up; not sent: {', '.join(skipped)})"
     reason += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
-    line = ActionInvoice(invoice=invoice, days_overdue=(today - invoice.due_date).days)
-    priced = price(step, today, debtor.kind, invoice.currency, (line,), history.taken.get("notice_of_default"), policy)
+    notice_sent = history.taken.get("notice_of_default")
+    line = ActionInvoice(invoice, (today - invoice.due_date).days, cost_base(invoice, debtor.kind, notice_sent, policy))
+    priced = price(step, today, debtor.kind, invoice.currency, (line,), notice_sent, policy)
     return Action(
         step=Step(step),
         channel=decided.channel,

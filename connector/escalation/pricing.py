@@ -15,7 +15,7 @@ from connector.escalation.action import ActionInvoice
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import business_compensation, collection_costs, stale_rate_warning, statutory_interest
 from connector.escalation.policy import Policy
-from connector.models import DebtorKind
+from connector.models import DebtorKind, Invoice
 
 PRICED_STEPS = frozenset({"notice_of_default", "handoff"})
 """Only these steps state costs and interest (and a pay-by date)."""
@@ -43,6 +43,29 @@ def notice_pay_by(sent: date, kind: DebtorKind, policy: Policy) -> date:
     return sent + timedelta(days=policy.steps.notice_of_default.pay_by_days)
 
 
+def principal_on(invoice: Invoice, day: date) -> Decimal:
+    """What was owed on `invoice` at the end of `day`: the outstanding amount plus the payments the platform dates
+    after it (a payment lowers the principal from the day after it was made)."""
+    return invoice.outstanding + sum((p.amount for p in invoice.payments if p.on > day), Decimal(0))
+
+
+def cost_base(invoice: Invoice, kind: DebtorKind, notice_sent: date | None, policy: Policy) -> Decimal:
+    """The principal costs are computed on: a consumer's are fixed when the 14-day term ends (HR 13-06-2014)."""
+    if kind is DebtorKind.CONSUMER and notice_sent is not None and invoice.payments:
+        return principal_on(invoice, consumer_term_end(notice_sent, policy))
+    return invoice.outstanding
+
+
+def interest_on(invoice: Invoice, today: date, *, commercial: bool) -> Decimal:
+    """Statutory interest on `invoice` from the day after its due date up to `today`, following its payments."""
+    start = invoice.due_date + timedelta(days=1)
+    if not invoice.payments:
+        return statutory_interest(invoice.outstanding, start, today, commercial=commercial)
+    paid = [(p.on, p.amount) for p in invoice.payments if p.on >= start]
+    return statutory_interest(principal_on(invoice, invoice.due_date), start, today, commercial=commercial,
+                              payments=paid)
+
+
 def price(
     step: str,
     today: date,
@@ -64,7 +87,7 @@ def price(
             receipt = presumed_receipt(today, policy.receipt)
     if currency != "EUR":
         return Priced(pay_by=pay_by, presumed_receipt=receipt, warnings=("statutory costs and interest are in EUR only",))
-    principals = [i.outstanding for i in invoices]
+    principals = [i.cost_base for i in invoices]
     if policy.consolidate_principal:
         principals = [sum(principals, Decimal(0))]
     commercial = debtor_kind is DebtorKind.BUSINESS
@@ -82,9 +105,7 @@ def price(
             if line.due_date >= today:
                 continue
             try:
-                interest += statutory_interest(
-                    line.outstanding, line.due_date + timedelta(days=1), today, commercial=commercial
-                )
+                interest += interest_on(line.invoice, today, commercial=commercial)
             except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
                 warnings.append(f"invoice {line.number}: {exc}")
             else:

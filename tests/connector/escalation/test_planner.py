@@ -174,10 +174,23 @@ def test_a_promise_pauses_until_its_date_plus_grace_then_resumes() -> None:
     assert step_on(28, history) == "reminder_2"
 
 
-def test_the_platforms_promised_payment_date_acts_as_a_promise() -> None:
+def test_the_platforms_promised_payment_date_is_a_hold_that_resumes_at_the_step_it_stood_at() -> None:
     promised = invoice(promised_payment_date=day(10))
-    assert step_on(13, [sent("reminder_1", day(1))], inv=promised) is None
-    assert step_on(14, [sent("reminder_1", day(1))], inv=promised) is not None
+    history = [sent("reminder_1", day(1))]
+    assert step_on(13, history, inv=promised) is None  # held until the date plus 3 days' grace
+    # paused D+2..D+13 (12 days), like `hold --promise`: reminder_2 from D+6 to D+18, never a jump to the call
+    assert [step_on(offset, history, inv=promised) for offset in (14, 17)] == [None, None]
+    assert step_on(18, history, inv=promised) == "reminder_2"
+    history.append(sent("reminder_2", day(18)))
+    assert step_on(23, history, inv=promised) == "final_reminder"  # its normal distance from the step taken
+
+
+def test_a_platform_promise_known_before_the_due_date_holds_only_until_it_lapses() -> None:
+    promised = invoice(promised_payment_date=day(-2))
+    assert step_on(-5, [], inv=promised) is None  # no pre-due reminder while the promise stands
+    first = next(offset for offset in range(-5, 60) if step_on(offset, [], inv=promised) is not None)
+    # held through D+1 (grace): reminder_1 follows at its day shifted by the 2 held days after the due date
+    assert first == 3 and step_on(3, [], inv=promised) == "reminder_1"
 
 
 def test_a_kept_arrangement_pauses_and_a_missed_instalment_resumes() -> None:
@@ -265,9 +278,8 @@ def test_a_disabled_anchor_step_lets_the_steps_counted_from_it_use_their_schedul
 
 
 def test_arrangement_payments_can_come_from_payment_seen_events() -> None:
-    arrangement = event(
-        EventKind.ARRANGEMENT_SET, day(10), instalments=[{"due": day(20).isoformat(), "amount": "600.00"}]
-    )
+    instalments = [{"due": day(20).isoformat(), "amount": "600.00"}, {"due": day(50).isoformat(), "amount": "10.00"}]
+    arrangement = event(EventKind.ARRANGEMENT_SET, day(10), instalments=instalments)
     paid = event(EventKind.PAYMENT_SEEN, day(19), amount="600.00", outstanding="610.00")
     half = invoice(amount_paid=D("600.00"), outstanding=D("610.00"))
     assert step_on(40, [sent("reminder_1", day(1)), arrangement, paid], inv=half) is None

@@ -1,0 +1,324 @@
+"""The rules across invoices, holds and payments (domain.md): first contact within 15 days per invoice, a
+platform promise is a hold, interest follows the money, consumer costs fixed at the term's end, an arrangement
+covers what it names. Simulated day by day as the job runs, each action recorded as delivery would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP
+from decimal import Decimal as D
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connector.capabilities import Capabilities
+from connector.escalation.action import MAIL_CHANNELS, Action
+from connector.escalation.calendar import consumer_term_end
+from connector.escalation.debtor import plan_invoice, plan_rows
+from connector.escalation.legal import business_compensation, collection_costs, rate_table, statutory_interest
+from connector.escalation.policy import Policy
+from connector.models import DebtorKind, Event, EventKind, Invoice, Payment
+
+from .conftest import DUE, debtor, event, invoice, sent, task
+
+ONE_AT_A_TIME = Capabilities(native_reminder=True, custom_message=False, consolidated_reminders=False)  # Xero
+CONSOLIDATING = Capabilities(native_reminder=True, custom_message=True, consolidated_reminders=True)  # Moneybird
+
+
+def day(offset: int) -> date:
+    return DUE + timedelta(days=offset)
+
+
+def record(action: Action, histories: dict[str, list[Event]]) -> None:
+    """What delivery records on each invoice of an action it carried out."""
+    kind = EventKind.HANDOFF if action.step == "handoff" else (
+        EventKind.REMINDER_SENT if action.channel in MAIL_CHANNELS else EventKind.TASK_CREATED
+    )
+    for line in action.invoices:
+        histories[line.platform_id].append(Event(kind=kind, on=action.as_of, step=action.step))
+
+
+def simulate(
+    invoices: dict[str, Invoice],
+    histories: dict[str, list[Event]],
+    days: range,
+    *,
+    kind: DebtorKind = DebtorKind.BUSINESS,
+    policy: Policy = Policy(),
+    caps: Capabilities = ONE_AT_A_TIME,
+    before_each_day: Callable[[date], None] | None = None,
+) -> list[Action]:
+    """Plan every day of `days` (offsets from DUE) and record what was done; `before_each_day` changes the book."""
+    who = debtor(kind)
+    done: list[Action] = []
+    for offset in days:
+        today = day(offset)
+        if before_each_day is not None:
+            before_each_day(today)
+        rows = [(inv, who, tuple(histories[key])) for key, inv in invoices.items() if inv.is_open]
+        mailed = [e.on for events in histories.values() for e in events if e.kind is EventKind.REMINDER_SENT]
+        recent = {("acme", who.platform_id): max(mailed)} if mailed else {}
+        for action in plan_rows(rows, policy, today, capabilities={"acme": caps}, recent_mails=recent):
+            done.append(action)
+            record(action, histories)
+    return done
+
+
+def first_contact(histories: dict[str, list[Event]], key: str) -> date | None:
+    return min((e.on for e in histories[key] if e.step and e.step != "pre_due"), default=None)
+
+
+# --- every invoice gets its first contact in time ---------------------------------------------------------------
+
+
+def test_invoices_due_the_same_day_are_each_mailed_that_day_on_a_platform_that_mails_one_at_a_time() -> None:
+    invoices = {f"i{n}": invoice(platform_id=f"i{n}", number=f"F{n}") for n in range(6)}
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+
+    done = simulate(invoices, histories, range(-10, 20))
+
+    assert all(first_contact(histories, key) == day(1) for key in invoices)  # not one every 3 days
+    first_day = [a for a in done if a.as_of == day(1)]
+    assert len(first_day) == 6 and all(len(a.invoices) == 1 and a.step == "reminder_1" for a in first_day)
+    mail_days = sorted({a.as_of for a in done if a.is_mail})
+    assert all((b - a).days >= Policy().min_gap_days for a, b in zip(mail_days, mail_days[1:], strict=False))
+
+
+def test_a_newer_invoice_gets_its_first_reminder_in_time_beside_older_ones_in_progress() -> None:
+    # an older invoice in progress mails every few days; the newer one's first reminder still comes within 15 days
+    invoices = {"old": invoice(platform_id="old", number="F1"),
+                **{f"new{n}": invoice(platform_id=f"new{n}", number=f"F{n + 2}", due_date=day(4 + n)) for n in range(4)}}
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+
+    simulate(invoices, histories, range(-10, 40), policy=Policy.model_validate({"min_gap_days": 7}))
+
+    for key, inv in invoices.items():
+        assert (first_contact(histories, key) - inv.due_date).days <= 15, key
+
+
+def test_a_consolidating_platform_covers_the_invoices_due_together_in_one_mail() -> None:
+    invoices = {f"i{n}": invoice(platform_id=f"i{n}", number=f"F{n}") for n in range(3)}
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+
+    done = simulate(invoices, histories, range(0, 2), caps=CONSOLIDATING)
+
+    assert [(a.step, len(a.invoices)) for a in done] == [("reminder_1", 3)]
+
+
+# --- interest follows the money, costs fixed at the term's end ----------------------------------------------------
+
+
+def test_interest_runs_on_the_principal_as_it_stood_each_day() -> None:
+    # 1,000 overdue, 400 paid on day 20: interest on 1,000 for days 1-20 and on 600 after
+    part_paid = invoice(total=D("1000.00"), amount_paid=D("400.00"), outstanding=D("600.00"),
+                        payments=(Payment(on=day(20), amount=D("400.00")),))
+    history = [sent("reminder_1", day(1)), sent("reminder_2", day(6)), sent("final_reminder", day(11)),
+               task("call", day(16)), sent("written_reminder", day(30))]
+
+    action = plan_invoice(part_paid, debtor(), history, Policy(), day(45))
+
+    assert action is not None and action.step == "notice_of_default"
+    expected = (statutory_interest(D(1000), day(1), day(20), commercial=True)
+                + statutory_interest(D(600), day(21), day(45), commercial=True))
+    assert action.interest == expected
+    assert action.interest > statutory_interest(D(600), day(1), day(45), commercial=True)
+
+
+def test_a_payment_before_the_due_date_lowers_the_principal_from_the_start() -> None:
+    early = invoice(total=D("1000.00"), amount_paid=D("400.00"), outstanding=D("600.00"),
+                    payments=(Payment(on=day(-3), amount=D("400.00")),))
+    history = [sent("reminder_1", day(1)), sent("written_reminder", day(30))]
+    action = plan_invoice(early, debtor(), history, Policy(), day(45))
+    assert action is not None and action.interest == statutory_interest(D(600), day(1), day(45), commercial=True)
+
+
+def test_statutory_interest_lowers_the_principal_from_the_day_after_each_payment() -> None:
+    with_payments = statutory_interest(D(1000), day(1), day(90), commercial=True,
+                                       payments=[(day(20), D(400)), (day(50), D(100))])
+    split = (statutory_interest(D(1000), day(1), day(20), commercial=True)
+             + statutory_interest(D(600), day(21), day(50), commercial=True)
+             + statutory_interest(D(500), day(51), day(90), commercial=True))
+    assert abs(with_payments - split) <= D("0.02")  # the same days and rates, rounded once instead of three times
+
+
+def _consumer_case(paid_on: date) -> tuple[Action | None, date]:
+    notice = day(45)
+    term_end = consumer_term_end(notice, Policy())
+    history = [sent("reminder_1", day(1)), sent("written_reminder", day(30)), sent("notice_of_default", notice)]
+    paid = invoice(total=D("1000.00"), amount_paid=D("500.00"), outstanding=D("500.00"),
+                   payments=(Payment(on=paid_on, amount=D("500.00")),))
+    today = max(term_end + timedelta(days=10), day(61))
+    return plan_invoice(paid, debtor(DebtorKind.CONSUMER), history, Policy(), today), term_end
+
+
+def test_consumer_costs_are_fixed_on_what_was_unpaid_when_the_14_day_term_ended() -> None:
+    _, term_end = _consumer_case(day(0))
+    after, _ = _consumer_case(term_end + timedelta(days=3))  # paid after the term: the costs stay
+    within, _ = _consumer_case(term_end)  # paid within the term: the costs are lowered
+
+    assert after is not None and after.step == "handoff" and after.costs == collection_costs(D(1000))
+    assert within is not None and within.costs == collection_costs(D(500))
+
+
+# --- an arrangement covers what it names --------------------------------------------------------------------------
+
+
+def test_an_arrangement_for_part_of_the_debt_holds_while_kept_and_the_rest_is_claimed_after_it() -> None:
+    agreed = event(EventKind.ARRANGEMENT_SET, day(3), outstanding="1200.00",
+                   instalments=[{"due": day(20).isoformat(), "amount": "400.00"},
+                                {"due": day(40).isoformat(), "amount": "400.00"}])
+    history = [sent("reminder_1", day(1)), agreed]
+    kept_so_far = invoice(total=D("1200.00"), amount_paid=D("400.00"), outstanding=D("800.00"))
+    both_paid = invoice(total=D("1200.00"), amount_paid=D("800.00"), outstanding=D("400.00"))
+
+    assert plan_invoice(kept_so_far, debtor(), history, Policy(), day(30)) is None  # held while kept
+    assert plan_invoice(both_paid, debtor(), history, Policy(), day(40)) is None  # the last instalment's day
+    # kept to the end with 400 still owed: escalation resumes at the step it stood at (paused D+3..D+40)
+    resumed = [plan_invoice(both_paid, debtor(), history, Policy(), day(offset)) for offset in range(41, 60)]
+    steps = [(offset, a.step) for offset, a in zip(range(41, 60), resumed, strict=True) if a is not None]
+    assert steps and steps[0][1] == "reminder_2"
+
+
+# --- the same rules over random interleavings ---------------------------------------------------------------------
+
+ORDER = ("reminder_1", "reminder_2", "final_reminder", "call", "written_reminder", "notice_of_default", "handoff")
+CENT = D("0.01")
+
+happenings = st.lists(
+    st.tuples(
+        st.sampled_from(["payment", "promise", "platform_promise", "dispute", "arrangement"]),
+        st.integers(min_value=0, max_value=5),  # which invoice
+        st.integers(min_value=-5, max_value=70),  # on which day (offset from DUE)
+        st.integers(min_value=1, max_value=40),  # a length: days held, or days the platform dates a payment earlier
+        st.sampled_from([D("0.25"), D("0.5"), D(1)]),  # the share paid or arranged
+        st.booleans(),  # an arrangement kept or not
+    ),
+    max_size=8,
+)
+invoice_specs = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=25),  # due (offset from DUE)
+        st.integers(min_value=100, max_value=2_000_000),  # cents
+        st.booleans(),  # first seen after its due date (a newly connected book: catching up is allowed)
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _interest_day_by_day(inv: Invoice, today: date, commercial: bool) -> D:
+    """The oracle: each day's principal (what was unpaid at the end of the day before) at the day's rate / 365."""
+    table = rate_table()
+    periods = table.commercial if commercial else table.consumer
+    total = D(0)
+    current = inv.due_date + timedelta(days=1)
+    while current <= today:
+        principal = inv.outstanding + sum((p.amount for p in inv.payments if p.on >= current), D(0))
+        rate = next(p.rate for p in reversed(periods) if p.start <= current)
+        total += principal * rate / 100 / 365
+        current += timedelta(days=1)
+    return total.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _unpaid_at(inv: Invoice, end_of: date) -> D:
+    return inv.outstanding + sum((p.amount for p in inv.payments if p.on > end_of), D(0))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=invoice_specs, events=happenings, kind=st.sampled_from(list(DebtorKind)),
+       gap=st.integers(min_value=0, max_value=3), consolidating=st.booleans())
+def test_first_contact_in_time_no_step_skipped_after_a_hold_and_amounts_on_the_daily_principal(
+    specs, events, kind, gap, consolidating
+) -> None:
+    # gaps up to 3 days: a mail the gap delays is never overtaken by the next step (at least 5 days on)
+    policy = Policy.model_validate({"min_gap_days": gap})
+    invoices: dict[str, Invoice] = {}
+    seen_from: dict[str, date] = {}
+    for n, (due, cents, late) in enumerate(specs):
+        amount = D(cents) / 100
+        invoices[f"i{n}"] = invoice(platform_id=f"i{n}", number=f"F{n}", due_date=day(due), total=amount,
+                                    outstanding=amount)
+        seen_from[f"i{n}"] = day(due + 20) if late else day(-30)
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+    held: set[str] = set()
+    """Invoices that were on hold (promise, dispute, arrangement) at some time: their first contact may wait."""
+    instalments: dict[date, list[tuple[str, D]]] = {}
+
+    def pay(key: str, amount: D, paid_on: date) -> None:
+        inv = invoices[key]
+        amount = min(amount.quantize(CENT), inv.outstanding)
+        if amount <= 0 or not inv.is_open:
+            return
+        left = inv.outstanding - amount
+        invoices[key] = inv.model_copy(update={
+            "outstanding": left, "amount_paid": inv.amount_paid + amount, "is_open": left > 0,
+            "payments": (*inv.payments, Payment(on=paid_on, amount=amount)),
+        })
+
+    def happen(today: date) -> None:
+        for what, which, offset, length, share, kept in events:
+            key = f"i{which % len(invoices)}"
+            if day(offset) != today or not invoices[key].is_open:
+                continue
+            inv = invoices[key]
+            if what == "payment":  # the platform dates it up to a few days before sync sees it
+                pay(key, inv.outstanding * share, today - timedelta(days=length % 4))
+            elif what == "promise":
+                held.add(key)
+                until = today + timedelta(days=length)
+                histories[key].append(event(EventKind.HOLD_SET, today, hold="promise", until=until.isoformat()))
+            elif what == "platform_promise":
+                held.add(key)
+                invoices[key] = inv.model_copy(update={"promised_payment_date": today + timedelta(days=length)})
+            elif what == "dispute":
+                held.add(key)
+                histories[key].append(event(EventKind.HOLD_SET, today, hold="dispute"))
+                histories[key].append(event(EventKind.HOLD_RELEASED, today + timedelta(days=length), hold="dispute"))
+            else:
+                held.add(key)
+                part = (inv.outstanding * share / 2).quantize(CENT)
+                dues = [today + timedelta(days=10), today + timedelta(days=10 + length)]
+                histories[key].append(event(EventKind.ARRANGEMENT_SET, today, outstanding=str(inv.outstanding),
+                                            instalments=[{"due": d.isoformat(), "amount": str(part)} for d in dues]))
+                if kept:
+                    for d in dues:
+                        instalments.setdefault(d, []).append((key, part))
+        for key, amount in instalments.pop(today, []):
+            pay(key, amount, today)
+
+    who = debtor(kind)
+    caps = CONSOLIDATING if consolidating else ONE_AT_A_TIME
+    for offset in range(-10, 150):
+        today = day(offset)
+        happen(today)
+        rows = [(inv, who, tuple(e for e in histories[key] if e.on <= today)) for key, inv in invoices.items()
+                if inv.is_open and seen_from[key] <= today]
+        mailed = [e.on for events_ in histories.values() for e in events_ if e.kind is EventKind.REMINDER_SENT]
+        recent = {("acme", who.platform_id): max(mailed)} if mailed else {}
+        for action in plan_rows(rows, policy, today, capabilities={"acme": caps}, recent_mails=recent):
+            record(action, histories)
+            lines = [invoices[line.platform_id] for line in action.invoices]
+            if action.interest is not None:
+                commercial = kind is DebtorKind.BUSINESS
+                assert action.interest == sum((_interest_day_by_day(i, today, commercial) for i in lines), D(0))
+            if action.costs is not None and kind is DebtorKind.CONSUMER:
+                notices = [next(e.on for e in histories[i.platform_id] if e.step == "notice_of_default") for i in lines]
+                fixed = sum((_unpaid_at(i, consumer_term_end(n, policy)) for i, n in zip(lines, notices, strict=True)),
+                            D(0))
+                assert action.costs == collection_costs(fixed)
+            elif action.costs is not None:
+                assert action.costs == business_compensation(sum((i.outstanding for i in lines), D(0)))
+
+    for key, inv in invoices.items():
+        steps = [e.step for e in histories[key] if e.step and e.step != "pre_due"]
+        if seen_from[key] > inv.due_date:
+            continue  # first seen late: catching up to the most advanced step is allowed
+        # no step is ever skipped, also not after a hold (the steps taken are the schedule's first steps)
+        assert steps == list(ORDER[: len(steps)]), (key, steps)
+        paid_off = next((p.on for p in inv.payments if not inv.is_open and p is inv.payments[-1]), None)
+        in_time = inv.due_date + timedelta(days=15)
+        if key in held or (paid_off is not None and paid_off <= in_time):
+            continue
+        first = first_contact(histories, key)
+        assert first is not None and first <= in_time, (key, first)
