@@ -90,17 +90,17 @@ def sync_connection(
         if summary.full:
             summary.platform_warnings = _platform_warnings(provider, connection_name)
     except AuthorizationExpired as exc:
-        summary.error = _with_reconnect(str(exc), connection_name)
+        summary.error = _with_reconnect(exc, connection_name)
         store.mark_needs_reauth(connection_name, summary.error)
     except RateLimited as exc:
         summary.error = (
             f"{connection_name}: the platform's daily API limit is reached; this connection stops here and the "
             "next sync continues from the last stored page"
             if exc.for_the_day
-            else _named(str(exc), connection_name)
+            else exc.named(connection_name)
         )
     except DunningError as exc:
-        summary.error = _named(str(exc), connection_name)
+        summary.error = exc.named(connection_name)
     finally:
         summary.api_calls = provider.api.calls - calls_before
     if summary.ok:
@@ -122,10 +122,9 @@ def _platform_warnings(provider: Provider, connection_name: str) -> list[str]:
     return warnings
 
 
-def _with_reconnect(message: str, connection_name: str) -> str:
+def _with_reconnect(exc: AuthorizationExpired, connection_name: str) -> str:
     command = f"dunning setup --reconnect {connection_name}"
-    if not message.startswith(f"{connection_name}:"):
-        message = f"{connection_name}: {message}"
+    message = exc.named(connection_name)
     return message if command in message else f"{message.rstrip('.')}. Run: {command}"
 
 
@@ -161,8 +160,8 @@ def _sync_one(
         store.ensure_connection(name, settings.provider, settings.tenant)
         provider = connect(settings)
     except DunningError as exc:
-        log.error("%s", _named(str(exc), name))
-        return SyncSummary(connection=name, error=_named(str(exc), name))
+        log.error("%s", exc.named(name))
+        return SyncSummary(connection=name, error=exc.named(name))
     except Exception as exc:  # a broken adapter must not stop the other connections either
         log.exception("%s: the adapter could not be started", name)
         return SyncSummary(connection=name, error=redact(f"{name}: the adapter could not be started: {exc}"))
@@ -182,10 +181,6 @@ def _sync_one(
     else:
         log.error("%s", summary.error)
     return summary
-
-
-def _named(message: str, name: str) -> str:
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def failed(summaries: Sequence[SyncSummary]) -> bool:

@@ -84,7 +84,7 @@ def _send_one(store: Store, config: Config, settings: ConnectionSettings, action
     try:
         provider = connect(settings)
     except DunningError as exc:
-        return Summary(name, error=_named(str(exc), name))
+        return Summary(name, error=exc.named(name))
     except Exception as exc:  # a broken adapter must not stop the other connections
         log.exception("%s: the adapter could not be started", name)
         return Summary(name, error=redact(f"{name}: the adapter could not be started: {exc}"))
@@ -165,10 +165,6 @@ def _plan_fields(action: Action) -> dict[str, object]:
     keep = ("connection", "debtor", "debtor_name", "invoices", "invoice_numbers", "step", "channel", "due_on",
             "outstanding", "currency", "costs", "interest", "pay_by")
     return {key: data.get(key) for key in keep}
-
-
-def _named(message: str, name: str) -> str:
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 __all__ = ["deliver_connection", "preview", "send_all", "sender_for"]

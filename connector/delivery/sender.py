@@ -288,13 +288,13 @@ class ConnectionRun:
         except (PlatformError, MailRefused) as exc:
             if (entry.receipt or {}).get("phase") == MAILED or getattr(exc, "retryable", False):
                 # whether it went out is unknown (an outage mid-call): the next run reconciles it
-                self.emit(Outcome("failed", f"{_plain(exc, self.connection)}; left in flight, the next run checks "
+                self.emit(Outcome("failed", f"{exc.message}; left in flight, the next run checks "
                                   "the platform before anything is sent again", _fields(entry),
                                   key=entry.idempotency_key))
                 return
-            self._finish(entry, "failed", error=_plain(exc, self.connection), outcome="failed")
+            self._finish(entry, "failed", error=exc.message, outcome="failed")
         except DunningError as exc:
-            self._finish(entry, "failed", error=_plain(exc, self.connection), outcome="failed")
+            self._finish(entry, "failed", error=exc.message, outcome="failed")
 
     def _claim(self, entry: OutboxEntry) -> dict[str, Any]:
         claim: dict[str, Any] = {"claimant": claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
@@ -310,7 +310,7 @@ class ConnectionRun:
             self.store.outbox_finish(entry, "pending")
 
     def _reauth(self, exc: AuthorizationExpired) -> None:
-        message = (f"{_plain(exc, self.connection)}; reconnect with: dunning setup --reconnect {self.connection}")
+        message = (f"{exc.message}; reconnect with: dunning setup --reconnect {self.connection}")
         self.store.mark_needs_reauth(self.connection, message)
         raise _Stop(message) from None
 
@@ -663,10 +663,6 @@ def _fields(entry: OutboxEntry) -> dict[str, Any]:
 
 def _numbers(entry: OutboxEntry) -> list[str]:
     return list(entry.payload.get("invoice_numbers") or entry.payload.get("invoices") or ["?"])
-
-
-def _plain(exc: Exception, connection: str) -> str:
-    return str(exc).removeprefix(f"{connection}: ")
 
 
 def _budget(exc: RateLimited) -> str:

@@ -139,7 +139,7 @@ class MoneybirdProvider(Provider):
                 try:
                     debtors.append(mapping.to_debtor(record, connection=connection, kinds=self.options.debtor_kinds))
                 except BadPlatformData as exc:
-                    problems.append(Problem(_without_connection(exc, connection)))
+                    problems.append(Problem(exc.message))
             yield Batch(debtors=debtors, problems=problems)
         # the cursor only records how far the versions went; the comparison with the store does the real work
         newest = max((int(v) for v in open_now.values() if v and v.isdigit()), default=None)
@@ -161,7 +161,7 @@ class MoneybirdProvider(Provider):
             try:
                 mapped.append((mapping.to_invoice(record, connection=connection), record))
             except BadPlatformData as exc:
-                problems.append(Problem(_without_connection(exc, connection), mapping.id_of(record) or None))
+                problems.append(Problem(exc.message, mapping.id_of(record) or None))
         contacts = self._contacts_for(mapped, debtor_is_current)
         for invoice, _record in mapped:
             if not debtor_is_current(invoice.debtor_id) and invoice.is_open:
@@ -170,7 +170,7 @@ class MoneybirdProvider(Provider):
                         contacts.get(invoice.debtor_id) or {}, connection=connection, kinds=self.options.debtor_kinds,
                     )
                 except BadPlatformData as exc:
-                    problems.append(Problem(f"{invoice.label}: its {_without_connection(exc, connection)}",
+                    problems.append(Problem(f"{invoice.label}: its {exc.message}",
                                             invoice.platform_id))
                     if not known.knows_debtor(invoice.debtor_id):
                         continue  # without a debtor the invoice cannot be worked; the next sync retries it
@@ -323,7 +323,7 @@ class MoneybirdProvider(Provider):
         except PlatformError as exc:
             if exc.status in (400, 422):
                 raise ReminderRefused(
-                    f"Moneybird refused the reminder for {numbers}: {_without_connection(exc, connection)}",
+                    f"Moneybird refused the reminder for {numbers}: {exc.message}",
                     connection=connection, status=exc.status,
                 ) from None
             if not exc.retryable or not self._went_out_anyway(records, request.invoices):
@@ -389,7 +389,7 @@ class MoneybirdProvider(Provider):
             except DunningError as exc:
                 raise ValueError(
                     "Moneybird gives no identity for it and the default identity could not be read "
-                    f"({_without_connection(exc, self.settings.name)}); set the identity on the invoice in Moneybird, "
+                    f"({exc.message}); set the identity on the invoice in Moneybird, "
                     "or set `settings_scope = true` in this connection's options and reconnect"
                 ) from None
             identity_id = mapping.optional_id(identity.get("id")) if isinstance(identity, Mapping) else None
@@ -470,10 +470,6 @@ def _created(note: Mapping[str, Any] | None) -> datetime:
 
 def _note_receipt(note: Mapping[str, Any], *, detail: str) -> Receipt:
     return Receipt(platform_reference=mapping.optional_id(note.get("id")), sent_at=_created(note), detail=detail)
-
-
-def _without_connection(exc: DunningError, connection: str) -> str:
-    return str(exc).removeprefix(f"{connection}: ")
 
 
 __all__ = ["MoneybirdOptions", "MoneybirdProvider"]
