@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from connector.store import schema
 from connector.store.base import StoreBase
@@ -38,12 +39,17 @@ class ConnectionsMixin(StoreBase):
         with self._write() as conn:
             row = conn.execute(select(c.provider, c.tenant).where(c.name == name)).one_or_none()
             if row is None:
-                conn.execute(
-                    schema.connections.insert().values(
-                        name=name, provider=provider, tenant=tenant, needs_reauth=False, created_at=self._clock()
-                    )
-                )
-                return
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            schema.connections.insert().values(
+                                name=name, provider=provider, tenant=tenant, needs_reauth=False,
+                                created_at=self._clock(),
+                            )
+                        )
+                    return
+                except IntegrityError:  # another process registered it since (PostgreSQL): check what it wrote
+                    row = conn.execute(select(c.provider, c.tenant).where(c.name == name)).one()
             if row.provider != provider or (row.tenant is not None and tenant is not None and row.tenant != tenant):
                 raise StoreError(
                     f"the store holds data of {row.provider} tenant {row.tenant} under this name, but the config "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,8 +25,21 @@ def create_store_engine(url: str) -> Engine:
             "pip install 'dunning-connector[postgres]'"
         ) from None
     if parsed.get_backend_name() == "sqlite":
+        _create_private(parsed.database)
         _configure_sqlite(engine)
     return engine
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite store readable by its owner only (0600, like the token folder): it holds debtors'
+    names, addresses and amounts. SQLite gives its -wal and -shm files the database file's mode, and `locks.py` its
+    lock files the same. An existing file keeps the mode its owner gave it."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # it exists (keeps its mode), or SQLite will say why it cannot be opened
+        pass
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -12,6 +12,8 @@ re-run and picks up where the store says it stands. `Store` is one facade over m
 | invoice history | `events.py` |
 | outbox rows; delivery's claim/finish | `outbox.py`; `delivery.py` |
 | handoff cases | `handoff.py` |
+| named locks (one sync per connection, one run per store) | `locks.py` |
+| database errors → `StoreError` without SQL or data | `guard.py` |
 | schema and its migrations | `schema.py`, `migrations.py` |
 
 A new concern is a mixin of `StoreBase` in its own module, added to `Store`'s bases below.
@@ -29,7 +31,9 @@ from connector.store.connections import ConnectionsMixin, ConnectionStatus
 from connector.store.delivery import DeliveryMixin
 from connector.store.engine import create_store_engine
 from connector.store.errors import StoreError
+from connector.store.guard import guard_public_methods
 from connector.store.handoff import HandoffCases
+from connector.store.locks import LocksMixin
 from connector.store.migrations import migrate
 from connector.store.outbox import OutboxEntry, OutboxMixin
 from connector.store.reads import ReadsMixin
@@ -39,7 +43,7 @@ __all__ = ["ConnectionStatus", "OutboxEntry", "PageWritten", "Store"]
 
 
 class Store(
-    ConnectionsMixin, SyncPagesMixin, ReadsMixin, OutboxMixin, DeliveryMixin, HandoffCases, StoreBase
+    ConnectionsMixin, SyncPagesMixin, ReadsMixin, OutboxMixin, DeliveryMixin, HandoffCases, LocksMixin, StoreBase
 ):
     """Debtors, invoices and their history per connection, the outbox and handoff cases."""
 
@@ -68,3 +72,6 @@ class Store(
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+guard_public_methods(Store)
