@@ -189,12 +189,13 @@ def _due(store: Store, config: Config, as_of: date) -> Iterator[_Candidate]:
         rows = store.iter_open_invoices(connection.name)
         for _key, group in groupby(rows, key=lambda row: (row[0].connection, row[0].debtor_id)):
             debtor_rows = list(group)
-            for action in plan_rows(debtor_rows, config.policy, as_of):
-                if action.step != "handoff":
-                    continue
-                ids = set(action.invoice_ids)
-                histories = [InvoiceHistory(i, tuple(e)) for i, _d, e in debtor_rows if i.platform_id in ids]
-                wanted.append((debtor_rows[0][1], histories))
+            # one case per debtor and run; a debtor owing in a second currency gets that case from the next run
+            action = next((a for a in plan_rows(debtor_rows, config.policy, as_of) if a.step == "handoff"), None)
+            if action is None:
+                continue
+            ids = set(action.invoice_ids)
+            histories = [InvoiceHistory(i, tuple(e)) for i, _d, e in debtor_rows if i.platform_id in ids]
+            wanted.append((debtor_rows[0][1], histories))
     if not wanted:
         return
     records = store.handoff_cases_open([(d.connection, d.platform_id) for d, _h in wanted])
@@ -260,7 +261,7 @@ def outbox_evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[s
         found[key] = {
             "text": text or None,
             "stated_costs": action.get("costs_if_unpaid"),
-            "sent_at": mail.get("sent_at"),
+            "sent_at": mail.get("sent_at") or receipt.get("sent_on"),  # a posted letter: the day it was sent
             "letter": receipt.get("letter") or payload.get("letter"),
         }
     return found
