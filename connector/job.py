@@ -55,11 +55,16 @@ class ConnectionDay:
     planned: int = 0
     """Actions delivery worked today (reminders, letters, call tasks); handoffs are counted apart."""
     sent: int = 0
+    """Reminders the platforms (or the mail server) sent."""
     skipped: int = 0
+    """Reminders not sent, each with its reason (paid since the sync, already sent, left for the next run)."""
     failed: int = 0
+    """Outbox rows that failed (a reminder, note or confirmation), each named in the log."""
     tasks: int = 0
     letters: int = 0
     """Of the tasks: letters (PDF) to post."""
+    notes: int = 0
+    """Notes and confirmations written on the platforms (e.g. the handoff note on each invoice)."""
     left_pending: int = 0
     """Rows delivery left for the next run (a spent day budget, an expired authorisation)."""
     sent_by_step: dict[str, int] = field(default_factory=dict)
@@ -165,14 +170,22 @@ def _sync(context: UnitContext, provider: Provider, name: str, day: ConnectionDa
 
 def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day: ConnectionDay) -> None:
     def count(outcome: Outcome) -> None:
-        if outcome.fields.get("channel") == "agency":
+        fields = outcome.fields
+        if fields.get("channel") == "agency":
             day.handoffs_due += 1
-            return
-        if outcome.status == "sent":
-            step = str(outcome.fields.get("step"))
+        elif outcome.status == "failed":
+            day.failed += 1
+        elif outcome.status == "task":
+            day.tasks += 1
+            day.letters += fields.get("channel") == "letter"
+        elif fields.get("kind", "reminder") != "reminder":  # a note or confirmation written on the platform
+            day.notes += outcome.status == "sent"
+        elif outcome.status == "sent":
+            step = str(fields.get("step"))
             day.sent_by_step[step] = day.sent_by_step.get(step, 0) + 1
-        elif outcome.status == "task" and outcome.fields.get("channel") == "letter":
-            day.letters += 1
+            day.sent += 1
+        else:
+            day.skipped += 1
 
     with _task(context.progress, name, "plan"):
         actions = list(plan(context.store, context.config.policy, as_of, connection=name,
@@ -182,7 +195,6 @@ def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day:
         sent = deliver_connection(context.store, context.config, provider, name, actions, as_of=as_of, emit=count,
                                   dry_run=context.dry_run, progress=context.progress)
         outcome.ok = sent.ok
-    day.sent, day.skipped, day.failed, day.tasks = sent.sent, sent.skipped - day.handoffs_due, sent.failed, sent.tasks
     day.left_pending, day.api_calls = sent.left_pending, day.api_calls + sent.api_calls
     if sent.error is not None:
         day.error = _named(sent.error, name)

@@ -1,0 +1,280 @@
+"""`dunning demo`: the whole product in one command, with no account, no credentials and no network.
+
+It serves the installed platform simulators on 127.0.0.1, seeds each with a realistic book (`connector.demo_book`),
+connects to each through the same OAuth wizard a user goes through (the simulator plays the user at the consent
+page), and then runs the daily job day by day on a virtual clock: the simulators' clocks move with the days and the
+debtors pay as their story says (after a reminder, on a promised date, by instalments — or never). It leaves a
+config, a SQLite store, the agency export folder, the letters and the HTML report in its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import tomlkit
+from filelock import FileLock, Timeout
+
+from connector.app import App
+from connector.config import Config, load_config
+from connector.demo_book import PAY_DELAY, Behaviour, behaviours, demo_book
+from connector.job import RunSummary, run_job
+from connector.simworld import CLIENT_ID, CREDITOR, SECRET, SECRET_ENV, World
+from connector.store import Store
+from providers.base import TokenStore
+from providers.errors import DunningError
+from providers.tokens import default_state_dir, open_token_store
+
+START = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
+"""The demo's first morning (fixed, so every demo tells the same story)."""
+MARKER = ".dunning-demo"
+"""Marks a folder as the demo's own: a later demo may clear it; a folder without it is never touched."""
+CONFIG_NAME = "dunning.toml"
+OWN = (CONFIG_NAME, "dunning.sqlite", "dunning.sqlite-wal", "dunning.sqlite-shm", "dunning.sqlite.run.lock",
+       ".dunning-tokens", "export", "letters", "report.html")
+"""What a demo writes in its folder (and a later demo clears)."""
+
+
+class DemoRefused(DunningError):
+    """The demo will not run in this folder (it names why)."""
+
+
+@dataclass
+class Payment:
+    connection: str
+    invoice_id: str
+    on_day: int
+    share: int = 1
+    """Pay 1/share of what is outstanding (instalments); 1 pays the rest."""
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    start: date
+    end: date
+    connections: list[str]
+    reminders_by_step: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    tasks: int = 0
+    letters: int = 0
+    cases_exported: int = 0
+    failed_days: list[str] = field(default_factory=list)
+    collected: Decimal = Decimal("0")
+    dso_start: Decimal = Decimal("0")
+    dso_end: Decimal = Decimal("0")
+    report: Path | None = None
+    world: World | None = None
+
+    def add(self, summary: RunSummary) -> None:
+        for day in summary.days:
+            self.reminders_by_step.update(day.sent_by_step)
+            self.sent += day.sent
+            self.tasks += day.tasks
+            self.letters += day.letters
+            self.cases_exported += day.cases_exported
+            if day.error:
+                self.failed_days.append(f"{day.as_of}: {day.error}")
+
+    def platform_mail(self) -> dict[str, int]:
+        """Mails each platform's own log shows (what the debtors received)."""
+        assert self.world is not None
+        return {p.connection: len(p.simulator.sent_mail()) for p in self.world.places}
+
+
+# --- the folder ------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def demo_folder(folder: Path) -> Iterator[Path]:
+    """The folder, cleared of an earlier demo's files, held against a second demo running in it at the same time."""
+    folder = folder.expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise DemoRefused(f"{folder} is a file, not a folder: choose another --dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"{MARKER}.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise DemoRefused(f"another dunning demo is running in {folder}; wait for it or choose another --dir") \
+            from None
+    try:
+        found = sorted(p.name for p in folder.iterdir() if p.name != f"{MARKER}.lock")
+        if found and not (folder / MARKER).exists():
+            raise DemoRefused(f"{folder} is not empty and was not made by dunning demo (it holds {', '.join(found[:5])}"
+                              f"{', …' if len(found) > 5 else ''}); choose an empty or new --dir")
+        for name in OWN:  # a clean start: the earlier demo's config, store, tokens, exports and report
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        (folder / MARKER).write_text("Made by `dunning demo`; the next demo in this folder clears it.\n")
+        yield folder
+    finally:
+        lock.release()
+
+
+# --- connecting ------------------------------------------------------------------------------------------------------
+
+
+def base_config() -> str:
+    document = tomlkit.document()
+    document.add(tomlkit.comment("Written by `dunning demo`: the simulators it ran against are gone with it."))
+    document["store"] = {"url": "sqlite:///dunning.sqlite"}
+    document["creditor"] = CREDITOR
+    document["handoff"] = {"agency": "generic-json", "out_dir": "export"}
+    return tomlkit.dumps(document)
+
+
+def connect_with_wizard(world: World, config_path: Path, tokens: TokenStore) -> None:
+    """Each connection through `dunning setup`'s own code path, the simulator consenting in place of the user."""
+    from connector.setup import SetupOptions, run_setup
+
+    for place in world.places:
+        urls = place.simulator.connection_urls(place.base_url or "")
+        options = SetupOptions(provider=place.platform, name=place.connection, client_id=CLIENT_ID,
+                               client_secret_env=SECRET_ENV, redirect_uri=place.redirect_uri,
+                               tenants=(place.seeded.tenant,), api_url=urls.get("api_url"),
+                               authorize_url=urls.get("authorize_url"), token_url=urls.get("token_url"), timeout=30)
+        run_setup(options, config_path=config_path, tokens=tokens, ask=None, say=lambda _text: None,
+                  open_browser=place.simulator.browser(), clock=world.clock.time, environ={SECRET_ENV: SECRET})
+
+
+# --- the story -------------------------------------------------------------------------------------------------------
+
+
+class Story:
+    """The debtors' side: who pays when, and the agreements the bookkeeper records."""
+
+    def __init__(self, world: World, start: date) -> None:
+        self.world, self.start = world, start
+        self.behaviour: dict[tuple[str, str], Behaviour] = {}
+        for place in world.places:
+            for key, behaviour in behaviours(place.index).items():
+                if key in place.seeded.invoices:
+                    self.behaviour[(place.connection, place.seeded.invoices[key])] = behaviour
+        self.planned: list[Payment] = []
+        for (connection, invoice_id), behaviour in self.behaviour.items():
+            if behaviour.pays_on_day is not None:
+                self.planned.append(Payment(connection, invoice_id, behaviour.pays_on_day))
+            if behaviour.promise_day is not None:
+                self.planned.append(Payment(connection, invoice_id, behaviour.promise_day))
+            days = behaviour.instalment_days
+            self.planned += [Payment(connection, invoice_id, day, share=len(days) - n) for n, day in enumerate(days)]
+        self.convinced: set[tuple[str, str]] = set()
+
+    def pay(self, offset: int, store: Store) -> Decimal:
+        """Today's payments reach the platforms (before the morning's run); returns how much came in."""
+        collected = Decimal("0")
+        for payment in [p for p in self.planned if p.on_day == offset]:
+            invoice = store.invoice(payment.connection, payment.invoice_id)
+            if invoice is None or not invoice.is_open or invoice.outstanding <= 0:
+                continue
+            amount = invoice.outstanding if payment.share == 1 else (invoice.outstanding / payment.share).quantize(
+                Decimal("0.01"))
+            self.world.place(payment.connection).simulator.record_payment(
+                payment.invoice_id, None if payment.share == 1 else amount)
+            collected += amount
+        return collected
+
+    def agree(self, app: App, today: date) -> None:
+        """What the debtors said after the first reminders: a dispute, a promise, an arrangement."""
+        for (connection, invoice_id), behaviour in self.behaviour.items():
+            if behaviour.dispute:
+                app.hold(invoice_id, "dispute", today, connection=connection,
+                         reason="the debtor says the work was not finished")
+            if behaviour.promise_day is not None:
+                app.hold(invoice_id, "promise", today, connection=connection,
+                         until=self.start + timedelta(days=behaviour.promise_day))
+            if behaviour.instalment_days:
+                with app.store() as store:
+                    invoice = store.invoice(connection, invoice_id)
+                assert invoice is not None
+                count = len(behaviour.instalment_days)
+                part = (invoice.outstanding / count).quantize(Decimal("0.01"))
+                amounts = [part] * (count - 1) + [invoice.outstanding - part * (count - 1)]
+                app.arrange(invoice_id, [f"{self.start + timedelta(days=day)}:{amount}"
+                                         for day, amount in zip(behaviour.instalment_days, amounts, strict=True)],
+                            today, connection=connection)
+
+    def read_mail(self, offset: int) -> None:
+        """Debtors who pay after their k-th reminder arrange the payment once that many have reached them."""
+        for (connection, invoice_id), behaviour in self.behaviour.items():
+            needed = behaviour.pays_after_reminders
+            if needed is None or (connection, invoice_id) in self.convinced:
+                continue
+            mails = [m for m in self.world.place(connection).simulator.sent_mail() if invoice_id in m.invoice_ids]
+            if len(mails) >= needed:
+                self.convinced.add((connection, invoice_id))
+                self.planned.append(Payment(connection, invoice_id, offset + PAY_DELAY))
+
+
+def days_sales_outstanding(store: Store, connections: list[str], daily_sales: Decimal) -> Decimal:
+    """Open receivables ÷ average daily sales (of the seeded book), in days."""
+    receivables = sum((invoice.outstanding for connection in connections
+                       for invoice, _debtor, _events in store.iter_open_invoices(connection)), Decimal("0"))
+    return (receivables / daily_sales).quantize(Decimal("0.1")) if daily_sales else Decimal("0")
+
+
+# --- the run ---------------------------------------------------------------------------------------------------------
+
+
+def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None] | None = None) -> DemoResult:
+    """The demo in `folder` over `days` simulated days; `on_day(done, days)` after each (a progress display)."""
+    with demo_folder(folder) as folder:
+        start = START
+        world = World.build(start)
+        config_path = folder / CONFIG_NAME
+        config_path.write_text(base_config())
+        result = DemoResult(folder=folder, start=start.date(), end=start.date() + timedelta(days=days - 1),
+                            connections=[p.connection for p in world.places], world=world)
+        book_days = 90
+        daily_sales = sum((i.total for p in world.places for d in demo_book(p.index, start.date()).debtors
+                           for i in d.invoices), Decimal("0")) / book_days
+        previous_secret = os.environ.get(SECRET_ENV)
+        os.environ[SECRET_ENV] = SECRET  # the demo apps' secret, as a scheduler's environment would hold it
+        try:
+            with world.serving():
+                tokens = open_token_store(default_state_dir(config_path), backend="file")
+                connect_with_wizard(world, config_path, tokens)
+                config = load_config(config_path)
+                app = App(config_path, now=world.clock.now)
+                story = Story(world, start.date())
+                connect = world.connect(tokens, in_process=False)
+                with Store.open(config.store_url, clock=world.clock.now) as store:
+                    for offset in range(days):
+                        today = start.date() + timedelta(days=offset)
+                        world.advance_to(datetime.combine(today, time(7), UTC))
+                        result.collected += story.pay(offset, store)
+                        result.add(run_job(config, store, tokens, as_of=today, connect=connect))
+                        if offset == 0:
+                            result.dso_start = days_sales_outstanding(store, result.connections, daily_sales)
+                            story.agree(app, today)
+                        story.read_mail(offset)
+                        if on_day is not None:
+                            on_day(offset + 1, days)
+                    result.dso_end = days_sales_outstanding(store, result.connections, daily_sales)
+                result.report = write_report(config, folder, result.end)
+        finally:
+            if previous_secret is None:
+                os.environ.pop(SECRET_ENV, None)
+            else:
+                os.environ[SECRET_ENV] = previous_secret
+        return result
+
+
+def write_report(config: Config, folder: Path, as_of: date) -> Path | None:
+    """The HTML report of the store (`dunning report`), when this installation has it."""
+    try:
+        from connector.report import write_report as render
+    except ImportError:
+        return None
+    return render(config, as_of=as_of, out=folder / "report.html")  # type: ignore[no-any-return]
