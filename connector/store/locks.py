@@ -42,14 +42,21 @@ class LocksMixin(StoreBase):
 
 
 @contextmanager
-def hold_lock(engine: Engine, name: str, *, connection: str | None = None, wait_seconds: float = 0.0) -> Iterator[None]:
-    """`Store.lock` on an engine (for callers that hold only the engine)."""
+def hold_lock(
+    engine: Engine,
+    name: str,
+    *,
+    connection: str | None = None,
+    wait_seconds: float = 0.0,
+    busy: type[Busy] = Busy,
+) -> Iterator[None]:
+    """`Store.lock` on an engine (for callers that hold only the engine); raises `busy` when the lock stays taken."""
     backend = engine.url.get_backend_name()
     database = engine.url.database
     if backend == "postgresql":
         with engine.connect() as conn:
             try:
-                _advisory_lock(conn, _key(name, connection), wait_seconds, name, connection)
+                _advisory_lock(conn, _key(name, connection), wait_seconds, name, connection, busy)
             except SQLAlchemyError as exc:
                 raise database_error(exc, f"take the {name} lock", connection) from None
             try:
@@ -66,7 +73,8 @@ def hold_lock(engine: Engine, name: str, *, connection: str | None = None, wait_
     try:
         lock.acquire(timeout=wait_seconds, poll_interval=_POLL_SECONDS)
     except Timeout:
-        raise _busy(name, connection, wait_seconds, f"the store {Path(database).name}") from None
+        store = f"the store {Path(database).name}"
+        raise busy(_busy_message(name, connection, wait_seconds, store), connection=connection) from None
     try:
         yield
     finally:
@@ -83,7 +91,9 @@ def _file_part(name: str, connection: str | None) -> str:
     return part if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", part) else hashlib.sha256(part.encode()).hexdigest()[:16]
 
 
-def _advisory_lock(conn: Connection, key: str, wait_seconds: float, name: str, connection: str | None) -> None:
+def _advisory_lock(
+    conn: Connection, key: str, wait_seconds: float, name: str, connection: str | None, busy: type[Busy]
+) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         taken = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:key || current_schema()))"),
@@ -92,15 +102,14 @@ def _advisory_lock(conn: Connection, key: str, wait_seconds: float, name: str, c
         if taken:
             return
         if time.monotonic() >= deadline:
-            raise _busy(name, connection, wait_seconds, "the PostgreSQL store")
+            raise busy(_busy_message(name, connection, wait_seconds, "the PostgreSQL store"), connection=connection)
         time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
-def _busy(name: str, connection: str | None, wait_seconds: float, store: str) -> Busy:
+def _busy_message(name: str, connection: str | None, wait_seconds: float, store: str) -> str:
     what = f"{name} of this connection" if connection is not None else f"dunning {name}"
     waited = f"waited {wait_seconds:g} s, " if wait_seconds > 0 else ""
-    return Busy(
+    return (
         f"another {what} is working on {store} (started by a scheduler or by hand); this one {waited}did nothing and "
-        "stops. Try again when it has finished",
-        connection=connection,
+        "stops. Try again when it has finished"
     )
