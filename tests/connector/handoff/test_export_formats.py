@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,21 @@ def test_generic_json_validates_against_its_schema_and_carries_the_whole_dossier
                                   "text": "=HYPERLINK(\"http://evil\") promised to pay"}]  # JSON is data: verbatim
     assert business["summary"]["reminder_count"] == 5 and business["summary"]["last_reminder_on"] == "2026-08-05"
 
-    assert consumer["debtor"]["kind"] == "consumer"
+    assert consumer["debtor"] == {
+        "id": "C1", "name": "J. Jansen", "kind": "consumer", "contact_person": None, "email": "j.jansen@example.nl",
+        "emails": ["j.jansen@example.nl"], "phone": "+31 6 1234 5678",
+        "address": {"lines": ["Dorpsstraat 12"], "street": "Dorpsstraat 12", "postal_code": "1234 AB",
+                    "city": "Hoorn", "region": None, "country": "NL"},
+        "coc_number": None, "vat_number": None, "language": None,
+    }
+    assert [(r["on"], r["step"], r["status"], r["invoices"]) for r in consumer["reminders"]] == [
+        ("2026-07-02", "reminder_1", "sent", ["2026-0102"]), ("2026-07-07", "reminder_2", "sent", ["2026-0102"]),
+        ("2026-07-31", "written_reminder", "sent", ["2026-0102"]),
+        ("2026-08-20", "notice_of_default", "sent", ["2026-0102"]),
+    ]
+    assert consumer["holds"] == [] and consumer["notes"] == [] and consumer["warnings"] == []
+    assert consumer["documents"] == [{"kind": "invoice", "invoice": "2026-0102",
+                                      "file": f"documents/{consumer['reference']}/invoice-2026-0102.pdf"}]
     assert consumer["invoices"][0] | {"document": None} == {
         "id": "IC1", "number": "2026-0102", "reference": None, "issue_date": "2026-06-01", "due_date": "2026-07-01",
         "currency": "EUR", "original": "800.00", "paid": "300.00", "outstanding": "500.00", "days_past_due": 91,
@@ -159,19 +173,38 @@ def test_dutch_agency_xlsx_has_dutch_columns_real_numbers_and_dates(book: Store,
     assert header[:8] == ["Dossiernummer", "Opdrachtgever", "KvK opdrachtgever", "IBAN opdrachtgever",
                           "Debiteurnummer", "Naam debiteur", "Soort debiteur", "Contactpersoon"]
     business, consumer = (dict(zip(header, row, strict=True)) for row in rows)
+    case = business["Dossiernummer"]
+    numbers = {key: Decimal(str(business.pop(key))) for key in (
+        "Factuurbedrag", "Betaald", "Openstaand", "Wettelijke rente factuur", "Hoofdsom dossier",
+        "Wettelijke rente dossier", "Incassokosten", "Totaal vordering")}
+    assert numbers == {"Factuurbedrag": Decimal("1210.00"), "Betaald": Decimal("210.00"),
+                       "Openstaand": Decimal("1000.00"), "Wettelijke rente factuur": B_INTEREST,
+                       "Hoofdsom dossier": Decimal("1000.00"), "Wettelijke rente dossier": B_INTEREST,
+                       "Incassokosten": B_COSTS, "Totaal vordering": Decimal("1180.77")}
+    assert business == {
+        "Dossiernummer": case, "Opdrachtgever": "Acme Installaties B.V.", "KvK opdrachtgever": "87654321",
+        "IBAN opdrachtgever": "NL91ABNA0417164300", "Debiteurnummer": "B1", "Naam debiteur": "Bakkerij De Vries B.V.",
+        "Soort debiteur": "Bedrijf", "Contactpersoon": "Anna de Vries", "Adres": "Keizersgracht 1",
+        "Postcode": "1015 CJ", "Plaats": "Amsterdam", "Land": "NL", "E-mailadres": "debiteuren@example.nl",
+        "Telefoonnummer": "020 555 0101", "KvK-nummer": "12345678", "Btw-nummer": "NL123456789B01",
+        "Factuurnummer": "2026-0101", "Omschrijving": "Broodovens onderhoud",
+        "Factuurdatum": datetime(2026, 5, 21), "Vervaldatum": datetime(2026, 6, 20), "Valuta": "EUR",
+        "Dagen over vervaldatum": 102,
+        "Grondslag incassokosten": "art. 6:96 lid 4 BW: max(EUR 40.00, the scale of the Besluit vergoeding voor "
+        "buitengerechtelijke incassokosten) on the principal of EUR 1,000.00",
+        "Datum ingebrekestelling": datetime(2026, 8, 5), "Uiterste betaaldatum": datetime(2026, 8, 19),
+        "Veertiendagenbrief verzonden": None, "Veertiendagenbrief ontvangen (vermoed)": None,
+        "Einde termijn veertiendagenbrief": None, "Veertiendagenbrief geldig": None,
+        "Aantal herinneringen": 5, "Laatste herinnering": datetime(2026, 8, 5),
+        "Herinneringshistorie": "2026-06-21 reminder_1 (platform_mail); 2026-06-26 reminder_2 (platform_mail); "
+        "2026-07-01 final_reminder (platform_mail); 2026-07-06 call [task]; 2026-07-20 written_reminder "
+        "(platform_mail); 2026-08-05 notice_of_default (platform_mail)",
+        "Betwisting / betaalbelofte": "2026-06-28 dispute 2026-0101 (ended 2026-06-30): says ovens not serviced",
+        "Betalingsregeling": None,
+        "Gespreksnotities": '2026-07-07 2026-0101: =HYPERLINK("http://evil") promised to pay',
+        "Factuur (pdf)": f"documents/{case}/invoice-2026-0101.pdf",
+    }
     assert business["Soort debiteur"] == "Bedrijf" and consumer["Soort debiteur"] == "Particulier"
-    assert business["Factuurdatum"].date() == date(2026, 5, 21)  # a real date cell
-    assert business["Vervaldatum"].date() == date(2026, 6, 20)
-    assert Decimal(str(business["Factuurbedrag"])) == Decimal("1210.00")
-    assert Decimal(str(business["Openstaand"])) == Decimal("1000.00")
-    assert Decimal(str(business["Wettelijke rente factuur"])) == B_INTEREST
-    assert Decimal(str(business["Incassokosten"])) == B_COSTS
-    assert Decimal(str(business["Totaal vordering"])) == Decimal("1180.77")
-    assert business["Dagen over vervaldatum"] == 102
-    assert business["Datum ingebrekestelling"].date() == date(2026, 8, 5)
-    assert business["Uiterste betaaldatum"].date() == date(2026, 8, 19)
-    assert business["Veertiendagenbrief verzonden"] is None
-    assert business["Gespreksnotities"] == '2026-07-07 2026-0101: =HYPERLINK("http://evil") promised to pay'
     assert consumer["Telefoonnummer"] == "'+31 6 1234 5678"
     assert Decimal(str(consumer["Incassokosten"])) == C_COSTS
     assert Decimal(str(consumer["Wettelijke rente dossier"])) == C_INTEREST
