@@ -59,7 +59,7 @@ def seed(store: Store, cases: int, seed_value: int = 7) -> None:
             "coc_number": None if consumer else f"{10000000 + number}", "vat_number": None, "language": "nl",
             "contact_person": None, "version": "1", "updated_at": now,
         })
-        for extra in range(1 + (number % 4 == 0)):
+        for _ in range(1 + (number % 4 == 0)):
             invoice_id += 1
             due = date(2026, 8, 1) + timedelta(days=rng.randrange(0, 20))
             total = Decimal(rng.randrange(100_00, 5_000_00)) / 100

@@ -9,13 +9,16 @@ complete, so the agency's intake never picks up half an export.
 from __future__ import annotations
 
 import posixpath
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from providers.errors import DunningError
+
+if TYPE_CHECKING:
+    from paramiko import SFTPClient
 
 
 class UploadFailed(DunningError):
@@ -75,47 +78,47 @@ def upload_export(
             )
             with client.open_sftp() as sftp:
                 return _put(sftp, local, target.path)
-        except (OSError, EOFError, paramiko.SSHException, socket.timeout) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:  # timeouts are OSErrors
             raise UploadFailed(f"upload to {target} failed: {_reason(exc)}") from None
     finally:
         client.close()
 
 
-def _put(sftp: object, local: Path, folder: str) -> str:
+def _put(sftp: SFTPClient, local: Path, folder: str) -> str:
     name = local.name
     staging = posixpath.join(folder, f".{name}.partial")
     final = posixpath.join(folder, name)
     if local.is_dir():
         _remove(sftp, staging)
-        sftp.mkdir(staging, mode=0o700)  # type: ignore[attr-defined]
+        sftp.mkdir(staging, mode=0o700)
         for path in sorted(local.rglob("*")):
             remote = posixpath.join(staging, path.relative_to(local).as_posix())
             if path.is_dir():
-                sftp.mkdir(remote, mode=0o700)  # type: ignore[attr-defined]
+                sftp.mkdir(remote, mode=0o700)
             else:
-                sftp.put(str(path), remote)  # type: ignore[attr-defined]
-                sftp.chmod(remote, 0o600)  # type: ignore[attr-defined]
+                sftp.put(str(path), remote)
+                sftp.chmod(remote, 0o600)
     else:
-        sftp.put(str(local), staging)  # type: ignore[attr-defined]
-        sftp.chmod(staging, 0o600)  # type: ignore[attr-defined]
-    sftp.posix_rename(staging, final)  # type: ignore[attr-defined]
+        sftp.put(str(local), staging)
+        sftp.chmod(staging, 0o600)
+    sftp.posix_rename(staging, final)
     return final
 
 
-def _remove(sftp: object, path: str) -> None:
+def _remove(sftp: SFTPClient, path: str) -> None:
     """Remove a staging leftover of an earlier failed upload, if any."""
     import stat
 
     try:
-        attributes = sftp.stat(path)  # type: ignore[attr-defined]
+        attributes = sftp.stat(path)
     except OSError:
         return
     if stat.S_ISDIR(attributes.st_mode or 0):
-        for entry in sftp.listdir_attr(path):  # type: ignore[attr-defined]
+        for entry in sftp.listdir_attr(path):
             _remove(sftp, posixpath.join(path, entry.filename))
-        sftp.rmdir(path)  # type: ignore[attr-defined]
+        sftp.rmdir(path)
     else:
-        sftp.remove(path)  # type: ignore[attr-defined]
+        sftp.remove(path)
 
 
 def _reason(exc: BaseException) -> str:
