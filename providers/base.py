@@ -23,6 +23,7 @@ from providers.errors import AuthorizationExpired
 
 if TYPE_CHECKING:
     from providers.http import ApiClient, HttpProfile
+    from providers.streams import Batch, Known, Stream
 
 
 class _Frozen(BaseModel):
@@ -240,6 +241,10 @@ class Provider(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    streams: ClassVar[tuple[Stream, ...]] = ()
+    """What the adapter lists and how (`providers.streams.Stream`); the first one's page size pages the store."""
+    numbered_invoices: ClassVar[bool] = True
+    """Every open invoice has a number on this platform (one without is bad data, kept out of the store)."""
     Options: ClassVar[type[BaseModel]] = NoOptions
     replays_mail: ClassVar[bool] = False
     """A mail repeated with the same idempotency key is answered without mailing again (Xero's Idempotency-Key,
@@ -300,9 +305,28 @@ class Provider(abc.ABC):
     def list_tenants(self) -> list[Tenant]:
         """What the current token can reach (Xero tenants, Moneybird administrations, Exact divisions)."""
 
-    @abc.abstractmethod
     def sync(self, state: SyncState) -> Iterator[SyncPage]:
-        """Open receivables and their debtors, incrementally, in pages the caller stores one by one."""
+        """Open receivables and their debtors, incrementally, in pages the caller stores one by one.
+
+        The shared machine (`providers.streams`) does the work; an adapter declares its `streams` and answers
+        `read` and `confirm` with mapped records."""
+        from providers.streams import run
+
+        return run(self, state, page_size=self.streams[0].page_size,  # type: ignore[arg-type]
+                   numbered=self.numbered_invoices)
+
+    def read(self, known: Known) -> Iterator[Batch]:
+        """The platform's answers for this sync, mapped (see `providers.streams.Source`)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no sync streams")
+
+    def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
+        """The invoices asked for by id, in whatever state the platform has them: the evidence before closing."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read invoices by id")
+
+    @property
+    def calls(self) -> int:
+        """Platform calls made so far (for the sync summary and the benches), without handing out the client."""
+        return self.api.calls
 
     @abc.abstractmethod
     def fetch_pdf(self, invoice: Invoice) -> bytes:

@@ -210,11 +210,13 @@ class ExactClient:
             rows += self.all(query, f"{extra} and {condition}" if extra else condition)
         return rows
 
-    def open_receivables_of(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
-        """Open terms of the given invoice numbers (bulk receivables filter on InvoiceNumber, not the entry id)."""
+    def open_receivables_of(self, numbers: Sequence[int], *, open_only: bool = True) -> list[dict[str, Any]]:
+        """Open (or all) terms of the given invoice numbers (bulk receivables filter on InvoiceNumber, not the
+        entry id)."""
         rows = []
         for batch in odata.batches([str(n) for n in sorted(set(numbers))], field="InvoiceNumber", most=100):
-            rows += self.all(mapping.OPEN_RECEIVABLES, mapping.invoice_numbers_filter([int(n) for n in batch]))
+            rows += self.all(mapping.OPEN_RECEIVABLES,
+                             mapping.invoice_numbers_filter([int(n) for n in batch], open_only=open_only))
         return rows
 
     # -- single calls -----------------------------------------------------------------------------------------

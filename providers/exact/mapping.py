@@ -113,8 +113,10 @@ def timestamp_filter(after: int) -> str:
     return "Timestamp gt 1" if after <= 1 else f"Timestamp gt {odata.int64_literal(after)}"
 
 
-def invoice_numbers_filter(numbers: Sequence[int]) -> str:
-    return f"{OPEN_STATUS_FILTER} and {odata.any_of('InvoiceNumber', [str(n) for n in numbers])}"
+def invoice_numbers_filter(numbers: Sequence[int], *, open_only: bool = True) -> str:
+    """The (open, or with `open_only=False` all) payment terms of these invoice numbers."""
+    numbers_filter = odata.any_of("InvoiceNumber", [str(n) for n in numbers])
+    return f"{OPEN_STATUS_FILTER} and {numbers_filter}" if open_only else numbers_filter
 
 
 def ids_filter(field: Literal["ID", "Account", "InvoiceID", "FinancialTransactionEntryID", "Document"],
@@ -257,6 +259,35 @@ def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[di
     return invoices, problems
 
 
+def settled_entries(rows: Iterable[ReceivableRow]) -> set[str]:
+    """Invoices (by InvoiceID) whose every payment term in `rows` is matched: paid in full, or credited."""
+    terms: dict[str, list[ReceivableRow]] = defaultdict(list)
+    for row in receivable_rows(rows):
+        if row.TransactionType != CASH_FLOW and row.TransactionEntryID is not None:
+            terms[row.TransactionEntryID].append(row)
+    return {entry for entry, found in terms.items() if all(t.Status == MATCHED for t in found)}
+
+
+def invoice_keys(row: ReceivableRow) -> tuple[str | None, tuple[str | None, int] | None]:
+    """The invoice a payment-term row belongs to (its entry), and the (account, number) an unmatched payment names."""
+    if row.TransactionType == CASH_FLOW:
+        return None, (row.Account, row.InvoiceNumber) if row.InvoiceNumber is not None else None
+    return row.TransactionEntryID, (row.Account, row.InvoiceNumber) if row.InvoiceNumber is not None else None
+
+
+def number_in_version(version: str | None) -> int | None:
+    """The invoice number an invoice's version carries (so a stored invoice can be read again by number, the only
+    way `bulk/Cashflow/Receivables` filters on an invoice)."""
+    number = (version or "").split(".", 1)[0]
+    return int(number) if number.isdigit() else None
+
+
+def current_division(me: Mapping[str, Any]) -> int | None:
+    """`current/Me` → `CurrentDivision`."""
+    found = me.get("CurrentDivision")
+    return int(found) if found is not None else None
+
+
 def _invoice(
     invoice_id: str,
     terms: list[ReceivableRow],
@@ -281,9 +312,10 @@ def _invoice(
         outstanding = max(Decimal(0), outstanding - abs(paid_unmatched))
     total = abs(first.TransactionAmountFC) if first.TransactionAmountFC is not None else abs(open_sum)
     total = max(total, outstanding)  # an instalment row without the transaction total: never claim more than is open
-    version = hashlib.sha1(
+    digest = hashlib.sha1(
         repr(sorted((t.ID, str(t.AmountFC), t.Status, str(t.DueDate)) for t in terms + unmatched)).encode()
     ).hexdigest()[:16]
+    version = f"{number if number is not None else ''}.{digest}"
     return Invoice.model_validate({
         "connection": connection,
         "platform_id": invoice_id,

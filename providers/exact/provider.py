@@ -38,10 +38,11 @@ with the reason, which becomes a task: never a pretended "sent".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
@@ -56,8 +57,6 @@ from providers.base import (
     Provider,
     Receipt,
     ReminderRequest,
-    SyncPage,
-    SyncState,
     Tenant,
 )
 from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
@@ -70,9 +69,10 @@ from providers.exact.mapping import (
     ReceivableRow,
 )
 from providers.http import ApiClient
+from providers.streams import Batch, Known, Problem, Stream
 
 PAGE_SIZE = 1000
-"""Invoices per stored page."""
+"""Rows per page of Exact's bulk and sync endpoints, and invoices per stored page."""
 
 
 class ExactOptions(BaseModel):
@@ -95,13 +95,17 @@ class ExactOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Cursor:
-    """The two change-feed positions (Exact's Int64 rowversions), stored as one opaque JSON string."""
+    """The two change-feed positions (Exact's Int64 rowversions), stored as one opaque JSON string.
+
+    `accounts` is None while a first sync is under way: its payment-term pages are stored one by one, and the
+    accounts feed is read whole once they are in (the sync that carries on from here reads it from the start)."""
 
     payment_terms: int
-    accounts: int
+    accounts: int | None
 
     def dump(self) -> str:
-        return json.dumps({"payment_terms": str(self.payment_terms), "accounts": str(self.accounts)})
+        return json.dumps({"payment_terms": str(self.payment_terms),
+                           "accounts": str(self.accounts) if self.accounts is not None else None})
 
     @classmethod
     def load(cls, text: str | None) -> Cursor | None:
@@ -109,7 +113,8 @@ class Cursor:
             return None
         try:
             data = json.loads(text)
-            return cls(int(data["payment_terms"]), int(data["accounts"]))
+            accounts = data["accounts"]
+            return cls(int(data["payment_terms"]), int(accounts) if accounts is not None else None)
         except (ValueError, KeyError, TypeError):
             return None  # not ours (or damaged): start over, which is always safe
 
@@ -131,6 +136,13 @@ class ExactProvider(Provider):
         delivery_methods=("email",),
     )
     Options = ExactOptions
+    numbered_invoices = False  # an opening-balance entry is a real debt without an invoice number
+    streams: ClassVar[tuple[Stream, ...]] = (
+        Stream("payment_terms", mapping.PAYMENT_TERM_CHANGES.path, "change-feed", "Timestamp", PAGE_SIZE,
+               odata.GUID_BATCH),
+        Stream("receivables", mapping.OPEN_RECEIVABLES.path, "next-link", None, PAGE_SIZE, 100),
+        Stream("accounts", mapping.ACCOUNT_CHANGES.path, "change-feed", "Timestamp", PAGE_SIZE, odata.GUID_BATCH),
+    )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
@@ -164,51 +176,103 @@ class ExactProvider(Provider):
     # -- tenants ----------------------------------------------------------------------------------------------
 
     def list_tenants(self) -> list[Tenant]:
-        me = self.exact.me()
-        current = me.get("CurrentDivision")
+        current = mapping.current_division(self.exact.me())
         if current is None:
             raise BadPlatformData("Exact Online's current/Me names no current division",
                                   connection=self.settings.name)
-        return mapping.tenants(self.exact.divisions(int(current)))
+        return mapping.tenants(self.exact.divisions(current))
 
     # -- sync -------------------------------------------------------------------------------------------------
 
-    def sync(self, state: SyncState) -> Iterator[SyncPage]:
-        cursor = Cursor.load(state.cursor)
-        if state.full or cursor is None:
-            invoices, closed, terms_at, problems = self._whole_open_set(state, from_feed=not state.full)
+    def read(self, known: Known) -> Iterator[Batch]:
+        cursor = Cursor.load(known.cursor)
+        if known.full:
+            invoices = yield from self._open_set(known)
+        elif cursor is None:
+            invoices, position = yield from self._first_terms(known)
         else:
-            invoices, closed, terms_at, problems = self._changed_invoices(state, cursor.payment_terms)
-        accounts_after = 1 if state.full or cursor is None else cursor.accounts
+            invoices, position = yield from self._changed_terms(known, cursor.payment_terms)
+        every_account = known.full or cursor is None or cursor.accounts is None
+        accounts_after = 1 if every_account else cursor.accounts  # type: ignore[union-attr]
         accounts = self._feed(self.exact.changes(mapping.ACCOUNT_CHANGES, after=accounts_after), AccountRow,
                               "account", after=accounts_after)
-        problems += accounts.problems
-        debtors, debtor_problems = self._debtors(state, invoices, accounts.rows)
-        problems += debtor_problems
-        changed = [i for i in invoices.values() if state.open_invoices.get(i.platform_id) != i.version]
-        next_cursor = None
-        if not state.full and terms_at is not None:
-            next_cursor = Cursor(terms_at, accounts.position).dump()
-        yield from _pages(changed, debtors, closed, next_cursor, problems)
+        needed = {i.debtor_id for i in invoices if i.is_open}
+        if every_account and not known.full and cursor is not None:
+            needed |= {row.ID for row in accounts.rows}  # carrying on a first sync: its earlier pages' debtors too
+        debtors, problems = self._debtors(known, needed, accounts.rows)
+        next_cursor = None if known.full else Cursor(position, accounts.position).dump()
+        yield Batch(debtors=debtors, problems=[Problem(p) for p in accounts.problems + problems], cursor=next_cursor)
 
-    def _whole_open_set(self, state: SyncState, *, from_feed: bool) -> tuple[dict[str, Invoice], list[str], int | None, list[str]]:
-        if from_feed:
-            feed = self._feed(self.exact.changes(mapping.PAYMENT_TERM_CHANGES, after=1), ReceivableRow,
-                              "payment term", after=1)
-        else:
-            rows, problems = mapping.parse_rows(self.exact.all(mapping.OPEN_RECEIVABLES, mapping.OPEN_STATUS_FILTER),
-                                                ReceivableRow, "receivable")
-            feed = _Feed(rows, problems, 0)
-        invoices, problems = mapping.open_invoices(feed.rows, connection=self.settings.name)
-        problems = feed.problems + problems
-        closed: list[str] = []
-        if feed.problems:
+    def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
+        """Every payment term of these invoices, matched or not, read by the invoice number their stored version
+        carries: settled when all are matched. One without a number cannot be read again (an opening balance
+        entry, say): the machine keeps it open and names it."""
+        numbers = {n for n in (mapping.number_in_version(known.marker(i)) for i in invoice_ids) if n is not None}
+        if not numbers:
+            return
+        rows, unreadable = mapping.parse_rows(self.exact.open_receivables_of(sorted(numbers), open_only=False),
+                                              ReceivableRow, "receivable")
+        if unreadable:  # not sure of any of them: none is closed
+            yield Batch(problems=[Problem(p) for p in unreadable], returned=invoice_ids)
+            return
+        asked = set(invoice_ids)
+        invoices, problems = mapping.open_invoices(rows, connection=self.settings.name)
+        yield Batch(invoices=[i for i in invoices.values() if i.platform_id in asked],
+                    settled=(mapping.settled_entries(rows) & asked) - invoices.keys(),
+                    problems=[Problem(p) for p in problems])
+
+    def _open_set(self, known: Known) -> Generator[Batch, None, list[Invoice]]:
+        """`--full`: the whole open set from `bulk/Cashflow/Receivables`; what it does not list is asked for."""
+        rows, problems = mapping.parse_rows(self.exact.all(mapping.OPEN_RECEIVABLES, mapping.OPEN_STATUS_FILTER),
+                                            ReceivableRow, "receivable")
+        invoices, more = mapping.open_invoices(rows, connection=self.settings.name)
+        problems += more
+        if problems:
             problems.append("no invoice was closed in this sync because some receivables could not be read")
-        else:
-            closed = sorted(set(state.open_invoices) - set(invoices))
-        return invoices, closed, feed.position if from_feed else None, problems
+        yield Batch(invoices=list(invoices.values()), problems=[Problem(p) for p in problems],
+                    covers_open_set=not problems)
+        return list(invoices.values())
 
-    def _changed_invoices(self, state: SyncState, after: int) -> tuple[dict[str, Invoice], list[str], int, list[str]]:
+    def _first_terms(self, known: Known) -> Generator[Batch, None, tuple[list[Invoice], int]]:
+        """The payment-term feed from its start, stored page by page with the feed position reached, so an
+        interrupted first sync keeps its pages. An invoice whose terms span pages is stored again as more of them
+        come in; one a page cuts short is completed by the next sync, which re-reads the invoices it touches."""
+        entries: dict[str, list[ReceivableRow]] = defaultdict(list)
+        paid_by: dict[tuple[str | None, int], list[ReceivableRow]] = defaultdict(list)
+        entries_of: dict[tuple[str | None, int], set[str]] = defaultdict(set)
+        delivered: dict[str, Invoice] = {}
+        position, broken, complete = 1, False, True
+        for raw in self.exact.pages(mapping.PAYMENT_TERM_CHANGES, mapping.timestamp_filter(1)):
+            feed = self._feed(raw, ReceivableRow, "payment term", after=position)
+            broken = broken or bool(feed.problems)
+            complete = complete and not feed.problems
+            if not broken:
+                position = feed.position
+            touched: set[str] = set()
+            for row in mapping.receivable_rows(feed.rows):
+                entry, key = mapping.invoice_keys(row)
+                if entry is None:
+                    if key is not None:
+                        paid_by[key].append(row)
+                        touched |= entries_of[key]
+                    continue
+                entries[entry].append(row)
+                touched.add(entry)
+                if key is not None:
+                    entries_of[key].add(entry)
+            subset = [row for entry in touched for row in entries[entry]]
+            subset += [row for key in {k for e in touched for r in entries[e] for k in [mapping.invoice_keys(r)[1]]
+                                       if k is not None} for row in paid_by[key]]
+            invoices, problems = mapping.open_invoices(subset, connection=self.settings.name)
+            delivered.update(invoices)
+            yield Batch(invoices=list(invoices.values()), settled=mapping.settled_entries(subset) - invoices.keys(),
+                        problems=[Problem(p) for p in feed.problems + problems],
+                        cursor=Cursor(position, None).dump())
+        yield Batch(covers_open_set=complete)
+        return list(delivered.values()), position
+
+    def _changed_terms(self, known: Known, after: int) -> Generator[Batch, None, tuple[list[Invoice], int]]:
+        """The payment terms changed since `after`, then the *current* open terms of the invoices they touch."""
         feed = self._feed(self.exact.changes(mapping.PAYMENT_TERM_CHANGES, after=after), ReceivableRow,
                           "payment term", after=after)
         changed = mapping.receivable_rows(feed.rows)
@@ -217,13 +281,17 @@ class ExactProvider(Provider):
                                                  ReceivableRow, "receivable")
         invoices, problems = mapping.open_invoices(current, connection=self.settings.name)
         problems = feed.problems + unreadable + problems
-        if unreadable:  # re-read these changes next time rather than close on incomplete data
-            return invoices, [], after, problems
-        # only invoices that were re-read can be judged closed (a term without an InvoiceNumber, e.g. an opening
-        # balance entry, cannot be re-read by number: its changes are picked up by the next `--full` sync)
+        if unreadable:  # re-read these changes next time rather than judge on incomplete data
+            yield Batch(invoices=list(invoices.values()), problems=[Problem(p) for p in problems])
+            return list(invoices.values()), after
+        # only invoices that were re-read can be judged (a term without an InvoiceNumber, e.g. an opening balance
+        # entry, cannot be re-read by number: its changes are picked up by the next `--full` sync)
         touched = {row.TransactionEntryID for row in changed if row.TransactionEntryID and row.InvoiceNumber is not None}
-        closed = sorted((touched & set(state.open_invoices)) - set(invoices))
-        return invoices, closed, feed.position, problems
+        gone = {i for i in touched if known.is_stored_open(i)} - set(invoices)
+        settled = gone & mapping.settled_entries(changed)  # absent from the open terms *and* read settled
+        yield Batch(invoices=list(invoices.values()), settled=sorted(settled), leavers=sorted(gone - settled),
+                    problems=[Problem(p) for p in problems])
+        return list(invoices.values()), feed.position
 
     def _feed(self, raw: list[dict[str, Any]], model: type[Any], what: str, *, after: int) -> _Feed:
         rows, problems, position, broken = [], [], after, False
@@ -238,19 +306,19 @@ class ExactProvider(Provider):
                 position = max(position, parsed[0].Timestamp)
         return _Feed(rows, problems, position)
 
-    def _debtors(self, state: SyncState, invoices: dict[str, Invoice],
+    def _debtors(self, known: Known, needed: set[str],
                  changed_accounts: Sequence[AccountRow]) -> tuple[list[Debtor], list[str]]:
         """Accounts of open invoices that are new or changed, with the contact fallback for their e-mail."""
-        needed = {invoice.debtor_id for invoice in invoices.values()}
-        known = {row.ID: row for row in changed_accounts if row.ID in needed or row.ID in state.debtors}
-        missing = sorted(needed - set(known) - set(state.debtors))
+        state = known.state
+        found = {row.ID: row for row in changed_accounts if row.ID in needed or row.ID in state.debtors}
+        missing = sorted(needed - set(found) - set(state.debtors))
         problems: list[str] = []
         if missing:
             rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.ACCOUNTS_BY_ID, "ID", missing), AccountRow,
                                                "account")
             problems += trouble
-            known |= {row.ID: row for row in rows}
-        without_email = [row.ID for row in known.values() if not mapping.emails(row.Email)]
+            found |= {row.ID: row for row in rows}
+        without_email = [row.ID for row in found.values() if not mapping.emails(row.Email)]
         contacts: dict[str, list[ContactRow]] = {}
         if without_email:
             rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.CONTACTS_OF_ACCOUNTS, "Account", without_email),
@@ -259,17 +327,14 @@ class ExactProvider(Provider):
             for contact in rows:
                 contacts.setdefault(contact.Account or "", []).append(contact)
         debtors = []
-        for account in known.values():
+        for account in found.values():
             contact = mapping.main_contact(contacts.get(account.ID, []), account.MainContact)
             try:
-                debtor = mapping.debtor(account, connection=self.settings.name, rule=self.options.debtor_kind,
-                                        contact=contact)
+                debtors.append(mapping.debtor(account, connection=self.settings.name, rule=self.options.debtor_kind,
+                                              contact=contact))
             except ValueError as exc:
                 problems.append(str(exc))
-                continue
-            if state.debtors.get(debtor.platform_id) != debtor.version:
-                debtors.append(debtor)
-        for account_id in sorted(needed - set(known) - set(state.debtors)):
+        for account_id in sorted(needed - set(found) - set(state.debtors)):
             problems.append(f"account {account_id}: Exact did not return this customer of an open invoice")
         return debtors, problems
 
@@ -381,21 +446,6 @@ class ExactProvider(Provider):
                 return response.content
         raise NotFound(f"Exact Online holds no PDF for invoice {invoice.label} (no document with a PDF attachment)",
                        connection=self.settings.name)
-
-
-def _pages(invoices: Sequence[Invoice], debtors: Sequence[Debtor], closed: Sequence[str], cursor: str | None,
-           problems: Sequence[str]) -> Iterable[SyncPage]:
-    """Debtors first, invoices in chunks, and the closing ids with the cursor last (stored only when all is in)."""
-    chunks = [invoices[i:i + PAGE_SIZE] for i in range(0, len(invoices), PAGE_SIZE)] or [[]]
-    for index, chunk in enumerate(chunks):
-        last = index == len(chunks) - 1
-        yield SyncPage(
-            invoices=tuple(chunk),
-            debtors=tuple(debtors) if index == 0 else (),
-            closed_invoice_ids=tuple(closed) if last else (),
-            cursor=cursor if last else None,
-            problems=tuple(problems) if last else (),
-        )
 
 
 def _plain(exc: Exception, connection: str) -> str:

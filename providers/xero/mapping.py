@@ -25,6 +25,7 @@ import pycountry
 from pydantic import ValidationError
 
 from connector.models import Address, Debtor, DebtorKind, Invoice, Payment
+from providers.base import Tenant
 from providers.errors import BadPlatformData
 
 SALES_INVOICE = "ACCREC"
@@ -382,3 +383,39 @@ def error_messages(body: Any) -> list[str]:
     if not messages:
         messages = [body.get("Message") or body.get("Detail") or body.get("Title")]
     return [str(m) for m in dict.fromkeys(messages) if m]
+
+
+# --- what the sync asks of a raw record before mapping it ---------------------------------------------------------
+
+
+def invoice_id_of(record: Mapping[str, Any]) -> str | None:
+    found = record.get("InvoiceID")
+    return found if isinstance(found, str) and found else None
+
+
+def contact_id(record: Mapping[str, Any]) -> str | None:
+    found = record.get("ContactID")
+    return found if isinstance(found, str) and found else None
+
+
+def updated_of(record: Mapping[str, Any]) -> datetime | None:
+    """`UpdatedDateUTC`, or None when it is missing or unreadable (the record's own mapping then says why)."""
+    try:
+        return read_timestamp(record, "UpdatedDateUTC")
+    except ValueError:
+        return None
+
+
+def is_other_document(record: Mapping[str, Any], open_statuses: Sequence[str]) -> bool:
+    """Another document type (a server that ignored `where`), or a sales invoice in a status we do not collect
+    (a draft, a paid invoice changed): when it was never stored open, there is nothing to store."""
+    kind, status = record.get("Type"), record.get("Status")
+    if isinstance(kind, str) and kind and kind != SALES_INVOICE:
+        return True
+    return isinstance(status, str) and bool(status) and status not in open_statuses
+
+
+def tenants(connections: Sequence[Mapping[str, Any]]) -> list[Tenant]:
+    """`GET /connections` → the organisations the token reaches."""
+    return [Tenant(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"], detail=c.get("tenantType"))
+            for c in connections if c.get("tenantId")]

@@ -34,8 +34,6 @@ from providers.base import (
     Provider,
     Receipt,
     ReminderRequest,
-    SyncPage,
-    SyncState,
     Tenant,
 )
 from providers.errors import (
@@ -47,8 +45,9 @@ from providers.errors import (
     ReminderRefused,
 )
 from providers.http import ApiClient, RateWindow
+from providers.streams import Batch, Known, Problem, Stream
 from providers.xero import mapping
-from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, XeroClient, XeroProfile
+from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, PAGE_SIZE, XeroClient, XeroProfile
 
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"
@@ -98,12 +97,7 @@ def _floor_second(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def _later(highest: datetime | None, record: Mapping[str, Any]) -> datetime | None:
-    """The cursor moved past a record we skip, so it is not asked for again and again."""
-    try:
-        updated = mapping.read_timestamp(record, "UpdatedDateUTC")
-    except ValueError:
-        return highest
+def _later(highest: datetime | None, updated: datetime | None) -> datetime | None:
     return updated if updated and (highest is None or updated > highest) else highest
 
 
@@ -125,7 +119,7 @@ class _Contacts:
 
     def remember(self, records: list[dict[str, Any]]) -> None:
         for record in records:
-            contact_id = record.get("ContactID")
+            contact_id = mapping.contact_id(record)
             if not contact_id:
                 continue
             try:
@@ -175,6 +169,10 @@ class XeroProvider(Provider):
     )
     Options = XeroOptions
     replays_mail: ClassVar[bool] = True
+    streams: ClassVar[tuple[Stream, ...]] = (
+        Stream("invoices", "/Invoices", "page-number", "UpdatedDateUTC", PAGE_SIZE, IDS_PER_CALL),
+        Stream("contacts", "/Contacts", "page-number", "UpdatedDateUTC", PAGE_SIZE, IDS_PER_CALL),
+    )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
@@ -214,101 +212,74 @@ class XeroProvider(Provider):
     # -- calls -------------------------------------------------------------------------------------------------
 
     def list_tenants(self) -> list[Tenant]:
-        return [Tenant(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"], detail=c.get("tenantType"))
-                for c in self.client.connections() if c.get("tenantId")]
+        return mapping.tenants(self.client.connections())
 
     def _open_statuses(self) -> tuple[str, ...]:
         return ("AUTHORISED", "SUBMITTED") if self.options.include_submitted else ("AUTHORISED",)
 
-    def sync(self, state: SyncState) -> Iterator[SyncPage]:
-        name = self.settings.name
-        cursor = _Cursor.parse(state.cursor)
-        full = state.full or cursor.invoices is None
+    def read(self, known: Known) -> Iterator[Batch]:
+        cursor = _Cursor.parse(known.cursor)
+        full = known.full or cursor.invoices is None
         statuses = self._open_statuses()
-        contacts = _Contacts(self.client, name, state.debtors, self.options.debtor_kinds,
-                             _floor_second(self.api.now() - CLOCK_MARGIN))
+        self._contacts = contacts = _Contacts(self.client, self.settings.name, known.state.debtors,
+                                              self.options.debtor_kinds, _floor_second(self.api.now() - CLOCK_MARGIN))
         started: datetime | None = None
-
         if not full and cursor.contacts is not None:  # contacts changed since the last sync (1 call if none did)
             for page in self.client.contacts(since=cursor.contacts):
                 started = started or page.server_time
                 contacts.remember(page.records)
-
         highest = cursor.invoices
-        seen: set[str] = set()
-        pages = self.client.sales_invoices(statuses=statuses if full else None,
-                                           since=None if full else cursor.invoices)
-        for page in pages:
+        for page in self.client.sales_invoices(statuses=statuses if full else None,
+                                               since=None if full else cursor.invoices):
             started = started or page.server_time
-            invoices, debtor_ids, problems = [], set(), []
+            invoices, problems, returned = self._mapped(page.records, known, statuses)
             for record in page.records:
-                seen.add(record.get("InvoiceID", ""))
-                if self._not_ours(record, state, statuses):
-                    highest = _later(highest, record)
-                    continue
-                try:
-                    invoice = mapping.invoice_from_xero(record, connection=name, open_statuses=statuses)
-                except BadPlatformData as exc:
-                    problems.append(str(exc))
-                    continue
-                if invoice.last_modified and (highest is None or invoice.last_modified > highest):
-                    highest = invoice.last_modified
-                stored = state.open_invoices.get(invoice.platform_id, "absent")
-                if invoice.is_open and (full or stored != invoice.version):
-                    debtor_ids.add(invoice.debtor_id)  # a full sync re-reads every debtor with open invoices
-                if invoice.is_open and stored != invoice.version:
-                    invoices.append(invoice)
-                elif not invoice.is_open and stored != "absent":
-                    invoices.append(invoice)  # left the open set: stored with its final amounts and closed
-            yield self._page(contacts, invoices, debtor_ids, problems, page.page_count, highest, started,
-                             reread=full)
+                highest = _later(highest, mapping.updated_of(record))
+            yield self._batch(invoices, problems, returned, page.page_count, reread=full,
+                              cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started)))
+        yield Batch(covers_open_set=full, cursor=_Cursor(invoices=highest,
+                                                         contacts=self._contacts_cursor(started)).dump())
 
-        if full:
-            yield from self._close_leavers(state, seen, contacts, statuses, highest, started)
+    def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
+        """`GET /Invoices?IDs=…`, 50 a call: a full read can miss a record a concurrent change moved across a page
+        boundary, so "not listed" is asked once more by id before anything closes."""
+        statuses = self._open_statuses()
+        for records in self.client.invoices_by_id(invoice_ids):
+            invoices, problems, returned = self._mapped(records, known, statuses, ours_only=False)
+            yield self._batch(invoices, problems, returned, 1, reread=True, cursor=None)
 
-    @staticmethod
-    def _not_ours(record: Mapping[str, Any], state: SyncState, statuses: tuple[str, ...]) -> bool:
-        """Another document type (a server that ignored `where`), or a record that is not open and was never
-        stored (a new draft, an old paid invoice changed): nothing to store, so nothing to complain about."""
-        if record.get("InvoiceID") in state.open_invoices:
-            return False
-        kind, status = record.get("Type"), record.get("Status")
-        if isinstance(kind, str) and kind and kind != mapping.SALES_INVOICE:
-            return True
-        return isinstance(status, str) and bool(status) and status not in statuses
+    def _mapped(self, records: Sequence[Mapping[str, Any]], known: Known, statuses: tuple[str, ...], *,
+                ours_only: bool = True) -> tuple[list[Invoice], list[Problem], list[str]]:
+        invoices, problems, returned = [], [], []
+        for record in records:
+            invoice_id = mapping.invoice_id_of(record)
+            if ours_only and not known.is_stored_open(invoice_id or "") and mapping.is_other_document(record,
+                                                                                                     statuses):
+                returned.append(invoice_id or "")
+                continue
+            try:
+                invoices.append(mapping.invoice_from_xero(record, connection=self.settings.name,
+                                                          open_statuses=statuses))
+            except BadPlatformData as exc:
+                problems.append(Problem(str(exc), invoice_id))
+        return invoices, problems, returned
 
-    def _page(self, contacts: _Contacts, invoices: list[Invoice], debtor_ids: set[str], problems: list[str],
-              page_count: int | None, highest: datetime | None, started: datetime | None, *,
-              reread: bool) -> SyncPage:
-        """One page to store: its invoices, the debtors they need that are new or changed, and the cursor."""
+    def _contacts_cursor(self, started: datetime | None) -> datetime:
+        return _floor_second(started) if started else self._contacts.since
+
+    def _batch(self, invoices: list[Invoice], problems: list[Problem], returned: list[str], page_count: int | None,
+               *, reread: bool, cursor: _Cursor | None) -> Batch:
+        """One page: its invoices, the debtors they need that are new or changed, and the cursor."""
+        contacts = self._contacts
+        debtor_ids = {i.debtor_id for i in invoices if i.is_open}  # a full read re-reads every debtor with open ones
         to_read = debtor_ids if reread else {cid for cid in debtor_ids if cid not in contacts.known}
         contacts.fetch(to_read, pages_to_come=max(1, (page_count or 1)))
         changed = contacts.changed_known()
         new, contact_problems = contacts.deliver(debtor_ids)
         contacts.delivered.update(d.platform_id for d in changed)
-        cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else contacts.since)
-        return SyncPage(invoices=tuple(invoices), debtors=tuple({d.platform_id: d for d in changed + new}.values()),
-                        problems=tuple(problems + contact_problems), cursor=cursor.dump())
-
-    def _close_leavers(self, state: SyncState, seen: set[str], contacts: _Contacts, statuses: tuple[str, ...],
-                       highest: datetime | None, started: datetime | None) -> Iterator[SyncPage]:
-        """Stored open invoices the full read did not return: ask for them by id, then close what is not open."""
-        leavers = sorted(set(state.open_invoices) - seen)
-        for records in self.client.invoices_by_id(leavers):
-            invoices, problems = [], []
-            for record in records:
-                seen.add(record.get("InvoiceID", ""))
-                try:
-                    invoices.append(mapping.invoice_from_xero(record, connection=self.settings.name,
-                                                              open_statuses=statuses))
-                except BadPlatformData as exc:
-                    problems.append(str(exc))
-            debtor_ids = {i.debtor_id for i in invoices if i.is_open}
-            yield self._page(contacts, invoices, debtor_ids, problems, 1, highest, started, reread=True)
-        gone = tuple(i for i in leavers if i not in seen)
-        if gone:
-            cursor = _Cursor(invoices=highest, contacts=_floor_second(started) if started else contacts.since)
-            yield SyncPage(closed_invoice_ids=gone, cursor=cursor.dump())
+        return Batch(invoices=invoices, debtors=list({d.platform_id: d for d in changed + new}.values()),
+                     problems=[*problems, *(Problem(p) for p in contact_problems)], returned=returned,
+                     cursor=cursor.dump() if cursor else None)
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:
         return self.client.invoice_pdf(invoice.platform_id)

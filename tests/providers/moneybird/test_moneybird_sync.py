@@ -15,6 +15,7 @@ from connector.store import Store
 from connector.sync import sync_connection
 from providers.errors import AuthorizationExpired, PlatformError
 from providers.moneybird.simulator import MoneybirdSimulator
+from providers.streams import marker_of
 
 SYNC_GET = "/api/v2/*/sales_invoices/synchronization.json"
 CONTACTS = "/api/v2/*/contacts/synchronization.json"
@@ -60,7 +61,7 @@ def test_mapped_invoice_carries_moneybird_amounts_dates_and_debtor(sim, provider
     assert (mapped.total, mapped.amount_paid, mapped.outstanding) == (Decimal("121.00"), Decimal("21.0"),
                                                                       Decimal("100.0"))
     assert mapped.due_date == sim.today - timedelta(days=26)
-    assert mapped.version == str(sim.administration.invoices[invoice.id].version)
+    assert marker_of(mapped.version) == str(sim.administration.invoices[invoice.id].version)
     assert mapped.payment_url and mapped.last_modified is not None and mapped.last_modified.tzinfo is not None
     debtor = books.debtors[contact.id]
     assert debtor.kind is DebtorKind.BUSINESS
@@ -96,7 +97,7 @@ def test_incremental_sync_fetches_only_changed_and_new_invoices(sim, provider, b
     assert books.invoices[late[1].id].reference == "Disputed: see mail"
 
 
-def test_invoices_that_left_the_open_set_are_closed_without_fetching_them(sim, provider, books):
+def test_invoices_that_left_the_open_set_are_closed_on_evidence_only(sim, provider, books):
     books.apply(provider.sync(books.state()))
     paid, written_off, deleted = sim.invoices_in("late")[:3]
     sim.pay(paid.id)
@@ -107,9 +108,14 @@ def test_invoices_that_left_the_open_set_are_closed_without_fetching_them(sim, p
     pages = list(provider.sync(books.state()))
     books.apply(pages)
 
-    assert {i for p in pages for i in p.closed_invoice_ids} == {paid.id, written_off.id, deleted.id}
-    assert not books.invoices[paid.id].is_open and not books.invoices[deleted.id].is_open
-    assert sim.call_count(SYNC_GET, "POST") == posts
+    # the leavers are asked for by id (one POST for all three, and once more for the one missing from the answer):
+    # paid and written off are closed as returned ...
+    assert {i.platform_id for p in pages for i in p.invoices if not i.is_open} == {paid.id, written_off.id}
+    assert not books.invoices[paid.id].is_open and not books.invoices[written_off.id].is_open
+    assert sim.call_count(SYNC_GET, "POST") == posts + 2
+    # ... one Moneybird does not return at all is an anomaly: kept open and named
+    assert books.invoices[deleted.id].is_open
+    assert any(deleted.id in problem and "kept open" in problem for problem in books.problems)
 
 
 def test_a_contact_changed_on_its_own_is_refetched_in_one_call(sim, provider, books):
@@ -232,9 +238,14 @@ def test_a_server_that_returns_fewer_than_100_records_per_batch_loses_nothing(si
 def test_full_resync_reads_everything_again(sim, provider, books, simulator_open_ids):
     books.apply(provider.sync(books.state()))
 
+    posts = sim.call_count(SYNC_GET, "POST")
+    sim.change(next(iter(simulator_open_ids())), due_date=sim.today + timedelta(days=3))  # one change
+
     pages = list(provider.sync(books.state(full=True)))
 
-    assert {i.platform_id for p in pages for i in p.invoices} == simulator_open_ids()
+    # every open invoice is read again (100 a call); what is stored is what differs from the store's content
+    assert sim.call_count(SYNC_GET, "POST") - posts >= math.ceil(len(simulator_open_ids()) / 100)
+    assert {i.platform_id for p in pages for i in p.invoices} == {next(iter(simulator_open_ids()))}
 
 
 def test_sync_through_the_store_and_the_sync_job(sim, connect, tmp_path, simulator_open_ids):
@@ -250,7 +261,8 @@ def test_sync_through_the_store_and_the_sync_job(sim, connect, tmp_path, simulat
 
     assert first.ok and first.problems == []
     assert first.fetched == first.changed == len(simulator_open_ids()) + 1  # + the one paid since
-    assert (second.ok, second.api_calls, second.fetched, second.closed) == (True, 2, 0, 1)
+    # the paid one is asked for by id (the evidence) before it is closed: one call more than an unchanged sync
+    assert (second.ok, second.api_calls, second.fetched, second.closed) == (True, 3, 1, 1)
     assert stored is not None and not stored.is_open
     assert any(e.kind == "closed" for e in events)
 
