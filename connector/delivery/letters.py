@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from fpdf import FPDF
-
 from connector.models import Debtor
 
 _SUBSTITUTES = {"€": "EUR", "‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "..."}
@@ -49,6 +47,8 @@ def _plain(text: str) -> str:
 
 def render_pdf(letter: Letter) -> bytes:
     """The letter as PDF bytes (A4, one or more pages)."""
+    from fpdf import FPDF  # imported when a letter is written: it takes most of a second
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.set_title(_plain(letter.subject))

@@ -121,16 +121,21 @@ class _Stop(Exception):
 
 def claimant() -> dict[str, Any]:
     """This process, as a claim on an outbox row names it."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "run": _RUN}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "run": _run()}
 
 
-_RUN = uuid.uuid4().hex
+_RUNS: dict[int, str] = {}
+
+
+def _run() -> str:
+    """This process's run id (per process id: a forked child gets its own, not its parent's)."""
+    return _RUNS.setdefault(os.getpid(), uuid.uuid4().hex)
 
 
 def abandoned(entry: OutboxEntry, now: datetime) -> bool:
     """A `sending` row whose claimant is gone: its process ended (same machine) or its lease ran out."""
     claim = (entry.receipt or {}).get("claimant") or {}
-    if claim.get("run") == _RUN:
+    if claim.get("run") == _run():
         return False
     if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
         return not _alive(claim["pid"])

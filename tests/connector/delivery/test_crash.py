@@ -1,0 +1,28 @@
+"""SIGKILL the sending process at randomised points, then send again: every due reminder exactly once in each
+simulator's own mail log (0 duplicates, 0 silently lost), and a further send that day mails nothing.
+`bench/send_crash.py` runs hundreds of kill points; this runs a few per platform."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.connector.delivery.crashkit import Figures, scenario
+
+
+@pytest.mark.parametrize("platform", ["exact", "moneybird", "xero"])
+def test_killed_sends_never_mail_twice_and_never_drop_silently(tmp_path: Path, platform: str) -> None:
+    rng = random.Random(f"crash-{platform}")
+    total = Figures()
+    for index in range(2):
+        total.add(scenario(tmp_path / f"s{index}", rng, max_kills=4, platforms=[platform]))
+
+    assert sum(total.kills.values()) >= 3, total.kills
+    assert sum(total.duplicates.values()) == 0, total
+    assert sum(total.lost.values()) == 0, total
+    assert total.second_send_mails == 0
+    assert total.mailed_once[platform] + total.in_doubt_tasks[platform] >= total.expected[platform]
+    if platform != "exact":  # Xero's replay and Moneybird's reminder count settle every doubt
+        assert total.in_doubt_tasks[platform] == 0 and total.mailed_once[platform] == total.expected[platform]
