@@ -99,6 +99,10 @@ def demo_folder(folder: Path) -> Iterator[Path]:
     if folder.exists() and not folder.is_dir():
         raise DemoRefused(f"{folder} is a file, not a folder: choose another --dir")
     folder.mkdir(parents=True, exist_ok=True)
+    found = sorted(p.name for p in folder.iterdir() if p.name != f"{MARKER}.lock")
+    if found and not (folder / MARKER).exists():
+        raise DemoRefused(f"{folder} is not empty and was not made by dunning demo (it holds {', '.join(found[:5])}"
+                          f"{', …' if len(found) > 5 else ''}); choose an empty or new --dir")
     lock = FileLock(str(folder / f"{MARKER}.lock"), timeout=0)
     try:
         lock.acquire()
@@ -106,10 +110,6 @@ def demo_folder(folder: Path) -> Iterator[Path]:
         raise DemoRefused(f"another dunning demo is running in {folder}; wait for it or choose another --dir") \
             from None
     try:
-        found = sorted(p.name for p in folder.iterdir() if p.name != f"{MARKER}.lock")
-        if found and not (folder / MARKER).exists():
-            raise DemoRefused(f"{folder} is not empty and was not made by dunning demo (it holds {', '.join(found[:5])}"
-                              f"{', …' if len(found) > 5 else ''}); choose an empty or new --dir")
         for name in OWN:  # a clean start: the earlier demo's config, store, tokens, exports and report
             path = folder / name
             if path.is_dir() and not path.is_symlink():
@@ -278,3 +278,36 @@ def write_report(config: Config, folder: Path, as_of: date) -> Path | None:
     except ImportError:
         return None
     return render(config, as_of=as_of, out=folder / "report.html")  # type: ignore[no-any-return]
+
+
+STEP_ORDER = ("pre_due", "reminder_1", "reminder_2", "written_reminder", "final_reminder", "notice_of_default",
+              "consumer_14_day_letter")
+
+
+def describe(result: DemoResult) -> list[str]:
+    """What happened, for a person: reminders per step, tasks, letters, cases, money, DSO, and where things are."""
+    steps = sorted(result.reminders_by_step.items(), key=lambda item: (
+        STEP_ORDER.index(item[0]) if item[0] in STEP_ORDER else len(STEP_ORDER), item[0]))
+    mail = result.platform_mail()
+    lines = [
+        f"Dunning Connector demo: {len(result.connections)} administrations ({', '.join(result.connections)}), "
+        f"{result.start} to {result.end} ({(result.end - result.start).days + 1} days)",
+        f"Reminders sent: {result.sent} — " + (", ".join(f"{step} {count}" for step, count in steps) or "none"),
+        f"Mails in the platforms' own logs: {sum(mail.values())} — "
+        + ", ".join(f"{name} {count}" for name, count in mail.items()),
+        f"Tasks created: {result.tasks} (letters to post: {result.letters})",
+        f"Cases handed off to the collection agency: {result.cases_exported}",
+        f"Money collected: EUR {result.collected:,.2f}",
+        f"Days sales outstanding (open receivables / average daily sales): {result.dso_start} at the start, "
+        f"{result.dso_end} at the end",
+    ]
+    lines += [f"Problem on {problem}" for problem in result.failed_days]
+    folder = result.folder
+    left = [f"{folder / CONFIG_NAME} (config)", f"{folder / 'dunning.sqlite'} (store)", f"{folder / 'export'} (agency exports)"]
+    if (folder / "letters").exists():
+        left.append(f"{folder / 'letters'} (letters)")
+    if result.report is not None:
+        left.append(f"{result.report} (report)")
+    lines.append("Left in " + str(folder) + ": " + "; ".join(left))
+    lines.append(f"Look around: dunning --config {folder / CONFIG_NAME} status (or tasks, cases, history INVOICE)")
+    return lines

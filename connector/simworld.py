@@ -116,11 +116,13 @@ class World:
 
         `wrap(transport) -> transport` decorates each transport (tests add latency with it)."""
 
+        loopback = _Kept(httpx.HTTPTransport())  # one pool for every adapter: no TLS context built per client
+
         def connect(settings: ConnectionSettings) -> Provider:
             place = self.place(settings.name)
-            transport: httpx.BaseTransport | None = place.simulator.transport() if in_process else None
+            transport: httpx.BaseTransport = place.simulator.transport() if in_process else loopback
             if wrap is not None:
-                transport = wrap(transport or httpx.HTTPTransport())
+                transport = wrap(transport)
             return plugins.provider_class(settings.provider).connect(
                 settings, tokens=tokens, transport=transport, clock=self.clock.time, sleep=self.clock.sleep)
 
@@ -143,6 +145,19 @@ class World:
 
     def sent_mail(self, connection: str | None = None) -> int:
         return sum(len(p.simulator.sent_mail()) for p in self.places if connection in (None, p.connection))
+
+
+class _Kept(httpx.BaseTransport):
+    """A transport shared by many clients: closing one client leaves it open for the others."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        pass
 
 
 def _free_port() -> int:

@@ -1,0 +1,95 @@
+"""`dunning demo`, shortened: the simulators served on loopback, connected through the setup wizard, the job run day
+by day. The figures it prints must agree with what the simulators themselves logged and with the store it leaves."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.config import load_config
+from connector.demo import MARKER, DemoRefused, DemoResult, describe, run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, list[str]]:
+    result = run_demo(tmp_path_factory.mktemp("demo") / "dunning-demo", days=12)
+    return result, describe(result)
+
+
+def figure(lines: list[str], label: str) -> str:
+    return next(line for line in lines if line.startswith(label)).split(":", 1)[1].strip()
+
+
+def test_the_printed_reminders_are_the_mails_the_platforms_logged(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    assert result.world is not None
+    logged = {p.connection: len(p.simulator.sent_mail()) for p in result.world.places}
+    sent, _, per_step = figure(lines, "Reminders sent").partition(" — ")
+    printed_steps = {step: int(count) for step, count in (part.rsplit(" ", 1) for part in per_step.split(", "))}
+    mails_total, _, per_platform = figure(lines, "Mails in the platforms' own logs").partition(" — ")
+    printed_platforms = {name: int(count) for name, count in (part.rsplit(" ", 1) for part in per_platform.split(", "))}
+
+    assert int(sent) == sum(logged.values()) == int(mails_total) > 0
+    assert printed_platforms == logged
+    assert sum(printed_steps.values()) == int(sent)
+    assert len(printed_steps) >= 2  # the days moved: later steps followed the first reminders
+
+
+def test_the_printed_steps_are_the_reminders_the_store_recorded(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    config = load_config(result.folder / "dunning.toml")
+    engine = sqlalchemy.create_engine(config.store_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.text("SELECT step, data FROM events WHERE kind = 'reminder_sent'")).all()
+    engine.dispose()
+    keys = {(step, json.loads(data)["key"]) for step, data in rows}  # a consolidated mail is one key on several
+    recorded = Counter(step for step, _key in keys)
+    printed = dict(part.rsplit(" ", 1) for part in figure(lines, "Reminders sent").partition(" — ")[2].split(", "))
+    assert {step: int(count) for step, count in printed.items()} == dict(recorded)
+
+
+def test_the_story_moves_money_and_lowers_days_sales_outstanding(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    assert not result.failed_days, result.failed_days
+    assert result.collected > 0 and f"EUR {result.collected:,.2f}" in figure(lines, "Money collected")
+    assert result.dso_end < result.dso_start
+    assert result.tasks > 0  # the debtor without an e-mail address, the written steps
+
+
+def test_the_folder_holds_a_config_a_store_and_the_export_folder(demo: tuple[DemoResult, list[str]]) -> None:
+    result, _lines = demo
+    folder = result.folder
+    config = load_config(folder / "dunning.toml")
+    assert [c.name for c in config.connections] == result.connections  # written by the setup wizard
+    assert config.handoff.agency and (folder / "dunning.sqlite").is_file() and (folder / MARKER).exists()
+    tokens = folder / ".dunning-tokens"
+    assert all((tokens / f"{name}.token").is_file() for name in result.connections)
+
+
+def test_a_second_demo_in_the_same_folder_starts_clean(tmp_path: Path) -> None:
+    folder = tmp_path / "dunning-demo"
+    first = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--days", "1"])
+    assert first.exit_code == 0, first.stderr
+    (folder / "export" / "stale-export").mkdir(parents=True)
+    second = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--days", "1"])
+    assert second.exit_code == 0, second.stderr
+    assert not (folder / "export" / "stale-export").exists()
+    assert re.search(r"Reminders sent: (\d+)", first.stdout).group(1) == re.search(  # type: ignore[union-attr]
+        r"Reminders sent: (\d+)", second.stdout).group(1)  # type: ignore[union-attr]
+
+
+def test_a_folder_the_demo_did_not_make_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "dunning.toml").write_text("# my real config\n")
+    with pytest.raises(DemoRefused, match="not made by dunning demo"):
+        run_demo(tmp_path, days=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["dunning.toml"]  # not even a lock file left behind
+    assert (tmp_path / "dunning.toml").read_text() == "# my real config\n"
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--days", "1"])
+    assert result.exit_code == 2 and "not made by dunning demo" in result.stderr
