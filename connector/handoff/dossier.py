@@ -21,7 +21,13 @@ from typing import Any
 
 from connector.config import Creditor
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
-from connector.escalation.legal import business_compensation, collection_costs, rate_table, statutory_interest
+from connector.escalation.legal import (
+    business_compensation,
+    cents,
+    collection_costs,
+    rate_table,
+    statutory_interest,
+)
 from connector.escalation.policy import Policy
 from connector.escalation.texts import format_amount
 from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
@@ -145,22 +151,27 @@ def letter_path(event: Event, evidence: Evidence = {}) -> str | None:  # noqa: B
 # --- the law ------------------------------------------------------------------------------------------------------
 
 
+_LAYER_SCALE = Decimal(10) ** 8
+"""Each layer is computed on its principal times this, so the legal module's rounding to cents becomes a rounding to
+10^-10 of a cent, and the sum is rounded to cents once (summing rounded layers could be a cent off)."""
+
+
 def interest_following_payments(
     principal_now: Decimal, payments: Sequence[tuple[date, Decimal]], start: date, end: date, *, commercial: bool
 ) -> Decimal:
     """Statutory interest from `start` to `end` on a principal that part payments lowered over time.
 
-    Interest (with its yearly capitalisation, counted from `start`) is linear in the principal, so the claim splits
-    exactly into layers: what is still outstanding runs the whole period; each paid amount ran from `start` up to
-    and including its payment day. Each layer is rounded to cents (the rate table's rounding point).
+    Interest is linear in the principal, so the claim splits into layers: what is still outstanding runs the whole
+    period, each paid amount from `start` up to and including its payment day (domain: 1,000 overdue, 400 paid on
+    day 20 → 1,000 for days 1-20 and 600 after). Exact while the period is under a year; over a year a paid layer's
+    capitalised interest stops growing with it, which can only claim less than the law allows, never more.
     """
     if end < start:
         return ZERO
-    total = statutory_interest(principal_now, start, end, commercial=commercial) if principal_now > 0 else ZERO
-    for paid_on, amount in payments:
-        if paid_on >= start:
-            total += statutory_interest(amount, start, min(paid_on, end), commercial=commercial)
-    return total
+    layers = [(principal_now, end)] + [(amount, min(paid_on, end)) for paid_on, amount in payments if paid_on >= start]
+    total = sum((statutory_interest(amount * _LAYER_SCALE, start, last, commercial=commercial)
+                 for amount, last in layers if amount > 0), Decimal(0))
+    return cents(total / _LAYER_SCALE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ def test_export_json_lines_hold_back_and_exit_1_then_cases_lists_the_states(cli:
     assert exported["status"] == "exported" and exported["debtor"] == "B1" and exported["invoices"] == ["IB1"]
     assert exported["folder"] == str(tmp_path / "agency" / "2026-09-30-generic-csv")
     assert (exported["principal"], exported["interest"], exported["costs"], exported["total"]) == (
-        "1000.00", "30.77", "150.00", "1180.77")
+        "1000.00", "30.78", "150.00", "1180.78")
     assert held["status"] == "held_back" and held["case"] != exported["case"]
     assert held["missing"] == ["debtor.address.postal_code (column 'postal_code')",
                                "debtor.address.city (column 'city')"]

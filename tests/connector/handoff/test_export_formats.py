@@ -24,13 +24,15 @@ from .conftest import AS_OF, LETTER_BODY, PdfPlatform, config_for
 
 # Business B1: 1,000.00 outstanding since the due date 2026-06-20; 210.00 of it paid on 2026-07-20.
 # Commercial interest (art. 6:119a): 10.15 % until 30 June, 10.40 % from 1 July 2026, each day / 365.
-#   1,000.00: 10 days x 10.15 % + 92 days (1 Jul - 30 Sep) x 10.40 % = 2.7808 + 26.2137 = 28.99
-#   210.00 (paid 20 Jul): 10 days x 10.15 % + 20 days x 10.40 % = 0.5840 + 1.1967 = 1.78
-B_INTEREST = Decimal("30.77")
+#   1,000.00: 10 days x 10.15 % + 92 days (1 Jul - 30 Sep) x 10.40 % = 2.78082 + 26.21370
+#   210.00 (paid 20 Jul): 10 days x 10.15 % + 20 days x 10.40 % = 0.58397 + 1.19671
+#   together 30.77521 -> 30.78 (rounded once, at the end)
+B_INTEREST = Decimal("30.78")
 B_COSTS = Decimal("150.00")  # max(40, 15 % of 1,000.00)
 # Consumer C1: 800.00 due 2026-07-01; 200.00 paid 28 Aug (within the 14-day term), 100.00 on 10 Sep (after it).
 # Statutory interest (art. 6:119) 4 % in 2026, from 2 July:
-#   500.00: 91 days = 4.99 · 200.00 (to 28 Aug): 58 days = 1.27 · 100.00 (to 10 Sep): 71 days = 0.78
+#   500.00: 91 days = 4.98630 · 200.00 (to 28 Aug): 58 days = 1.27123 · 100.00 (to 10 Sep): 71 days = 0.77808
+#   together 7.03562 -> 7.04
 C_INTEREST = Decimal("7.04")
 C_COSTS = Decimal("90.00")  # 15 % of the 600.00 unpaid when the term ended on 5 Sep (the later 100.00 does not count)
 
@@ -149,8 +151,8 @@ def test_generic_csv_has_one_row_per_invoice_with_neutralised_formulas(book: Sto
         "postal_code": "1015 CJ", "city": "Amsterdam", "country": "NL", "coc_number": "12345678",
         "vat_number": "NL123456789B01", "invoice_number": "2026-0101", "invoice_reference": "Broodovens onderhoud",
         "issue_date": "2026-05-21", "due_date": "2026-06-20", "currency": "EUR", "original_amount": "1210.00",
-        "paid": "210.00", "outstanding": "1000.00", "days_past_due": "102", "interest": "30.77",
-        "case_interest": "30.77", "case_costs": "150.00", "costs_basis": "", "case_total": "1180.77",
+        "paid": "210.00", "outstanding": "1000.00", "days_past_due": "102", "interest": "30.78",
+        "case_interest": "30.78", "case_costs": "150.00", "costs_basis": "", "case_total": "1180.78",
         "notice_of_default_sent_on": "2026-08-05", "pay_by": "2026-08-19", "consumer_letter_sent_on": "",
         "consumer_letter_presumed_receipt": "", "consumer_letter_term_end": "", "reminder_history": "",
         "holds": "2026-06-28 dispute 2026-0101 (ended 2026-06-30): says ovens not serviced", "arrangements": "",
@@ -180,7 +182,7 @@ def test_dutch_agency_xlsx_has_dutch_columns_real_numbers_and_dates(book: Store,
     assert numbers == {"Factuurbedrag": Decimal("1210.00"), "Betaald": Decimal("210.00"),
                        "Openstaand": Decimal("1000.00"), "Wettelijke rente factuur": B_INTEREST,
                        "Hoofdsom dossier": Decimal("1000.00"), "Wettelijke rente dossier": B_INTEREST,
-                       "Incassokosten": B_COSTS, "Totaal vordering": Decimal("1180.77")}
+                       "Incassokosten": B_COSTS, "Totaal vordering": Decimal("1180.78")}
     assert business == {
         "Dossiernummer": case, "Opdrachtgever": "Acme Installaties B.V.", "KvK opdrachtgever": "87654321",
         "IBAN opdrachtgever": "NL91ABNA0417164300", "Debiteurnummer": "B1", "Naam debiteur": "Bakkerij De Vries B.V.",
@@ -226,9 +228,9 @@ def test_the_manifest_lists_every_file_with_its_sha256_and_the_case_totals(book:
     for listed in manifest["files"]:
         content = (result.path / listed["path"]).read_bytes()
         assert listed["sha256"] == hashlib.sha256(content).hexdigest() and listed["bytes"] == len(content)
-    assert manifest["totals"] == {"EUR": {"cases": 2, "principal": "1500.00", "interest": "37.81",
-                                          "costs": "240.00", "total": "1777.81"}}
-    assert {c["debtor"]: c["total"] for c in manifest["cases"]} == {"B1": "1180.77", "C1": "597.04"}
+    assert manifest["totals"] == {"EUR": {"cases": 2, "principal": "1500.00", "interest": "37.82",
+                                          "costs": "240.00", "total": "1777.82"}}
+    assert {c["debtor"]: c["total"] for c in manifest["cases"]} == {"B1": "1180.78", "C1": "597.04"}
     assert oct(result.path.stat().st_mode & 0o777) == "0o700"
     assert {oct(p.stat().st_mode & 0o777) for p in result.path.rglob("*")} == {"0o700", "0o600"}
     assert {oct(p.stat().st_mode & 0o777) for p in result.path.rglob("*") if p.is_file()} == {"0o600"}
