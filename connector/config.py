@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector import plugins
+from connector.delivery.smtp import MailConfig
 from connector.escalation.policy import Policy
 from connector.models import CountryCode
 from providers.base import ConnectionSettings
@@ -207,6 +208,8 @@ class Config(_Strict):
     connections: tuple[ConnectionConfig, ...] = ()
     sync: SyncConfig = SyncConfig()
     handoff: Handoff = Handoff()
+    mail: MailConfig | None = None
+    """Your own outgoing mail server, for steps a platform's mailing cannot carry (`connector.delivery.smtp`)."""
     _path: Path | None = PrivateAttr(default=None)
 
     @property
