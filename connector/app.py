@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +24,7 @@ from connector.status import status_rows
 from connector.store import Store
 from connector.sync import SyncSummary
 from providers.base import ConnectionSettings, Provider, TokenStore
-from providers.errors import DunningError
+from providers.errors import DunningError, UsageError
 
 @dataclass
 class App:
@@ -109,6 +109,7 @@ class App:
         from connector.plan import connection_capabilities
         from connector.plan import plan as plan_actions
 
+        check_plannable(as_of)
         config = self.config
         self.check_connection(connection)
         capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
@@ -156,9 +157,9 @@ class App:
         return invoice
 
     def arrange(self, reference: str, instalments: Sequence[str], on: date, *, connection: str | None,
-                down_payment: str | None = None, **options: Any) -> Invoice:
+                down_payment: str | None = None, partial: bool = False) -> Invoice:
         with self._invoice(reference, connection) as (store, invoice):
-            casebook.record_arrangement(store, invoice, instalments, on, down_payment=down_payment, **options)
+            casebook.record_arrangement(store, invoice, instalments, on, down_payment=down_payment, partial=partial)
         return invoice
 
     def end_arrangement(self, reference: str, on: date, *, connection: str | None) -> Invoice:
@@ -170,6 +171,22 @@ class App:
         with self._invoice(reference, connection) as (store, invoice):
             event = casebook.record_note(store, invoice, text, on)
         return invoice, event
+
+
+PLANNING_HORIZON = timedelta(days=3660)
+"""How far past `--as-of` planning may count (terms, steps, ten years of interest): the calendar must reach it."""
+
+
+def check_plannable(as_of: date) -> None:
+    """Refuse (one line, exit 2) a date the statutory interest table or the calendar cannot cover."""
+    from connector.escalation.legal import rate_table
+
+    table = rate_table()
+    first = max(table.commercial[0].start, table.consumer[0].start)
+    last = date.max - PLANNING_HORIZON
+    if not first <= as_of <= last:
+        raise UsageError(f"--as-of {as_of}: planning covers {first} to {last} only (the statutory interest table "
+                         f"starts on {first}); give a date in that range")
 
 
 def _progress_argument(function: Callable[..., Any], progress: Progress) -> dict[str, Progress]:

@@ -35,6 +35,7 @@ from connector.escalation.policy import Policy
 from connector.models import CountryCode
 from providers.base import ConnectionSettings
 from providers.errors import DunningError
+from providers.files import write_atomically
 
 DEFAULT_PATH = Path("dunning.toml")
 DEFAULT_STORE_URL = "sqlite:///dunning.sqlite"
@@ -280,13 +281,9 @@ def write_starter_config(path: Path | str, *, force: bool = False) -> None:
         raise ConfigError([f"{path}: is a folder; give the config file's path, e.g. {path / DEFAULT_PATH}"])
     if path.exists() and not force:
         raise ConfigError([f"{path}: already exists; edit it, or replace it with `dunning init --force`"])
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(starter_config(), encoding="utf-8")
-        partial.replace(path)
+        write_atomically(path, starter_config())
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise ConfigError([f"{path}: cannot be written ({exc.strerror or exc})"]) from None
 
 
@@ -294,7 +291,7 @@ def load_config(path: Path | str | None = None) -> Config:
     """Read and validate the config file; raises `ConfigError` listing every problem."""
     path = Path(path) if path is not None else default_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM, as Windows editors write it, is allowed
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such config file; run `dunning init` to create a starter config"]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -113,3 +113,8 @@ class ReminderRefused(PlatformError):
     def __init__(self, reason: str, *, connection: str | None = None, status: int | None = None) -> None:
         self.reason = redact(reason)
         super().__init__(reason, connection=connection, status=status)
+
+
+class UsageError(DunningError):
+    """A request that cannot be carried out as given (an unknown invoice, a bad instalment, a date out of range):
+    nothing was written, exit code 2."""

@@ -23,10 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.app import App
-from connector.casebook import UsageError
 from connector.config import DEFAULT_PATH, ConfigError
 from connector.logs import setup_logging
-from providers.errors import DunningError
+from providers.errors import DunningError, UsageError
 
 _UsageError: type[Exception] = typer.BadParameter.__mro__[1]
 """click's UsageError (vendored by newer typer, so reached through its public subclass)."""

@@ -57,6 +57,11 @@ def arrange(
         str | None,
         typer.Option("--down-payment", metavar="YYYY-MM-DD:AMOUNT", help="A down payment before the instalments."),
     ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="The instalments cover only part of what is outstanding; the rest goes on "
+                     "being chased."),
+    ] = False,
 ) -> None:
     """Record a payment arrangement (instalments with dates and amounts)."""
     if end and (instalment or down_payment):
@@ -68,7 +73,8 @@ def arrange(
         if end:
             found = app_.end_arrangement(invoice, on, connection=connection)
         else:
-            found = app_.arrange(invoice, instalment or [], on, connection=connection, down_payment=down_payment)
+            found = app_.arrange(invoice, instalment or [], on, connection=connection, down_payment=down_payment,
+                                 partial=partial)
     what = "arrangement ended" if end else "arrangement recorded"
     typer.echo(f"invoice {found.label} ({found.connection}): {what} on {on}")
 

@@ -63,6 +63,11 @@ def setup(
         typer.Option("--reconnect", metavar="NAME", help="Re-authorise an existing connection (and the connections "
                      "sharing its tokens)."),
     ] = None,
+    allow_remote_redirect: Annotated[
+        bool,
+        typer.Option("--allow-remote-redirect", help="Accept a redirect URI on another machine (that machine then "
+                     "receives the authorisation code; paste the URL the browser ends on)."),
+    ] = False,
 ) -> None:
     """OAuth wizard: connect an administration and add or update its connection in the config file."""
     from connector.setup import SetupFailed, SetupOptions
@@ -73,6 +78,7 @@ def setup(
         provider=provider, name=name, client_id=client_id, client_secret_env=client_secret_env,
         redirect_uri=redirect_uri, tenants=tuple(tenant or ()), all_tenants=all_tenants, api_url=api_url,
         authorize_url=authorize_url, token_url=token_url, no_browser=no_browser, timeout=timeout, reconnect=reconnect,
+        allow_remote_redirect=allow_remote_redirect,
     )
     interactive = sys.stdin.isatty()
     with exit_codes():

@@ -178,7 +178,8 @@ class SetupWizard:
 
     # -- questions ----------------------------------------------------------------------------------------------
 
-    def _value(self, flag: str, given: str | None, current: Any, question: str, default: str | None) -> str:
+    def _value(self, flag: str, given: str | None, current: Any, question: str, default: str | None, *,
+               hint: str = "") -> str:
         if given:
             return given
         if current:
@@ -186,35 +187,48 @@ class SetupWizard:
         if self.ask is None:
             if default is not None:
                 return default
-            raise usage(f"{flag} is required when setup cannot ask (no terminal)")
+            raise usage(f"{flag} is required when setup cannot ask (no terminal)" + (f". {hint}" if hint else ""))
         answer = self.ask(question, default).strip()
         if not answer:
             raise usage(f"no answer given for {flag}")
         return answer
 
     def _answers(self, doc: TOMLDocument, existing: Table | None) -> _Answers:
+        """What no flag gave is asked, in this order: platform, the client secret's variable (checked at once),
+        name, redirect URI, client id. A run that names the platform with --provider (a script) or reconnects asks
+        only for what has no default."""
         o = self.options
         current: Mapping[str, Any] = existing or {}
-        names = sorted(self.providers)
-        provider = self._value("--provider", o.provider, current.get("provider"),
-                               f"Platform ({' / '.join(names)})", None).lower()
-        if provider not in self.providers:
-            raise usage(f"unknown platform {provider!r}; installed: {', '.join(names) or 'none'}")
-        name = str(existing["name"]) if existing is not None else self._value(
-            "--name", o.name, None, "Name for this connection", provider)
+        if o.client_secret_env:  # before any question: a missing secret would waste every answer
+            self._check_secret_env(o.client_secret_env, o.name or o.reconnect)
+        provider = self._platform(o.provider or current.get("provider"))
+        scripted = o.provider is not None or existing is not None
+        secret_env = o.client_secret_env or current.get("client_secret_env")
+        if not secret_env and self.ask is not None and not scripted:
+            secret_env = self.ask("Environment variable holding the client secret (empty: app without secret)",
+                                  f"{_slug(provider).upper().replace('-', '_')}_CLIENT_SECRET").strip() or None
+            if secret_env:
+                self._check_secret_env(secret_env, o.name)
+        if existing is not None:
+            name = str(existing["name"])
+        elif o.name or scripted:
+            name = o.name or provider
+        else:
+            name = self._value("--name", None, None, "Name for this connection", provider)
         clash = find_connection(doc, name) if existing is None else None
         if clash is not None and clash.get("provider") != provider:
             raise usage(f"a connection named {name!r} already exists for {clash.get('provider')}; choose another "
                          f"--name, or run dunning setup --reconnect {name}")
         kept: Mapping[str, Any] = existing or clash or {}
+        redirect_uri = o.redirect_uri or current.get("redirect_uri")
+        if not redirect_uri:
+            redirect_uri = DEFAULT_REDIRECT_URI if scripted else self._value(
+                "--redirect-uri", None, None, "Redirect URI registered with the app", DEFAULT_REDIRECT_URI)
+        portal = register_hint(provider, redirect_uri)
+        if not (o.client_id or current.get("client_id")) and self.ask is not None:
+            self.say(portal)
         client_id = self._value("--client-id", o.client_id, current.get("client_id"),
-                                "Client id of your app (from the platform's developer portal)", None)
-        secret_env = o.client_secret_env or current.get("client_secret_env")
-        if not secret_env and self.ask is not None:
-            secret_env = self.ask("Environment variable holding the client secret (empty: app without secret)",
-                                  f"{_slug(provider).upper().replace('-', '_')}_CLIENT_SECRET").strip() or None
-        redirect_uri = self._value("--redirect-uri", o.redirect_uri, current.get("redirect_uri"),
-                                   "Redirect URI registered with the app", DEFAULT_REDIRECT_URI)
+                                "Client id of your app (from the platform's developer portal)", None, hint=portal)
         return _Answers(
             provider=provider,
             name=name,
@@ -228,6 +242,33 @@ class SetupWizard:
             options=dict(kept.get("options") or {}),
         )
 
+    def _platform(self, given: str | None) -> str:
+        """The platform from the flag (an unknown one: usage error) or asked until it is one that is installed."""
+        names = sorted(self.providers)
+        known = f"installed: {', '.join(names) or 'none'}"
+        if given:
+            if given.lower() not in self.providers:
+                raise usage(f"unknown platform {given!r}; {known}")
+            return given.lower()
+        while True:
+            answer = self._value("--provider", None, None, f"Platform ({' / '.join(names)})", None).lower()
+            if answer in self.providers:
+                return answer
+            self.say(f"There is no platform {answer!r} here; {known}.")
+
+    def _check_secret_env(self, variable: str, name: str | None) -> None:
+        """The client secret's variable names a variable that is set; a value that looks like the secret itself is
+        refused without showing any of it."""
+        if looks_like_a_secret(variable):
+            raise usage("--client-secret-env: that looks like the client secret itself, not the NAME of an "
+                        "environment variable; it was not shown or saved anywhere. Put the secret in a variable "
+                        "(e.g. export XERO_CLIENT_SECRET=...) and pass that variable's name", name)
+        if not self.environ.get(variable):
+            # The variable's name ends the clause: `redact` would take a word after "..._CLIENT_SECRET" for
+            # the secret itself and star it out.
+            raise usage(f"the app's client secret is not in the environment: set {variable}, then run setup again",
+                        name)
+
     def _provider_class(self, name: str) -> type[Provider]:
         try:
             return self.providers[name]()
@@ -239,13 +280,8 @@ class SetupWizard:
     def _settings(self, answers: _Answers) -> ConnectionSettings:
         secret = None
         if answers.client_secret_env:
-            value = self.environ.get(answers.client_secret_env)
-            if not value:
-                # The variable's name ends the clause: `redact` would take a word after "..._CLIENT_SECRET" for
-                # the secret itself and star it out.
-                raise usage(f"the app's client secret is not in the environment: set {answers.client_secret_env}, "
-                             f"then run setup again", answers.name)
-            secret = SecretStr(value)
+            self._check_secret_env(answers.client_secret_env, answers.name)  # e.g. kept from the connection's block
+            secret = SecretStr(self.environ[answers.client_secret_env])
         try:
             return ConnectionSettings(
                 name=answers.name, provider=answers.provider, client_id=answers.client_id, client_secret=secret,
@@ -261,6 +297,14 @@ class SetupWizard:
         redirect = urlsplit(settings.redirect_uri)
         if redirect.scheme not in ("http", "https") or not redirect.hostname:
             raise usage(f"the redirect URI {settings.redirect_uri!r} is not an http(s) URL", settings.name)
+        host = redirect.hostname
+        if not is_loopback(host):
+            if not self.options.allow_remote_redirect:
+                raise usage(f"--redirect-uri {settings.redirect_uri}: it does not point at this machine, so the "
+                            f"platform would hand the authorisation code to {host}; use a http://localhost:PORT/... "
+                            f"redirect, or pass --allow-remote-redirect if {host} is yours", settings.name)
+            self.say(f"The authorisation code will be sent to {host}, not to this machine: whoever runs {host} "
+                     f"receives it. Paste here the address the browser ends on.")
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(64) if endpoints.pkce else None
         url = authorization_url(settings, endpoints, state=state, code_verifier=verifier)
@@ -421,6 +465,32 @@ class SetupWizard:
                     tokens.delete(key)
                 raise SetupFailed(f"could not write {self.config_path} ({exc.strerror or exc}); nothing was changed",
                                   connection=key) from None
+
+
+DEVELOPER_PORTALS = {
+    "exact": "https://apps.exactonline.com (App Center: Manage apps)",
+    "moneybird": "https://moneybird.com/user/applications/new",
+    "xero": "https://developer.xero.com/app/manage",
+}
+"""Where each platform's apps are registered; a third-party plugin's platform gets a general line."""
+
+
+def register_hint(provider: str, redirect_uri: str) -> str:
+    portal = DEVELOPER_PORTALS.get(provider)
+    where = f"at {portal}" if portal else f"in {provider}'s developer portal"
+    return f"Register an app {where} with the redirect URI {redirect_uri} (exactly), and copy its client id."
+
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def looks_like_a_secret(value: str) -> bool:
+    """Whether a --client-secret-env value is more likely the secret than a variable's name: anything that is not
+    a variable name, or a long mixed-case or underscore-free run of letters and digits (secrets are random)."""
+    if not _VARIABLE_NAME.fullmatch(value):
+        return True
+    lower, upper, digit = (any(test(c) for c in value) for test in (str.islower, str.isupper, str.isdigit))
+    return len(value) >= 16 and digit and ((lower and upper) or "_" not in value)
 
 
 def _check_answers(answers: _Answers) -> None:

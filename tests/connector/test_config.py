@@ -47,6 +47,12 @@ def test_a_minimal_file_gets_the_defaults_anchored_at_its_folder(tmp_path, fake_
     assert acme.redirect_uri == "http://localhost:8765/callback"
 
 
+def test_a_config_saved_with_a_utf8_bom_is_read(tmp_path, fake_provider):
+    path = tmp_path / "dunning.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + CONNECTION.encode())  # as Notepad saves "UTF-8 with BOM"
+    assert [c.name for c in load_config(path).connections] == ["acme"]
+
+
 def test_settings_read_the_secret_from_the_environment_only(tmp_path, fake_provider):
     config = load_config(_write(tmp_path, CONNECTION + 'api_url = "https://sim.test/xero/"\n'))
 
@@ -263,10 +269,10 @@ def test_init_replaces_a_config_whole_or_not_at_all(tmp_path, monkeypatch):
     path = tmp_path / "dunning.toml"
     path.write_text("# mine\n", encoding="utf-8")
 
-    def disk_full(self, target):
+    def disk_full(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "replace", disk_full)
+    monkeypatch.setattr("os.replace", disk_full)
     with pytest.raises(ConfigError, match=r"dunning.toml: cannot be written \(No space left on device\)"):
         write_starter_config(path, force=True)
     assert path.read_text(encoding="utf-8") == "# mine\n"

@@ -277,8 +277,11 @@ def test_no_browser_prints_the_url_alone_and_accepts_the_pasted_redirect(tmp_pat
             pipe.write("not a url\n" + pasted + "\n")
 
     opened: list[str] = []
-    result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect, no_browser=True),
-                    opened.append, show_url=show_url, paste=paste)
+    said: list[str] = []
+    result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(),
+                    options(redirect, no_browser=True, allow_remote_redirect=True), opened.append, show_url=show_url,
+                    paste=paste, say=said.append)
+    assert any("will be sent to dunning.example" in line and "whoever runs dunning.example" in line for line in said)
 
     assert opened == [] and len(printed) == 1 and printed[0].startswith(f"{API}/oauth/authorize?")
     assert "\n" not in printed[0] and result.connections == ("acme",)
@@ -287,7 +290,8 @@ def test_no_browser_prints_the_url_alone_and_accepts_the_pasted_redirect(tmp_pat
 def test_no_browser_output_on_stdout_is_the_url_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     redirect = "https://dunning.example/callback"
     with pytest.raises(SetupFailed):
-        run_setup(options(redirect, no_browser=True, timeout=0.2), config_path=tmp_path / "d.toml",
+        run_setup(options(redirect, no_browser=True, timeout=0.2, allow_remote_redirect=True),
+                  config_path=tmp_path / "d.toml",
                   tokens=MemoryTokenStore(), providers={"demo": lambda: DemoProvider}, environ=ENV)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and out.startswith(f"{API}/oauth/authorize?") and "client_id=app-1" in out
@@ -326,7 +330,7 @@ def test_invalid_connection_name_is_refused_before_anything_is_written(tmp_path:
 
 def test_interactive_setup_asks_every_question_and_the_tenant(tmp_path: Path, redirect_uri: str) -> None:
     platform = make_platform(redirect_uri, books=(("100", "Acme B.V."), ("200", "Acme Holding")))
-    answers = iter(["demo", "shop", "app-1", "DEMO_SECRET", redirect_uri, "7", "2"])
+    answers = iter(["demo", "DEMO_SECRET", "shop", redirect_uri, "app-1", "7", "2"])
     questions: list[str] = []
 
     def ask(question: str, default: str | None) -> str:
@@ -351,6 +355,44 @@ def test_all_flags_given_means_no_question(tmp_path: Path, redirect_uri: str) ->
 
     wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect_uri), ScriptedBrowser(platform),
            ask=ask)
+
+
+def test_the_readme_form_with_platform_name_id_and_secret_asks_nothing(
+    tmp_path: Path, redirect_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wizard_code, "DEFAULT_REDIRECT_URI", redirect_uri)  # a free port, not 8765
+    platform = make_platform(redirect_uri)
+
+    def ask(question: str, default: str | None) -> str:
+        raise AssertionError(f"asked {question!r} although the scripted flags were given")
+
+    opts = replace(options(redirect_uri, name=None, all_tenants=True), redirect_uri=None)
+    result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), opts, ScriptedBrowser(platform), ask=ask)
+    block = tomlkit.parse((tmp_path / "d.toml").read_text())["connections"][0]
+    assert result.connections == ("demo",) and block["redirect_uri"] == redirect_uri
+
+
+def test_a_mistyped_platform_is_asked_again_and_the_portal_is_named_with_the_redirect_uri(
+    tmp_path: Path, redirect_uri: str
+) -> None:
+    platform = make_platform(redirect_uri)
+    answers = iter(["dmeo", "demo", "DEMO_SECRET", "acme", redirect_uri, "app-1"])
+    said: list[str] = []
+    run_setup(SetupOptions(timeout=10), config_path=tmp_path / "d.toml", tokens=MemoryTokenStore(),
+              ask=lambda question, default: next(answers), open_browser=ScriptedBrowser(platform),
+              providers={"demo": lambda: DemoProvider}, transport=platform.transport(), environ=ENV, say=said.append)
+    assert "There is no platform 'dmeo' here; installed: demo." in said
+    assert any(line.startswith("Register an app in demo's developer portal with the redirect URI " + redirect_uri)
+               for line in said)
+
+
+def test_the_developer_portals_of_the_three_platforms_are_named() -> None:
+    from connector.setup.wizard import register_hint
+
+    assert "developer.xero.com" in register_hint("xero", "http://localhost:8765/callback")
+    assert "moneybird.com" in register_hint("moneybird", "http://localhost:8765/callback")
+    hint = register_hint("exact", "https://localhost:8765/callback")
+    assert "apps.exactonline.com" in hint and "https://localhost:8765/callback" in hint
 
 
 # --- the config file ------------------------------------------------------------------------------------------
@@ -801,8 +843,8 @@ def test_a_secret_given_instead_of_its_variable_name_is_refused_without_echoing_
     with pytest.raises(SetupFailed) as failure:
         wizard(make_platform(redirect_uri), tmp_path / "d.toml", MemoryTokenStore(),
                options(redirect_uri, client_secret_env="s3cr3t/Value+x"), opened.append)
-    assert str(failure.value) == ("acme: --client-secret-env: give the NAME of an environment variable (letters, "
-                                  "digits and '_'), not the secret")
+    assert str(failure.value).startswith("acme: --client-secret-env: that looks like the client secret itself")
+    assert "s3cr3t" not in str(failure.value) and "Value" not in str(failure.value)
     assert failure.value.exit_code == 2 and opened == []
 
 

@@ -118,7 +118,7 @@ def test_no_browser_setup_accepts_the_pasted_redirect_url(
     simulator.oauth.register_client("mb-app", "mb-secret", [redirect_uri])
     config = tmp_path / "dunning.toml"
 
-    process = setup_process(config, env, served, redirect_uri)
+    process = setup_process(config, env, served, redirect_uri, "--allow-remote-redirect")
     assert process.stdout is not None and process.stdin is not None
     redirected = consent(process.stdout.readline().strip())
     assert urlsplit(redirected).netloc == "dunning.example"
@@ -126,6 +126,26 @@ def test_no_browser_setup_accepts_the_pasted_redirect_url(
 
     assert process.returncode == 0, err
     assert tomlkit.parse(config.read_text())["connections"][0]["redirect_uri"] == redirect_uri
+
+
+def test_a_redirect_uri_on_another_machine_is_refused_without_the_flag_naming_who_gets_the_code(
+    tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "moneybird",
+                                      "--client-id", "mb-app", "--redirect-uri", "https://dunning.example/callback",
+                                      "--client-secret-env", "MB_SECRET", "--no-browser"],
+                                env={"MB_SECRET": "mb-secret"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "would hand the authorisation code to dunning.example" in result.stderr
+    assert "--allow-remote-redirect" in result.stderr and not (tmp_path / "d.toml").exists()
+
+
+def test_setup_checks_the_secret_variable_before_anything_else(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "d.toml"), "setup", "--provider", "nosuch",
+                                      "--client-secret-env", "UNSET_SECRET_VARIABLE"], env={})
+    assert result.exit_code == 2
+    assert "set UNSET_SECRET_VARIABLE" in result.stderr and "nosuch" not in result.stderr
 
 
 def test_setup_without_a_terminal_names_the_missing_flag_and_exits_2(tmp_path: Path) -> None:
