@@ -147,7 +147,7 @@ def export_cases(
             for done, candidate in enumerate(candidates, start=1):
                 case, missing = _build(config, creditor, agency, candidate, as_of, folder, fetch_pdf, evidence)
                 if missing:
-                    held.append((candidate, _outcome(candidate, case, "held_back", missing=missing)))
+                    held.append((candidate, _outcome(case, "held_back", missing=missing)))
                 else:
                     exported.append((candidate, case))
                 progress.advanced(candidate.record.connection, done=done, total=len(candidates))
@@ -167,7 +167,7 @@ def export_cases(
                       result.path)
     uploaded = result.uploaded_to is not None
     folder_text = str(result.path) if result.path else None
-    outcomes = [_outcome(c, case, "exported", folder=folder_text, uploaded=uploaded) for c, case in exported]
+    outcomes = [_outcome(case, "exported", folder=folder_text, uploaded=uploaded) for _c, case in exported]
     _record(store, agency, as_of, exported, outcomes, held, delivered=upload is None or uploaded, uploaded=uploaded,
             upload_error=result.upload_error)
     result.outcomes = [o for _c, o in held] + outcomes
@@ -324,7 +324,7 @@ def _documents(
 # --- recording ----------------------------------------------------------------------------------------------------
 
 
-def _outcome(candidate: _Candidate, case: Case, status: str, *, folder: str | None = None,
+def _outcome(case: Case, status: str, *, folder: str | None = None,
              missing: Sequence[str] = (), uploaded: bool = False) -> CaseOutcome:
     claim = case.claim
     return CaseOutcome(
