@@ -41,7 +41,7 @@ def sender_for(config: Config, environ: Mapping[str, str] | None = None) -> Send
                                     f"KvK {creditor.coc_number}" if creditor.coc_number else None,
                                     f"IBAN {creditor.iban}" if creditor.iban else None)))
     return Sender(creditor=creditor.name if creditor else "", creditor_lines=lines,
-                  letters_dir=config.base_dir / "letters", mailer=mailer(getattr(config, "mail", None), environ))
+                  letters_dir=config.base_dir / "letters", mailer=mailer(config.mail, environ))
 
 
 def send_all(

@@ -1,0 +1,156 @@
+"""The SMTP channel against a real SMTP server (aiosmtpd) on 127.0.0.1 with STARTTLS, started by the test: our text
+with the platform's invoice PDF, from the user's address, recorded on the platform; a refused recipient; and Exact's
+refusal to re-send a processed invoice, detected once and gone around."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from connector.delivery.smtp import MailConfig, MailRefused, OutgoingMail, SmtpMailer
+from connector.store import Store
+from connector.sync import sync_all
+from tests.connector.delivery.conftest import build, send
+
+REFUSED = "nobody@refused.example"
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Inbox:
+    """Records what the server accepted; refuses one address."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        if address == REFUSED:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.original_content or b"")))
+        return "250 Message accepted"
+
+
+def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"debiteuren", b"mail-s3cret")
+    return AuthResult(success=ok)
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    cert, key = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks the one it is given by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            authenticator=_authenticate, auth_require_tls=True)
+    controller.start()
+    try:
+        yield SimpleNamespace(inbox=inbox, port=port, ca=cert,
+                              config={"host": "127.0.0.1", "port": port, "starttls": True, "username": "debiteuren",
+                                      "from": "debiteuren@dunning-demo.example", "password_env": "MAIL_PASSWORD",
+                                      "ca_file": str(cert), "timeout": 10})
+    finally:
+        controller.stop()
+
+
+def _mailer(smtp: SimpleNamespace, **changes: Any) -> SmtpMailer:
+    from pydantic import SecretStr
+
+    return SmtpMailer(MailConfig.model_validate(smtp.config | changes), SecretStr("mail-s3cret"))
+
+
+def test_a_mail_goes_out_over_starttls_with_the_pdf_from_the_users_address(smtp: SimpleNamespace) -> None:
+    accepted = _mailer(smtp).send(OutgoingMail(to=("jan@klant.example",), subject="Herinnering factuur 1",
+                                               body="Beste Jan,\n", message_id="<dc-key@dunning-connector>",
+                                               attachment=b"%PDF-1.4 invoice", attachment_name="invoice-1.pdf"))
+
+    assert accepted == ("jan@klant.example",)
+    [(to, message)] = smtp.inbox.messages
+    assert to == ["jan@klant.example"] and message["From"] == "debiteuren@dunning-demo.example"
+    assert message["Message-ID"] == "<dc-key@dunning-connector>"
+    parts = {part.get_content_type(): part for part in message.walk()}
+    assert parts["application/pdf"].get_payload(decode=True) == b"%PDF-1.4 invoice"
+    assert parts["application/pdf"].get_filename() == "invoice-1.pdf"
+
+
+def test_a_refused_recipient_is_named_and_the_others_still_get_it(smtp: SimpleNamespace) -> None:
+    mailer = _mailer(smtp)
+    with pytest.raises(MailRefused, match="refused every recipient.*550"):
+        mailer.send(OutgoingMail(to=(REFUSED,), subject="s", body="b", message_id="<a@b>"))
+    assert mailer.send(OutgoingMail(to=(REFUSED, "jan@klant.example"), subject="s", body="b",
+                                    message_id="<c@d>")) == ("jan@klant.example",)
+    assert [to for to, _ in smtp.inbox.messages] == [["jan@klant.example"]]
+
+
+def test_a_server_certificate_we_do_not_trust_stops_the_mail(smtp: SimpleNamespace) -> None:
+    with pytest.raises(MailRefused, match="did not take the mail"):
+        _mailer(smtp, ca_file=None).send(OutgoingMail(to=("jan@klant.example",), subject="s", body="b",
+                                                      message_id="<e@f>"))
+    assert smtp.inbox.messages == []
+
+
+def test_exacts_refusal_to_re_send_is_detected_once_and_our_mail_server_carries_the_reminders(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=["exact"], extra={"mail": smtp.config})
+    exact = kit.world.places[0].simulator
+    exact.resend_processed = "refuse"  # what an independent Exact answered: 400/500 on a processed invoice
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+
+        first = send(kit)
+        again = send(kit)
+
+        sent = [line for line in first if line["status"] == "sent"]
+        assert sent and exact.sent_mail() == []  # Exact mailed nothing
+        assert exact.call_count("*/salesinvoice/PrintedSalesInvoices", "POST") == 1  # refused once, remembered
+        assert len(smtp.inbox.messages) == len(sent)
+        for to, message in smtp.inbox.messages:
+            assert message["From"] == "debiteuren@dunning-demo.example" and to
+            assert any(part.get_content_type() == "application/pdf" for part in message.walk())
+        notes = [n for n in exact.divisions[int(kit.world.places[0].seeded.tenant)].notes.values()]
+        assert all(any(line["key"] in (n.Notes or "") for n in notes) for line in sent)  # recorded on Exact
+        assert all(line["recipients"] for line in sent)  # who was really mailed
+        assert not [line for line in again if line["status"] == "sent"]
+        assert len(smtp.inbox.messages) == len(sent)
