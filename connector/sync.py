@@ -19,6 +19,7 @@ from typing import Any
 
 from connector import plugins
 from connector.config import Config
+from connector.progress import NoProgress, Progress
 from connector.store import Store
 from providers.base import ConnectionSettings, Provider, TokenStore
 from providers.errors import AuthorizationExpired, DunningError, RateLimited, redact
@@ -45,6 +46,8 @@ class SyncSummary:
     api_calls: int = 0
     problems: list[str] = field(default_factory=list)
     """Records the adapter skipped as bad platform data, each naming the record."""
+    anomalies: list[str] = field(default_factory=list)
+    """Open invoices the platform no longer lists yet did not return when asked: kept open, named (exit 1)."""
     platform_warnings: list[str] | None = None
     """Platform-side settings to fix (e.g. its own automatic reminders), checked on full syncs only."""
     error: str | None = None
@@ -64,29 +67,40 @@ def sync_connection(
     *,
     full: bool = False,
     full_every: timedelta = timedelta(0),
+    progress: Progress | None = None,
 ) -> SyncSummary:
     """Sync one connection page by page; a `DunningError` ends it with `SyncSummary.error` set.
 
     The sync is full (ignores the cursor) when `full` is asked for, or when the last completed full sync is
     `full_every` or longer ago (zero: never). Pages stored before an error stay stored. An expired authorisation
     marks the connection as needing re-authorisation (shown by `dunning status`); the day's rate limit stops this
-    connection only. Anything that is not a `DunningError` is a bug and propagates.
+    connection only. Anything that is not a `DunningError` is a bug and propagates; Ctrl-C propagates after saying
+    what was kept.
     """
+    progress = progress or NoProgress()
     state = store.sync_state(connection_name, full=full or store.full_sync_due(connection_name, full_every))
     summary = SyncSummary(connection=connection_name, full=state.full or state.cursor is None)
-    calls_before = provider.api.calls
+    calls_before = provider.calls
+    debtors = 0
+    progress.started(connection_name, "sync")
     try:
         for page in provider.sync(state):
             written = store.write_sync_page(connection_name, page)
             summary.fetched += len(page.invoices)
             summary.changed += written.changed
             summary.closed += written.closed
+            debtors += len(page.debtors)
             summary.problems.extend(page.problems)
+            summary.anomalies.extend(page.anomalies)
             for problem in page.problems:
                 log.warning("%s: skipped %s", connection_name, problem)
+            for anomaly in page.anomalies:
+                log.warning("%s: %s", connection_name, anomaly)
             for invoice in page.invoices:
                 for anomaly in invoice.anomalies:  # stored as the platform has it, but worth a look
                     log.warning("%s: %s", connection_name, anomaly)
+            progress.page(connection_name, invoices=summary.fetched, debtors=debtors,
+                          calls=provider.calls - calls_before)
         if summary.full:
             summary.platform_warnings = _platform_warnings(provider, connection_name)
     except AuthorizationExpired as exc:
@@ -101,10 +115,16 @@ def sync_connection(
         )
     except DunningError as exc:
         summary.error = exc.named(connection_name)
+    except KeyboardInterrupt:
+        log.error("%s: interrupted; %d invoices and %d debtors already stored are kept, and the next sync carries "
+                  "on from the last stored page", connection_name, summary.fetched, debtors)
+        progress.finished(connection_name, "sync", ok=False)
+        raise
     finally:
-        summary.api_calls = provider.api.calls - calls_before
+        summary.api_calls = provider.calls - calls_before
     if summary.ok:
         store.mark_synced(connection_name, full=summary.full, platform_warnings=summary.platform_warnings)
+    progress.finished(connection_name, "sync", ok=summary.ok and not summary.anomalies)
     return summary
 
 
@@ -136,6 +156,7 @@ def sync_all(
     connection: str | None = None,
     full: bool = False,
     connect: Connect | None = None,
+    progress: Progress | None = None,
 ) -> list[SyncSummary]:
     """Sync every configured connection (or the one named), carrying on past a failing one.
 
@@ -148,12 +169,14 @@ def sync_all(
     full_every = timedelta(days=config.sync.full_every_days)
     summaries = []
     for connection_settings in settings:
-        summaries.append(_sync_one(store, connection_settings, connect, full=full, full_every=full_every))
+        summaries.append(_sync_one(store, connection_settings, connect, full=full, full_every=full_every,
+                                   progress=progress or NoProgress()))
     return summaries
 
 
 def _sync_one(
-    store: Store, settings: ConnectionSettings, connect: Connect, *, full: bool, full_every: timedelta
+    store: Store, settings: ConnectionSettings, connect: Connect, *, full: bool, full_every: timedelta,
+    progress: Progress,
 ) -> SyncSummary:
     name = settings.name
     try:
@@ -166,7 +189,7 @@ def _sync_one(
         log.exception("%s: the adapter could not be started", name)
         return SyncSummary(connection=name, error=redact(f"{name}: the adapter could not be started: {exc}"))
     try:
-        summary = sync_connection(store, provider, name, full=full, full_every=full_every)
+        summary = sync_connection(store, provider, name, full=full, full_every=full_every, progress=progress)
     except Exception as exc:  # a bug in one adapter must not stop the other connections
         log.exception("%s: sync failed unexpectedly", name)
         summary = SyncSummary(connection=name, error=redact(f"{name}: sync failed unexpectedly: {exc}"))
@@ -184,4 +207,5 @@ def _sync_one(
 
 
 def failed(summaries: Sequence[SyncSummary]) -> bool:
-    return any(not s.ok for s in summaries)
+    """Exit 1: a connection stopped early, or kept invoices open that the platform no longer accounts for."""
+    return any(not s.ok or s.anomalies for s in summaries)

@@ -194,6 +194,12 @@ class SyncPage(_Frozen):
     """The bookmark to store once this page is written; None keeps the previous one."""
     problems: tuple[str, ...] = ()
     """Records skipped as bad platform data, each naming the record (reported, never silently dropped)."""
+    compared: bool = False
+    """The invoices were compared with the store already (the sync machine hands over only what differs), so the
+    store writes them without comparing again."""
+    anomalies: tuple[str, ...] = ()
+    """Invoices the platform no longer lists but did not return when asked by id: kept open, each named; the sync
+    ends with exit 1 so a person looks."""
 
 
 class ReminderRequest(_Frozen):

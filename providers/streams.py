@@ -218,7 +218,7 @@ class _Run:
             last = index == len(chunks) - 1
             if last and cursor is not None:
                 self.cursor = cursor
-            yield SyncPage(invoices=tuple(chunk), debtors=tuple(debtors) if index == 0 else (),
+            yield SyncPage(invoices=tuple(chunk), debtors=tuple(debtors) if index == 0 else (), compared=True,
                            closed_invoice_ids=tuple(settled) if last else (),
                            problems=tuple(problems) if last else (), cursor=self.cursor if last else None)
 
@@ -239,7 +239,7 @@ def run(source: Source, state: SyncState, *, page_size: int, numbered: bool = Tr
         yield from machine.take(batch)
     missing = [i for i in asked if i not in machine.seen]
     if missing:
-        yield SyncPage(problems=tuple(_missing(i) for i in missing), cursor=machine.cursor)
+        yield SyncPage(anomalies=tuple(_missing(i) for i in missing), cursor=machine.cursor)
 
 
 def _missing(invoice_id: str) -> str:

@@ -66,7 +66,7 @@ class SyncPagesMixin(EventsMixin):
             if conn.execute(select(c.name).where(c.name == connection)).one_or_none() is None:
                 raise StoreError("unknown connection: register it before writing sync pages", connection=connection)
             self._upsert_debtors(conn, connection, page.debtors, now)
-            changed, closed = self._upsert_invoices(conn, connection, page.invoices, now)
+            changed, closed = self._upsert_invoices(conn, connection, page.invoices, now, compared=page.compared)
             closed += self._close_invoices(conn, connection, page.closed_invoice_ids, now)
             if page.cursor is not None:
                 conn.execute(schema.connections.update().where(c.name == connection).values(sync_cursor=page.cursor))
@@ -85,7 +85,7 @@ class SyncPagesMixin(EventsMixin):
                 )
 
     def _upsert_invoices(
-        self, conn: Connection, connection: str, invoices: Sequence[Invoice], now: datetime
+        self, conn: Connection, connection: str, invoices: Sequence[Invoice], now: datetime, *, compared: bool = False
     ) -> tuple[int, int]:
         i = schema.invoices.c
         old_rows: dict[str, Row[Any]] = {}
@@ -109,8 +109,8 @@ class SyncPagesMixin(EventsMixin):
                 )
                 changed += 1
                 continue
-            if all(getattr(old, key) == value for key, value in values.items()):
-                continue
+            if not compared and all(getattr(old, key) == value for key, value in values.items()):
+                continue  # the sync machine compared already (`page.compared`); other callers are checked here
             changed += 1
             history = _history_between(old, invoice, now.date())
             if EventKind.CLOSED in {e.kind for e in history}:

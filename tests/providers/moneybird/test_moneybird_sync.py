@@ -115,7 +115,7 @@ def test_invoices_that_left_the_open_set_are_closed_on_evidence_only(sim, provid
     assert sim.call_count(SYNC_GET, "POST") == posts + 2
     # ... one Moneybird does not return at all is an anomaly: kept open and named
     assert books.invoices[deleted.id].is_open
-    assert any(deleted.id in problem and "kept open" in problem for problem in books.problems)
+    assert any(deleted.id in anomaly and "kept open" in anomaly for page in pages for anomaly in page.anomalies)
 
 
 def test_a_contact_changed_on_its_own_is_refetched_in_one_call(sim, provider, books):
