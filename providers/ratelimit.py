@@ -142,7 +142,7 @@ class RateLimiter:
         wait = self._blocked_until - now
         for window in self.windows:
             calls = self._log[window.name]
-            while calls and calls[0] <= now - window.seconds:
+            while calls and calls[0] + window.seconds <= now:
                 calls.popleft()
             if len(calls) >= window.limit:
                 wait = max(wait, calls[0] + window.seconds - now)

@@ -115,8 +115,9 @@ class MoneybirdProvider(Provider):
         stored open invoices the open listing no longer holds are leavers (the machine asks for them by id)."""
         connection = self.settings.name
         state = known.state
+        contact_versions = self.api.started(self.client.contact_versions)  # both lists at once
         open_now = mapping.versions(self.client.invoice_versions(mapping.OPEN_FILTER))
-        contacts_now = mapping.versions(self.client.contact_versions())
+        contacts_now = mapping.versions(contact_versions())
         wanted = [invoice_id for invoice_id, version in open_now.items() if not known.unchanged(invoice_id, version)]
         current: set[str] = set()
         """Debtors stored during this sync (or unchanged since the last one)."""

@@ -238,23 +238,25 @@ class XeroClient:
         return body
 
     def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None, *,
-                 parallel: bool = True) -> Iterator[Page]:
+                 parallel: bool = True, zoned: bool | None = None) -> Iterator[Page]:
         """Every page; `If-Modified-Since` is sent as `…Z` (RFC 3339, as the spec and the SDKs write it), and
         once more without the zone (`2026-11-23T10:00:00`, as providers.md writes it) if the first page of a
-        listing is refused with a 400: which forms Xero accepts is not confirmed, so both work."""
+        listing is refused with a 400: which forms Xero accepts is not confirmed, so both work. Two listings may
+        run at once: each decides by the form it sent itself."""
+        zoned = self.zoned_since if zoned is None else zoned
         answered = False
         try:
-            headers = {"If-Modified-Since": if_modified_since(since, zoned=self.zoned_since)} if since else None
+            headers = {"If-Modified-Since": if_modified_since(since, zoned=zoned)} if since else None
             for response in self.api.pages(path, XeroPaginator(key, parallel), headers=headers,
                                            params={**params, "page": 1, "pageSize": PAGE_SIZE}):
                 answered = True
                 yield _page(response, key)
         except PlatformError as exc:
-            if answered or since is None or exc.status != 400 or not self.zoned_since:
+            if answered or since is None or exc.status != 400 or not zoned:
                 raise
             self.zoned_since = False
             try:
-                yield from self._listing(path, key, params, since, parallel=parallel)
+                yield from self._listing(path, key, params, since, parallel=parallel, zoned=False)
             except PlatformError:
                 self.zoned_since = True  # the zone was not the problem
                 raise

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from providers.base import ConnectionSettings, SyncPage, SyncState, Token
-from providers.parallel import first_started, in_order, started
+from providers.parallel import AHEAD, first_started, in_order, started
 from providers.simkit import VirtualClock
 from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider, client
@@ -62,7 +62,7 @@ def test_a_failure_is_raised_at_its_place_and_later_tasks_are_not_started() -> N
     assert [next(results), next(results)] == [0, 1]
     with pytest.raises(ValueError, match="task 2 failed"):
         next(results)
-    assert len(tracker.started) <= 2 + 3 + 1  # no more than the window ahead of the failure
+    assert len(tracker.started) <= 2 + AHEAD * 3  # no more than the look-ahead beyond the failure
 
 
 def test_reading_runs_at_most_n_tasks_ahead_of_a_consumer_that_stops() -> None:
@@ -70,7 +70,7 @@ def test_reading_runs_at_most_n_tasks_ahead_of_a_consumer_that_stops() -> None:
     results = in_order((tracker.task(n) for n in range(100)), at_once=5)
     assert next(results) == 0
     results.close()
-    assert len(tracker.started) <= 6 and tracker.running == 0
+    assert len(tracker.started) <= AHEAD * 5 + 1 and tracker.running == 0
 
 
 def test_a_started_call_runs_beside_the_caller_and_hands_over_its_answer_or_failure() -> None:
