@@ -51,7 +51,8 @@ def export(
                     ["case", "connection", "debtor_name", "invoices", "status", "total"])
     for outcome in result.outcomes:
         if outcome.status == "held_back":
-            typer.echo(f"case {outcome.case} ({outcome.connection}, {outcome.debtor_name}): held back, missing: "
+            # the debtor by its id: error output carries no personal data
+            typer.echo(f"case {outcome.case} ({outcome.connection}, debtor {outcome.debtor}): held back, missing: "
                        + "; ".join(outcome.missing), err=True)
         for warning in outcome.warnings:
             typer.echo(f"case {outcome.case}: warning: {warning}", err=True)
