@@ -2,6 +2,7 @@
 
 from connector.store.errors import StoreError
 from connector.store.locks import Busy
+from connector.store.reads import InvoiceRecord
 from connector.store.store import ConnectionStatus, OutboxEntry, PageWritten, Store
 
-__all__ = ["Busy", "ConnectionStatus", "OutboxEntry", "PageWritten", "Store", "StoreError"]
+__all__ = ["Busy", "ConnectionStatus", "InvoiceRecord", "OutboxEntry", "PageWritten", "Store", "StoreError"]

@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, Row, or_, select, tuple_
+from sqlalchemy import Connection, and_, or_, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
 
 from connector.models import Debtor, Event, Invoice
 from connector.store import schema
-from connector.store.base import chunks
 from connector.store.events import EventsMixin
-from connector.store.rows import DEBTOR_COLUMNS, INVOICE_COLUMNS, debtor_from_row, invoice_from_row
+from connector.store.rows import (
+    DEBTOR_COLUMNS,
+    EVENT_COLUMNS,
+    INVOICE_COLUMNS,
+    debtor_from_row,
+    event_from_row,
+    invoice_from_row,
+)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRecord:
+    """An invoice with its whole history and the store's own dates: what a report looks back over."""
+
+    invoice: Invoice
+    events: tuple[Event, ...]
+    first_seen_at: datetime
+    """When a sync first stored it (the store knows nothing of it before)."""
+    closed_at: datetime | None
+    """When it left the open set (None while open)."""
 
 
 class ReadsMixin(EventsMixin):
@@ -45,64 +65,122 @@ class ReadsMixin(EventsMixin):
         with self.engine.connect() as conn:
             return [invoice_from_row(row) for row in conn.execute(query.order_by(i.connection, i.id))]
 
+    def debtors(self, connection: str | None = None) -> dict[tuple[str, str], Debtor]:
+        """Every debtor, by (connection, platform id)."""
+        d = schema.debtors.c
+        query = select(*DEBTOR_COLUMNS)
+        if connection is not None:
+            query = query.where(d.connection == connection)
+        with self.engine.connect() as conn:
+            return {(row[0], row[1]): debtor_from_row(row) for row in conn.execute(query)}
+
+    def iter_invoice_records(self, connection: str | None = None, *, batch_size: int = 2000) -> Iterator[InvoiceRecord]:
+        """Every invoice, open or closed, with its history, oldest first, in constant memory (keyset paging by id,
+        each batch in its own short transaction)."""
+        i = schema.invoices.c
+        after = 0
+        while True:
+            query = select(i.id, i.first_seen_at, i.closed_at, *INVOICE_COLUMNS).where(i.id > after)
+            if connection is not None:
+                query = query.where(i.connection == connection)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(i.id).limit(batch_size)).all()
+                if not rows:
+                    return
+                history = self._events_of(conn, [row[0] for row in rows])
+            for row in rows:
+                yield InvoiceRecord(invoice_from_row(row[3:]), history.get(row[0], ()), row[1], row[2])
+            after = rows[-1][0]
+
     def iter_open_invoices(
         self, connection: str | None = None, *, batch_size: int = 1000
     ) -> Iterator[tuple[Invoice, Debtor, tuple[Event, ...]]]:
         """Every open invoice with its debtor and history, in constant memory.
 
         Invoices of one debtor come one after another (ordered by connection, debtor, id), so a planner can
-        group them as it streams. Each batch is read by keyset paging in its own short transaction with one query
-        for the debtors and one for the histories, so callers may write to the store while iterating. An open
-        invoice whose debtor the platform never delivered is left out with a warning naming it.
+        group them as it streams. Each batch is read by keyset paging in its own short transaction: one query for
+        the invoices with their debtor (joined; each debtor decoded once), one for the histories of the same key
+        range, so callers may write to the store while iterating. An open invoice whose debtor the platform never
+        delivered is left out with a warning naming it.
         """
-        i = schema.invoices.c
+        i, d = schema.invoices.c, schema.debtors.c
+        invoices_and_debtors = schema.invoices.outerjoin(
+            schema.debtors, and_(d.connection == i.connection, d.platform_id == i.debtor_id)
+        )
         order = (i.connection, i.debtor_id, i.id)
+        first_debtor_column = 1 + len(INVOICE_COLUMNS)
         after: tuple[str, str, int] | None = None
         while True:
-            query = select(i.id, *INVOICE_COLUMNS).where(i.is_open.is_(True))
+            in_range = [i.is_open.is_(True)]
             if connection is not None:
-                query = query.where(i.connection == connection)
+                in_range.append(i.connection == connection)
             if after is not None:
-                # Spelled out rather than one (connection, debtor_id, id) row-value comparison: SQLite cannot walk
-                # the index in order for that one and sorted the whole remainder for every batch (quadratic: a
-                # 1,000,000-invoice store took ~0.7 s per batch). These forms read the index in order.
-                last_connection, last_debtor, last_id = after
-                if connection is not None:
-                    query = query.where(i.debtor_id >= last_debtor, or_(i.debtor_id > last_debtor, i.id > last_id))
-                else:
-                    query = query.where(
-                        tuple_(i.connection, i.debtor_id) >= tuple_(last_connection, last_debtor),
-                        or_(i.connection > last_connection, i.debtor_id > last_debtor, i.id > last_id),
-                    )
+                in_range.append(_key_after(after, same_connection=connection is not None))
+            query = select(i.id, *INVOICE_COLUMNS, *DEBTOR_COLUMNS).select_from(invoices_and_debtors)
             with self.engine.connect() as conn:
-                rows = conn.execute(query.order_by(*order).limit(batch_size)).all()
+                rows = conn.execute(query.where(*in_range).order_by(*order).limit(batch_size)).all()
                 if not rows:
                     return
-                debtors_by_key = _debtors_of(conn, rows)
-                history = self._events_of(conn, [row[0] for row in rows])
+                last = rows[-1]
+                after = (last[1], last[4], last[0])
+                history = _events_in_range(conn, [*in_range, _key_up_to(after, same_connection=connection is not None)])
+            debtor, debtor_key = None, None
             for row in rows:
-                # (id, connection, platform_id, number, debtor_id, ...): positions, as the columns are selected
-                debtor = debtors_by_key.get((row[1], row[4]))
+                # (id, connection, platform_id, number, debtor_id, ..., debtor columns): positions, as selected
+                if (row[1], row[4]) != debtor_key:
+                    debtor_key = (row[1], row[4])
+                    found = row[first_debtor_column:]
+                    debtor = None if found[1] is None else debtor_from_row(found)
                 if debtor is None:
                     log.warning(
                         "%s: invoice %s is open but its debtor %s was never synced; it is not planned",
                         row[1], row[3] or f"id {row[2]}", row[4],
                     )
                     continue
-                yield invoice_from_row(row[1:]), debtor, history.get(row[0], ())
-            last = rows[-1]
-            after = (last[1], last[4], last[0])
+                yield invoice_from_row(row[1:first_debtor_column]), debtor, history.get(row[0], ())
 
 
-def _debtors_of(conn: Connection, invoice_rows: Sequence[Row[Any]]) -> dict[tuple[str, str], Debtor]:
-    """The debtors of rows selected as (id, *INVOICE_COLUMNS), by (connection, platform id)."""
-    d = schema.debtors.c
-    wanted: dict[str, set[str]] = {}
-    for row in invoice_rows:
-        wanted.setdefault(row[1], set()).add(row[4])
-    found: dict[tuple[str, str], Debtor] = {}
-    for connection, platform_ids in wanted.items():
-        for chunk in chunks(sorted(platform_ids)):
-            query = select(*DEBTOR_COLUMNS).where(d.connection == connection, d.platform_id.in_(chunk))
-            found.update({(row[0], row[1]): debtor_from_row(row) for row in conn.execute(query)})
-    return found
+def _key_after(key: tuple[str, str, int], *, same_connection: bool) -> ColumnElement[bool]:
+    """Invoices after `key` in (connection, debtor, id) order.
+
+    Spelled out rather than one row-value comparison: SQLite cannot walk the index in order for that one and sorted
+    the whole remainder for every batch (quadratic: a 1,000,000-invoice store took ~0.7 s per batch)."""
+    i = schema.invoices.c
+    connection, debtor, invoice_id = key
+    if same_connection:
+        return and_(i.debtor_id >= debtor, or_(i.debtor_id > debtor, i.id > invoice_id))
+    return and_(
+        tuple_(i.connection, i.debtor_id) >= tuple_(connection, debtor),
+        or_(i.connection > connection, i.debtor_id > debtor, i.id > invoice_id),
+    )
+
+
+def _key_up_to(key: tuple[str, str, int], *, same_connection: bool) -> ColumnElement[bool]:
+    """Invoices up to and including `key` in (connection, debtor, id) order."""
+    i = schema.invoices.c
+    connection, debtor, invoice_id = key
+    if same_connection:
+        return and_(i.debtor_id <= debtor, or_(i.debtor_id < debtor, i.id <= invoice_id))
+    return and_(
+        tuple_(i.connection, i.debtor_id) <= tuple_(connection, debtor),
+        or_(i.connection < connection, i.debtor_id < debtor, i.id <= invoice_id),
+    )
+
+
+def _events_in_range(conn: Connection, in_range: Sequence[ColumnElement[bool]]) -> dict[int, tuple[Event, ...]]:
+    """The histories of the open invoices `in_range` selects (one query over the same index range, no id lists)."""
+    e, i = schema.events.c, schema.invoices.c
+    query = (
+        select(e.invoice_id, *EVENT_COLUMNS)
+        .select_from(schema.events.join(schema.invoices, i.id == e.invoice_id))
+        .where(*in_range)
+        .order_by(e.invoice_id, e.id)
+    )
+    found: dict[int, list[Event]] = {}
+    for row in conn.execute(query):
+        event = event_from_row(row[1:])
+        if row[0] in found:
+            found[row[0]].append(event)
+        else:
+            found[row[0]] = [event]
+    return {key: tuple(value) for key, value in found.items()}

@@ -1,0 +1,350 @@
+"""The report's figures, computed from the store in one pass over its invoices (values in, values out).
+
+Everything here is per connection and currency: amounts in different currencies are never added up. Each figure
+says what it counts, so the page can state it:
+
+- aging: open, collectable invoices by days past their due date on the report date;
+- DSO (days sales outstanding): receivables on a day / credit sales of the `DSO_DAYS` days up to it × `DSO_DAYS`;
+  sales are the invoices the store has seen (an invoice paid before any sync saw it is missing, so early in the
+  store's life DSO reads high); the trend gives the figure at each month end since the store's first sync;
+- effect of reminders: of the reminders sent at each step, the share whose invoice was paid (closed, or its
+  outstanding amount reached zero) within 7, 14 and 30 days; a reminder counts for a window once the window has
+  passed;
+- claimable today: what a handoff on the report date could state (ESC's pricing of the handoff step): statutory
+  or commercial interest and the collection costs, EUR only (the statutory scale is in euros).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from connector.capabilities import Capabilities
+from connector.escalation.action import ActionInvoice
+from connector.escalation.debtor import plan_debtor
+from connector.escalation.history import read_history
+from connector.escalation.policy import STEP_ORDER, Policy
+from connector.escalation.pricing import cost_base, price
+from connector.models import Debtor, Event, EventKind, Invoice
+from connector.store.reads import InvoiceRecord
+
+ZERO = Decimal(0)
+BUCKETS = ("not_due", "d1_30", "d31_60", "d61_90", "d90_plus")
+"""Aging buckets by days past due: not yet due (0 or less), 1–30, 31–60, 61–90, more than 90."""
+EFFECT_WINDOWS = (7, 14, 30)
+DSO_DAYS = 90
+TOP_DEBTORS = 10
+TREND_POINTS = 24
+"""Month ends shown in the DSO trend at most (the most recent ones)."""
+
+
+def bucket(days_overdue: int) -> str:
+    if days_overdue <= 0:
+        return "not_due"
+    if days_overdue <= 30:
+        return "d1_30"
+    if days_overdue <= 60:
+        return "d31_60"
+    if days_overdue <= 90:
+        return "d61_90"
+    return "d90_plus"
+
+
+@dataclass
+class Aging:
+    amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(BUCKETS, ZERO))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.amounts.values(), ZERO)
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class TopDebtor:
+    name: str
+    platform_id: str
+    outstanding: Decimal
+    invoices: int
+    oldest_days_overdue: int
+    current_step: str | None
+    """The most advanced step taken on any of the debtor's open invoices (None: no reminder yet)."""
+    due_today: str | None
+    """The step the planner has for the debtor on the report date (None: nothing due)."""
+
+
+@dataclass(frozen=True)
+class DsoPoint:
+    on: date
+    receivables: Decimal
+    sales: Decimal
+
+    @property
+    def dso(self) -> Decimal | None:
+        """Days, to one decimal; None when there were no sales in the period."""
+        if self.sales <= 0:
+            return None
+        return (self.receivables / self.sales * DSO_DAYS).quantize(Decimal("0.1"))
+
+
+@dataclass
+class StepEffect:
+    step: str
+    sent: int = 0
+    eligible: dict[int, int] = field(default_factory=lambda: dict.fromkeys(EFFECT_WINDOWS, 0))
+    paid: dict[int, int] = field(default_factory=lambda: dict.fromkeys(EFFECT_WINDOWS, 0))
+
+    def share(self, window: int) -> Decimal | None:
+        """The share paid within `window` days, 0–1; None when no reminder's window has passed yet."""
+        if not self.eligible[window]:
+            return None
+        return Decimal(self.paid[window]) / Decimal(self.eligible[window])
+
+
+@dataclass(frozen=True)
+class HeldInvoice:
+    debtor: str
+    invoice: str
+    outstanding: Decimal
+    reason: str
+    arrangement: bool
+
+
+@dataclass
+class Claimable:
+    interest: Decimal = ZERO
+    costs: Decimal = ZERO
+    debtors: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return self.interest + self.costs
+
+
+@dataclass
+class Section:
+    """Everything the report shows for one connection in one currency."""
+
+    connection: str
+    currency: str
+    aging: Aging = field(default_factory=Aging)
+    top_debtors: list[TopDebtor] = field(default_factory=list)
+    dso: DsoPoint | None = None
+    dso_trend: list[DsoPoint] = field(default_factory=list)
+    effects: list[StepEffect] = field(default_factory=list)
+    held: list[HeldInvoice] = field(default_factory=list)
+    claimable: Claimable | None = None
+    """None outside EUR."""
+
+
+@dataclass
+class _Book:
+    """One connection and currency while the pass collects it."""
+
+    open_rows: dict[str, list[tuple[Invoice, Sequence[Event]]]] = field(default_factory=dict)
+    """Debtor id → its open collectable invoices with their histories."""
+    all_invoices: list[tuple[Invoice, Sequence[Event], date, date | None]] = field(default_factory=list)
+    """(invoice, events, first seen, closed on) for the DSO history."""
+    effects: dict[str, StepEffect] = field(default_factory=dict)
+
+
+def collect(
+    records: Iterable[InvoiceRecord],
+    debtors: Mapping[tuple[str, str], Debtor],
+    policy: Policy,
+    as_of: date,
+    *,
+    capabilities: Mapping[str, Capabilities] | None = None,
+) -> list[Section]:
+    """The sections of the report, sorted by connection and currency."""
+    books: dict[tuple[str, str], _Book] = {}
+    for record in records:
+        invoice = record.invoice
+        if invoice.issue_date > as_of:
+            continue
+        book = books.setdefault((invoice.connection, invoice.currency), _Book())
+        closed_on = record.closed_at.date() if record.closed_at is not None else None
+        if not invoice.is_credit_note:
+            book.all_invoices.append((invoice, record.events, record.first_seen_at.date(), closed_on))
+        _count_effects(book.effects, invoice, record.events, closed_on, as_of)
+        if invoice.is_collectable and (closed_on is None or closed_on > as_of):
+            book.open_rows.setdefault(invoice.debtor_id, []).append((invoice, record.events))
+    sections = []
+    for (connection, currency), book in sorted(books.items()):
+        section = Section(connection, currency)
+        _aging_and_holds(section, book, debtors, policy, as_of)
+        section.top_debtors = _top_debtors(book, connection, debtors, policy, as_of, (capabilities or {}).get(connection))
+        section.dso_trend = _dso_trend(book, as_of)
+        section.dso = section.dso_trend[-1] if section.dso_trend else None
+        section.effects = [book.effects[step] for step in STEP_ORDER if step in book.effects]
+        if currency == "EUR":
+            section.claimable = _claimable(book, connection, currency, debtors, policy, as_of)
+        sections.append(section)
+    return sections
+
+
+def _aging_and_holds(
+    section: Section, book: _Book, debtors: Mapping[tuple[str, str], Debtor], policy: Policy, as_of: date
+) -> None:
+    resolved = policy.for_connection(section.connection)
+    for debtor_id, rows in book.open_rows.items():
+        debtor = debtors.get((section.connection, debtor_id))
+        for invoice, events in rows:
+            key = bucket((as_of - invoice.due_date).days)
+            section.aging.amounts[key] += invoice.outstanding
+            section.aging.counts[key] += 1
+            if not events and invoice.promised_payment_date is None:
+                continue
+            history = read_history(invoice, events, resolved, as_of)
+            if history.hold is not None:
+                section.held.append(HeldInvoice(
+                    debtor.name if debtor else debtor_id, invoice.label, invoice.outstanding, history.hold,
+                    arrangement="arrangement" in history.hold,
+                ))
+    section.held.sort(key=lambda row: (row.debtor, row.invoice))
+
+
+def _rows(
+    book: _Book, connection: str, debtor_id: str, debtors: Mapping[tuple[str, str], Debtor]
+) -> tuple[Debtor | None, list[tuple[Invoice, Debtor, Sequence[Event]]]]:
+    """The debtor and its open rows as the planner takes them (no rows for a debtor never synced)."""
+    debtor = debtors.get((connection, debtor_id))
+    if debtor is None:
+        return None, []
+    return debtor, [(invoice, debtor, events) for invoice, events in book.open_rows[debtor_id]]
+
+
+def _top_debtors(
+    book: _Book,
+    connection: str,
+    debtors: Mapping[tuple[str, str], Debtor],
+    policy: Policy,
+    as_of: date,
+    capabilities: Capabilities | None,
+) -> list[TopDebtor]:
+    owed = sorted(
+        ((sum((i.outstanding for i, _e in rows), ZERO), debtor_id) for debtor_id, rows in book.open_rows.items()),
+        key=lambda item: (-item[0], item[1]),
+    )[:TOP_DEBTORS]
+    resolved = policy.for_connection(connection)
+    found = []
+    for outstanding, debtor_id in owed:
+        debtor, rows = _rows(book, connection, debtor_id, debtors)
+        taken: set[str] = set()
+        for invoice, _debtor, events in rows:
+            taken.update(read_history(invoice, events, resolved, as_of).taken)
+        current = max(taken, key=STEP_ORDER.index) if taken else None
+        actions = plan_debtor(rows, policy, as_of, capabilities) if rows else []
+        due = max((a.step.value for a in actions), key=STEP_ORDER.index) if actions else None
+        found.append(TopDebtor(
+            name=debtor.name if debtor else debtor_id,
+            platform_id=debtor_id,
+            outstanding=outstanding,
+            invoices=len(book.open_rows[debtor_id]),
+            oldest_days_overdue=max((as_of - i.due_date).days for i, _e in book.open_rows[debtor_id]),
+            current_step=current,
+            due_today=due,
+        ))
+    return found
+
+
+def _paid_on(invoice: Invoice, events: Sequence[Event], closed_on: date | None) -> date | None:
+    """The day the invoice was seen paid (closed, or nothing left outstanding), if it was."""
+    for event in events:
+        if event.kind is EventKind.CLOSED or (
+            event.kind is EventKind.PAYMENT_SEEN and Decimal(str(event.data.get("outstanding", "1"))) <= 0
+        ):
+            return event.on
+    return closed_on if closed_on is not None and not invoice.is_open else None
+
+
+def _count_effects(
+    effects: dict[str, StepEffect], invoice: Invoice, events: Sequence[Event], closed_on: date | None, as_of: date
+) -> None:
+    sent = [e for e in events if e.kind is EventKind.REMINDER_SENT and e.step and e.on <= as_of]
+    if not sent:
+        return
+    paid = _paid_on(invoice, events, closed_on)
+    for event in sent:
+        effect = effects.setdefault(event.step, StepEffect(event.step))  # type: ignore[arg-type]
+        effect.sent += 1
+        for window in EFFECT_WINDOWS:
+            if event.on + timedelta(days=window) > as_of:
+                continue
+            effect.eligible[window] += 1
+            if paid is not None and event.on <= paid <= event.on + timedelta(days=window):
+                effect.paid[window] += 1
+
+
+def _month_ends(first: date, last: date) -> list[date]:
+    ends = []
+    year, month = first.year, first.month
+    while True:
+        following = date(year + month // 12, month % 12 + 1, 1)
+        end = following - timedelta(days=1)
+        if end >= last:
+            break
+        ends.append(end)
+        year, month = following.year, following.month
+    return [*ends[-(TREND_POINTS - 1):], last]
+
+
+def _dso_trend(book: _Book, as_of: date) -> list[DsoPoint]:
+    """DSO at each month end since the store first saw an invoice of this book, and on the report date."""
+    if not book.all_invoices:
+        return []
+    start = min(first for _i, _e, first, _c in book.all_invoices)
+    days = _month_ends(min(start, as_of), as_of)
+    receivables = dict.fromkeys(days, ZERO)
+    sales = dict.fromkeys(days, ZERO)
+    for invoice, events, _first, closed_on in book.all_invoices:
+        later_payments = [(e.on, Decimal(str(e.data.get("amount", 0)))) for e in events
+                          if e.kind is EventKind.PAYMENT_SEEN]
+        for day in days:
+            if day - timedelta(days=DSO_DAYS) < invoice.issue_date <= day:
+                sales[day] += invoice.total
+            if invoice.issue_date > day or (closed_on is not None and closed_on <= day):
+                continue
+            owed = invoice.outstanding + sum((amount for on, amount in later_payments if on > day), ZERO)
+            receivables[day] += max(owed, ZERO)
+    return [DsoPoint(day, receivables[day], sales[day]) for day in days]
+
+
+def _claimable(
+    book: _Book, connection: str, currency: str, debtors: Mapping[tuple[str, str], Debtor], policy: Policy, as_of: date
+) -> Claimable:
+    resolved = policy.for_connection(connection)
+    found = Claimable()
+    for debtor_id, rows in book.open_rows.items():
+        debtor = debtors.get((connection, debtor_id))
+        overdue = [(i, e) for i, e in rows if i.due_date < as_of]
+        if debtor is None or not overdue:
+            continue
+        notice = None
+        lines = []
+        for invoice, events in overdue:
+            history = read_history(invoice, events, resolved, as_of)
+            notice = history.taken.get("notice_of_default", notice)
+            lines.append((invoice, history))
+        invoices = tuple(
+            ActionInvoice(invoice, (as_of - invoice.due_date).days,
+                          cost_base(invoice, debtor.kind, history.taken.get("notice_of_default"), resolved))
+            for invoice, history in lines
+        )
+        priced = price("handoff", as_of, debtor.kind, currency, invoices, notice, resolved)
+        if priced.interest:
+            found.interest += priced.interest
+        if priced.costs:
+            found.costs += priced.costs
+        if priced.interest or priced.costs:
+            found.debtors += 1
+        found.warnings.extend(w for w in priced.warnings if w not in found.warnings)
+    return found
+

@@ -1,0 +1,155 @@
+"""The report as one self-contained HTML file: Jinja2 templates of this package, Babel for numbers, amounts and
+dates in the reader's language, pygal's SVG inline, the CSS inline; nothing to fetch, nothing that must run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from connector.report import charts
+from connector.report.figures import BUCKETS, EFFECT_WINDOWS, Section
+from connector.report.texts import LOCALES, TEXTS, Lang, step_name
+from providers.files import write_atomically
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    connection: str
+    kind: str
+    debtor: str
+    invoices: str
+    step: str | None
+    reason: str
+    created_on: str | None
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    connection: str
+    reference: str
+    debtor: str
+    status: str
+    exported_on: date | None
+    currency: str
+    totals: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the template shows, besides the sections."""
+
+    store: str
+    as_of: date
+    made_at: datetime
+    version: str
+    lang: Lang
+    sections: Sequence[Section]
+    tasks: Sequence[TaskRow]
+    cases: Sequence[CaseRow]
+
+
+class Formats:
+    """Babel's formats for one locale, as the template's helpers."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.locale = LOCALES[lang]
+
+    def money(self, amount: Decimal | float, currency: str) -> str:
+        return format_currency(amount, currency, locale=self.locale)
+
+    def number(self, value: Decimal | float | int, decimals: int = 0) -> str:
+        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, share: Decimal | None) -> str | None:
+        return None if share is None else format_percent(share, locale=self.locale)
+
+    def date(self, day: date) -> str:
+        return format_date(day, format="long", locale=self.locale)
+
+    def short_date(self, day: date) -> str:
+        return format_date(day, format="medium", locale=self.locale)
+
+    def datetime(self, moment: datetime) -> str:
+        return format_datetime(moment, format="medium", tzinfo=moment.tzinfo, locale=self.locale)
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("connector.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_ENV = _environment()
+
+
+def _charts(section: Section, texts: Mapping[str, str], formats: Formats) -> dict[str, str]:
+    money = lambda value: formats.money(value, section.currency)  # noqa: E731 - a formatter for the chart's labels
+    found = {
+        "aging": charts.bars(
+            [texts[key] for key in BUCKETS], [(texts["amount"], [section.aging.amounts[key] for key in BUCKETS])],
+            money,
+        )
+    }
+    if len(section.dso_trend) > 1:
+        found["dso"] = charts.line(
+            [formats.short_date(point.on) for point in section.dso_trend],
+            [point.dso for point in section.dso_trend],
+            lambda value: formats.number(value, 1),
+        )
+    if section.effects:
+        found["effect"] = charts.bars(
+            [step_name(dict(texts), effect.step) for effect in section.effects],
+            [
+                (texts["within"].format(days=window),
+                 [None if (share := effect.share(window)) is None else share * 100 for effect in section.effects])
+                for window in EFFECT_WINDOWS
+            ],
+            lambda value: f"{formats.number(value)} %",
+            show_legend=True,
+        )
+    return found
+
+
+def case_totals(cases: Sequence[CaseRow]) -> list[tuple[str, dict[str, Decimal]]]:
+    """Per currency, the sums of the cases' principal, interest, costs and total."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for case in cases:
+        into = sums.setdefault(case.currency, dict.fromkeys(("principal", "interest", "costs", "total"), Decimal(0)))
+        for key in into:
+            into[key] += case.totals.get(key, Decimal(0))
+    return sorted(sums.items())
+
+
+def render(page: Page) -> str:
+    """The HTML text of the report."""
+    texts = TEXTS[page.lang]
+    formats = Formats(page.lang)
+    context: dict[str, Any] = {
+        "page": page,
+        "t": texts,
+        "f": formats,
+        "step": lambda name: step_name(texts, name),
+        "buckets": BUCKETS,
+        "windows": EFFECT_WINDOWS,
+        "charts": [_charts(section, texts, formats) for section in page.sections],
+        "case_totals": case_totals,
+    }
+    return _ENV.get_template("report.html.j2").render(context)
+
+
+def write(path: Path, html: str) -> None:
+    """Write the report in one step (a reader never sees half a page); private like the store it comes from."""
+    write_atomically(path, html, mode=0o600)
