@@ -11,7 +11,7 @@ from connector.models import Event, EventKind
 from connector.store import schema
 from connector.store.base import StoreBase, chunks
 from connector.store.errors import StoreError
-from connector.store.rows import as_driver_gives
+from connector.store.rows import EVENT_COLUMNS, event_from_row
 
 
 class EventsMixin(StoreBase):
@@ -50,12 +50,10 @@ class EventsMixin(StoreBase):
     def _events_of(conn: Connection, invoice_ids: Sequence[int]) -> dict[int, tuple[Event, ...]]:
         e = schema.events.c
         found: dict[int, list[Event]] = {}
-        # the event's date as the driver gives it: `Event` parses it while validating
-        columns = (e.invoice_id, e.kind, as_driver_gives(e.on_date), e.step, e.data, e.recorded_at)
         for chunk in chunks(invoice_ids):
-            query = select(*columns).where(e.invoice_id.in_(chunk)).order_by(e.invoice_id, e.id)
-            for invoice_id, kind, on, step, data, recorded_at in conn.execute(query):
-                event = Event(kind=kind, on=on, step=step, data=data, recorded_at=recorded_at)
+            query = select(e.invoice_id, *EVENT_COLUMNS).where(e.invoice_id.in_(chunk)).order_by(e.invoice_id, e.id)
+            for row in conn.execute(query):
+                invoice_id, event = row[0], event_from_row(row[1:])
                 if invoice_id in found:
                     found[invoice_id].append(event)
                 else:

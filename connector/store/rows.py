@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy import String, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
-from connector.models import Debtor, Invoice, Payment
+from connector.models import Address, Debtor, DebtorKind, Event, EventKind, Invoice, Payment
 from connector.store import schema
+from connector.store.columns import ExactDecimal
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -50,36 +51,79 @@ def _payments_json(payments: Sequence[Payment]) -> list[dict[str, str]] | None:
 
 def payments_from_column(stored: Any) -> tuple[Payment, ...]:
     """The JSON column's list back as `Payment`s (written from validated ones: no second validation)."""
+    stored = decoded_json(stored)
     if not stored:
         return ()
-    if isinstance(stored, str):  # the driver's text where the column is read untyped
-        stored = json.loads(stored)
     return tuple(
-        _as_stored(Payment, {"on": date.fromisoformat(p["on"]), "amount": Decimal(p["amount"])}) for p in stored
+        as_stored(Payment, {"on": date.fromisoformat(p["on"]), "amount": Decimal(p["amount"])}) for p in stored
     )
 
 
 def as_driver_gives(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A date or money column read as the driver gives it (ISO text on SQLite, a date on PostgreSQL; money as its
-    exact text), to be parsed once by the reader instead of first by SQLAlchemy's Python result processors."""
+    """A column read as the driver gives it (ISO text on SQLite, a date on PostgreSQL; money as its exact text;
+    JSON as text or as the driver decoded it), to be parsed once by the reader instead of first by SQLAlchemy's
+    Python result processors (the planner reads a million rows at a time)."""
     return type_coerce(column, String).label(column.key)
 
 
+def _raw_columns(table: Any, keys: Sequence[str]) -> tuple[ColumnElement[Any], ...]:
+    """Every column that SQLAlchemy would post-process (anything but plain text) as the driver gives it."""
+    return tuple(
+        column if isinstance(column.type, String) and not isinstance(column.type, _PROCESSED) else as_driver_gives(column)
+        for key in keys
+        for column in (table.c[key],)
+    )
+
+
+_PROCESSED = (ExactDecimal,)
+"""Text-stored types with a result processor of their own."""
+
 _DEBTOR_KEYS = ("connection", "platform_id", *DEBTOR_FIELDS)
-DEBTOR_COLUMNS = tuple(schema.debtors.c[key] for key in _DEBTOR_KEYS)
+DEBTOR_COLUMNS = _raw_columns(schema.debtors, _DEBTOR_KEYS)
 """What a `Debtor` is read from, in `_DEBTOR_KEYS` order."""
 _INVOICE_KEYS = ("connection", "platform_id", *INVOICE_FIELDS)
-INVOICE_COLUMNS = tuple(
-    as_driver_gives(column) if key in _INVOICE_DATES + _INVOICE_MONEY else column
-    for key in _INVOICE_KEYS
-    for column in (schema.invoices.c[key],)
-)
+INVOICE_COLUMNS = _raw_columns(schema.invoices, _INVOICE_KEYS)
 """What an `Invoice` is read from, in `_INVOICE_KEYS` order (no bookkeeping columns: they are not part of it)."""
+_ADDRESS_FIELDS = dict.fromkeys(Address.model_fields)
+
+
+def decoded_json(value: Any) -> Any:
+    """A JSON column as the driver gives it: text on SQLite, already decoded by PostgreSQL's driver."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def utc_timestamp(value: Any) -> datetime | None:
+    """A `UTCDateTime` column as the driver gives it (SQLite: naive ISO text in UTC) → an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+EVENT_COLUMNS = _raw_columns(schema.events, ("kind", "on_date", "step", "data", "recorded_at"))
+"""What an `Event` is read from."""
+_EVENT_KINDS = EventKind._value2member_map_
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    """An event from a row selected as `EVENT_COLUMNS` (written from a validated `Event`: not validated again)."""
+    kind, on, step, data, recorded_at = row
+    return as_stored(Event, {
+        "kind": _EVENT_KINDS[kind], "on": date.fromisoformat(on) if type(on) is str else on, "step": step,
+        "data": decoded_json(data), "recorded_at": utc_timestamp(recorded_at),
+    })
 
 
 def debtor_from_row(row: Sequence[Any]) -> Debtor:
-    """A debtor from a row selected as `DEBTOR_COLUMNS`."""
-    return Debtor.model_validate(dict(zip(_DEBTOR_KEYS, row, strict=True)))
+    """A debtor from a row selected as `DEBTOR_COLUMNS` (written from a validated `Debtor`: not validated again)."""
+    values = dict(zip(_DEBTOR_KEYS, row, strict=True))
+    values["kind"] = DebtorKind(values["kind"])
+    values["emails"] = tuple(decoded_json(values["emails"]))
+    address = _ADDRESS_FIELDS | decoded_json(values["address"])
+    address["lines"] = tuple(address["lines"] or ())
+    values["address"] = as_stored(Address, address)
+    return as_stored(Debtor, values)
 
 
 def invoice_from_row(row: Sequence[Any]) -> Invoice:
@@ -95,11 +139,14 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
             values[key] = date.fromisoformat(values[key])
     for key in _INVOICE_MONEY:
         values[key] = Decimal(values[key])
+    values["is_credit_note"] = bool(values["is_credit_note"])  # SQLite gives 0/1
+    values["is_open"] = bool(values["is_open"])
+    values["last_modified"] = utc_timestamp(values["last_modified"])
     values["payments"] = payments_from_column(values["payments"])
-    return _as_stored(Invoice, values)
+    return as_stored(Invoice, values)
 
 
-def _as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
+def as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
     """`model.model_construct(**values)` for a value of every field, already of its type: the same model without
     validation, minus model_construct's per-field Python loop (which made it slower than validating)."""
     instance = model.__new__(model)
