@@ -252,9 +252,9 @@ class Provider(abc.ABC):
     numbered_invoices: ClassVar[bool] = True
     """Every open invoice has a number on this platform (one without is bad data, kept out of the store)."""
     Options: ClassVar[type[BaseModel]] = NoOptions
-    replays_mail: ClassVar[bool] = False
-    """A mail repeated with the same idempotency key is answered without mailing again (Xero's Idempotency-Key,
-    while the platform keeps it): delivery may then resend a reminder a crash left in doubt."""
+    replay_window: ClassVar[timedelta | None] = None
+    """How long a mail repeated with the same idempotency key is answered without mailing again (Xero's
+    Idempotency-Key): within it delivery may resend a reminder a crash left in doubt; after it, it must not."""
     mailing_refused: str | None = None
     """Set when the platform refused its own mailing mechanism as such (not one reminder): delivery remembers it per
     connection and goes around it (our mail server, or a task) instead of asking again."""

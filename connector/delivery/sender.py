@@ -578,7 +578,8 @@ class ConnectionRun:
         for entry in self.store.outbox_rows(connection=self.connection, status=["sending"]):
             if not abandoned(entry, now):
                 continue
-            claim = {"claimant": claimant(), "claimed_at": now.isoformat()}
+            first = (entry.receipt or {}).get("first_claimed_at") or (entry.receipt or {}).get("claimed_at")
+            claim = {"claimant": claimant(), "claimed_at": now.isoformat(), "first_claimed_at": first}
             taken = self.store.outbox_take(entry, claim)
             if taken is None:
                 continue
@@ -632,12 +633,21 @@ class ConnectionRun:
                              detail="the platform shows the reminder went out (found after a crash)")
             self._mailed(entry, request, mailed)
             return
-        if went_out is None and not self.provider.replays_mail:
+        if went_out is None and not self._within_replay(receipt):
             self._task(entry, request, "refused",
                        f"a crash interrupted sending {request.step} and the platform cannot show whether it went out: "
                        "check the invoice's mail on the platform, then close this task", record_step=True)
             return
-        self._reminder(entry)  # no trace (or a replay-safe resend under the same key): send now
+        self._reminder(entry)  # no trace, or a resend under the same key the platform still answers from memory
+
+    def _within_replay(self, receipt: Mapping[str, Any]) -> bool:
+        """Whether a resend under the same key is still answered without a second mail (the platform's window)."""
+        window = self.provider.replay_window
+        try:
+            since = datetime.fromisoformat(str(receipt.get("first_claimed_at") or receipt.get("claimed_at")))
+        except ValueError:
+            return False
+        return window is not None and self.now() - since < window
 
     def work_again(self, entry: OutboxEntry) -> None:
         handler = {"task": self._call_task, "letter": self._letter, "note": self._note,

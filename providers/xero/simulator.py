@@ -163,7 +163,7 @@ class Organisation:
         self.reminders_enabled = False
         self.connected = True
         self.emails_sent_on: dict[date, int] = {}
-        self.idempotent: dict[tuple[str, str], tuple[int, bytes, str]] = {}
+        self.idempotent: dict[tuple[str, str], tuple[int, bytes, str, float]] = {}
         self._ids = random.Random(tenant_id)
 
     def new_id(self) -> str:
@@ -630,6 +630,7 @@ class XeroSimulator(SimulatorBase):
         email_daily_limit: int = 1000,
         granular_only: bool = True,
         latency: float = 0.0,
+        idempotency_window: float = 300.0,
     ) -> None:
         super().__init__(clock)
         self.organisations: dict[str, Organisation] = {}
@@ -641,6 +642,9 @@ class XeroSimulator(SimulatorBase):
         self.app_windows = RateWindows(self.clock, [Window("appminute", app_minute_limit, 60)])
         self.concurrent_limit = concurrent_limit
         self.email_daily_limit = email_daily_limit
+        self.idempotency_window = idempotency_window
+        """Seconds a repeated Idempotency-Key is answered from memory; after that Xero does the work again (the real
+        window is "minutes", its length unconfirmed)."""
         self.granular_only = granular_only
         self.latency = latency
         """Virtual seconds each API call takes (benchmarks), so elapsed time means something."""
@@ -986,12 +990,14 @@ class XeroSimulator(SimulatorBase):
         key = request.headers.get("Idempotency-Key")
         if key is not None and len(key) > 128:
             return self._validation("The Idempotency-Key header must be 128 characters or fewer")
-        if key is not None and (scope, key) in org.idempotent:
-            status, body, mimetype = org.idempotent[(scope, key)]
+        remembered = org.idempotent.get((scope, key)) if key is not None else None
+        if remembered is not None and self.clock.time() - remembered[3] < self.idempotency_window:
+            status, body, mimetype, _at = remembered
             return Response(body or None, status, mimetype=mimetype)
         response = act()
         if key is not None and response.status_code < 500:
-            org.idempotent[(scope, key)] = (response.status_code, response.get_data(), response.mimetype or "")
+            org.idempotent[(scope, key)] = (response.status_code, response.get_data(), response.mimetype or "",
+                                            self.clock.time())
         return response
 
     def _send_email(self, request: Request, org: Organisation, invoice_id: str) -> Response:
