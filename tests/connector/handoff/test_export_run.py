@@ -216,3 +216,35 @@ def test_a_14_day_letter_counting_from_its_date_is_void_and_earns_no_costs(book:
         "its text does not give fourteen days counted from the day after receipt"]
     assert "none claimed: invoice 2026-0102: the 14-day letter of 2026-08-20 is not valid" in (
         case["claim"]["costs_basis"])
+
+
+def test_the_handoff_notes_reach_the_platform_through_the_delivery_once(book: Store, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from connector.delivery.run import deliver_connection
+    from providers.base import Receipt
+
+    from ...conftest import FakeProvider
+
+    notes: list[tuple[str, str, str]] = []
+
+    class Platform(FakeProvider):
+        def add_note(self, invoice: Any, text: str, *, idempotency_key: str) -> Receipt:
+            notes.append((invoice.platform_id, text, idempotency_key))
+            return Receipt(platform_reference=f"note-{len(notes)}", sent_at=datetime.now(UTC))
+
+        def find_note(self, invoice: Any, idempotency_key: str) -> Receipt | None:
+            return None
+
+    result = _run(book, tmp_path)
+    config = config_for(tmp_path)
+    platform = Platform.connect(config.settings("acme"))
+    for _ in range(2):  # a second run finds nothing left to write
+        deliver_connection(book, config, platform, "acme", [], as_of=AS_OF)
+    cases = {o.invoices[0]: o.case for o in result.outcomes}
+    assert sorted(notes) == [
+        (invoice, f"Dunning Connector: handed to the collection agency (generic-json) on 2026-09-30 as case "
+                  f"{cases[invoice]}; no more reminders are sent.", f"handoff:{cases[invoice]}:{invoice}")
+        for invoice in ("IB1", "IC1")
+    ]
+    assert book.outbox_pending("acme") == []
