@@ -269,3 +269,78 @@ def test_tab_and_carriage_return_starts_are_neutralised_too() -> None:
 
     assert [neutralise(t) for t in ("\tx", "\rx", "=x", "+x", "-x", "@x", "x=1", "")] == [
         "'\tx", "'\rx", "'=x", "'+x", "'-x", "'@x", "x=1", ""]
+
+
+OWN_FORMAT = """
+description = "An agency of one's own: one row per case, semicolons, decimal comma, Dutch dates, Windows-1252"
+file_type = "csv"
+file_name = "dossiers.csv"
+encoding = "cp1252"
+delimiter = ";"
+decimal_separator = ","
+date_format = "%d-%m-%Y"
+rows = "case"
+
+[[columns]]
+name = "Klantnummer"
+value = "ACME-0042"
+
+[[columns]]
+name = "Dossier"
+source = "reference"
+required = true
+
+[[columns]]
+name = "Soort"
+source = "debtor.kind"
+values = { business = "B", consumer = "P" }
+
+[[columns]]
+name = "Naam"
+source = "debtor.name"
+max_length = 8
+
+[[columns]]
+name = "Facturen"
+source = "summary.invoice_numbers"
+join = "|"
+
+[[columns]]
+name = "Oudste vervaldatum"
+source = "summary.oldest_due_date"
+
+[[columns]]
+name = "Totaal"
+source = "claim.total"
+
+[[columns]]
+name = "Rente"
+source = "claim.interest"
+decimals = 3
+
+[[columns]]
+name = "Brief geldig"
+source = "consumer_letter.valid"
+values = { true = "ja", false = "nee" }
+
+[[columns]]
+name = "Termijn tot"
+source = "consumer_letter.term_end"
+date_format = "%Y%m%d"
+"""
+
+
+def test_an_own_format_file_sets_every_formatting_option(book: Store, tmp_path: Path) -> None:
+    (tmp_path / "own.toml").write_text(OWN_FORMAT, encoding="utf-8")
+    config = config_for(tmp_path)
+    agency = load_format("own.toml", base_dir=tmp_path)
+    result = export_cases(book, config, agency, AS_OF, out_dir=config.handoff_dir)
+    with (result.path / "dossiers.csv").open(encoding="cp1252", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    business, consumer = sorted(rows, key=lambda r: r["Soort"])
+    assert business == {"Klantnummer": "ACME-0042", "Dossier": business["Dossier"], "Soort": "B", "Naam": "Bakkerij",
+                        "Facturen": "2026-0101", "Oudste vervaldatum": "20-06-2026", "Totaal": "1180,78",
+                        "Rente": "30,780", "Brief geldig": "", "Termijn tot": ""}
+    assert (consumer["Soort"], consumer["Totaal"], consumer["Brief geldig"], consumer["Termijn tot"]) == (
+        "P", "597,04", "ja", "20260905")
+    assert result.outcomes[0].folder == str(result.path) and not (result.path / "documents").exists()
