@@ -109,3 +109,15 @@ def test_a_wrong_agency_is_a_configuration_error(cli: CliRunner, tmp_path: Path)
 def test_nothing_due_says_so(cli: CliRunner) -> None:
     result = cli.invoke(app, ["export", "--as-of", "2026-07-01"])
     assert result.exit_code == 0 and "No case is due" in result.stdout
+
+
+def test_an_export_without_an_agency_format_or_creditor_is_a_configuration_error(cli: CliRunner,
+                                                                                 tmp_path: Path) -> None:
+    (tmp_path / "dunning.toml").write_text(CONFIG.replace('agency = "generic-csv"\n', ""), encoding="utf-8")
+    result = cli.invoke(app, ["export", "--as-of", "2026-09-30"])
+    assert result.exit_code == 2 and result.stderr.startswith("handoff.agency: no agency format is configured")
+    without_creditor = CONFIG.split("[creditor]")[0] + "[handoff]" + CONFIG.split("[handoff]")[1]
+    (tmp_path / "dunning.toml").write_text(without_creditor, encoding="utf-8")
+    result = cli.invoke(app, ["export", "--as-of", "2026-09-30"])
+    assert result.exit_code == 2 and result.stderr.startswith("creditor: the agency export needs your company's")
+    assert not (tmp_path / "agency").exists()
