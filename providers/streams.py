@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from connector.models import Debtor, Invoice
 from providers.base import SyncPage, SyncState
+from providers.parallel import in_order
 
 log = logging.getLogger(__name__)
 
@@ -248,18 +249,21 @@ def _missing(invoice_id: str) -> str:
 
 
 def by_id(call: Callable[[list[str]], Iterable[Any]], ids: Sequence[str], *, batch_size: int,
-          id_of: Callable[[Any], str], reask_missing: bool = False) -> Iterator[list[Any]]:
-    """Records asked for by id, `batch_size` a call. With `reask_missing` (a platform that may answer with fewer
-    records than asked, Moneybird's synchronization POST), ids missing from an answer are asked once more at the
-    front of the queue; a record deleted meanwhile is simply left out (the machine then names it)."""
+          id_of: Callable[[Any], str], reask_missing: bool = False, at_once: int = 1) -> Iterator[list[Any]]:
+    """Records asked for by id, `batch_size` a call, `at_once` calls at a time (answers in the order asked).
+    With `reask_missing` (a platform that may answer with fewer records than asked, Moneybird's synchronization
+    POST), ids missing from an answer are asked once more after the others; a record deleted meanwhile is simply
+    left out (the machine then names it)."""
     queue = list(ids)
     asked_again: set[str] = set()
     while queue:
-        batch, queue = queue[:batch_size], queue[batch_size:]
-        records = list(call(batch))
-        if reask_missing:
-            returned = {id_of(r) for r in records}
-            missing = [i for i in batch if i not in returned and i not in asked_again]
-            asked_again.update(missing)
-            queue = missing + queue
-        yield records
+        batches = [queue[i:i + batch_size] for i in range(0, len(queue), batch_size)]
+        queue = []
+        answers = in_order((lambda batch=batch: list(call(batch)) for batch in batches), at_once=at_once)
+        for batch, records in zip(batches, answers, strict=True):
+            if reask_missing:
+                returned = {id_of(r) for r in records}
+                missing = [i for i in batch if i not in returned and i not in asked_again]
+                asked_again.update(missing)
+                queue += missing
+            yield records

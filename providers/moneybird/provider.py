@@ -193,10 +193,12 @@ class MoneybirdProvider(Provider):
             contacts.update({mapping.id_of(c): c for c in batch})
         return contacts
 
-    @staticmethod
-    def _fetch(call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
-        """Records in batches of 100; Moneybird may answer with fewer, so missing ids are asked once more."""
-        for records in by_id(call, ids, batch_size=mapping.SYNC_BATCH, id_of=mapping.id_of, reask_missing=True):
+    def _fetch(self, call: Any, ids: Sequence[str]) -> Iterator[list[Mapping[str, Any]]]:
+        """Records in batches of 100, a few batches at once (within the window: Moneybird documents no limit on
+        calls at once, only 150 per 5 minutes); Moneybird may answer with fewer, so missing ids are asked once
+        more."""
+        for records in by_id(call, ids, batch_size=mapping.SYNC_BATCH, id_of=mapping.id_of, reask_missing=True,
+                             at_once=self.api.profile.max_in_flight):
             yield [r for r in records if isinstance(r, Mapping)]
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:

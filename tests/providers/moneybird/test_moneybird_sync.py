@@ -202,8 +202,10 @@ def test_outages_on_the_batch_fetch_are_retried(sim, provider, books, simulator_
 
 
 def test_a_lasting_outage_stops_the_sync_and_the_next_run_carries_on_without_duplicates(
-    sim, provider, books, simulator_open_ids
+    sim, provider, books, simulator_open_ids, monkeypatch
 ):
+    # batches asked one by one (not read ahead in parallel), so the outage finds some still to ask
+    monkeypatch.setattr(provider.api.profile, "max_in_flight", 1)
     pages = provider.sync(books.state())
     books.apply([next(pages)])  # the first batch got through before the outage
     sim.faults.server_error(SYNC_GET, method="POST", times=30)
