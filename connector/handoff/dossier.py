@@ -40,12 +40,10 @@ LETTER_STEP = "notice_of_default"
 COMPLIANT_TERM_WORDING = (
     "na de dag waarop deze brief bij u is bezorgd",
     "after the day on which you receive this letter",
-    "après le jour où vous recevez cette lettre",
 )
 """How a valid 14-day letter words its term: counted from the day AFTER receipt (HR 25-11-2016,
-ECLI:NL:HR:2016:2704). A letter whose recorded text has none of these is not relied on for costs."""
-
-RECEIPT_KEYS = ("platform_reference", "sent_at", "recipients", "detail")
+ECLI:NL:HR:2016:2704), as the nl and en templates word it. A letter whose recorded text has none of these is not
+relied on for costs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +121,12 @@ body as sent), `stated_costs` (the cost amount the text stated), `sent_at` (the 
 PDF's path). Read by the export from the store; the dossier only reads it."""
 
 
-def _evidence(event: Event, evidence: Evidence) -> Mapping[str, Any]:
+def _evidence(event: Event, evidence: Evidence | None) -> Mapping[str, Any]:
     key = event.data.get("key")
-    return evidence.get(str(key), {}) if key else {}
+    return evidence.get(str(key), {}) if key and evidence else {}
 
 
-def receipt_of(event: Event, evidence: Evidence = {}) -> dict[str, Any] | None:  # noqa: B006 (read only)
+def receipt_of(event: Event, evidence: Evidence | None = None) -> dict[str, Any] | None:
     """The platform's send receipt of a sent step, from the event (the delivery records it flat in `data`, or as
     `data.receipt`) and the outbox's send time."""
     raw = event.data.get("receipt")
@@ -143,7 +141,7 @@ def receipt_of(event: Event, evidence: Evidence = {}) -> dict[str, Any] | None: 
     return receipt if any(receipt.values()) else None
 
 
-def letter_path(event: Event, evidence: Evidence = {}) -> str | None:  # noqa: B006 (read only)
+def letter_path(event: Event, evidence: Evidence | None = None) -> str | None:
     """Where our own letter (PDF) for this event was saved, as the delivery recorded it."""
     return _text(event.data.get("letter") or _evidence(event, evidence).get("letter"))
 
@@ -192,7 +190,8 @@ class LetterEvidence:
         return not self.problems
 
 
-def _letter_problems(event: Event, due_dates: Sequence[date], language: str, evidence: Evidence) -> list[str]:
+def _letter_problems(event: Event, due_dates: Sequence[date], language: str, evidence: Evidence | None
+                     ) -> list[str]:
     problems = []
     if any(event.on <= due for due in due_dates):
         problems.append(f"sent on {event.on}, before the debtor was in default (the day after the due date)")
@@ -208,14 +207,14 @@ def _letter_problems(event: Event, due_dates: Sequence[date], language: str, evi
         problems.append("the collection cost amount it stated is not on record")
     else:
         amount = Decimal(str(stated))
-        shown = {format_amount(amount, "EUR", lang) for lang in (language, "nl", "en", "fr")}
+        shown = {format_amount(amount, "EUR", lang) for lang in (language, "nl", "en")}
         if not any(s in text for s in shown):
             problems.append(f"its text does not state the collection costs of EUR {amount:,.2f}")
     return problems
 
 
 def consumer_letters(histories: Sequence[InvoiceHistory], policy: Policy, as_of: date, language: str,
-                     evidence: Evidence = {}) -> dict[str, LetterEvidence]:  # noqa: B006 (read only)
+                     evidence: Evidence | None = None) -> dict[str, LetterEvidence]:
     """Invoice platform id → the 14-day letter sent about it (the first one sent), with its dates and problems."""
     found: dict[str, LetterEvidence] = {}
     for history in histories:
@@ -395,7 +394,7 @@ def _debtor(debtor: Debtor) -> dict[str, Any]:
     }
 
 
-def _history_records(histories: Sequence[InvoiceHistory], as_of: date, evidence: Evidence
+def _history_records(histories: Sequence[InvoiceHistory], as_of: date, evidence: Evidence | None
                      ) -> dict[str, list[dict[str, Any]]]:
     """Reminders (one entry per mail/letter/task, covering the invoices it was about), holds, arrangements, payments
     and call notes, oldest first."""
@@ -511,7 +510,7 @@ def build_case(
     as_of: date,
     *,
     documents: Sequence[Document] = (),
-    evidence: Evidence = {},  # noqa: B006 (read only)
+    evidence: Evidence | None = None,
     warnings: Sequence[str] = (),
 ) -> Case:
     """The case of `debtor` for the invoices in `histories` (all in one currency), as of `as_of`; `documents` are
@@ -595,7 +594,7 @@ def _notice(histories: Sequence[InvoiceHistory], kind: DebtorKind, policy: Polic
     return {"sent_on": event.on, "pay_by": recorded or pay_by, "channel": _text(event.data.get("channel"))}
 
 
-def _letter_record(letters: Mapping[str, LetterEvidence], documents: Sequence[Document], evidence: Evidence
+def _letter_record(letters: Mapping[str, LetterEvidence], documents: Sequence[Document], evidence: Evidence | None
                    ) -> dict[str, Any] | None:
     """The evidence of the 14-day letter (the latest-ending one where invoices got separate letters)."""
     if not letters:
