@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from connector.delivery.confirmations import queue_confirmation
 from connector.models import Event, EventKind, Invoice
 from connector.store import Store
 from providers.errors import UsageError
@@ -53,7 +54,10 @@ def record_hold(
         data["until"] = until.isoformat()
     if reason:
         data["reason"] = checked_text(reason, f"invoice {invoice.label}: the reason")
-    return store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.HOLD_SET, on=on, data=data))
+    event = store.append_event(invoice.connection, invoice.platform_id, Event(kind=EventKind.HOLD_SET, on=on, data=data))
+    if hold == "promise":  # confirmed in writing by the next `dunning send` (connector.delivery)
+        queue_confirmation(store, invoice, "promise", data, on=on)
+    return event
 
 
 def release_hold(store: Store, invoice: Invoice, on: date, *, reason: str | None = None) -> Event:
@@ -122,8 +126,10 @@ def record_arrangement(
                                "partial": total < outstanding, "source": "cli"}
     if down_payment:
         data["down_payment"] = payments[-1]
-    event = Event(kind=EventKind.ARRANGEMENT_SET, on=on, data=data)
-    return store.append_event(invoice.connection, invoice.platform_id, event)
+    event = store.append_event(invoice.connection, invoice.platform_id,
+                               Event(kind=EventKind.ARRANGEMENT_SET, on=on, data=data))
+    queue_confirmation(store, invoice, "arrangement", data, on=on)  # in writing, with the sanction, to sign
+    return event
 
 
 def end_arrangement(store: Store, invoice: Invoice, on: date) -> Event:
