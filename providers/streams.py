@@ -260,10 +260,13 @@ def by_id(call: Callable[[list[str]], Iterable[Any]], ids: Sequence[str], *, bat
         batches = [queue[i:i + batch_size] for i in range(0, len(queue), batch_size)]
         queue = []
         answers = in_order((lambda batch=batch: list(call(batch)) for batch in batches), at_once=at_once)
-        for batch, records in zip(batches, answers, strict=True):
-            if reask_missing:
-                returned = {id_of(r) for r in records}
-                missing = [i for i in batch if i not in returned and i not in asked_again]
-                asked_again.update(missing)
-                queue += missing
-            yield records
+        try:
+            for batch, records in zip(batches, answers, strict=True):
+                if reask_missing:
+                    returned = {id_of(r) for r in records}
+                    missing = [i for i in batch if i not in returned and i not in asked_again]
+                    asked_again.update(missing)
+                    queue += missing
+                yield records
+        finally:
+            answers.close()  # a consumer that stops early: no batch is asked for nothing

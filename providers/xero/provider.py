@@ -226,13 +226,14 @@ class XeroProvider(Provider):
         self._contacts = contacts = _Contacts(self.client, self.settings.name, known.state.debtors,
                                               self.options.debtor_kinds, _floor_second(self.api.now() - CLOCK_MARGIN))
         started: datetime | None = None
+        pages = self.api.first_started(  # the first page is on its way while the changed contacts are read
+            self.client.sales_invoices(statuses=statuses if full else None, since=None if full else cursor.invoices))
         if not full and cursor.contacts is not None:  # contacts changed since the last sync (1 call if none did)
             for page in self.client.contacts(since=cursor.contacts):
                 started = started or page.server_time
                 contacts.remember(page.records)
         highest = cursor.invoices
-        for page in self.client.sales_invoices(statuses=statuses if full else None,
-                                               since=None if full else cursor.invoices):
+        for page in pages:
             started = started or page.server_time
             invoices, problems, returned = self._mapped(page.records, known, statuses)
             for record in page.records:
