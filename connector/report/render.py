@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -56,30 +56,34 @@ class Page:
     cases: Sequence[CaseRow]
 
 
-class Formats:
-    """Babel's formats for one locale, as the template's helpers."""
+class ReportFormats:
+    """Babel's formats for the report's language. Amounts keep CLDR's no-break spaces: on a page, `€` and its
+    amount must not be split over two lines."""
 
     def __init__(self, lang: Lang) -> None:
         self.locale = LOCALES[lang]
 
-    def money(self, amount: Decimal | float, currency: str) -> str:
-        return format_currency(amount, currency, locale=self.locale)
+    def money(self, amount: Decimal, currency: str) -> str:
+        return str(format_currency(amount, currency, locale=self.locale))
 
-    def number(self, value: Decimal | float | int, decimals: int = 0) -> str:
-        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-        return format_decimal(value, format=pattern, locale=self.locale)
+    def number(self, value: int | Decimal) -> str:
+        return str(format_decimal(value, locale=self.locale))
+
+    def decimal(self, value: Decimal | float | int, places: int = 0) -> str:
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return str(format_decimal(value, format=pattern, locale=self.locale))
 
     def percent(self, share: Decimal | None) -> str | None:
-        return None if share is None else format_percent(share, locale=self.locale)
+        return None if share is None else str(format_percent(share, locale=self.locale))
 
     def date(self, day: date) -> str:
-        return format_date(day, format="long", locale=self.locale)
+        return str(format_date(day, format="long", locale=self.locale))
 
     def short_date(self, day: date) -> str:
-        return format_date(day, format="medium", locale=self.locale)
+        return str(format_date(day, format="medium", locale=self.locale))
 
-    def datetime(self, moment: datetime) -> str:
-        return format_datetime(moment, format="medium", tzinfo=moment.tzinfo, locale=self.locale)
+    def moment(self, when: datetime) -> str:
+        return f"{self.date(when.date())} {when:%H:%M} UTC"
 
 
 def _environment() -> Environment:
@@ -95,7 +99,7 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
-def _charts(section: Section, texts: Mapping[str, str], formats: Formats) -> dict[str, str]:
+def _charts(section: Section, texts: Mapping[str, str], formats: ReportFormats) -> dict[str, str]:
     money = lambda value: formats.money(value, section.currency)  # noqa: E731 - a formatter for the chart's labels
     found = {
         "aging": charts.bars(
@@ -107,7 +111,7 @@ def _charts(section: Section, texts: Mapping[str, str], formats: Formats) -> dic
         found["dso"] = charts.line(
             [formats.short_date(point.on) for point in section.dso_trend],
             [point.dso for point in section.dso_trend],
-            lambda value: formats.number(value, 1),
+            lambda value: formats.decimal(value, 1),
         )
     if section.effects:
         found["effect"] = charts.bars(
@@ -117,7 +121,7 @@ def _charts(section: Section, texts: Mapping[str, str], formats: Formats) -> dic
                  [None if (share := effect.share(window)) is None else share * 100 for effect in section.effects])
                 for window in EFFECT_WINDOWS
             ],
-            lambda value: f"{formats.number(value)} %",
+            lambda value: f"{formats.decimal(value)} %",
             show_legend=True,
         )
     return found
@@ -136,7 +140,7 @@ def case_totals(cases: Sequence[CaseRow]) -> list[tuple[str, dict[str, Decimal]]
 def render(page: Page) -> str:
     """The HTML text of the report."""
     texts = TEXTS[page.lang]
-    formats = Formats(page.lang)
+    formats = ReportFormats(page.lang)
     context: dict[str, Any] = {
         "page": page,
         "t": texts,

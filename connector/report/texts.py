@@ -6,6 +6,7 @@ from typing import Literal
 
 Lang = Literal["nl", "en"]
 LOCALES: dict[str, str] = {"nl": "nl_NL", "en": "en_GB"}
+"""British English: day before month, as a Dutch or Belgian reader expects in either language."""
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
