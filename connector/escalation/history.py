@@ -174,6 +174,11 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
                 if name in holds:
                     close(name, event.on - timedelta(days=1))
         elif kind is EventKind.ARRANGEMENT_SET:
+            if arrangement is not None:  # a new arrangement replaces the earlier one: the time it held still counts
+                _reason, ended = _arrangement(arrangement, invoice, payments, event.on, policy.arrangement_grace_days)
+                last = min(ended, event.on - timedelta(days=1)) if ended else event.on - timedelta(days=1)
+                if last >= arrangement.on:
+                    history.paused.append((arrangement.on, last))
             arrangement = event
         elif kind is EventKind.ARRANGEMENT_ENDED:
             if arrangement is not None and event.on > arrangement.on:

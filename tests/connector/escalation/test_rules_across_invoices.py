@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connector.capabilities import Capabilities
@@ -226,6 +226,11 @@ def _unpaid_at(inv: Invoice, end_of: date) -> D:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # a second arrangement after a completed one: the time the first held still shifts the schedule
+    specs=[(0, 100, False)], kind=DebtorKind.BUSINESS, gap=0, consolidating=False,
+    events=[("payment", 0, 0, 1, D("0.25"), False), ("arrangement", 0, 17, 4, D("0.25"), True),
+            ("arrangement", 0, 45, 1, D("0.25"), False)],
+)
 @given(specs=invoice_specs, events=happenings, kind=st.sampled_from(list(DebtorKind)),
        gap=st.integers(min_value=0, max_value=3), consolidating=st.booleans())
 def test_first_contact_in_time_no_step_skipped_after_a_hold_and_amounts_on_the_daily_principal(
