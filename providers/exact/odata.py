@@ -7,7 +7,6 @@ parsed with `Decimal` for floats (a float would lose the cents); Int64 values (`
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time
@@ -15,7 +14,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+from providers.dates import is_ms_date, parse_ms_date
+
 _AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 MAX_URL = 6000
@@ -53,7 +53,7 @@ def parse_local_datetime(value: Any) -> datetime | None:
     moment = _parse_ms(value)
     if moment is None:
         return None
-    if not _DATE.match(str(value)) and datetime.fromisoformat(str(value)).tzinfo is not None:
+    if not is_ms_date(value) and datetime.fromisoformat(str(value)).tzinfo is not None:
         return moment  # an ISO text naming its own offset means what it says
     return moment.replace(tzinfo=_AMSTERDAM).astimezone(UTC)
 
@@ -62,9 +62,8 @@ def _parse_ms(value: Any) -> datetime | None:
     """`/Date(ms)/` as Exact writes it; an ISO 8601 text (as a proxy or newer endpoint might send) is read alike."""
     if value is None or value == "":
         return None
-    match = _DATE.match(str(value))
-    if match is not None:
-        return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    if is_ms_date(value):
+        return parse_ms_date(value)[0]
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:

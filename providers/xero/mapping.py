@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from connector.models import Address, Debtor, DebtorKind, Invoice, Payment
 from providers.base import Tenant
+from providers.dates import parse_ms_date
 from providers.errors import BadPlatformData
 
 SALES_INVOICE = "ACCREC"
@@ -36,20 +37,9 @@ OPEN_STATUSES = ("AUTHORISED",)
 HISTORY_DETAILS_MAX = 250
 """Xero keeps at most 250 characters of a history record's Details."""
 
-_MS_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{2})(\d{2}))?\)/$")
 
 
 # --- dates --------------------------------------------------------------------------------------------------------
-
-
-def parse_ms_date(value: str) -> tuple[datetime, timedelta]:
-    """`/Date(ms±hhmm)/` → (the UTC instant, the offset it was written with)."""
-    match = _MS_DATE.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a Xero /Date(…)/ value")
-    millis, sign, hours, minutes = match.groups()
-    offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0)) * (-1 if sign == "-" else 1)
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis)), offset
 
 
 def _iso(value: str, name: str) -> datetime:
