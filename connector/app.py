@@ -18,6 +18,7 @@ from connector import casebook, plugins
 from connector.clock import Clock, utc_now
 from connector.config import Config, ConfigError, load_config, write_starter_config
 from connector.escalation.action import Action
+from connector.formatting import Formats, formats_for
 from connector.models import Event, Invoice
 from connector.progress import NoProgress, Progress
 from connector.status import status_rows
@@ -43,6 +44,11 @@ class App:
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
+
+    def formats(self, lang: str | None = None) -> Formats:
+        """How human output writes amounts and dates: `lang`, else `[ui] lang`, else by the creditor's country."""
+        config = self.config
+        return formats_for(lang or config.ui.lang, config.creditor.country if config.creditor else None)
 
     def today(self) -> date:
         return self.now().date()

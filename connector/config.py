@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError
 from connector import plugins
 from connector.delivery.smtp import MailConfig
 from connector.escalation.policy import Policy
+from connector.formatting import Lang
 from connector.models import CountryCode
 from providers.base import ConnectionSettings
 from providers.errors import DunningError
@@ -171,6 +172,13 @@ class SyncConfig(_Strict):
     Incremental reads miss some changes (a Xero due date on a part-paid invoice, a deleted Exact invoice)."""
 
 
+class UiConfig(_Strict):
+    """How human output reads (never `--json`)."""
+
+    lang: Lang | None = None
+    """`nl` or `en` for amounts and dates in tables; default: nl for a creditor in the Netherlands or Belgium."""
+
+
 class Handoff(_Strict):
     """Where cases past the last step go."""
 
@@ -208,6 +216,7 @@ class Config(_Strict):
     policy: Policy = Field(default_factory=Policy)
     connections: tuple[ConnectionConfig, ...] = ()
     sync: SyncConfig = SyncConfig()
+    ui: UiConfig = UiConfig()
     handoff: Handoff = Handoff()
     mail: MailConfig | None = None
     """Your own outgoing mail server, for steps a platform's mailing cannot carry (`connector.delivery.smtp`)."""

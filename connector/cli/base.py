@@ -100,10 +100,25 @@ AsOf = Annotated[
         help="Act as if today were this date (default: today).",
     ),
 ]
-ConnectionName = Annotated[str | None, typer.Option("--connection", help="Only this connection (its name).")]
+ConnectionName = Annotated[
+    str | None, typer.Option("--connection", metavar="NAME", help="Only this connection (its name).")
+]
 Json = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per line.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; write nothing to a platform.")]
-InvoiceRef = Annotated[str, typer.Argument(help="The invoice number (or platform id).")]
+InvoiceRef = Annotated[str, typer.Argument(metavar="INVOICE", help="The invoice number (or platform id).")]
+
+
+class LangChoice(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+
+LangOption = Annotated[
+    LangChoice | None,
+    typer.Option("--lang", help="Amounts and dates in nl (EUR 1.234,56; 4 december 2026) or en "
+                 "(default: [ui] lang, else nl for a creditor in NL or BE)."),
+]
+Tsv = Annotated[bool, typer.Option("--tsv", help="Tab-separated values with a header line, for a spreadsheet.")]
 
 
 @app.callback()
