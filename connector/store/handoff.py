@@ -10,22 +10,19 @@ nothing more. Statuses: `pending` (opened, nothing written yet), `held_back` (re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from connector.models import Event
 from connector.store import schema
+from connector.store.base import IN_CHUNK, StoreBase
 from connector.store.errors import StoreError
 
 CaseStatus = Literal["pending", "held_back", "exported", "uploaded"]
-
-_CHUNK = 500
-"""Ids per IN (...) list: far below SQLite's bound-parameter limit."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +34,8 @@ class HandoffCase:
     created_at: datetime
     exported_at: datetime | None
     payload: Mapping[str, Any]
-    """debtor_name, invoices (platform ids), invoice_numbers, missing, folder, agency, as_of, totals, handed_off,
-    uploaded_at, upload_error: what `dunning cases` shows and `--again` rebuilds from."""
+    """debtor_name, invoices (platform ids), invoice_numbers, missing, folder, agency, as_of, currency, totals,
+    exports, handed_off, upload_error: what `dunning cases` shows and `--again` rebuilds from."""
 
     @property
     def reference(self) -> str:
@@ -64,12 +61,8 @@ def case_id(reference: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class HandoffCases:
+class HandoffCases(StoreBase):
     """The store's handoff methods (mixed into `Store`)."""
-
-    engine: Engine
-    _clock: Callable[[], datetime]
-    _write: Callable[[], AbstractContextManager[Connection]]
 
     def handoff_cases_open(self, debtors: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HandoffCase]:
         """Per (connection, debtor id): the debtor's case that is not handed off yet (held back, or waiting for its
@@ -90,9 +83,9 @@ class HandoffCases:
         found: dict[tuple[str, str], HandoffCase] = {}
         for connection in sorted({c for c, _d in wanted}):
             ids = [d for c, d in wanted if c == connection]
-            for start in range(0, len(ids), _CHUNK):
+            for start in range(0, len(ids), IN_CHUNK):
                 query = (select(schema.handoff_cases)
-                         .where(h.connection == connection, h.debtor_id.in_(ids[start:start + _CHUNK]))
+                         .where(h.connection == connection, h.debtor_id.in_(ids[start:start + IN_CHUNK]))
                          .order_by(h.id))
                 for row in conn.execute(query):
                     case = _case(row)
@@ -106,9 +99,9 @@ class HandoffCases:
         found: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
         unique = list(dict.fromkeys(keys))
         with self.engine.connect() as conn:
-            for start in range(0, len(unique), _CHUNK):
+            for start in range(0, len(unique), IN_CHUNK):
                 query = select(o.idempotency_key, o.payload, o.receipt).where(
-                    o.idempotency_key.in_(unique[start:start + _CHUNK]))
+                    o.idempotency_key.in_(unique[start:start + IN_CHUNK]))
                 found.update({key: (payload or {}, receipt or {}) for key, payload, receipt in conn.execute(query)})
         return found
 
@@ -155,9 +148,9 @@ class HandoffCases:
             ids: dict[tuple[str, str], int] = {}
             for connection in sorted({c for c, _p, _e in events}):
                 wanted = sorted({p for c, p, _e in events if c == connection})
-                for start in range(0, len(wanted), _CHUNK):
+                for start in range(0, len(wanted), IN_CHUNK):
                     query = select(i.platform_id, i.id).where(
-                        i.connection == connection, i.platform_id.in_(wanted[start:start + _CHUNK]))
+                        i.connection == connection, i.platform_id.in_(wanted[start:start + IN_CHUNK]))
                     ids.update({(connection, platform_id): row_id for platform_id, row_id in conn.execute(query)})
             rows = []
             for connection, platform_id, event in events:
@@ -170,8 +163,8 @@ class HandoffCases:
                 conn.execute(schema.events.insert(), rows)
             keys = [key for _c, key, _p in notes]
             queued: set[str] = set()
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start:start + _CHUNK]
+            for start in range(0, len(keys), IN_CHUNK):
+                chunk = keys[start:start + IN_CHUNK]
                 queued.update(conn.execute(select(o.idempotency_key).where(o.idempotency_key.in_(chunk))).scalars())
             new = [
                 {"idempotency_key": key, "connection": connection, "kind": note_kind, "payload": dict(payload),
@@ -191,8 +184,8 @@ class HandoffCases:
         now = self._clock()
         wanted = [case_id_ for case_id_, _s, _p in updates]
         known: set[int] = set()
-        for start in range(0, len(wanted), _CHUNK):
-            known.update(conn.execute(select(h.id).where(h.id.in_(wanted[start:start + _CHUNK]))).scalars())
+        for start in range(0, len(wanted), IN_CHUNK):
+            known.update(conn.execute(select(h.id).where(h.id.in_(wanted[start:start + IN_CHUNK]))).scalars())
         unknown = [case_id_ for case_id_ in wanted if case_id_ not in known]
         if unknown:
             raise StoreError(f"handoff case {case_reference(unknown[0])} is not in the store")
