@@ -165,12 +165,14 @@ def sync_all(
     """
     chosen = [config.connection(connection)] if connection else list(config.connections)
     settings = [config.settings(c.name) for c in chosen]
-    connect = connect or (lambda s: plugins.provider_class(s.provider).connect(s, tokens=tokens))
+    observer = progress or NoProgress()
+    connect = connect or (lambda s: plugins.provider_class(s.provider).connect(
+        s, tokens=tokens, on_wait=lambda seconds, reason: observer.waiting(s.name, seconds, reason)))
     full_every = timedelta(days=config.sync.full_every_days)
     summaries = []
     for connection_settings in settings:
         summaries.append(_sync_one(store, connection_settings, connect, full=full, full_every=full_every,
-                                   progress=progress or NoProgress()))
+                                   progress=observer))
     return summaries
 
 
