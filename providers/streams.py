@@ -270,3 +270,20 @@ def by_id(call: Callable[[list[str]], Iterable[Any]], ids: Sequence[str], *, bat
                 yield records
         finally:
             answers.close()  # a consumer that stops early: no batch is asked for nothing
+
+
+def first_accepted(forms: Sequence[Any], read: Callable[[Any], Iterator[Any]], *,
+                   refused: Callable[[Exception], bool]) -> Iterator[Any]:
+    """A listing read in the first of several request forms the platform accepts (a declared quirk: Xero's
+    `If-Modified-Since` with or without its zone). A form refused before its first page moves on to the next one;
+    once a page has come, any error propagates (what was read stays read)."""
+    for index, form in enumerate(forms):
+        answered = False
+        try:
+            for item in read(form):
+                answered = True
+                yield item
+            return
+        except Exception as exc:
+            if answered or index == len(forms) - 1 or not refused(exc):
+                raise

@@ -30,6 +30,7 @@ from providers.http import (
     json_body,
     short_text,
 )
+from providers.streams import first_accepted
 from providers.xero.mapping import error_messages, if_modified_since, read_timestamp
 
 DEFAULT_API_URL = "https://api.xero.com"
@@ -238,28 +239,23 @@ class XeroClient:
         return body
 
     def _listing(self, path: str, key: str, params: dict[str, Any], since: datetime | None, *,
-                 parallel: bool = True, zoned: bool | None = None) -> Iterator[Page]:
-        """Every page; `If-Modified-Since` is sent as `…Z` (RFC 3339, as the spec and the SDKs write it), and
-        once more without the zone (`2026-11-23T10:00:00`, as providers.md writes it) if the first page of a
-        listing is refused with a 400: which forms Xero accepts is not confirmed, so both work. Two listings may
-        run at once: each decides by the form it sent itself."""
-        zoned = self.zoned_since if zoned is None else zoned
-        answered = False
-        try:
-            headers = {"If-Modified-Since": if_modified_since(since, zoned=zoned)} if since else None
+                 parallel: bool = True) -> Iterator[Page]:
+        """Every page; `If-Modified-Since` is sent as `…Z` (RFC 3339, as the spec and the SDKs write it), or
+        without the zone (`2026-11-23T10:00:00`, as providers.md writes it) when a server refused the first form
+        with a 400 before its first page: which forms Xero accepts is not confirmed, so both work, and the one that
+        worked is sent first from then on."""
+
+        def read(zoned: bool | None) -> Iterator[Page]:
+            headers = {"If-Modified-Since": if_modified_since(since, zoned=zoned)} if since and zoned is not None \
+                else None
             for response in self.api.pages(path, XeroPaginator(key, parallel), headers=headers,
                                            params={**params, "page": 1, "pageSize": PAGE_SIZE}):
-                answered = True
+                if zoned is not None:
+                    self.zoned_since = zoned
                 yield _page(response, key)
-        except PlatformError as exc:
-            if answered or since is None or exc.status != 400 or not zoned:
-                raise
-            self.zoned_since = False
-            try:
-                yield from self._listing(path, key, params, since, parallel=parallel, zoned=False)
-            except PlatformError:
-                self.zoned_since = True  # the zone was not the problem
-                raise
+
+        forms = [self.zoned_since, not self.zoned_since] if since else [None]
+        return first_accepted(forms, read, refused=lambda exc: isinstance(exc, PlatformError) and exc.status == 400)
 
     def sales_invoices(self, *, statuses: Sequence[str] | None, since: datetime | None) -> Iterator[Page]:
         """`GET /Invoices?where=Type=="ACCREC"[&Statuses=…]&order=UpdatedDateUTC ASC&page=N&pageSize=1000`,
