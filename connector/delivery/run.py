@@ -150,6 +150,9 @@ def preview(store: Store, config: Config, name: str, actions: list[Action], send
                 outcome = Outcome("skipped", f"already {existing.status}", fields, key=key, extra=text)
             elif payload.get("render_error"):
                 outcome = Outcome("failed", str(payload["render_error"]), fields, key=key, extra=text)
+            elif kind == "reminder" and not action.debtor.emails:
+                outcome = Outcome("task", f"would become a task: {action.debtor_name} has no e-mail address", fields,
+                                  key=key, extra=text)
             elif kind == "reminder":
                 outcome = Outcome("sent", f"would send {action.step} through the platform", fields,
                                   recipients=action.debtor.emails, key=key, extra=text)

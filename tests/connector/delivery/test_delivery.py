@@ -1,0 +1,330 @@
+"""Delivery's promises against the simulators, in process: reconciliation after a crash on each platform, the
+re-check of invoices paid since the sync, a dry run that changes nothing, each failure path, the day budget, letters
+and tasks (with the real sending date), and written confirmations."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from connector import casebook, plugins
+from connector.delivery import complete_task, open_tasks
+from connector.delivery import sender as sender_module
+from connector.escalation.texts import TemplateDataMissing
+from connector.models import EventKind
+from connector.store import Store
+from connector.sync import sync_all
+from providers.simkit import RateWindows, Window
+from tests.connector.delivery.conftest import build, planned, send
+
+
+class Crash(BaseException):
+    """Stands for the process dying at this point (not an error the sender could catch)."""
+
+
+@pytest.fixture
+def one(tmp_path: Path, store_url: str, request: pytest.FixtureRequest) -> Any:
+    """A world with only the platform named by the test's `platform` parameter, synced."""
+    platform = request.node.callspec.params["platform"]
+    extra = getattr(request, "param", None)
+    kit = build(tmp_path, store_url, platforms=[platform], extra=extra)
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        kit.sim = kit.world.places[0].simulator
+        kit.platform = platform
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+        yield kit
+
+
+def mail_counts(kit: SimpleNamespace) -> Counter[tuple[str, ...]]:
+    return Counter(tuple(m.invoice_ids) for m in kit.sim.sent_mail())
+
+
+def dead_claimant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims made from here on name a process that has ended (as a killed run's claims do)."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    monkeypatch.setattr(sender_module, "claimant",
+                        lambda: {"host": sender_module.socket.gethostname(), "pid": finished.pid, "run": "gone"})
+
+
+def crash_in(monkeypatch: pytest.MonkeyPatch, kit: SimpleNamespace, method: str, *, after: bool) -> None:
+    """The first reminder's send dies before or after the provider's `method` does its work."""
+    cls = plugins.provider_class(kit.platform)
+    original = getattr(cls, method)
+
+    def dying(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not after:
+            raise Crash
+        original(self, *args, **kwargs)
+        raise Crash
+
+    monkeypatch.setattr(cls, method, dying)
+
+
+def crashed_send(kit: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, method: str, *, after: bool) -> None:
+    with monkeypatch.context() as patch:
+        dead_claimant(patch)
+        crash_in(patch, kit, method, after=after)
+        with pytest.raises(Crash):
+            send(kit)
+    [row] = kit.store.outbox_rows(status=["sending"])
+    kit.crashed = row
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_a_crash_after_the_mail_and_before_its_note_never_mails_again(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    crashed_send(one, monkeypatch, "mail_reminder", after=True)  # the platform mailed; nothing was committed
+    invoices = tuple(one.crashed.payload["invoices"])
+    assert mail_counts(one)[invoices] == 1
+
+    lines = send(one)
+
+    assert mail_counts(one)[invoices] == 1  # reconciled against the platform: never a second mail
+    row = one.store.outbox_by_key(one.crashed.idempotency_key)
+    if platform == "exact":  # Exact shows no trace of a mail it sent: a task to check, not a guess either way
+        assert row.status == "task" and "cannot show whether it went out" in row.receipt["reason"]
+    else:  # Xero's Idempotency-Key replay / Moneybird's reminder count tell: recorded as sent, with its note
+        assert row.status == "sent"
+        [invoice] = [one.store.invoice(platform_id=invoices[0], connection=row.connection)]
+        assert plugins.provider_class(platform) and one.connect(one.config.settings(row.connection)).find_note(
+            invoice, row.idempotency_key) is not None
+    assert all(count == 1 for count in mail_counts(one).values())
+    assert [line for line in lines if line["key"] == row.idempotency_key]
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_a_crash_between_the_mail_and_its_note_only_writes_the_note(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    crashed_send(one, monkeypatch, "record_reminder", after=False)  # the mail is committed as gone out
+    assert one.crashed.receipt["phase"] == "mailed"
+    invoices = tuple(one.crashed.payload["invoices"])
+
+    send(one)
+
+    assert mail_counts(one)[invoices] == 1
+    row = one.store.outbox_by_key(one.crashed.idempotency_key)
+    assert row.status == "sent" and row.receipt["record"]
+    events = one.store.events(row.connection, invoices[0])
+    assert [e.kind for e in events if e.kind is EventKind.REMINDER_SENT] == [EventKind.REMINDER_SENT]
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_a_crash_before_the_platform_was_called_sends_once_where_the_platform_can_tell(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    crashed_send(one, monkeypatch, "mail_reminder", after=False)
+    invoices = tuple(one.crashed.payload["invoices"])
+    assert mail_counts(one)[invoices] == 0
+
+    send(one)
+
+    row = one.store.outbox_by_key(one.crashed.idempotency_key)
+    if platform == "exact":
+        assert row.status == "task" and mail_counts(one)[invoices] == 0  # visible, never silently dropped
+    else:
+        assert row.status == "sent" and mail_counts(one)[invoices] == 1
+
+
+@pytest.mark.parametrize("platform", ["xero"])
+def test_xero_is_not_asked_again_once_its_replay_window_has_passed(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    crashed_send(one, monkeypatch, "mail_reminder", after=True)
+    invoices = tuple(one.crashed.payload["invoices"])
+    one.world.clock.advance(3600)  # the simulator forgot the key an hour ago, and so must we
+
+    class AnHourLater(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + timedelta(hours=1)
+
+    monkeypatch.setattr(sender_module, "datetime", AnHourLater)
+
+    send(one)
+
+    row = one.store.outbox_by_key(one.crashed.idempotency_key)
+    assert row.status == "task" and mail_counts(one)[invoices] == 1
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_an_invoice_paid_since_the_sync_is_not_reminded(one: SimpleNamespace, platform: str) -> None:
+    due = [a for a in planned(one.config, one.store, one.world.today)
+           if a.channel.value == "platform_mail" and a.debtor.emails]
+    paid = due[0].invoice_ids[0]
+    for invoice_id in due[0].invoice_ids:
+        one.sim.record_payment(invoice_id)
+
+    lines = send(one)
+
+    assert not [ids for ids in mail_counts(one) if paid in ids]
+    [line] = [line for line in lines if paid in line["invoices"]]
+    assert line["status"] == "skipped" and "paid or closed on the platform since the last sync" in line["reason"]
+    assert [line for line in lines if line["status"] == "sent"]  # the others went out
+
+
+def _snapshot(kit: SimpleNamespace) -> tuple[Any, ...]:
+    rows = [(r.idempotency_key, r.status, r.attempts) for r in kit.store.outbox_rows()]
+    events = [(i.platform_id, len(kit.store.events(i.connection, i.platform_id)))
+              for i, _, _ in kit.store.iter_open_invoices()]
+    writes = sum(kit.sim.call_count("*", method) for method in ("POST", "PUT", "DELETE"))
+    return rows, events, len(kit.sim.sent_mail()), writes, kit.sim.call_count("*")
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_a_dry_run_shows_what_would_go_out_and_changes_nothing_anywhere(one: SimpleNamespace, platform: str) -> None:
+    before = _snapshot(one)
+
+    lines = send(one, dry_run=True)
+
+    assert _snapshot(one) == before
+    would = [line for line in lines if line["status"] == "sent"]
+    assert would and all(line["dry_run"] and line["step"] and line["outstanding"] for line in would), would
+    assert all(line["recipients"] for line in would)
+    if platform == "moneybird":  # the platform that carries our text: the text is shown
+        assert all(line["body"] and line["subject"] for line in would)
+    assert len(send(one)) >= len(would)  # and a real send afterwards still has all of it to do
+
+
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_a_template_missing_a_value_fails_that_action_by_name_and_the_rest_go_out(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    due = [a for a in planned(one.config, one.store, one.world.today) if a.channel.value == "platform_mail"]
+    broken = due[0].invoice_numbers[0]
+    from connector.delivery import queueing
+
+    real = queueing.render
+
+    def render(action: Any, *args: Any, **kwargs: Any) -> Any:
+        if broken in action.invoice_numbers:
+            raise TemplateDataMissing(f"template reminder_1.nl.j2 for invoice {broken}: 'pay_by' is undefined")
+        return real(action, *args, **kwargs)
+
+    monkeypatch.setattr(queueing, "render", render)
+    lines = send(one)
+
+    [failed] = [line for line in lines if line["status"] == "failed"]
+    assert broken in failed["reason"] and failed["invoice_numbers"] == list(due[0].invoice_numbers)
+    assert [line for line in lines if line["status"] == "sent"]
+    assert not one.summaries[0].ok
+
+
+@pytest.mark.parametrize("platform", ["xero"])
+def test_the_platforms_daily_mail_limit_fails_the_rest_for_today_and_they_go_tomorrow(
+    one: SimpleNamespace, platform: str
+) -> None:
+    one.sim.email_daily_limit = 2
+    lines = send(one)
+    sent = [line for line in lines if line["status"] == "sent"]
+    failed = [line for line in lines if line["status"] == "failed"]
+    assert len(sent) == 2 and failed and all("daily limit" in line["reason"] for line in failed)
+    assert all(line["invoice_numbers"][0] in line["reason"] for line in failed)
+
+    one.world.advance_to(one.world.clock.now() + timedelta(days=1))
+    tomorrow = send(one, as_of=one.world.today)
+    again = {tuple(line["invoices"]) for line in tomorrow if line["status"] == "sent"}
+    assert again and again <= {tuple(line["invoices"]) for line in failed}  # the failed ones, queued again
+    assert all(n == 1 for n in mail_counts(one).values())
+
+
+@pytest.mark.parametrize("platform", ["xero"])
+def test_a_spent_day_budget_leaves_the_rest_pending_and_the_next_run_continues(
+    one: SimpleNamespace, platform: str
+) -> None:
+    tenant = one.world.places[0].seeded.tenant
+    day = one.sim.tenant_windows.peek(tenant).window("day")
+    used = day.limit - day.remaining
+    one.sim.tenant_windows = RateWindows(one.sim.clock, [Window("minute", 60, 60), Window("day", used + 6, 86400)])
+
+    lines = send(one)
+
+    summary = one.summaries[0]
+    assert summary.error and "daily API limit" in summary.error and summary.left_pending > 0
+    assert [line for line in lines if "not sent today" in line["reason"]]
+    pending = one.store.outbox_rows(status=["pending"])
+    assert len(pending) == summary.left_pending
+    sent_before = len(one.sim.sent_mail())
+
+    one.world.advance_to(one.world.clock.now() + timedelta(days=1))
+    one.sim.tenant_windows = RateWindows(one.sim.clock, [Window("minute", 60, 60), Window("day", 5000, 86400)])
+    send(one, as_of=one.world.today)  # yesterday's rest, recorded on the day it really went
+    assert not one.store.outbox_rows(status=["pending"])
+    assert len(one.sim.sent_mail()) > sent_before and all(n == 1 for n in mail_counts(one).values())
+
+
+LETTERS = {"policy": {"steps": {"reminder_1": {"channel": "letter"}}}}
+CALLS = {"policy": {"steps": {"reminder_1": {"channel": "call_task"}}}}
+
+
+@pytest.mark.parametrize("one", [LETTERS], indirect=True)
+@pytest.mark.parametrize("platform", ["xero"])
+def test_a_letter_is_a_pdf_a_task_and_a_note_and_counts_from_the_day_it_was_posted(
+    one: SimpleNamespace, platform: str
+) -> None:
+    lines = send(one)
+
+    letters = [t for t in open_tasks(one.store) if t.kind == "letter"]
+    assert letters and all(line["status"] == "task" for line in lines if line["channel"] == "letter")
+    lettered = {i for t in letters for i in t.invoices}
+    assert not [m for m in one.sim.sent_mail() if set(m.invoice_ids) & lettered]  # nothing faked as mailed
+    task = letters[0]
+    assert Path(task.letter).read_bytes().startswith(b"%PDF") and Path(task.letter).parent.name == "demo-xero"
+    invoice = one.store.invoice("demo-xero", task.invoices[0])
+    [key] = [line["key"] for line in lines if line["invoices"] == list(task.invoices)]
+    assert one.connect(one.config.settings("demo-xero")).find_note(invoice, key) is not None  # noted on Xero
+    assert not [a for a in planned(one.config, one.store, one.world.today + timedelta(days=30))
+                if a.invoice_ids == task.invoices and str(a.step) == "reminder_2"]  # no later step before it is sent
+
+    posted = one.world.today + timedelta(days=3)
+    complete_task(one.store, task.id, on=posted, sent_on=posted)
+
+    sent = [e for e in one.store.events(invoice.connection, invoice.platform_id) if e.kind is EventKind.REMINDER_SENT]
+    assert [(e.on, e.step) for e in sent] == [(posted, "reminder_1")]
+    gap = one.config.policy.steps.reminder_2.days
+    assert not [a for a in planned(one.config, one.store, posted + timedelta(days=gap - 1))
+                if invoice.platform_id in a.invoice_ids and str(a.step) == "reminder_2"]
+    assert [a for a in planned(one.config, one.store, posted + timedelta(days=gap))
+            if invoice.platform_id in a.invoice_ids and str(a.step) == "reminder_2"]
+
+
+@pytest.mark.parametrize("one", [CALLS], indirect=True)
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_a_call_step_is_a_call_task_with_the_debtors_dossier(one: SimpleNamespace, platform: str) -> None:
+    send(one)
+
+    calls = [t for t in open_tasks(one.store) if t.kind == "call"]
+    called = {i for t in calls for i in t.invoices}
+    assert calls and not [m for m in one.sim.sent_mail() if set(m.invoice_ids) & called]
+    assert all(t.dossier and "open invoice" in t.dossier[0] for t in calls)
+    assert all(t.as_json()["reason"].startswith("call ") for t in calls)
+
+
+@pytest.mark.parametrize("platform", ["exact"])
+def test_an_arrangement_is_confirmed_in_writing_with_instalments_sanction_and_signature(
+    one: SimpleNamespace, platform: str
+) -> None:
+    invoice = next(i for i, debtor, _ in one.store.iter_open_invoices() if i.is_collectable)
+    half = (invoice.outstanding / 2).quantize(invoice.outstanding)
+    today = one.world.today
+    casebook.record_arrangement(one.store, invoice, [f"{today + timedelta(days=30)}:{invoice.outstanding - half}"],
+                                today, down_payment=f"{today + timedelta(days=7)}:{half}")
+    [row] = one.store.outbox_rows(kind=["confirmation"])
+
+    send(one)
+
+    [task] = [t for t in open_tasks(one.store) if t.invoices == (invoice.platform_id,) and t.kind == "letter"]
+    text = Path(task.letter).read_bytes()
+    assert text.startswith(b"%PDF") and one.store.outbox_row(row.id).status == "task"
+    casebook.record_arrangement(one.store, invoice, [f"{today + timedelta(days=30)}:{invoice.outstanding - half}"],
+                                today, down_payment=f"{today + timedelta(days=7)}:{half}")
+    assert len(one.store.outbox_rows(kind=["confirmation"])) == 1  # the same agreement is confirmed once
