@@ -137,9 +137,13 @@ def write_xlsx(path: Path, cases: Sequence[Case], agency: AgencyFormat) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(agency.sheet)
+    sheet.freeze_panes = "A2"  # the header stays in view
+    for number, column in enumerate(agency.columns, start=1):
+        sheet.column_dimensions[get_column_letter(number)].width = max(12, min(len(column.name) + 2, 40))
     header = []
     for column in agency.columns:
         cell = WriteOnlyCell(sheet, value=neutralise(column.name))
