@@ -351,6 +351,12 @@ def automatic_reminder_workflows(workflows: Iterable[Mapping[str, Any]]) -> list
     return found
 
 
+def unchecked_workflows(workflows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Active invoice workflows listed without their `steps`: whether they remind by themselves cannot be told."""
+    return [str(w.get("name") or w.get("id")) for w in workflows
+            if w.get("type") in (None, "InvoiceWorkflow") and w.get("active") is not False and w.get("steps") is None]
+
+
 # --- canonical → request bodies -----------------------------------------------------------------------------------
 
 

@@ -437,9 +437,7 @@ class MoneybirdProvider(Provider):
                 "they can collide with Dunning Connector's reminders. Switch off automatic sending of its reminder "
                 "steps in Moneybird: Instellingen → Workflows → edit the workflow"
             )
-        unchecked = [str(w.get("name") or w.get("id")) for w in workflows
-                     if w.get("type") in (None, "InvoiceWorkflow") and w.get("active") is not False
-                     and w.get("steps") is None]
+        unchecked = mapping.unchecked_workflows(workflows)
         if unchecked:
             found.append(f"could not check whether Moneybird workflow(s) {', '.join(unchecked)} send reminders "
                          "automatically (Moneybird did not list their steps); check them in Instellingen → Workflows")
