@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Self
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
@@ -258,6 +258,8 @@ class MoneybirdSimulator(SimulatorBase):
         self.retry_after_style = retry_after
         """`delta` (seconds) or `epoch` (Moneybird's OpenAPI text describes Retry-After as epoch seconds)."""
         self.storage_host = storage_host
+        self.storage_url = f"https://{storage_host}"
+        """Where signed PDF links point (served on loopback: this simulator under another host name)."""
         self.base_url = base_url.rstrip("/")
         self.reminders: list[dict[str, Any]] = []
         """Every reminder `send_reminders` sent: the entry as received plus `administration_id` and `sent_at`."""
@@ -447,7 +449,11 @@ class MoneybirdSimulator(SimulatorBase):
         return {"api_url": base_url}
 
     def served_at(self, base_url: str) -> None:
+        """API links on `base_url` (127.0.0.1); signed PDF links on the same port as `localhost`, so the other host
+        is reachable without a name lookup that would leave the machine."""
         self.base_url = base_url
+        port = urlsplit(base_url).port
+        self.storage_host, self.storage_url = "localhost", f"http://localhost:{port}"
 
     # -- mutators for tests -------------------------------------------------------------------------------------
 
@@ -948,7 +954,7 @@ class MoneybirdSimulator(SimulatorBase):
         invoice = self._invoice(admin, invoice_id)
         token = secrets.token_hex(32)
         self._signed[token] = SignedUrl(admin.id, invoice.id, self.clock.time() + PDF_URL_LIFETIME)
-        location = f"https://{self.storage_host}/{token}/download"
+        location = f"{self.storage_url}/{token}/download"
         return Response(f'"This resource has been moved temporarily to {location}."', 302,
                         headers={"Location": location}, mimetype="text/plain")
 
