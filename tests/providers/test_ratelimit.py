@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from providers.errors import RateLimited
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.simulator import MoneybirdSimulator
 from providers.ratelimit import LimitReading, RateLimiter, RateWindow
+from providers.simkit import VirtualClock
 from providers.tokens import MemoryTokenStore
 
 START = 1_800_000_000.0
@@ -244,3 +247,82 @@ def test_a_small_moneybird_sync_is_not_delayed_by_the_limiter() -> None:
     provider.close()
     assert provider.api.calls >= 5
     assert slept == [] and waits == [] and sim.clock.time() == before
+
+
+class Refusals(httpx.BaseTransport):
+    """Counts the platform's 429s on the way back."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.refused += response.status_code == 429
+        return response
+
+
+def test_xero_s_minute_budget_spent_by_another_client_is_read_from_its_headers(monkeypatch) -> None:
+    from providers.xero import XeroProvider, client
+    from providers.xero.simulator import XeroSimulator
+
+    sim = XeroSimulator(VirtualClock(datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC)))
+    sim.register_app()
+    sim.seed_book(seed=5, open_invoices=200, contacts=30)
+    monkeypatch.setattr(client, "PAGE_SIZE", 20)  # 10 pages: more than the budget the other client left
+    for _ in range(55):  # another app of this organisation spent most of this minute
+        sim.tenant_windows.hit(sim.org.tenant_id)
+    tokens = MemoryTokenStore()
+    tokens.save("acme", Token.from_response(sim.grant(), now=sim.clock.now()))
+    settings_ = ConnectionSettings(name="acme", provider="xero", tenant=sim.org.tenant_id, client_id="dunning-app",
+                                   client_secret="app-secret", api_url="http://xero.sim",
+                                   token_url="http://xero.sim/connect/token")
+    transport = Refusals(sim.transport())
+    waits: list[str] = []
+    provider = XeroProvider.connect(settings_, tokens=tokens, transport=transport, clock=sim.clock.time,
+                                    sleep=sim.clock.sleep, on_wait=lambda s, reason: waits.append(reason))
+    pages = list(provider.sync(SyncState()))
+    provider.close()
+
+    assert sum(len(p.invoices) for p in pages) == 200
+    assert transport.refused == 0  # the limiter waited for the minute Xero said was spent, before Xero refused
+    assert waits and set(waits) == {"Xero's rate limit"}
+
+
+def test_exact_s_minute_budget_spent_by_another_client_is_read_from_its_headers() -> None:
+    from providers.exact import ExactProvider
+    from providers.exact.simulator import ExactSimulator
+
+    sim = ExactSimulator.seeded(division=123456, accounts=30, invoices=120,
+                                clock=VirtualClock(datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC)))
+    for _ in range(58):  # another process of this app spent most of the division's minute
+        sim.limits.hit("123456")
+    sim.oauth.register_client("app", "s3cret", ["https://localhost:8765/callback"])
+    tokens = MemoryTokenStore({"acme": Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now())})
+    settings_ = ConnectionSettings(name="acme", provider="exact", tenant="123456", client_id="app",
+                                   client_secret="s3cret", redirect_uri="https://localhost:8765/callback")
+    transport = Refusals(sim.transport())
+    provider = ExactProvider.connect(settings_, tokens=tokens, transport=transport, clock=sim.clock.time,
+                                     sleep=sim.clock.sleep)
+    pages = list(provider.sync(SyncState()))
+    provider.close()
+
+    assert sum(len(p.invoices) for p in pages) > 0 and provider.calls > 2
+    assert transport.refused <= 1  # the first answer tells; nothing after it is refused
+
+
+def test_moneybird_s_retry_after_is_reported_before_the_wait() -> None:
+    sim = MoneybirdSimulator(seed=3, contacts=2, invoices=3)
+    sim.oauth.register_client("app", "app-secret", ["http://localhost:8765/callback"])
+    sim.faults.rate_limited(retry_after=61)
+    tokens = MemoryTokenStore()
+    tokens.save("small", Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now()))
+    settings_ = ConnectionSettings(name="small", provider="moneybird", tenant=sim.administration_id,
+                                   client_id="app", client_secret="app-secret")
+    waits: list[tuple[float, str]] = []
+    provider = MoneybirdProvider.connect(settings_, tokens=tokens, transport=sim.transport(), clock=sim.clock.time,
+                                         sleep=sim.clock.sleep, on_wait=lambda s, reason: waits.append((s, reason)))
+    before = sim.clock.time()
+    list(provider.sync(SyncState()))
+    provider.close()
+    assert waits == [(61.0, "Moneybird's rate limit")] and sim.clock.time() >= before + 61
