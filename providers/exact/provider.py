@@ -260,9 +260,9 @@ class ExactProvider(Provider):
                 touched.add(entry)
                 if key is not None:
                     entries_of[key].add(entry)
-            subset = [row for entry in touched for row in entries[entry]]
-            subset += [row for key in {k for e in touched for r in entries[e] for k in [mapping.invoice_keys(r)[1]]
-                                       if k is not None} for row in paid_by[key]]
+            terms = [row for entry in touched for row in entries[entry]]
+            named = {key for row in terms if (key := mapping.invoice_keys(row)[1]) is not None}
+            subset = terms + [row for key in named for row in paid_by[key]]  # with their unmatched payments
             invoices, problems = mapping.open_invoices(subset, connection=self.settings.name)
             delivered.update(invoices)
             yield Batch(invoices=list(invoices.values()), settled=mapping.settled_entries(subset) - invoices.keys(),
