@@ -127,3 +127,23 @@ def test_a_payment_the_platform_dated_is_stored_even_when_nothing_else_changed(s
     assert store.write_sync_page("acme", SyncPage(invoices=(dated,))).changed == 1
     assert store.invoice("acme", "I1") == dated
     assert store.write_sync_page("acme", SyncPage(invoices=(dated,))).changed == 0
+
+
+def test_every_invoice_open_or_closed_reads_back_with_its_history_and_the_stores_dates(
+    store, invoice_factory, debtor_factory, clock
+):
+    first_seen = clock.now
+    store.write_sync_page("acme", SyncPage(invoices=tuple(invoice_factory(f"I{n}") for n in range(5)),
+                                           debtors=(debtor_factory("D1"), debtor_factory("D2"))))
+    clock.now += timedelta(days=3)
+    store.write_sync_page("acme", SyncPage(closed_invoice_ids=("I2",)))
+    note = store.append_event("acme", "I4", Event(kind=EventKind.NOTE, on=date(2026, 11, 3)))
+
+    records = {r.invoice.platform_id: r for r in store.iter_invoice_records("acme", batch_size=2)}
+
+    assert sorted(records) == ["I0", "I1", "I2", "I3", "I4"]
+    assert records["I0"].invoice == invoice_factory("I0") and records["I0"].first_seen_at == first_seen
+    assert records["I2"].closed_at == clock.now and not records["I2"].invoice.is_open
+    assert [e.kind for e in records["I2"].events] == [EventKind.CLOSED] and records["I4"].events == (note,)
+    assert list(store.iter_invoice_records("other")) == []
+    assert store.debtors("acme") == {("acme", "D1"): debtor_factory("D1"), ("acme", "D2"): debtor_factory("D2")}
