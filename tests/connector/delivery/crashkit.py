@@ -117,8 +117,10 @@ class Figures:
             getattr(self, name).update(getattr(other, name))
 
 
-def scenario(workdir: Path, rng: random.Random, *, max_kills: int = 6, platforms: list[str] | None = None) -> Figures:
-    """One day of sends for a fresh world (one connection per platform), killed up to `max_kills` times."""
+def scenario(workdir: Path, rng: random.Random, *, max_kills: int = 6, platforms: list[str] | None = None,
+             at_once: int = 1) -> Figures:
+    """One day of sends for a fresh world (one connection per platform), killed up to `max_kills` times; then
+    `at_once` sends started at the same moment on the same store finish the day."""
     from connector.config import load_config
     from connector.delivery.keys import delivery_key
     from connector.plan import connection_capabilities, plan
@@ -154,13 +156,15 @@ def scenario(workdir: Path, rng: random.Random, *, max_kills: int = 6, platforms
             if hasattr(place.simulator, "idempotency_window"):
                 place.simulator.idempotency_window = 20 * pause
 
-        def run(kill: tuple[str, int] | None) -> int | None:
-            process = context.Process(target=child, args=(str(config_path), today.isoformat(), world.clock.time(),
-                                                          kill))
-            process.start()
-            process.join()
+        def run(kill: tuple[str, int] | None, copies: int = 1) -> int | None:
+            processes = [context.Process(target=child, args=(str(config_path), today.isoformat(), world.clock.time(),
+                                                             kill)) for _ in range(copies)]
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join()
             world.clock.advance(pause)
-            return process.exitcode
+            return max((p.exitcode for p in processes), key=lambda code: abs(code or 0))
 
         for _ in range(max_kills):
             kill = (rng.choice(HOOKS), rng.randint(1, 6))
@@ -170,7 +174,7 @@ def scenario(workdir: Path, rng: random.Random, *, max_kills: int = 6, platforms
                 continue
             assert code == 0, f"send ended with exit code {code}"
             break
-        assert run(None) == 0
+        assert run(None, at_once) == 0
         before_last = {p.connection: len(p.simulator.sent_mail()) for p in world.places}
         assert run(None) == 0
         after_last = {p.connection: len(p.simulator.sent_mail()) for p in world.places}

@@ -26,3 +26,12 @@ def test_killed_sends_never_mail_twice_and_never_drop_silently(tmp_path: Path, p
     assert total.mailed_once[platform] + total.in_doubt_tasks[platform] >= total.expected[platform]
     if platform != "exact":  # Xero's replay and Moneybird's reminder count settle every doubt
         assert total.in_doubt_tasks[platform] == 0 and total.mailed_once[platform] == total.expected[platform]
+
+
+@pytest.mark.parametrize("platform", ["moneybird", "xero"])
+def test_two_sends_started_at_the_same_moment_send_each_reminder_once(tmp_path: Path, platform: str) -> None:
+    figures = scenario(tmp_path, random.Random(0), max_kills=0, platforms=[platform], at_once=2)
+
+    assert figures.expected[platform] > 0
+    assert sum(figures.duplicates.values()) == 0 and sum(figures.lost.values()) == 0, figures
+    assert figures.mailed_once[platform] == figures.expected[platform]

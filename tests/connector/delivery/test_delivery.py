@@ -328,3 +328,21 @@ def test_an_arrangement_is_confirmed_in_writing_with_instalments_sanction_and_si
     casebook.record_arrangement(one.store, invoice, [f"{today + timedelta(days=30)}:{invoice.outstanding - half}"],
                                 today, down_payment=f"{today + timedelta(days=7)}:{half}")
     assert len(one.store.outbox_rows(kind=["confirmation"])) == 1  # the same agreement is confirmed once
+
+
+@pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
+def test_a_queued_note_of_any_kind_is_delivered_once(one: SimpleNamespace, platform: str) -> None:
+    invoice = next(i for i, _, _ in one.store.iter_open_invoices() if i.is_collectable)
+    key = f"handoff:case-1:{invoice.platform_id}"
+    one.store.outbox_queue(invoice.connection, "note", key, {
+        "invoice": invoice.platform_id, "invoice_number": invoice.label, "debtor": invoice.debtor_id,
+        "step": "handoff", "case": "case-1", "text": "Handed to the collection agency (case case-1)"})
+
+    first = send(one)
+    again = send(one)
+
+    [line] = [line for line in first if line["key"] == key]
+    assert line["status"] == "sent" and one.store.outbox_by_key(key).status == "sent"
+    adapter = one.connect(one.config.settings(invoice.connection))
+    assert adapter.find_note(invoice, key) is not None
+    assert not [line for line in again if line["key"] == key and line["status"] == "sent"]
