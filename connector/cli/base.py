@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import typer.core
@@ -170,11 +170,6 @@ def exit_codes() -> Iterator[None]:
     except DunningError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-
-
-def not_built(command: str, issue: str) -> NoReturn:
-    typer.echo(f"dunning {command}: not built yet (see the open issue for {issue})", err=True)
-    raise typer.Exit(1)
 
 
 def print_json_lines(objects: Iterable[Mapping[str, Any]]) -> None:
