@@ -124,4 +124,4 @@ def print_summary(summary: RunSummary, out: IO[str] | None = None) -> None:
 
 def summary_json_lines(summary: RunSummary) -> Iterator[str]:
     for day in summary.days:
-        yield json.dumps(day.as_json(), default=str, ensure_ascii=False)
+        yield json.dumps(day.as_json() | {"dry_run": summary.dry_run}, default=str, ensure_ascii=False)

@@ -72,6 +72,21 @@ def test_a_good_day_exits_0_with_a_json_summary_per_connection(world: World, con
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_dry_run_shows_what_would_go_out_and_sends_nothing(world: World, config: Path) -> None:
+    code, out, err = dunning(config, "run", "--dry-run", "--json")
+
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(r["dry_run"] and r["synced"] for r in rows)
+    assert sum(r["sent"] for r in rows) > 0  # what would go out
+    assert world.sent_mail() == 0  # and nothing did
+    with Store.open(load_config(config).store_url) as store:
+        assert store.outbox_pending() == []
+    code, out, _err = dunning(config, "run", "--json")
+    assert code == 0 and sum(json.loads(line)["sent"] for line in out.splitlines()) == world.sent_mail() > 0
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_log_format_json_makes_every_stderr_line_a_json_object(world: World, config: Path) -> None:
     code, out, err = dunning(config, "run", "--log-format", "json")
 
