@@ -32,7 +32,9 @@ def sync(
     if json_out:
         print_json_lines(s.as_json() for s in summaries)
     else:
-        rows = [s.as_json() | {"kind": "full" if s.full else "changes", "result": "ok" if s.ok else "failed"}
+        rows = [s.as_json() | {"kind": "full" if s.full else "changes",
+                               "result": "failed" if not s.ok else f"{len(s.anomalies)} kept open, see log"
+                               if s.anomalies else "ok"}
                 for s in summaries]
         print_table("Sync", rows, ["connection", "kind", "fetched", "changed", "closed", "api_calls", "result"])
     if failed(summaries):
