@@ -143,7 +143,7 @@ def test_the_config_path_comes_from_the_environment(runner, tmp_path, fake_provi
     (tmp_path / "elsewhere").mkdir()
     path = _config_file(tmp_path / "elsewhere")
     result = runner.invoke(app, ["status", "--json"], env={"DUNNING_CONFIG": str(path)})
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # neither connection is authorised yet
     assert [json.loads(line)["name"] for line in result.stdout.splitlines()] == ["acme", "beta"]
 
 
@@ -203,7 +203,7 @@ def test_sync_of_one_connection_with_expired_authorisation_exits_1_and_status_sh
     assert "dunning setup --reconnect acme" in result.stderr
     status = runner.invoke(app, ["status", "--json"])
     rows = {row["name"]: row for row in map(json.loads, status.stdout.splitlines())}
-    assert rows["acme"]["needs_reauth"] is True
+    assert rows["acme"]["needs_reauth"] is True and status.exit_code == 1  # monitoring can act on it
     assert "the refresh token has expired" in rows["acme"]["attention"]
 
 

@@ -191,7 +191,7 @@ def test_status_json_shows_expiry_and_the_reconnect_command(tmp_path: Path, key:
 
     result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
 
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # a connection needs re-authorisation
     rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert rows["shop"]["token_expires_at"] == token.expires_at.isoformat()  # type: ignore[union-attr]
     assert rows["shop"]["needs_reauth"] is False and rows["shop"]["authorisation"] == "ok"
@@ -204,7 +204,7 @@ def test_status_creates_no_token_store(tmp_path: Path) -> None:
     config = tmp_path / "dunning.toml"
     write_connections(config)
     result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # a connection needs re-authorisation
     assert not default_state_dir(config).exists()
     assert all(json.loads(line)["needs_reauth"] for line in result.stdout.splitlines())
 
@@ -220,7 +220,7 @@ def test_status_reports_an_unreadable_token_store_without_failing(tmp_path: Path
 
     result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
 
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 0, result.stderr  # unknown is not "needs re-authorisation"
     shop = json.loads(result.stdout.splitlines()[0])
     assert shop["authorisation"] == "unknown" and "token store" in shop["attention"]
 
@@ -318,7 +318,7 @@ def test_status_table_names_the_whole_reconnect_command_at_any_width(tmp_path: P
 
     result = CliRunner().invoke(app, ["--config", str(config), "status"])
 
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # a connection needs re-authorisation
     lines = result.stdout.splitlines()
     assert "books-of-a-long-named-holding-company: no authorisation stored. Run: dunning setup --reconnect " \
            "books-of-a-long-named-holding-company" in lines
@@ -390,3 +390,19 @@ def test_setup_says_when_the_scheduled_job_needs_the_keyring(tmp_path: Path, mon
     assert result.exit_code == 0, result.stderr
     assert "Connected shop for Shop B.V. (1)" in result.stderr
     assert ("DUNNING_TOKEN_STORE=file" in result.stderr) is keyring_usable, result.stderr
+
+
+def test_status_exits_0_when_every_connection_is_authorised_and_1_when_one_is_not(
+    tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    config = tmp_path / "dunning.toml"
+    write_connections(config)
+    tokens = EncryptedFileTokenStore(default_state_dir(config), key=key)
+    tokens.save("shop", Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20}))
+    assert CliRunner().invoke(app, ["--config", str(config), "status"]).exit_code == 1  # books has none
+    tokens.save("books", Token.from_response({"access_token": "b" * 20, "refresh_token": "s" * 20}))
+    result = CliRunner().invoke(app, ["--config", str(config), "status"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["books", "shop"]  # sorted by name
