@@ -5,8 +5,8 @@
 Generates the store with bulk inserts (100,000 debtors, 10 invoices each, a third of them with reminder history,
 some holds), then streams the escalation rules (`plan_rows`) over it and prints invoices/s, the number of actions, and the
 resident memory after 10 % of the invoices and at the end (it should not grow with the number of invoices), the
-peak while planning, the CPU time, and whether the target was met: under 60 s for 1,000,000 invoices (a smaller
-run is projected linearly).
+peak while planning, the CPU time, and whether the target was met: under 15 s of CPU for 1,000,000 invoices (a
+smaller run is projected linearly; CPU time, not the wall clock, since the machine is shared).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ AS_OF = date(2026, 11, 23)
 PER_DEBTOR = 10
 
 
-TARGET_SECONDS = 60.0
+TARGET_SECONDS = 15.0
 TARGET_INVOICES = 1_000_000
 
 
@@ -154,10 +154,10 @@ def main() -> None:
         print(f"CPU time {cpu:.1f} s: {counted / cpu:,.0f} invoices per CPU-second")
         print(f"RSS after {checkpoint:,} invoices: {rss_at_checkpoint:.0f} MiB; after {counted:,}: {rss_mib():.0f} MiB; "
               f"peak RSS {peak_rss_mib(peak_reset):.0f} MiB {'while planning' if peak_reset else '(whole run)'}")
-        projected = elapsed * TARGET_INVOICES / counted
+        projected = cpu * TARGET_INVOICES / counted
         verdict = "met" if projected < TARGET_SECONDS else "NOT met"
         scale = "" if counted == TARGET_INVOICES else f" (projected from {counted:,}: {projected:.1f} s)"
-        print(f"target under {TARGET_SECONDS:.0f} s for {TARGET_INVOICES:,} invoices: {verdict}{scale}")
+        print(f"target under {TARGET_SECONDS:.0f} s of CPU for {TARGET_INVOICES:,} invoices: {verdict}{scale}")
 
 if __name__ == "__main__":
     main()

@@ -10,17 +10,15 @@ task and one agency case per debtor. Pure, like the planner: rows in, actions ou
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from itertools import groupby
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
-from connector.escalation.legal import business_compensation, collection_costs
 from connector.escalation.planner import NextStep, build_action, next_step
 from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
-from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
+from connector.models import Debtor, Event, EventKind, Invoice
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
 
@@ -152,48 +150,7 @@ def plan_debtor(
             mails += [steps] if merge else [[step] for step in steps]
         else:
             calls_and_cases.append(steps)  # one call task, one agency case per debtor
-    result = [consolidate([build_action(step) for step in steps], resolved) for steps in mails + calls_and_cases]
-    result = [replace(action, dossier=dossier(rows, as_of)) if action.channel is Channel.CALL_TASK else action
-              for action in result]
+    result = [build_action(steps) for steps in mails]
+    result += [build_action(steps, dossier=dossier(rows, as_of) if steps[0].channel is Channel.CALL_TASK else ())
+               for steps in calls_and_cases]
     return sorted(result, key=lambda a: _INDEX[a.step])
-
-
-def consolidate(actions: Sequence[Action], policy: Policy) -> Action:
-    """One action for several invoices of one debtor at the same step, channel and currency (one letter/mail).
-
-    Lawfulness is inherited: a cost field is filled only where every single-invoice action had it. With
-    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
-    """
-    first = actions[0]
-    if len(actions) == 1:
-        return first
-    if len({(a.debtor_id, a.step, a.channel, a.currency) for a in actions}) != 1:
-        raise ValueError("only actions of one debtor, step, channel and currency can be consolidated")
-    lines = tuple(line for a in actions for line in a.invoices)
-    outstanding = sum((a.outstanding for a in actions), Decimal(0))
-    base = sum((line.cost_base for line in lines), Decimal(0))
-
-    def combined(values: list[Decimal | None]) -> Decimal | None:
-        if any(v is None for v in values):
-            return None
-        if first.currency != "EUR" or not policy.consolidate_principal:
-            return sum(values, Decimal(0))  # type: ignore[arg-type]
-        if first.debtor_kind is DebtorKind.BUSINESS:
-            return business_compensation(base, vat_rate=policy.collection_vat)
-        return collection_costs(base, vat_rate=policy.collection_vat)
-
-    interests = [a.interest for a in actions]
-    return replace(
-        first,
-        invoices=lines,
-        due_on=min(a.due_on for a in actions),
-        outstanding=outstanding,
-        reason=f"{first.step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
-        f"{format_money(outstanding, first.currency)} outstanding; " + "; ".join(
-            f"{a.invoice_numbers[0]}: {a.reason.split(': ', 1)[1]}" for a in actions
-        ),
-        costs=combined([a.costs for a in actions]),
-        costs_if_unpaid=combined([a.costs_if_unpaid for a in actions]),
-        interest=None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
-        warnings=tuple(dict.fromkeys(w for a in actions for w in a.warnings)),
-    )

@@ -105,6 +105,10 @@ class History:
         return len(covered)
 
 
+NO_HISTORY = History()
+"""The history of an invoice without events (shared: the planner only reads a history)."""
+
+
 def _arrangement(
     event: Event, invoice: Invoice, payments: list[Event], today: date, grace: int
 ) -> tuple[str, date | None]:
@@ -132,9 +136,9 @@ def _arrangement(
 
 def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:
     """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
-    history = History()
     if not events and invoice.promised_payment_date is None:
-        return history
+        return NO_HISTORY
+    history = History()
     ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
     holds: dict[str, tuple[str, date, date | None]] = {}
     """hold name → (reason, since, last day it can hold: a promise's date + grace)."""

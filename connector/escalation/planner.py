@@ -21,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, ActionInvoice, format_money
-from connector.escalation.history import History, read_history
+from connector.escalation.history import NO_HISTORY, History, read_history
+from connector.escalation.legal import business_compensation, collection_costs
 from connector.escalation.policy import (
     REMINDER_STEPS,
     STEP_ORDER,
@@ -34,13 +36,14 @@ from connector.escalation.policy import (
     Step,
     StepRule,
 )
-from connector.escalation.pricing import cost_base, notice_pay_by, price
-from connector.models import Debtor, Event, Invoice
+from connector.escalation.pricing import NOT_PRICED, PRICED_STEPS, Priced, cost_base, notice_pay_by, price
+from connector.models import Debtor, DebtorKind, Event, Invoice
 
 LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
 """Steps whose wording the law prescribes: they need our own text, so a letter where the platform mails its own."""
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
+_STEPS = Step._value2member_map_
 
 
 def _step_date(
@@ -76,12 +79,6 @@ def _prerequisite_missing(
         sent = history.taken.get("notice_of_default")
         return sent is None or today <= notice_pay_by(sent, debtor.kind, policy)
     return False
-
-
-def _applies(step: str, rule: StepRule, invoice: Invoice, debtor: Debtor, override: DebtorOverride | None) -> bool:
-    if not rule.enabled or debtor.kind not in rule.applies_to or invoice.outstanding < rule.min_outstanding:
-        return False
-    return override is None or override.steps is None or step in override.steps
 
 
 def _channel(step: str, rule: StepRule, override: DebtorOverride | None, capabilities: Capabilities | None) -> Channel:
@@ -148,35 +145,39 @@ def next_step(
     `policy` is the base policy (connection overrides are applied here). The minimum gap between mails to the
     debtor is not checked here: it is a debtor-level rule (`debtor.py`).
     """
-    if not invoice.is_collectable or invoice.total <= 0:
+    if not (invoice.is_open and not invoice.is_credit_note and invoice.outstanding > 0 and invoice.total > 0):
         return None
     policy = policy.for_connection(invoice.connection)
     override = policy.for_debtor(debtor.connection, debtor.platform_id)
     if override is not None and override.excluded:
         return None
-    history = read_history(invoice, events, policy, today)
+    history = read_history(invoice, events, policy, today) if events or invoice.promised_payment_date else NO_HISTORY
     if history.handed_off or history.hold is not None:
         return None
 
-    last = max(history.taken, key=_INDEX.__getitem__) if history.taken else None
-    start = _INDEX[last] + 1 if last is not None else 0
+    taken = history.taken
+    last = max(taken, key=_INDEX.__getitem__) if taken else None
     chosen: tuple[str, StepRule, date] | None = None
     steps = policy.steps
+    kind, outstanding = debtor.kind, invoice.outstanding
+    only = None if override is None else override.steps
     # Days since what `_step_date` counts from at the least (holds only delay it), for a cheap first check
     # that the schedule cannot have reached a step yet: the due date, and the normal distance from the last step.
     overdue = (today - invoice.due_date).days
-    since_last = (today - history.taken[last]).days + steps.offset(last) if last is not None else 0
+    since_last = (today - taken[last]).days + steps.offset(last) if last is not None else overdue
     # the most advanced step first: the first one whose date and prerequisites are met is the one (no burst)
-    for step, _position, rule in reversed(steps.ordered()[start:]):
-        if (rule.days > overdue and rule.after == "due") or (last is not None and steps.offset(step) > since_last):
+    for step, rule, offset in steps.descending_from(_INDEX[last] + 1 if last is not None else 0):
+        if offset > since_last or (rule.after == "due" and rule.days > overdue):
             continue
-        if not _applies(step, rule, invoice, debtor, override):
+        if not rule.enabled or kind not in rule.applies_to or outstanding < rule.min_outstanding or (
+            only is not None and step not in only
+        ):
             continue
         when = _step_date(step, rule, invoice, history, last, policy)
         if when is None or when > today or _prerequisite_missing(step, invoice, debtor, history, policy, today):
             continue
         if step == "handoff":
-            when = max(when, notice_pay_by(history.taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
+            when = max(when, notice_pay_by(taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
         chosen = (step, rule, when)
         break
     if chosen is None:
@@ -187,37 +188,67 @@ def next_step(
     return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
-def build_action(decided: NextStep) -> Action:
-    """The action for a decided step: its reason, the invoice line, and the costs and interest it may state."""
-    step, invoice, debtor, override, policy, today = (
-        decided.step, decided.invoice, decided.debtor, decided.override, decided.policy, decided.today
-    )
+def _described(decided: NextStep) -> tuple[ActionInvoice, str, Priced]:
+    """The invoice line of a decided step, its reason (after "step: ") and what it may state."""
+    step, invoice, debtor, policy, today = decided.step, decided.invoice, decided.debtor, decided.policy, decided.today
     last, history = decided.last, decided.history
-    language = (override.language if override and override.language else None) or debtor.language
-    reason = f"{step}: {_describe_when(step, decided.due_on, today, invoice, history, policy)}"
+    tail = _describe_when(step, decided.due_on, today, invoice, history, policy)
     skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
     if skipped:
-        reason += f" (catching up; not sent: {', '.join(skipped)})"
-    reason += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
+        tail += f" (catching up; not sent: {', '.join(skipped)})"
+    tail += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
     notice_sent = history.taken.get("notice_of_default")
     line = ActionInvoice(invoice, (today - invoice.due_date).days, cost_base(invoice, debtor.kind, notice_sent, policy))
-    priced = price(step, today, debtor.kind, invoice.currency, (line,), notice_sent, policy)
+    if step not in PRICED_STEPS:
+        return line, tail, NOT_PRICED
+    return line, tail, price(step, today, debtor.kind, invoice.currency, (line,), notice_sent, policy)
+
+
+def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) -> Action:
+    """The action for one or several decided steps of one debtor at the same step, channel and currency (one
+    letter or mail covering them): the reason, the invoice lines, and the costs and interest it may state.
+
+    Lawfulness is inherited: a cost field is filled only where it is for every single invoice. With
+    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
+    """
+    first = decided[0]
+    step, debtor, override, policy, invoice = first.step, first.debtor, first.override, first.policy, first.invoice
+    described = [_described(d) for d in decided]
+    lines = tuple(line for line, _tail, _priced in described)
+    language = (override.language if override and override.language else None) or debtor.language
+    if len(described) == 1:
+        line, tail, priced = described[0]
+        return Action(
+            _STEPS[step], first.channel, debtor, lines, first.due_on, first.today, invoice.outstanding,
+            invoice.currency, f"{step}: {tail}", language or policy.default_language, policy.steps.rule(step).template,
+            priced.costs, priced.costs_if_unpaid, priced.interest, priced.pay_by, priced.presumed_receipt,
+            priced.warnings, dossier,
+        )
+    outstanding = sum((line.outstanding for line in lines), Decimal(0))
+    base = sum((line.cost_base for line in lines), Decimal(0))
+    currency = invoice.currency
+
+    def combined(values: list[Decimal | None]) -> Decimal | None:
+        if any(v is None for v in values):
+            return None
+        if currency != "EUR" or not policy.consolidate_principal:
+            return sum(values, Decimal(0))  # type: ignore[arg-type]
+        if debtor.kind is DebtorKind.BUSINESS:
+            return business_compensation(base, vat_rate=policy.collection_vat)
+        return collection_costs(base, vat_rate=policy.collection_vat)
+
+    interests = [priced.interest for _line, _tail, priced in described]
+    reason = (
+        f"{step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
+        f"{format_money(outstanding, currency)} outstanding; "
+        + "; ".join(f"{line.number}: {tail}" for line, tail, _priced in described)
+    )
+    priced = described[0][2]
     return Action(
-        step=Step(step),
-        channel=decided.channel,
-        debtor=debtor,
-        invoices=(line,),
-        due_on=decided.due_on,
-        as_of=today,
-        outstanding=invoice.outstanding,
-        currency=invoice.currency,
-        reason=reason,
-        language=language or policy.default_language,
-        template=policy.steps.rule(step).template,
-        costs=priced.costs,
-        costs_if_unpaid=priced.costs_if_unpaid,
-        interest=priced.interest,
-        pay_by=priced.pay_by,
-        presumed_receipt=priced.presumed_receipt,
-        warnings=priced.warnings,
+        _STEPS[step], first.channel, debtor, lines, min(d.due_on for d in decided), first.today, outstanding,
+        currency, reason, language or policy.default_language, policy.steps.rule(step).template,
+        combined([p.costs for _l, _t, p in described]), combined([p.costs_if_unpaid for _l, _t, p in described]),
+        None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
+        priced.pay_by, priced.presumed_receipt,
+        tuple(dict.fromkeys(w for _l, _t, p in described for w in p.warnings)), dossier,
     )

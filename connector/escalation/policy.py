@@ -196,6 +196,7 @@ class Steps(_Strict):
 
     _offsets: dict[str, int] = PrivateAttr(default_factory=dict)
     _ordered: tuple[tuple[str, int, StepRule], ...] | None = PrivateAttr(default=None)
+    _descending: list[tuple[tuple[str, StepRule, int], ...]] | None = PrivateAttr(default=None)
 
     def ordered(self) -> tuple[tuple[str, int, StepRule], ...]:
         """(name, position, rule) in escalation order, computed once (the planner's hot loop reads it)."""
@@ -203,6 +204,15 @@ class Steps(_Strict):
         if private["_ordered"] is None:
             private["_ordered"] = tuple((name, position, self.rule(name)) for position, name in enumerate(STEP_ORDER))
         return private["_ordered"]
+
+    def descending_from(self, start: int) -> tuple[tuple[str, StepRule, int], ...]:
+        """(name, rule, offset) of the steps from position `start` on, the most advanced first (computed once: the
+        planner asks it for every invoice)."""
+        private = self.__pydantic_private__
+        if private["_descending"] is None:
+            table = [(name, rule, self.offset(name)) for name, _position, rule in self.ordered()]
+            private["_descending"] = [tuple(reversed(table[first:])) for first in range(len(table) + 1)]
+        return private["_descending"][start]
 
     def rule(self, name: str) -> StepRule:
         return getattr(self, name)
