@@ -220,8 +220,8 @@ def test_status_reports_an_unreadable_token_store_without_failing(tmp_path: Path
 
     result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
 
-    assert result.exit_code == 0, result.stderr  # unknown is not "needs re-authorisation"
-    shop = json.loads(result.stdout.splitlines()[0])
+    assert result.exit_code == 1, result.stderr  # books has no token at all
+    shop = next(row for row in map(json.loads, result.stdout.splitlines()) if row["name"] == "shop")
     assert shop["authorisation"] == "unknown" and "token store" in shop["attention"]
 
 
