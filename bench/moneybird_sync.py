@@ -62,7 +62,8 @@ def main(invoices: int = 20_000) -> None:
     print(f"full sync of {invoices} open invoices: fetched {fetched}, {len(debtors)} debtors")
     print(f"  calls used {calls} / minimum {minimum}  (ratio {calls / minimum:.2f})")
     print(f"  virtual time {elapsed:.0f} s / rate bound {rate_bound(calls):.0f} s "
-          f"(150 per {WINDOW_SECONDS:.0f} s; paced evenly the bound is {(calls - 1) * WINDOW_SECONDS / 150:.0f} s)")
+          f"(150 per {WINDOW_SECONDS:.0f} s, sent as a burst; paced evenly it would be "
+          f"{(calls - 1) * WINDOW_SECONDS / 150:.0f} s)")
     assert fetched == invoices and len(known) == invoices
 
     before = provider.api.calls

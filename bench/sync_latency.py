@@ -136,10 +136,12 @@ class LatencyTransport(httpx.BaseTransport):
     """The simulator behind the latency model: the platform counts the call when it arrives, then the answer
     takes its time to come back."""
 
-    def __init__(self, inner: httpx.BaseTransport, clock: EventClock, level: Callable[[httpx.Request], int]) -> None:
+    def __init__(self, inner: httpx.BaseTransport, clock: EventClock, level: Callable[[httpx.Request], int],
+                 latency: Callable[[httpx.Response], float] | None = None) -> None:
         self.inner = inner
         self.clock = clock
         self.level = level
+        self.latency = latency or (lambda response: PER_CALL + len(response.content) / BYTES_PER_SECOND)
         self.calls: list[Call] = []
         self._lock = threading.Lock()
 
@@ -147,7 +149,7 @@ class LatencyTransport(httpx.BaseTransport):
         with self.clock.busy():
             response = self.inner.handle_request(request)
             response.read()
-        seconds = PER_CALL + len(response.content) / BYTES_PER_SECOND
+        seconds = self.latency(response)
         with self._lock:
             self.calls.append(Call(self.level(request), seconds))
         self.clock.sleep(seconds)
@@ -223,6 +225,16 @@ class Setup:
 START = datetime(2026, 11, 23, 6, 0, 30, tzinfo=UTC)
 
 
+def xero_level(request: httpx.Request) -> int:
+    """A Xero call needs an earlier answer when it reads a further page or ids named by a page."""
+    params = request.url.params
+    if "IDs" in params or params.get("page", "1") != "1":
+        return 1
+    if request.url.path.endswith("/Contacts") and "If-Modified-Since" not in request.headers:
+        return 1  # all contacts are read when an invoice page names many unknown ones
+    return 0
+
+
 def xero(clock: EventClock, invoices: int) -> Setup:
     from providers.xero import XeroProvider
     from providers.xero.simulator import XeroSimulator
@@ -232,15 +244,7 @@ def xero(clock: EventClock, invoices: int) -> Setup:
     sim.seed_book(seed=2026, open_invoices=invoices, contacts=max(40, invoices // 8), closed_invoices=invoices // 20,
                   bills=invoices // 100, drafts=invoices // 200)
 
-    def level(request: httpx.Request) -> int:
-        params = request.url.params
-        if "IDs" in params or params.get("page", "1") != "1":
-            return 1
-        if request.url.path.endswith("/Contacts") and "If-Modified-Since" not in request.headers:
-            return 1  # all contacts are read when an invoice page names many unknown ones
-        return 0
-
-    transport = LatencyTransport(sim.transport(), clock, level)
+    transport = LatencyTransport(sim.transport(), clock, xero_level)
     tokens = MemoryTokenStore()
     tokens.save("bench", Token.from_response(sim.grant(), now=sim.clock.now()))
     settings = ConnectionSettings(name="bench", provider="xero", tenant=sim.org.tenant_id, client_id="dunning-app",
