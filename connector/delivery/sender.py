@@ -88,6 +88,8 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     tasks: int = 0
+    refused: int = 0
+    """Of the tasks, reminders the platform or the data refused (no e-mail address, a refusal): exit 1."""
     left_pending: int = 0
     """Rows left for the next run (day budget spent, authorisation expired)."""
     api_calls: int = 0
@@ -98,6 +100,7 @@ class Summary:
             self.sent += 1
         elif outcome.status == "task":
             self.tasks += 1
+            self.refused += outcome.extra.get("task_kind") == "refused"
         elif outcome.status == "failed":
             self.failed += 1
         else:
@@ -105,11 +108,12 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.failed == 0
+        """Nothing failed and no reminder was refused for bad data (those are named; the rest went out)."""
+        return self.error is None and self.failed == 0 and self.refused == 0
 
     def line(self) -> str:
-        text = (f"{self.connection}: {self.sent} sent, {self.tasks} task(s), {self.skipped} skipped, "
-                f"{self.failed} failed, {self.api_calls} platform calls")
+        text = (f"{self.connection}: {self.sent} sent, {self.tasks} task(s) ({self.refused} refused), "
+                f"{self.skipped} skipped, {self.failed} failed, {self.api_calls} platform calls")
         if self.left_pending:
             text += f"; {self.left_pending} left pending for the next run"
         return text + (f"; stopped: {self.error}" if self.error else "")
@@ -322,12 +326,13 @@ class ConnectionRun:
     def _finish(self, entry: OutboxEntry, status: str, *, outcome: Status, receipt: Mapping[str, Any] | None = None,
                 error: str | None = None, events: Sequence[tuple[str, Event]] = (), reason: str | None = None,
                 recipients: Sequence[str] = ()) -> None:
+        extra = {"task_kind": receipt.get("kind")} if status == "task" and receipt else {}
         if not self.store.outbox_finish(entry, status, receipt=receipt, error=error, events=events):
             self.emit(Outcome("skipped", "finished by another run meanwhile", _fields(entry),
                               key=entry.idempotency_key))
             return
         self.emit(Outcome(outcome, reason or error or status, _fields(entry), recipients=tuple(recipients),
-                          key=entry.idempotency_key, task=entry.id if status == "task" else None))
+                          key=entry.idempotency_key, task=entry.id if status == "task" else None, extra=extra))
 
     # -- reading what a row is about ------------------------------------------------------------------------
 

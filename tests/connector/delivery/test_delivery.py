@@ -346,3 +346,22 @@ def test_a_queued_note_of_any_kind_is_delivered_once(one: SimpleNamespace, platf
     adapter = one.connect(one.config.settings(invoice.connection))
     assert adapter.find_note(invoice, key) is not None
     assert not [line for line in again if line["key"] == key and line["status"] == "sent"]
+
+
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_date(
+    one: SimpleNamespace, platform: str
+) -> None:
+    first = send(one, limit=2)
+    assert len([line for line in first if line["status"] in ("sent", "task")]) == 2
+    assert [line for line in first if "--limit 2 reached" in line["reason"]]
+
+    later = one.world.today + timedelta(days=1)
+    rest = send(one, as_of=later)
+
+    sent_later = [line for line in rest if line["status"] == "sent"]
+    assert sent_later
+    for line in sent_later:
+        events = one.store.events(line["connection"], line["invoices"][0])
+        assert [e.on for e in events if e.kind is EventKind.REMINDER_SENT] == [later]  # --as-of is the sent date
+    assert all(n == 1 for n in mail_counts(one).values())
