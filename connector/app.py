@@ -20,7 +20,7 @@ from connector.config import Config, ConfigError, load_config, write_starter_con
 from connector.escalation.action import Action
 from connector.formatting import Formats, formats_for
 from connector.models import Event, Invoice
-from connector.progress import NoProgress, Progress
+from connector.progress import Progress
 from connector.status import status_rows
 from connector.store import Store
 from connector.sync import SyncSummary
@@ -107,8 +107,7 @@ class App:
             return []
         with self.store() as store:
             tokens = self.tokens()
-            return sync_all(self.config, store, tokens, connection=connection, full=full,
-                            **_progress_argument(sync_all, progress or NoProgress()))
+            return sync_all(self.config, store, tokens, connection=connection, full=full, progress=progress)
 
     def plan(self, as_of: date, *, connection: str | None) -> Iterator[Action]:
         """The actions due on `as_of` for the configured connections (or the one named), debtor by debtor."""
@@ -193,13 +192,6 @@ def check_plannable(as_of: date) -> None:
     if not first <= as_of <= last:
         raise UsageError(f"--as-of {as_of}: planning covers {first} to {last} only (the statutory interest table "
                          f"starts on {first}); give a date in that range")
-
-
-def _progress_argument(function: Callable[..., Any], progress: Progress) -> dict[str, Progress]:
-    """`progress=` for a sync that takes an observer (SYNC's hook); nothing for one that does not yet."""
-    import inspect
-
-    return {"progress": progress} if "progress" in inspect.signature(function).parameters else {}
 
 
 __all__ = ["App", "ConfigError"]

@@ -170,6 +170,21 @@ def test_sync_json_prints_one_summary_per_connection_and_nothing_else(runner, tm
     assert rows["acme"]["open_invoices"] == 1 and rows["acme"]["last_sync_at"] is not None
 
 
+def test_sync_off_a_terminal_reports_progress_as_log_lines_on_stderr(runner, tmp_path, fake_provider,
+                                                                     invoice_factory):
+    _config_file(tmp_path)
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="1")]
+    fake_provider.script["beta"] = [SyncPage(invoices=(invoice_factory("B1", connection="beta"),))]
+
+    result = runner.invoke(app, ["--log-format", "json", "sync", "--json"])
+
+    assert result.exit_code == 0, result.output
+    messages = [json.loads(line)["message"] for line in result.stderr.splitlines()]
+    assert "acme: sync started" in messages and "beta: sync finished" in messages
+    assert any(m.startswith("acme: page 1: 1 invoices") for m in messages)
+    assert all(json.loads(line) for line in result.stdout.splitlines())  # stdout stays JSON Lines only
+
+
 def test_sync_json_says_whether_the_run_was_full_and_full_forces_one(runner, tmp_path, fake_provider,
                                                                     invoice_factory):
     _config_file(tmp_path)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.base import ConnectionName, Json, app, application, exit_codes, print_json_lines, print_table
+from connector.cli.progress import progress_display
 
 
 @app.command()
@@ -25,7 +26,8 @@ def sync(
 
     app_ = application(ctx)
     with exit_codes():
-        summaries = app_.sync(connection=connection, full=full)
+        with progress_display() as shown:
+            summaries = app_.sync(connection=connection, full=full, progress=shown)
         if not summaries:
             typer.echo(f"No connections in {app_.config.path} to sync. Connect one with: dunning setup", err=True)
             return
