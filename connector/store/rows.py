@@ -26,8 +26,6 @@ INVOICE_FIELDS = (
     "is_credit_note", "status", "is_open", "payment_url", "reference", "promised_payment_date", "payments",
     "last_modified", "version",
 )
-_INVOICE_DATES = ("issue_date", "due_date", "promised_payment_date")
-_INVOICE_MONEY = ("total", "amount_paid", "outstanding")
 
 
 def debtor_values(debtor: Debtor) -> dict[str, Any]:
@@ -133,17 +131,19 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
     types the driver cannot give back are restored. Validating again cost more than the rest of reading it (the
     planner reads a million invoices at a time); `tests/connector/store` checks a round trip gives an equal model.
     """
-    values = dict(zip(_INVOICE_KEYS, row, strict=True))
-    for key in _INVOICE_DATES:
-        if type(values[key]) is str:  # SQLite's ISO text (PostgreSQL's driver gives a date)
-            values[key] = date.fromisoformat(values[key])
-    for key in _INVOICE_MONEY:
-        values[key] = Decimal(values[key])
-    values["is_credit_note"] = bool(values["is_credit_note"])  # SQLite gives 0/1
-    values["is_open"] = bool(values["is_open"])
-    values["last_modified"] = utc_timestamp(values["last_modified"])
-    values["payments"] = payments_from_column(values["payments"])
-    return as_stored(Invoice, values)
+    (connection, platform_id, number, debtor_id, issued, due, currency, total, paid, outstanding, credit_note, status,
+     is_open, payment_url, reference, promised, payments, modified, version) = row
+    return as_stored(Invoice, {
+        "connection": connection, "platform_id": platform_id, "number": number, "debtor_id": debtor_id,
+        # SQLite gives dates as ISO text and booleans as 0/1; PostgreSQL's driver gives dates and booleans
+        "issue_date": date.fromisoformat(issued) if type(issued) is str else issued,
+        "due_date": date.fromisoformat(due) if type(due) is str else due,
+        "currency": currency, "total": Decimal(total), "amount_paid": Decimal(paid), "outstanding": Decimal(outstanding),
+        "is_credit_note": bool(credit_note), "status": status, "is_open": bool(is_open), "payment_url": payment_url,
+        "reference": reference,
+        "promised_payment_date": date.fromisoformat(promised) if type(promised) is str else promised,
+        "payments": payments_from_column(payments), "last_modified": utc_timestamp(modified), "version": version,
+    })
 
 
 def as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
