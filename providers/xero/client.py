@@ -31,7 +31,13 @@ from providers.http import (
     short_text,
 )
 from providers.streams import first_accepted
-from providers.xero.mapping import error_messages, if_modified_since, read_timestamp
+from providers.xero.mapping import (
+    error_messages,
+    if_modified_since,
+    page_count,
+    problem_detail,
+    server_clock,
+)
 
 DEFAULT_API_URL = "https://api.xero.com"
 ACCOUNTING = "/api.xro/2.0"
@@ -63,7 +69,7 @@ def _detail(response: httpx.Response) -> str:
         body = json.loads(response.content)
     except ValueError:
         return ""
-    return str(body.get("Detail") or body.get("detail") or "").strip() if isinstance(body, dict) else ""
+    return problem_detail(body)
 
 
 @dataclass
@@ -151,18 +157,9 @@ class Page:
     page_count: int | None = None
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
-
-
 def _server_time(body: dict[str, Any], response: httpx.Response) -> datetime | None:
-    """`DateTimeUTC` (`/Date(ms)/`, or ISO), else the HTTP `Date` header, else None."""
-    try:
-        stamp = read_timestamp(body, "DateTimeUTC")
-    except ValueError:
-        stamp = None
+    """Xero's clock in the answer, else the HTTP `Date` header, else None."""
+    stamp = server_clock(body)
     if stamp is None and response.headers.get("Date"):
         try:
             stamp = email.utils.parsedate_to_datetime(response.headers["Date"])
@@ -176,9 +173,7 @@ def _page(response: httpx.Response, key: str) -> Page:
     records = body.get(key) if isinstance(body, dict) else None
     if not isinstance(records, list):
         raise BadPlatformData(f"Xero's answer to {response.request.url.path} has no {key} list")
-    pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-    return Page([r for r in records if isinstance(r, dict)], _server_time(body, response),
-                _count(pagination.get("pageCount")))
+    return Page([r for r in records if isinstance(r, dict)], _server_time(body, response), page_count(body))
 
 
 @dataclass

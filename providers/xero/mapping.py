@@ -375,6 +375,31 @@ def error_messages(body: Any) -> list[str]:
     return [str(m) for m in dict.fromkeys(messages) if m]
 
 
+def problem_detail(body: Any) -> str:
+    """A 401/403's `Detail` (or `detail`, RFC 7807's spelling, should a gateway answer in it), or ''."""
+    return str(body.get("Detail") or body.get("detail") or "").strip() if isinstance(body, Mapping) else ""
+
+
+# --- answers' envelopes -------------------------------------------------------------------------------------------
+
+
+def page_count(body: Mapping[str, Any]) -> int | None:
+    """`pagination.pageCount`, where Xero gives it."""
+    pagination = body.get("pagination")
+    value = pagination.get("pageCount") if isinstance(pagination, Mapping) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def server_clock(body: Mapping[str, Any]) -> datetime | None:
+    """`DateTimeUTC` (`/Date(ms)/`, or ISO): Xero's clock when it answered, or None."""
+    try:
+        return read_timestamp(body, "DateTimeUTC")
+    except ValueError:
+        return None
+
+
 # --- what the sync asks of a raw record before mapping it ---------------------------------------------------------
 
 
