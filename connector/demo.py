@@ -23,9 +23,11 @@ import tomlkit
 from filelock import FileLock, Timeout
 
 from connector.app import App
-from connector.config import Config, load_config
+from connector.config import load_config
 from connector.demo_book import PAY_DELAY, Behaviour, behaviours, demo_book
 from connector.job import RunSummary, run_job
+from connector.plan import connection_capabilities
+from connector.report import build_report
 from connector.simworld import CLIENT_ID, CREDITOR, SECRET, SECRET_ENV, World
 from connector.store import Store
 from providers.base import TokenStore
@@ -262,22 +264,16 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
                         if on_day is not None:
                             on_day(offset + 1, days)
                     result.dso_end = days_sales_outstanding(store, result.connections, daily_sales)
-                result.report = write_report(config, folder, result.end)
+                    result.report = folder / "report.html"
+                    build_report(store, config.policy, result.end, result.report, store_url=config.store_url,
+                                 made_at=world.clock.now(), lang="en",
+                                 capabilities=connection_capabilities((c.name, c.provider) for c in config.connections))
         finally:
             if previous_secret is None:
                 os.environ.pop(SECRET_ENV, None)
             else:
                 os.environ[SECRET_ENV] = previous_secret
         return result
-
-
-def write_report(config: Config, folder: Path, as_of: date) -> Path | None:
-    """The HTML report of the store (`dunning report`), when this installation has it."""
-    try:
-        from connector.report import write_report as render
-    except ImportError:
-        return None
-    return render(config, as_of=as_of, out=folder / "report.html")  # type: ignore[no-any-return]
 
 
 STEP_ORDER = ("pre_due", "reminder_1", "reminder_2", "written_reminder", "final_reminder", "notice_of_default",
@@ -303,9 +299,9 @@ def describe(result: DemoResult) -> list[str]:
     ]
     lines += [f"Problem on {problem}" for problem in result.failed_days]
     folder = result.folder
-    left = [f"{folder / CONFIG_NAME} (config)", f"{folder / 'dunning.sqlite'} (store)", f"{folder / 'export'} (agency exports)"]
-    if (folder / "letters").exists():
-        left.append(f"{folder / 'letters'} (letters)")
+    left = [f"{folder / CONFIG_NAME} (config)", f"{folder / 'dunning.sqlite'} (store)"]
+    left += [f"{folder / name} ({what})" for name, what in (("export", "agency exports"), ("letters", "letters"))
+             if (folder / name).exists()]
     if result.report is not None:
         left.append(f"{result.report} (report)")
     lines.append("Left in " + str(folder) + ": " + "; ".join(left))

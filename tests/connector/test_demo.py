@@ -69,6 +69,8 @@ def test_the_folder_holds_a_config_a_store_and_the_export_folder(demo: tuple[Dem
     config = load_config(folder / "dunning.toml")
     assert [c.name for c in config.connections] == result.connections  # written by the setup wizard
     assert config.handoff.agency and (folder / "dunning.sqlite").is_file() and (folder / MARKER).exists()
+    report = (folder / "report.html").read_text()
+    assert result.report == folder / "report.html" and "<svg" in report and "http://" not in report.split("<svg")[0]
     tokens = folder / ".dunning-tokens"
     assert all((tokens / f"{name}.token").is_file() for name in result.connections)
 
