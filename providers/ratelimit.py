@@ -21,6 +21,11 @@ from datetime import UTC, datetime
 from providers.base import Sleep, Ticks
 from providers.errors import RateLimited
 
+ARRIVAL_MARGIN = 1.0
+"""Seconds a call stays in its window beyond the window's length. The platform counts a call when it arrives, and
+calls sent at once do not all take equally long to get there: without this margin, the window's next budget could
+start before the platform's (at a cost of one second per window, 2 % of a minute)."""
+
 OnWait = Callable[[float, str], None]
 """Told before a call waits for a rate limit: the seconds it will wait and why (e.g. "Xero's rate limit"), so the
 application can show that a run is not stuck (`connector.progress.Progress.waiting`)."""
@@ -142,10 +147,10 @@ class RateLimiter:
         wait = self._blocked_until - now
         for window in self.windows:
             calls = self._log[window.name]
-            while calls and calls[0] + window.seconds <= now:
+            while calls and calls[0] + window.seconds + ARRIVAL_MARGIN <= now:
                 calls.popleft()
             if len(calls) >= window.limit:
-                wait = max(wait, calls[0] + window.seconds - now)
+                wait = max(wait, calls[0] + window.seconds + ARRIVAL_MARGIN - now)
         for name, reported in list(self._reported.items()):
             if reported.reset_at is not None and reported.reset_at <= now:
                 del self._reported[name]
