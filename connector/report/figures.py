@@ -10,12 +10,14 @@ says what it counts, so the page can state it:
 - effect of reminders: of the reminders sent at each step, the share whose invoice was paid (closed, or its
   outstanding amount reached zero) within 7, 14 and 30 days; a reminder counts for a window once the window has
   passed;
-- claimable today: what a handoff on the report date could state (ESC's pricing of the handoff step): statutory
-  or commercial interest and the collection costs, EUR only (the statutory scale is in euros).
+- claimable today: what a handoff on the report date could state (the escalation package's pricing of the handoff
+  step): statutory or commercial interest and the collection costs, EUR only (the statutory scale is in euros);
+  invoices on hold, under an arrangement or already handed off are left out.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -153,6 +155,8 @@ class _Book:
     all_invoices: list[tuple[Invoice, Sequence[Event], date, date | None]] = field(default_factory=list)
     """(invoice, events, first seen, closed on) for the DSO history."""
     effects: dict[str, StepEffect] = field(default_factory=dict)
+    set_aside: set[str] = field(default_factory=set)
+    """Open invoices on hold, under an arrangement or handed off (platform ids): nothing is claimed on them today."""
 
 
 def collect(
@@ -170,9 +174,9 @@ def collect(
         if invoice.issue_date > as_of:
             continue
         book = books.setdefault((invoice.connection, invoice.currency), _Book())
-        closed_on = record.closed_at.date() if record.closed_at is not None else None
+        closed_on = record.closed_on
         if not invoice.is_credit_note:
-            book.all_invoices.append((invoice, record.events, record.first_seen_at.date(), closed_on))
+            book.all_invoices.append((invoice, record.events, record.first_seen_on, closed_on))
         _count_effects(book.effects, invoice, record.events, closed_on, as_of)
         if invoice.is_collectable and (closed_on is None or closed_on > as_of):
             book.open_rows.setdefault(invoice.debtor_id, []).append((invoice, record.events))
@@ -180,7 +184,8 @@ def collect(
     for (connection, currency), book in sorted(books.items()):
         section = Section(connection, currency)
         _aging_and_holds(section, book, debtors, policy, as_of)
-        section.top_debtors = _top_debtors(book, connection, debtors, policy, as_of, (capabilities or {}).get(connection))
+        capable = (capabilities or {}).get(connection)
+        section.top_debtors = _top_debtors(book, connection, debtors, policy, as_of, capable)
         section.dso_trend = _dso_trend(book, as_of)
         section.dso = section.dso_trend[-1] if section.dso_trend else None
         section.effects = [book.effects[step] for step in STEP_ORDER if step in book.effects]
@@ -203,6 +208,8 @@ def _aging_and_holds(
             if not events and invoice.promised_payment_date is None:
                 continue
             history = read_history(invoice, events, resolved, as_of)
+            if history.hold is not None or history.handed_off:
+                book.set_aside.add(invoice.platform_id)
             if history.hold is not None:
                 section.held.append(HeldInvoice(
                     debtor.name if debtor else debtor_id, invoice.label, invoice.outstanding, history.hold,
@@ -297,24 +304,45 @@ def _month_ends(first: date, last: date) -> list[date]:
 
 
 def _dso_trend(book: _Book, as_of: date) -> list[DsoPoint]:
-    """DSO at each month end since the store first saw an invoice of this book, and on the report date."""
+    """DSO at each month end since the store first saw an invoice of this book, and on the report date.
+
+    Each invoice counts on a run of consecutive days (sales: from its issue date for `DSO_DAYS` days; receivables:
+    from its issue date until it closed), so it is added once where its run starts and taken off where it ends;
+    only an invoice with payments seen owes a different amount on different days and is counted day by day.
+    """
     if not book.all_invoices:
         return []
     start = min(first for _i, _e, first, _c in book.all_invoices)
     days = _month_ends(min(start, as_of), as_of)
-    receivables = dict.fromkeys(days, ZERO)
-    sales = dict.fromkeys(days, ZERO)
+    count = len(days)
+    sales = [ZERO] * (count + 1)
+    owed = [ZERO] * (count + 1)
+    varying = [ZERO] * count
     for invoice, events, _first, closed_on in book.all_invoices:
-        later_payments = [(e.on, Decimal(str(e.data.get("amount", 0)))) for e in events
-                          if e.kind is EventKind.PAYMENT_SEEN]
-        for day in days:
-            if day - timedelta(days=DSO_DAYS) < invoice.issue_date <= day:
-                sales[day] += invoice.total
-            if invoice.issue_date > day or (closed_on is not None and closed_on <= day):
-                continue
-            owed = invoice.outstanding + sum((amount for on, amount in later_payments if on > day), ZERO)
-            receivables[day] += max(owed, ZERO)
-    return [DsoPoint(day, receivables[day], sales[day]) for day in days]
+        first = bisect_left(days, invoice.issue_date)
+        if first == count:
+            continue
+        after_sales = bisect_left(days, invoice.issue_date + timedelta(days=DSO_DAYS))
+        sales[first] += invoice.total
+        sales[after_sales] -= invoice.total
+        after_open = count if closed_on is None else bisect_left(days, closed_on)
+        if first >= after_open:
+            continue
+        payments = [(e.on, Decimal(str(e.data.get("amount", 0)))) for e in events if e.kind is EventKind.PAYMENT_SEEN]
+        if not payments:
+            owed[first] += max(invoice.outstanding, ZERO)
+            owed[after_open] -= max(invoice.outstanding, ZERO)
+            continue
+        for index in range(first, after_open):
+            later = sum((amount for on, amount in payments if on > days[index]), ZERO)
+            varying[index] += max(invoice.outstanding + later, ZERO)
+    points = []
+    running_sales = running_owed = ZERO
+    for index, day in enumerate(days):
+        running_sales += sales[index]
+        running_owed += owed[index]
+        points.append(DsoPoint(day, running_owed + varying[index], running_sales))
+    return points
 
 
 def _claimable(
@@ -324,19 +352,18 @@ def _claimable(
     found = Claimable()
     for debtor_id, rows in book.open_rows.items():
         debtor = debtors.get((connection, debtor_id))
-        overdue = [(i, e) for i, e in rows if i.due_date < as_of]
+        overdue = [(i, e) for i, e in rows if i.due_date < as_of and i.platform_id not in book.set_aside]
         if debtor is None or not overdue:
             continue
-        notice = None
-        lines = []
+        notice: date | None = None
+        lines: list[tuple[Invoice, date | None]] = []
         for invoice, events in overdue:
-            history = read_history(invoice, events, resolved, as_of)
-            notice = history.taken.get("notice_of_default", notice)
-            lines.append((invoice, history))
+            sent = read_history(invoice, events, resolved, as_of).taken.get("notice_of_default") if events else None
+            notice = sent or notice
+            lines.append((invoice, sent))
         invoices = tuple(
-            ActionInvoice(invoice, (as_of - invoice.due_date).days,
-                          cost_base(invoice, debtor.kind, history.taken.get("notice_of_default"), resolved))
-            for invoice, history in lines
+            ActionInvoice(invoice, (as_of - invoice.due_date).days, cost_base(invoice, debtor.kind, sent, resolved))
+            for invoice, sent in lines
         )
         priced = price("handoff", as_of, debtor.kind, currency, invoices, notice, resolved)
         if priced.interest:

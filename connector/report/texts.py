@@ -77,7 +77,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "pending": "in voorbereiding",
         "claimable": "Wettelijke rente en incassokosten, vandaag te vorderen",
         "claimable_note": "Wat een overdracht vandaag zou vorderen: wettelijke (handels)rente vanaf de dag na de "
-                          "vervaldatum en de incassokosten volgens de wettelijke staffel (alleen in euro).",
+                          "vervaldatum en de incassokosten volgens de wettelijke staffel (alleen in euro), zonder "
+                          "facturen die gepauzeerd, in een regeling of al overgedragen zijn.",
         "debtors_count": "Debiteuren",
         "not_eur": "De wettelijke staffel en rente gelden in euro; voor {currency} niet berekend.",
         "pre_due": "vooraankondiging",
@@ -157,7 +158,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "pending": "in preparation",
         "claimable": "Statutory interest and collection costs claimable today",
         "claimable_note": "What a handoff today would claim: statutory (commercial) interest from the day after the "
-                          "due date and the collection costs on the statutory scale (euro only).",
+                          "due date and the collection costs on the statutory scale (euro only), leaving out invoices "
+                          "on hold, under an arrangement or already handed off.",
         "debtors_count": "Debtors",
         "not_eur": "The statutory scale and interest apply in euro; not computed for {currency}.",
         "pre_due": "pre-due notice",

@@ -31,7 +31,8 @@ def database_error(exc: SQLAlchemyError, operation: str, connection: str | None)
     code = getattr(getattr(exc, "orig", None), "sqlstate", None) if isinstance(exc, DBAPIError) else None
     detail = f" [SQLSTATE {code}]" if code else ""
     return StoreError(
-        f"the store could not {operation}: {reason}{detail}; that step changed nothing, try again", connection=connection
+        f"the store could not {operation}: {reason}{detail}; that step changed nothing, try again",
+        connection=connection,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
+from datetime import UTC, date
 
 from sqlalchemy import Connection, and_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
@@ -17,6 +18,7 @@ from connector.store.rows import (
     DEBTOR_COLUMNS,
     EVENT_COLUMNS,
     INVOICE_COLUMNS,
+    as_driver_gives,
     debtor_from_row,
     event_from_row,
     invoice_from_row,
@@ -31,10 +33,17 @@ class InvoiceRecord:
 
     invoice: Invoice
     events: tuple[Event, ...]
-    first_seen_at: datetime
-    """When a sync first stored it (the store knows nothing of it before)."""
-    closed_at: datetime | None
-    """When it left the open set (None while open)."""
+    first_seen_on: date
+    """The day (UTC) a sync first stored it: the store knows nothing of it before."""
+    closed_on: date | None
+    """The day (UTC) it left the open set (None while open)."""
+
+
+def _utc_date(value: Any) -> date:
+    """A `UTCDateTime` column as the driver gives it → its UTC day (SQLite: ISO text in UTC)."""
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
 
 
 class ReadsMixin(EventsMixin):
@@ -80,7 +89,8 @@ class ReadsMixin(EventsMixin):
         i = schema.invoices.c
         after = 0
         while True:
-            query = select(i.id, i.first_seen_at, i.closed_at, *INVOICE_COLUMNS).where(i.id > after)
+            query = select(i.id, as_driver_gives(i.first_seen_at), as_driver_gives(i.closed_at), *INVOICE_COLUMNS)
+            query = query.where(i.id > after)
             if connection is not None:
                 query = query.where(i.connection == connection)
             with self.engine.connect() as conn:
@@ -89,7 +99,8 @@ class ReadsMixin(EventsMixin):
                     return
                 history = self._events_of(conn, [row[0] for row in rows])
             for row in rows:
-                yield InvoiceRecord(invoice_from_row(row[3:]), history.get(row[0], ()), row[1], row[2])
+                closed_on = None if row[2] is None else _utc_date(row[2])
+                yield InvoiceRecord(invoice_from_row(row[3:]), history.get(row[0], ()), _utc_date(row[1]), closed_on)
             after = rows[-1][0]
 
     def iter_open_invoices(

@@ -49,6 +49,8 @@ def _payments_json(payments: Sequence[Payment]) -> list[dict[str, str]] | None:
 
 def payments_from_column(stored: Any) -> tuple[Payment, ...]:
     """The JSON column's list back as `Payment`s (written from validated ones: no second validation)."""
+    if stored is None or stored == "null":  # none given (the JSON column keeps None as JSON null on SQLite)
+        return ()
     stored = decoded_json(stored)
     if not stored:
         return ()

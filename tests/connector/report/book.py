@@ -61,5 +61,12 @@ def seed(store: Store, clock) -> None:
     clock.now = datetime.combine(AS_OF, datetime.min.time(), UTC) + timedelta(hours=7)
     queued, _new = store.outbox_queue("acme", "reminder", "task-1", {
         "debtor": "Jansen Schoonmaak", "invoices": ["I3"], "invoice_numbers": ["2026-I3"], "step": "call"})
+    case = store.handoff_cases_open([("acme", "D3")])[("acme", "D3")]
+    store.handoff_record(
+        [(case.id, "exported", {"debtor_name": "Consument K. de Vries", "currency": "EUR", "invoices": ["I5"],
+                                "totals": {"principal": "300.00", "interest": "6.12", "costs": "48.40",
+                                           "total": "354.52"}})],
+        [("acme", "I5", Event(kind=EventKind.HANDOFF, on=AS_OF, step="handoff"))],
+    )
     store.outbox_complete(queued.id, "task", receipt={"kind": "call", "reason": "ring about 2026-I3",
                                                       "on": AS_OF.isoformat()})

@@ -72,7 +72,8 @@ def test_a_store_of_every_released_version_upgrades_in_place_keeping_its_data(
             connection="acme", platform_id="D1", updated_at=NOW, **debtor_values(debtor)))
         old_invoice = {k: v for k, v in invoice_values(invoice).items() if k in released_schema.invoices.c}
         invoice_id = conn.execute(released_schema.invoices.insert().values(
-            connection="acme", platform_id="I1", first_seen_at=NOW, updated_at=NOW, **old_invoice)).inserted_primary_key[0]
+            connection="acme", platform_id="I1", first_seen_at=NOW, updated_at=NOW, **old_invoice,
+        )).inserted_primary_key[0]
         conn.execute(released_schema.events.insert().values(
             invoice_id=invoice_id, kind="note", on_date=date(2026, 11, 1), data={"text": "rang"}, recorded_at=NOW))
         if version >= 2:

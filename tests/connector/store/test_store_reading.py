@@ -142,8 +142,9 @@ def test_every_invoice_open_or_closed_reads_back_with_its_history_and_the_stores
     records = {r.invoice.platform_id: r for r in store.iter_invoice_records("acme", batch_size=2)}
 
     assert sorted(records) == ["I0", "I1", "I2", "I3", "I4"]
-    assert records["I0"].invoice == invoice_factory("I0") and records["I0"].first_seen_at == first_seen
-    assert records["I2"].closed_at == clock.now and not records["I2"].invoice.is_open
+    assert records["I0"].invoice == invoice_factory("I0") and records["I0"].first_seen_on == first_seen.date()
+    assert records["I2"].closed_on == clock.now.date() and not records["I2"].invoice.is_open
+    assert records["I0"].closed_on is None
     assert [e.kind for e in records["I2"].events] == [EventKind.CLOSED] and records["I4"].events == (note,)
     assert list(store.iter_invoice_records("other")) == []
     assert store.debtors("acme") == {("acme", "D1"): debtor_factory("D1"), ("acme", "D2"): debtor_factory("D2")}
