@@ -221,7 +221,8 @@ def test_a_daily_budget_reported_as_nearly_spent_stops_when_it_runs_out() -> Non
 
 def test_a_spent_own_day_window_stops_instead_of_sleeping_for_hours() -> None:
     clock = Clock()
-    limiter = RateLimiter([RateWindow("day", 2, 86_400)], clock=clock, sleep=clock.sleep, max_wait=900, connection="acme")
+    limiter = RateLimiter([RateWindow("day", 2, 86_400)], clock=clock, sleep=clock.sleep, max_wait=900,
+                          connection="acme")
     limiter.acquire()
     limiter.acquire()
     with pytest.raises(RateLimited, match="acme: this run has used the platform's call budget until") as caught:
