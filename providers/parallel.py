@@ -15,7 +15,6 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-
 AHEAD = 4
 """How many rounds of `at_once` tasks may run ahead of the consumer: enough that reading goes on at full width
 while the consumer is busy for a while (storing a page, reading the contacts it names), few enough that memory
