@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from connector import casebook, plugins
+from connector.book import BookLine, open_book
+from connector.escalation.policy import STEP_ORDER
 from connector.clock import Clock, utc_now
 from connector.config import Config, ConfigError, load_config, write_starter_config
 from connector.escalation.action import Action
@@ -142,6 +144,25 @@ class App:
         self._config = None  # setup has just rewritten the file
         with self.store() as store:
             store.mark_reauthorised(names)
+
+    def invoices(self, today: date, *, connection: str | None, step: str | None,
+                 overdue: bool) -> Iterator[BookLine]:
+        """The open book with each invoice's stage and next step."""
+        from connector.plan import connection_capabilities
+
+        config = self.config
+        self.check_connection(connection)
+        if step is not None and step not in STEP_ORDER:
+            raise UsageError(f"--step {step!r}: not a step; use one of {', '.join(STEP_ORDER)}")
+        capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
+        with self.store() as store:
+            yield from open_book(store, config.policy, today, connection=connection, step=step, overdue=overdue,
+                                 capabilities=capabilities)
+
+    def history(self, reference: str, *, connection: str | None) -> tuple[Invoice, tuple[Event, ...]]:
+        """One invoice and its whole history (events, holds, arrangements, notes, reminders with receipts)."""
+        with self._invoice(reference, connection) as (store, invoice):
+            return invoice, store.events(invoice.connection, invoice.platform_id)
 
     # --- the case book ----------------------------------------------------------------------------------------
 

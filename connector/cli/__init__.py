@@ -12,6 +12,7 @@ from connector.cli import (  # noqa: F401  (imported to register their commands)
     plan,
     send,
     casebook,
+    book,
     export,
     run,
     report,
