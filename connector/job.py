@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -164,8 +165,7 @@ def _sync(context: UnitContext, provider: Provider, name: str, day: ConnectionDa
     day.synced, day.fetched, day.changed, day.closed = synced.ok, synced.fetched, synced.changed, synced.closed
     day.api_calls += synced.api_calls
     if not synced.ok:
-        status = store.connection_status().get(name)
-        day.error, day.needs_reauth = synced.error, bool(status and status.needs_reauth)
+        day.error, day.needs_reauth = synced.error, _needs_reauth(store, name)
 
 
 def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day: ConnectionDay) -> None:
@@ -197,8 +197,13 @@ def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day:
         outcome.ok = sent.ok
     day.left_pending, day.api_calls = sent.left_pending, day.api_calls + sent.api_calls
     if sent.error is not None:
-        day.error = _named(sent.error, name)
-        day.needs_reauth = "--reconnect" in sent.error
+        day.error, day.needs_reauth = _named(sent.error, name), _needs_reauth(context.store, name)
+
+
+def _needs_reauth(store: Store, name: str) -> bool:
+    """Whether sync or delivery found the authorisation withdrawn or expired (they flag it in the store)."""
+    status = store.connection_status().get(name)
+    return bool(status and status.needs_reauth)
 
 
 _EXPORT_FOLDER = threading.Lock()
