@@ -230,8 +230,8 @@ def test_a_spent_own_day_window_stops_instead_of_sleeping_for_hours() -> None:
     assert caught.value.for_the_day and clock.slept == []
 
 
-def test_a_small_moneybird_sync_is_not_delayed_by_the_limiter() -> None:
-    sim = MoneybirdSimulator(seed=3, contacts=2, invoices=3)
+def test_a_five_call_moneybird_sync_is_not_delayed_by_the_limiter() -> None:
+    sim = MoneybirdSimulator(seed=3, contacts=3, invoices=400)
     sim.oauth.register_client("app", "app-secret", ["http://localhost:8765/callback"])
     tokens = MemoryTokenStore()
     tokens.save("small", Token.from_response(sim.oauth.grant_tokens("app"), now=sim.clock.now()))
@@ -243,10 +243,9 @@ def test_a_small_moneybird_sync_is_not_delayed_by_the_limiter() -> None:
                                          sleep=lambda s: (slept.append(s), sim.clock.sleep(s)),
                                          on_wait=lambda s, reason: waits.append(s))
     before = sim.clock.time()
-    for _ in range(3):  # a first sync, then two more: still well within the 150 calls of the window
-        list(provider.sync(SyncState(full=True)))
+    pages = list(provider.sync(SyncState()))
     provider.close()
-    assert provider.api.calls >= 5
+    assert provider.calls == 5 and sum(len(p.invoices) for p in pages) > 200  # two version lists, three batches
     assert slept == [] and waits == [] and sim.clock.time() == before
 
 
