@@ -415,6 +415,11 @@ class ConnectionRun:
 
     def _sent(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, recorded: Receipt,
               channel: str) -> None:
+        if not mailed.recipients and "print and post" in mailed.detail:
+            # the platform recorded it, but the debtor takes paper: a letter for a person to post, not "sent"
+            self._task(entry, request, "letter", f"{mailed.detail}; then: dunning task done {entry.id} --sent-on "
+                       "YYYY-MM-DD", {"record": _receipt_json(recorded)}, record_step=False, noted=True)
+            return
         on = date.fromisoformat(str((entry.receipt or {}).get("on") or self.as_of.isoformat()))
         recipients = mailed.recipients
         data = {"key": entry.idempotency_key, "channel": channel, "recipients": list(recipients),
@@ -470,11 +475,11 @@ class ConnectionRun:
                      note=lambda: self.provider.add_note(invoice, text, idempotency_key=entry.idempotency_key))
 
     def _task(self, entry: OutboxEntry, request: ReminderRequest, kind: str, reason: str,
-              extra: Mapping[str, Any] | None = None, *, record_step: bool = True) -> None:
+              extra: Mapping[str, Any] | None = None, *, record_step: bool = True, noted: bool = False) -> None:
         """A task for the bookkeeper, noted on the platform (so whoever looks there sees it), in the history."""
         invoice = request.invoices[0]
         note = None
-        if entry.kind != "task":  # a call task needs nothing on the platform
+        if entry.kind != "task" and not noted:  # a call task needs nothing on the platform
             existing = self.provider.find_note(invoice, entry.idempotency_key)
             note = existing or self.provider.add_note(
                 invoice, f"Dunning Connector: {request.step} needs a person: {reason}"[:200],

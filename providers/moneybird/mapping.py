@@ -274,6 +274,13 @@ def invoice_email(record: Mapping[str, Any]) -> str | None:
     return text(contact.get("send_invoices_to_email")) or text(contact.get("email"))
 
 
+def contact_delivery_method(record: Mapping[str, Any]) -> str | None:
+    """How the invoice's embedded contact wants documents (`contact.delivery_method`: Email, Post, Manual,
+    Simplerinvoicing, Peppol), if given."""
+    contact = record.get("contact")
+    return text(contact.get("delivery_method")) if isinstance(contact, Mapping) else None
+
+
 def contact_workflow(record: Mapping[str, Any]) -> str | None:
     """The invoice workflow set on the invoice's embedded contact (`contact.invoice_workflow_id`), if any."""
     contact = record.get("contact")

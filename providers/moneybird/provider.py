@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from providers.http import ApiClient
 
 _DELIVERY = {"email": "Email", "manual": "Manual", "post": "Manual"}
+POSTED = "print and post the reminder"
+"""Said in a receipt when Moneybird recorded the reminder but a person has to post it."""
 """`send_reminders` accepts `Email` or `Manual` only: a letter by post is recorded as Manual, to be printed."""
 
 
@@ -296,6 +298,12 @@ class MoneybirdProvider(Provider):
         if refusals:
             raise ReminderRefused("; ".join(refusals), connection=connection)
         method = _DELIVERY[request.delivery]
+        contact_method = next(filter(None, (mapping.contact_delivery_method(records[i.platform_id])
+                                            for i in request.invoices)), None)
+        if method == "Email" and contact_method not in (None, "Email"):
+            # the contact takes its documents by post or e-invoicing: Moneybird records a manual reminder (a to-do
+            # for the bookkeeper), never a mail the contact did not ask for
+            method, request = "Manual", request.model_copy(update={"delivery": "post"})
         # the contact's invoice address as Moneybird holds it now (several addresses stay together, "a; b"), else
         # the first address the store knows
         address = next(filter(None, (mapping.invoice_email(records[i.platform_id]) for i in request.invoices)),
@@ -332,7 +340,7 @@ class MoneybirdProvider(Provider):
             if not exc.retryable or not self._went_out_anyway(records, request.invoices):
                 raise
         how = f"e-mail to {address}" if method == "Email" else (
-            "post: Moneybird recorded it as Manual, print and post the reminder" if request.delivery == "post"
+            f"post: Moneybird recorded it as Manual, {POSTED}" if request.delivery == "post"
             else "manual delivery")
         return Receipt(sent_at=self.api.now(), recipients=mapping.email_list(address) if method == "Email" else (),
                        detail=f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}")
@@ -346,7 +354,7 @@ class MoneybirdProvider(Provider):
         notes, failed = [], []
         for position, invoice in enumerate(request.invoices):
             # a letter to post becomes one to-do in Moneybird (on the first invoice), so it is not forgotten
-            todo = request.delivery == "post" and position == 0
+            todo = (request.delivery == "post" or POSTED in mailed.detail) and position == 0
             try:
                 note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
                 notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))

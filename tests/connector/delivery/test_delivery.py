@@ -365,3 +365,20 @@ def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_dat
         events = one.store.events(line["connection"], line["invoices"][0])
         assert [e.on for e in events if e.kind is EventKind.REMINDER_SENT] == [later]  # --as-of is the sent date
     assert all(n == 1 for n in mail_counts(one).values())
+
+
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_a_moneybird_contact_who_takes_post_gets_a_letter_task_not_a_mail(one: SimpleNamespace, platform: str) -> None:
+    due = [a for a in planned(one.config, one.store, one.world.today)
+           if a.channel.value == "platform_mail" and a.debtor.emails]
+    admin = one.sim.books[one.world.places[0].seeded.tenant]
+    admin.contacts[due[0].debtor_id].delivery_method = "Post"
+
+    lines = send(one)
+
+    [line] = [line for line in lines if line["invoices"] == list(due[0].invoice_ids)]
+    assert line["status"] == "task" and "print and post" in line["reason"]
+    assert not [m for m in one.sim.sent_mail() if set(m.invoice_ids) & set(due[0].invoice_ids)]
+    [reminder] = [r for r in one.sim.reminders if r["sales_invoice_ids"] == list(due[0].invoice_ids)]
+    assert reminder["delivery_method"] == "Manual"  # Moneybird recorded it; a person posts it
+    assert [t for t in open_tasks(one.store) if t.kind == "letter" and t.invoices == due[0].invoice_ids]
