@@ -98,10 +98,11 @@ def main() -> None:
         out = Path(folder) / "report.html"
         with Store.open(url) as store:
             open_count = store.connection_status()["acme"].open_invoices
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             build_report(store, Policy(), AS_OF, out, store_url=url, made_at=datetime.now(UTC), lang="nl")
-            seconds = time.perf_counter() - began
-        print(f"report over {open_count:,} open invoices: {seconds:.1f} s, {out.stat().st_size / 1024:,.0f} KiB; "
+            seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+        print(f"report over {open_count:,} open invoices: {seconds:.1f} s ({cpu:.1f} s CPU; the two differ when other "
+              f"work shares the machine), {out.stat().st_size / 1024:,.0f} KiB; "
               f"target < {TARGET_SECONDS:.0f} s for 100,000: {'met' if seconds < TARGET_SECONDS else 'NOT met'}")
 
 
