@@ -276,3 +276,23 @@ def test_a_successful_reconnect_clears_the_re_authorisation_flag_at_once(
     with Store.open(f"sqlite:///{tmp_path / 'dunning.sqlite'}") as store:
         assert store.connection_status()["acme"].needs_reauth is False
     assert config.exists()
+
+
+def test_version_short_help_and_completion(runner):
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"dunning {version('dunning-connector')}\n"
+    top = runner.invoke(app, ["-h"])
+    assert top.exit_code == 0 and "--install-completion" in top.stdout and "--version" in top.stdout
+    assert runner.invoke(app, ["plan", "-h"]).stdout.startswith("Usage: dunning plan [OPTIONS]")
+
+
+def test_help_never_cuts_a_command_off_and_placeholders_name_the_value(runner):
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).stdout
+    commands = top.split("Commands:")[1]
+    assert "..." not in commands and "--config PATH" in top
+    assert "invoices" in top and "history" in top
+    plan = runner.invoke(app, ["plan", "--help"]).stdout
+    assert "--as-of YYYY-MM-DD" in plan and "--connection NAME" in plan
+    assert "INVOICE" in runner.invoke(app, ["history", "--help"]).stdout

@@ -44,7 +44,7 @@ def _usage_errors_on_one_line() -> Iterator[None]:
         raise
 
 
-class _OneLineUsageErrors(typer.core.TyperGroup):
+class DunningGroup(typer.core.TyperGroup):
     """A bad flag or argument is one stderr line naming the command (cli.md: errors one line each), exit 2."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
@@ -55,14 +55,26 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         with _usage_errors_on_one_line():
             return super().invoke(ctx)
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command with its whole first sentence (wrapped, never cut off with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 app = typer.Typer(
-    cls=_OneLineUsageErrors,
+    cls=DunningGroup,
     name="dunning",
     help="Dunning Connector: syncs open invoices from Exact Online, Moneybird and Xero, reminds through the "
     "platform itself and hands late cases to a collection agency.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help and one-line errors; help texts may show TOML's [tables] verbatim
 )
@@ -121,6 +133,21 @@ LangOption = Annotated[
 Tsv = Annotated[bool, typer.Option("--tsv", help="Tab-separated values with a header line, for a spreadsheet.")]
 
 
+def _print_version(value: bool | None) -> None:
+    if value:
+        typer.echo(f"dunning {package_version()}")
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dunning-connector")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -128,6 +155,7 @@ def _global_options(
         Path | None,
         typer.Option(
             "--config",
+            metavar="PATH",
             envvar="DUNNING_CONFIG",
             help=f"The config file (default: $DUNNING_CONFIG, else ./{DEFAULT_PATH}).",
             show_default=False,
@@ -136,6 +164,10 @@ def _global_options(
     log_format: Annotated[
         LogFormat, typer.Option("--log-format", help="Log lines on stderr as plain text or JSON.")
     ] = LogFormat.PLAIN,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
 ) -> None:
     ctx.obj = Options(config_path=config or DEFAULT_PATH, log_format=log_format)
     setup_logging(log_format.value)

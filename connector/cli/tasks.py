@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import Json, app, application, exit_codes, parse_date, print_json_lines, print_table
+from connector.cli.base import DunningGroup, Json, app, application, exit_codes, parse_date, print_json_lines, print_table
 
-task_app = typer.Typer(name="task", help="Work on one task.", no_args_is_help=True)
+task_app = typer.Typer(name="task", cls=DunningGroup, help="Work on one task.", no_args_is_help=True)
 app.add_typer(task_app)
 
 
