@@ -104,7 +104,8 @@ class RichProgress:
 
 class LogProgress:
     """The same events as log lines (INFO), for a scheduler's log or a pipe; every page would flood it, so a page
-    is logged at most every `every` pages (and every wait, which is what makes a run look stuck)."""
+    is logged at most every `every` pages (and every wait, which is what makes a run look stuck). Each line carries
+    its fields (connection, task, event, …), so `--log-format json` makes them objects a log system can filter."""
 
     def __init__(self, every: int = 10) -> None:
         self.every = every
@@ -112,22 +113,27 @@ class LogProgress:
 
     def started(self, connection: str, task: str) -> None:
         self._pages[connection] = 0
-        log.info("%s: %s started", connection, task)
+        log.info("%s: %s started", connection, task, extra={"connection": connection, "task": task,
+                                                            "event": "task_started"})
 
     def page(self, connection: str, *, invoices: int, debtors: int, calls: int) -> None:
         count = self._pages.get(connection, 0) + 1
         self._pages[connection] = count
         if count == 1 or count % self.every == 0:
-            log.info("%s: page %d: %s", connection, count, describe_page(invoices, debtors, calls))
+            log.info("%s: page %d: %s", connection, count, describe_page(invoices, debtors, calls),
+                     extra={"connection": connection, "event": "page", "invoices": invoices, "debtors": debtors,
+                            "calls": calls})
 
     def advanced(self, connection: str, *, done: int, total: int | None = None) -> None:
         pass  # the task's summary line says how many; per unit would flood the log
 
     def waiting(self, connection: str, seconds: float, reason: str) -> None:
-        log.info("%s: %s", connection, describe_wait(seconds, reason))
+        log.info("%s: %s", connection, describe_wait(seconds, reason),
+                 extra={"connection": connection, "event": "waiting", "seconds": round(seconds, 1), "reason": reason})
 
     def finished(self, connection: str, task: str, *, ok: bool) -> None:
-        log.info("%s: %s %s", connection, task, "finished" if ok else "failed")
+        log.log(logging.INFO if ok else logging.WARNING, "%s: %s %s", connection, task, "finished" if ok else "failed",
+                extra={"connection": connection, "task": task, "event": "task_finished", "ok": ok})
 
 
 @contextmanager

@@ -7,12 +7,11 @@ did nothing; docs/deployment.md).
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from connector.cli.base import AsOf, ConnectionName, DryRun, Json, LogFormat, app, application, exit_codes
+from connector.cli.base import AsOf, ConnectionName, DryRun, Json, LogFormat, app, application, exit_codes, options
 from connector.logs import setup_logging
 
 
@@ -28,14 +27,16 @@ def run(
     ] = None,
 ) -> None:
     """The daily job for a scheduler: sync, plan, send, export; every connection at once, one run per store."""
+    from connector.cli.progress import LogProgress, progress_display
     from connector.job import exit_code, run_job
-    from connector.run_display import print_summary, progress_display, summary_json_lines
+    from connector.progress import Progress
+    from connector.run_display import print_summary, summary_json_lines
     from connector.store.runlock import ALREADY_RUNNING_EXIT, AlreadyRunning
 
     if log_format is not None:
         setup_logging(log_format.value)
     app_ = application(ctx)
-    terminal = sys.stderr.isatty() and log_format is not LogFormat.JSON and not json_out
+    json_logs = (log_format or options(ctx).log_format) is LogFormat.JSON
     with exit_codes():
         app_.check_connection(connection)
         config = app_.config
@@ -43,7 +44,8 @@ def run(
             typer.echo(f"No connections in {config.path} to run. Connect one with: dunning setup", err=True)
             return
         try:
-            with app_.store() as store, progress_display(terminal=terminal) as progress:
+            with app_.store() as store, progress_display(quiet=json_logs) as shown:
+                progress: Progress = LogProgress() if json_logs else shown  # JSON logs: lines, never bars
                 summary = run_job(config, store, app_.tokens(), as_of=as_of or app_.today(), connection=connection,
                                   dry_run=dry_run, progress=progress)
         except AlreadyRunning as exc:
