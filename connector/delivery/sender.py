@@ -32,6 +32,7 @@ from typing import Any, Literal
 from connector.delivery.confirmations import confirmation_payload
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
+from connector.escalation.debtor import dossier
 from connector.escalation.policy import STEP_ORDER
 from connector.models import Debtor, Event, EventKind, Invoice
 from connector.progress import NoProgress, Progress
@@ -490,10 +491,17 @@ class ConnectionRun:
                                         data=data))
                   for i in request.invoices]
         receipt = {"kind": kind, "reason": reason, "step": request.step, "on": self.as_of.isoformat(),
-                   "phone": request.debtor.phone, "emails": list(request.debtor.emails), **(extra or {})}
+                   "phone": request.debtor.phone, "emails": list(request.debtor.emails),
+                   "dossier": list(self._dossier(request)), **(extra or {})}
         if note is not None:
             receipt["note"] = _receipt_json(note)
         self._finish(entry, "task", outcome="task", receipt=receipt, events=events, reason=reason)
+
+    def _dossier(self, request: ReminderRequest) -> tuple[str, ...]:
+        """What a person needs for the task: the debtor's open invoices here, amounts, agreements and history."""
+        rows = [(invoice, request.debtor, self.store.events(self.connection, invoice.platform_id))
+                for invoice in request.invoices]
+        return dossier(rows, self.as_of)
 
     # -- call tasks, letters, notes, confirmations ----------------------------------------------------------
 

@@ -62,7 +62,7 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
 
     open_tasks = lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)
     refused = [t for t in open_tasks if t["kind"] == "refused"]
-    assert refused and all(t["reason"] and t["invoices"] for t in refused)  # the debtor without an e-mail address
+    assert refused and all(t["reason"] and t["invoices"] and t["dossier"] for t in refused)  # no e-mail address
     done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay"])
     assert done.exit_code == 0, done.output
     assert refused[0]["id"] not in {t["id"] for t in lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)}
