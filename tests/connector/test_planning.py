@@ -48,16 +48,20 @@ def test_invoices_of_one_debtor_due_on_one_day_become_one_reminder_where_the_pla
     assert actions[0].as_json()["invoice_numbers"] == ["2026-I1", "2026-I2"]
 
 
-def test_without_consolidation_one_mail_per_debtor_and_the_rest_wait_for_the_gap(store: Store) -> None:
+def test_without_consolidation_each_invoice_due_gets_its_own_mail_that_day_and_the_gap_counts_between_days(
+    store: Store,
+) -> None:
+    # domain.md: mails due the same day go out that day, one per invoice where the platform cannot consolidate
     actions = list(plan(store, Policy(), DUE + timedelta(days=1), capabilities={"acme": SINGLE}))
-    assert [(a.debtor_id, a.invoice_ids) for a in actions] == [("D1", ("I1",))]
+    assert [(a.debtor_id, a.invoice_ids) for a in actions] == [("D1", ("I1",)), ("D1", ("I2",))]
     store.append_event("acme", "I1", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1), step="reminder_1"))
+    # the same day stays a mail day: the other invoice's reminder still goes out today
+    same_day = list(plan(store, Policy(), DUE + timedelta(days=1), capabilities={"acme": SINGLE}))
+    assert [(a.debtor_id, a.invoice_ids) for a in same_day] == [("D1", ("I2",))]
+    store.append_event("acme", "I2", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1), step="reminder_1"))
     assert list(plan(store, Policy(), DUE + timedelta(days=3), capabilities={"acme": SINGLE})) == []
     later = list(plan(store, Policy(), DUE + timedelta(days=4), capabilities={"acme": SINGLE}))
-    assert [(a.debtor_id, a.step, a.invoice_ids) for a in later] == [
-        ("D1", "reminder_1", ("I2",)),
-        ("D2", "reminder_1", ("I3",)),
-    ]
+    assert [(a.debtor_id, a.step, a.invoice_ids) for a in later] == [("D2", "reminder_1", ("I3",))]
 
 
 def test_a_recorded_step_is_never_planned_again(store: Store) -> None:
