@@ -74,17 +74,18 @@ def test_reading_runs_at_most_n_tasks_ahead_of_a_consumer_that_stops() -> None:
 
 
 def test_a_started_call_runs_beside_the_caller_and_hands_over_its_answer_or_failure() -> None:
-    release = threading.Event()
+    going, release = threading.Event(), threading.Event()
     ran_in: list[threading.Thread] = []
 
     def call() -> str:
         ran_in.append(threading.current_thread())
+        going.set()
         release.wait(5)
         return "answer"
 
     answer = started(call, at_once=2)
-    time.sleep(0.01)
-    assert ran_in and ran_in[0] is not threading.current_thread()  # going already, before being asked
+    assert going.wait(5)  # going already, before being asked
+    assert ran_in[0] is not threading.current_thread()
     release.set()
     assert answer() == "answer"
     with pytest.raises(ValueError, match="refused"):
@@ -107,14 +108,17 @@ def test_one_at_once_starts_nothing_early() -> None:
 
 def test_a_listing_s_first_page_is_fetched_at_once_and_the_rest_as_asked() -> None:
     asked: list[int] = []
+    first_asked = threading.Event()
 
     def listing():
         for n in range(3):
             asked.append(n)
+            first_asked.set()
             yield n
 
     pages = first_started(listing(), at_once=5)
-    time.sleep(0.01)
+    assert first_asked.wait(5)
+    time.sleep(0.01)  # and nothing more is asked for meanwhile
     assert asked == [0]
     assert list(pages) == [0, 1, 2]
     assert list(first_started(iter([]), at_once=5)) == []
