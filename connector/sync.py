@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,11 +21,14 @@ from typing import Any
 from connector import plugins
 from connector.config import Config
 from connector.progress import NoProgress, Progress
-from connector.store import Store
+from connector.store import Busy, Store
 from providers.base import ConnectionSettings, Provider, TokenStore
 from providers.errors import AuthorizationExpired, DunningError, RateLimited, redact
 
 log = logging.getLogger(__name__)
+
+SYNC_LOCK_WAIT_SECONDS = 10.0
+"""How long a sync waits for another sync of the same connection to finish before it stops (one at a time)."""
 
 Connect = Callable[[ConnectionSettings], Provider]
 """Builds the adapter for a connection (the demo and tests plug in simulators here)."""
@@ -61,6 +65,25 @@ class SyncSummary:
 
 
 def sync_connection(
+    store: Store,
+    provider: Provider,
+    connection_name: str,
+    *,
+    full: bool = False,
+    full_every: timedelta = timedelta(0),
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """`_sync_locked` under the connection's sync lock (on both databases, across processes and machines): a second
+    sync of the same connection waits `SYNC_LOCK_WAIT_SECONDS`, then ends with an error naming the connection."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(store.lock("sync", connection=connection_name, wait_seconds=SYNC_LOCK_WAIT_SECONDS))
+        except Busy as exc:
+            return SyncSummary(connection=connection_name, error=str(exc))
+        return _sync_locked(store, provider, connection_name, full=full, full_every=full_every, progress=progress)
+
+
+def _sync_locked(
     store: Store,
     provider: Provider,
     connection_name: str,

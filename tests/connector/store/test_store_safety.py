@@ -152,9 +152,60 @@ def test_a_sync_stopped_by_a_database_error_reports_it_without_data(
     assert PERSONAL[0] not in summary.error and "INSERT" not in summary.error
 
 
-def _settings():
+def _config():
     from connector.config import parse_config
 
-    config = parse_config({"connections": [{"name": "acme", "provider": "fake", "tenant": "T1", "client_id": "c",
-                                            "client_secret_env": "ACME_SECRET"}]})
-    return config.settings("acme")
+    return parse_config({"connections": [{"name": "acme", "provider": "fake", "tenant": "T1", "client_id": "c",
+                                          "client_secret_env": "ACME_SECRET"}]})
+
+
+def _settings():
+    return _config().settings("acme")
+
+
+def test_a_second_sync_of_a_connection_waits_briefly_then_stops_naming_it(store_url, fake_provider, monkeypatch):
+    import connector.sync as sync
+
+    monkeypatch.setenv("ACME_SECRET", "s3cret")
+    monkeypatch.setattr(sync, "SYNC_LOCK_WAIT_SECONDS", 0.3)
+    fake_provider.script["acme"] = [SyncPage(cursor="c1")]
+    with Store.open(store_url) as first, Store.open(store_url) as second:
+        first.ensure_connection("acme", "fake", "T1")
+        with first.lock("sync", connection="acme"):
+            busy = sync.sync_connection(second, fake_provider.connect(_settings()), "acme")
+        done = sync.sync_connection(second, fake_provider.connect(_settings()), "acme")
+
+    assert busy.error is not None and busy.error.startswith("acme: another sync of this connection is working on")
+    assert "waited 0.3 s, did nothing" in busy.error
+    assert done.ok and len(fake_provider.states) == 1  # only the second attempt asked the platform
+
+
+@pytest.mark.postgres
+def test_three_first_syncs_at_once_on_postgresql_end_without_an_integrity_error(
+    store_url, fake_provider, invoice_factory, debtor_factory, monkeypatch
+):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's concurrent writers are what this is about")
+    import connector.sync as sync
+
+    monkeypatch.setenv("ACME_SECRET", "s3cret")
+    monkeypatch.setattr(sync, "SYNC_LOCK_WAIT_SECONDS", 30)
+    page = SyncPage(invoices=tuple(invoice_factory(f"I{n}") for n in range(50)), debtors=(debtor_factory(),),
+                    cursor="c1")
+    fake_provider.script["acme"] = [page]
+    stores = [Store.open(store_url) for _ in range(3)]
+    barrier = threading.Barrier(3)
+
+    def first_sync(store: Store):
+        barrier.wait()
+        (summary,) = sync.sync_all(_config(), store, tokens=None, connect=lambda s: fake_provider.connect(s))
+        return summary
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            summaries = list(pool.map(first_sync, stores))
+    finally:
+        for store in stores:
+            store.close()
+    assert [s.error for s in summaries] == [None, None, None]
+    assert sorted(s.changed for s in summaries) == [0, 0, 50]  # one stored the page, the others found it stored
