@@ -43,6 +43,7 @@ def _options(**extra: object) -> dict[str, object]:
         "print_values": True,
         "show_y_guides": True,
         "truncate_label": -1,  # never cut a bucket or step name
+        "include_x_axis": True,  # values from zero: a bar or a trend is never exaggerated
         **extra,
     }
 
