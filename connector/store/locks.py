@@ -62,9 +62,12 @@ def hold_lock(
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key || current_schema()))"),
-                             {"key": _key(name, connection)})
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key || current_schema()))"),
+                                 {"key": _key(name, connection)})
+                    conn.commit()
+                except SQLAlchemyError:  # the session is gone, and its lock with it; keep the block's own error
+                    conn.invalidate()
         return
     if backend != "sqlite" or not database or database == ":memory:":
         yield
