@@ -95,6 +95,7 @@ class Summary:
     """Rows left for the next run (day budget spent, authorisation expired)."""
     api_calls: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> None:
         if outcome.status == "sent":
@@ -117,6 +118,8 @@ class Summary:
                 f"{self.skipped} skipped, {self.failed} failed, {self.api_calls} platform calls")
         if self.left_pending:
             text += f"; {self.left_pending} left pending for the next run"
+        for warning in self.warnings:
+            text += f"; {warning}"
         return text + (f"; stopped: {self.error}" if self.error else "")
 
 
@@ -269,6 +272,10 @@ class ConnectionRun:
             raise _Stop(_budget(exc)) from None
         except AuthorizationExpired as exc:
             self._reauth(exc)
+        except DunningError as exc:  # the platform would not answer the check: the last sync's state stands
+            self.summary.warnings.append(f"the re-check before sending failed ({exc.message}); "
+                                         "sent on the last sync's state")
+            log.warning("%s: %s", self.connection, self.summary.warnings[-1])
 
     # -- one row --------------------------------------------------------------------------------------------
 

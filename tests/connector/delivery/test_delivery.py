@@ -382,3 +382,13 @@ def test_a_moneybird_contact_who_takes_post_gets_a_letter_task_not_a_mail(one: S
     [reminder] = [r for r in one.sim.reminders if r["sales_invoice_ids"] == list(due[0].invoice_ids)]
     assert reminder["delivery_method"] == "Manual"  # Moneybird recorded it; a person posts it
     assert [t for t in open_tasks(one.store) if t.kind == "letter" and t.invoices == due[0].invoice_ids]
+
+
+@pytest.mark.parametrize("platform", ["exact"])
+def test_a_re_check_the_platform_will_not_answer_does_not_stop_the_day(one: SimpleNamespace, platform: str) -> None:
+    one.sim.faults.server_error("*Receivables*", times=50, status=400)
+
+    lines = send(one)
+
+    assert [line for line in lines if line["status"] == "sent"]
+    assert one.summaries[0].warnings and "re-check before sending failed" in one.summaries[0].line()
