@@ -24,7 +24,7 @@ from rich.table import Table
 
 from connector.app import App
 from connector.config import DEFAULT_PATH, ConfigError
-from connector.logs import setup_logging
+from connector.logs import error_line, setup_logging
 from providers.errors import DunningError, UsageError
 
 _UsageError: type[Exception] = typer.BadParameter.__mro__[1]
@@ -40,7 +40,7 @@ def _usage_errors_on_one_line() -> Iterator[None]:
             raise
         command = exc.ctx.command_path if getattr(exc, "ctx", None) else "dunning"  # type: ignore[attr-defined]
         line = f"{command}: {exc.format_message()} (see: {command} --help)"  # type: ignore[attr-defined]
-        exc.show = lambda file=None: typer.echo(line, err=True)  # type: ignore[attr-defined]
+        exc.show = lambda file=None: error_line(line)  # type: ignore[attr-defined]
         raise
 
 
@@ -194,13 +194,13 @@ def exit_codes() -> Iterator[None]:
         yield
     except ConfigError as exc:
         for problem in exc.problems:
-            typer.echo(problem, err=True)
+            error_line(problem)
         raise typer.Exit(2) from None
     except UsageError as exc:
-        typer.echo(str(exc), err=True)
+        error_line(str(exc))
         raise typer.Exit(2) from None
     except DunningError as exc:
-        typer.echo(str(exc), err=True)
+        error_line(str(exc))
         raise typer.Exit(1) from None
 
 

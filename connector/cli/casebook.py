@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.base import AsOf, ConnectionName, InvoiceRef, app, application, exit_codes, parse_date
+from connector.logs import error_line
 
 
 @app.command()
@@ -29,7 +30,7 @@ def hold(
     chosen = [flag for flag, on in (("--dispute", dispute), ("--promise", promise), ("--exclude", exclude),
                                     ("--release", release)) if on]
     if len(chosen) != 1:
-        typer.echo("dunning hold: give exactly one of --dispute, --promise YYYY-MM-DD, --exclude, --release", err=True)
+        error_line("dunning hold: give exactly one of --dispute, --promise YYYY-MM-DD, --exclude, --release")
         raise typer.Exit(2)
     app_ = application(ctx)
     on = as_of or date.today()
@@ -65,7 +66,7 @@ def arrange(
 ) -> None:
     """Record a payment arrangement (instalments with dates and amounts)."""
     if end and (instalment or down_payment):
-        typer.echo("dunning arrange: --end cannot be combined with --instalment or --down-payment", err=True)
+        error_line("dunning arrange: --end cannot be combined with --instalment or --down-payment")
         raise typer.Exit(2)
     app_ = application(ctx)
     on = as_of or date.today()

@@ -15,6 +15,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from connector.logs import current_format
 from connector.progress import NoProgress
 from connector.progress import Progress as ProgressObserver
 
@@ -143,7 +144,7 @@ def progress_display(*, quiet: bool = False, stream: TextIO | None = None) -> It
         yield NoProgress()
         return
     console = Console(stderr=True, file=stream)
-    if console.is_terminal:
+    if console.is_terminal and current_format() != "json":
         with RichProgress(console) as shown:
             yield shown
     else:

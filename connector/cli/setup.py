@@ -9,6 +9,7 @@ import typer
 
 from connector.cli.base import app, application, exit_codes
 from connector.config import ConfigError
+from connector.logs import error_line
 from providers.errors import DunningError
 
 
@@ -90,19 +91,19 @@ def setup(
                 paste=sys.stdin if no_browser or interactive else None,
             )
         except SetupFailed as exc:  # its own exit code: 2 when nothing touched a platform
-            typer.echo(str(exc), err=True)
+            error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
     if reconnect:
         try:
             app_.mark_reauthorised(result.connections)
         except (ConfigError, DunningError) as exc:  # the tokens are saved: the next sync clears the flag anyway
-            typer.echo(f"note: the store still shows these connections as needing re-authorisation until the next "
-                       f"sync ({exc})", err=True)
+            error_line(f"note: the store still shows these connections as needing re-authorisation until the next "
+                       f"sync ({exc})", level="warning")
     tenants = ", ".join(f"{t.name} ({t.id})" for t in result.tenants)
     done = "Re-authorised" if reconnect else "Connected"
-    typer.echo(f"{done} {', '.join(result.connections)} for {tenants}; saved in {app_.config_path}. Next: dunning sync",
-               err=True)
+    error_line(f"{done} {', '.join(result.connections)} for {tenants}; saved in {app_.config_path}. Next: dunning sync",
+               level="info")
     if any(isinstance(store, KeyringTokenStore) for store in opened):
-        typer.echo("The key to the stored tokens is in your OS keyring: the scheduled job must run where that keyring "
+        error_line("The key to the stored tokens is in your OS keyring: the scheduled job must run where that keyring "
                    "is unlocked (cron usually is not). Otherwise set DUNNING_TOKEN_STORE=file for setup and the job "
-                   "alike, and connect again.", err=True)
+                   "alike, and connect again.", level="warning")

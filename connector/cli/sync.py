@@ -8,6 +8,7 @@ import typer
 
 from connector.cli.base import ConnectionName, Json, app, application, exit_codes, print_json_lines, print_table
 from connector.cli.progress import progress_display
+from connector.logs import error_line
 
 
 @app.command()
@@ -29,7 +30,8 @@ def sync(
         with progress_display() as shown:
             summaries = app_.sync(connection=connection, full=full, progress=shown)
         if not summaries:
-            typer.echo(f"No connections in {app_.config.path} to sync. Connect one with: dunning setup", err=True)
+            error_line(f"No connections in {app_.config.path} to sync. Connect one with: dunning setup",
+                       level="warning")
             return
     if json_out:
         print_json_lines(s.as_json() for s in summaries)

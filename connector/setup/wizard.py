@@ -30,6 +30,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from connector import plugins
 from connector.config import ConnectionConfig, token_sharing_problems
+from connector.logs import error_line
 from connector.setup.configfile import (
     connection_blocks,
     connections_table,
@@ -98,7 +99,7 @@ class _Answers:
 
 
 def _stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    error_line(text, level="info")
 
 
 def _stdout(text: str) -> None:
