@@ -126,7 +126,7 @@ def test_three_connections_take_about_as_long_as_the_slowest_not_the_sum(
     def timed(workers: int) -> float:
         started = time.monotonic()
         summary = run_job(config, store, tokens, as_of=world.today, workers=workers,
-                          connect=world.connect(tokens, wrap=lambda inner: SlowTransport(inner, 0.05)))
+                          connect=world.connect(tokens, wrap=lambda inner: SlowTransport(inner, 0.1)))
         assert summary.ok and len(summary.days) == 3
         return time.monotonic() - started
 
