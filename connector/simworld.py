@@ -28,7 +28,7 @@ SECRET = "demo-app-secret"
 """The demo app's client secret on every simulator: a fake platform's, and the demo's environment only."""
 CREDITOR = {
     "name": "Dunning Demo B.V.", "address_lines": ["Keizersgracht 1"], "postal_code": "1015 CJ", "city": "Amsterdam",
-    "country": "NL", "coc_number": "12345678", "vat_number": "NL123456789B01", "iban": "NL91ABNA0417164300",
+    "country": "NL", "coc_number": "12345678", "vat_number": "NL004495445B01", "iban": "NL91ABNA0417164300",
     "email": "debiteuren@dunning-demo.example", "phone": "+31 20 123 4567",
 }
 
