@@ -178,7 +178,10 @@ def collect(
         if not invoice.is_credit_note:
             book.all_invoices.append((invoice, record.events, record.first_seen_on, closed_on))
         _count_effects(book.effects, invoice, record.events, closed_on, as_of)
-        if invoice.is_collectable and (closed_on is None or closed_on > as_of):
+        if closed_on is not None and closed_on <= as_of:
+            continue
+        invoice = _as_on(invoice, record.events, as_of)
+        if invoice.is_collectable:
             book.open_rows.setdefault(invoice.debtor_id, []).append((invoice, record.events))
     sections = []
     for (connection, currency), book in sorted(books.items()):
@@ -193,6 +196,17 @@ def collect(
             section.claimable = _claimable(book, connection, currency, debtors, policy, as_of)
         sections.append(section)
     return sections
+
+
+def _as_on(invoice: Invoice, events: Sequence[Event], day: date) -> Invoice:
+    """The invoice as it stood at the end of `day`: payments seen later are still owed, and one closed later was
+    open (a report as of a past date); unchanged when nothing happened since."""
+    later = sum((Decimal(str(e.data.get("amount", 0))) for e in events
+                 if e.kind is EventKind.PAYMENT_SEEN and e.on > day), ZERO)
+    if not later and invoice.is_open:
+        return invoice
+    owed = invoice.outstanding + later
+    return invoice.model_copy(update={"outstanding": owed, "amount_paid": invoice.total - owed, "is_open": True})
 
 
 def _aging_and_holds(

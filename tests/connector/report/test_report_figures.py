@@ -69,3 +69,16 @@ def test_the_page_lists_tasks_cases_and_the_store(store_url, clock, tmp_path):
     assert "ring about 2026-I3" in html and "C000001" in html and "€354.52" in html
     assert page.store in html and "<script" not in html and "http://" not in html.replace(
         'xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
+
+
+def test_a_report_as_of_a_past_day_counts_what_was_open_then(store_url, clock):
+    store = Store.open(store_url, clock=clock)
+    seed(store, clock)
+    with store:
+        sections = {(s.connection, s.currency): s for s in collect(
+            store.iter_invoice_records(), store.debtors(), Policy(), date(2026, 6, 22))}
+
+    acme = sections[("acme", "EUR")]
+    # on 22 June only I1 (due 31 May) and I6 (due 15 June, paid on the 25th) existed, both unpaid
+    assert acme.aging.amounts["d1_30"] == Decimal("12600.00") and acme.aging.count == 2
+    assert ("beta", "GBP") not in sections  # its invoice was issued later
