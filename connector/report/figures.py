@@ -294,7 +294,10 @@ def _count_effects(
         return
     paid = _paid_on(invoice, events, closed_on)
     for event in sent:
-        effect = effects.setdefault(event.step, StepEffect(event.step))  # type: ignore[arg-type]
+        step = str(event.step)
+        effect = effects.get(step)
+        if effect is None:
+            effect = effects[step] = StepEffect(step)
         effect.sent += 1
         for window in EFFECT_WINDOWS:
             if event.on + timedelta(days=window) > as_of:
