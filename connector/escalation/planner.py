@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache, lru_cache
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, ActionInvoice, format_money
@@ -99,14 +100,21 @@ def _channel(step: str, rule: StepRule, override: DebtorOverride | None, capabil
 def _describe_when(step: str, due_on: date, today: date, invoice: Invoice, history: History, policy: Policy) -> str:
     rule = policy.steps.rule(step)
     if rule.after != "due" and rule.after in history.taken:
-        anchor, anchor_date = rule.after, history.taken[rule.after]
-        return f"{_days((today - anchor_date).days)} after {anchor} on {anchor_date}"
-    days = (today - invoice.due_date).days
+        return _since(rule.after, history.taken[rule.after], today)
+    return _since("due", invoice.due_date, today)
+
+
+@lru_cache(maxsize=8192)
+def _since(anchor: str, anchor_date: date, today: date) -> str:
+    """E.g. "3 days after reminder_1 on 2026-03-03" (cached: a run asks the same few dates for many invoices)."""
+    days = (today - anchor_date).days
+    if anchor != "due":
+        return f"{_days(days)} after {anchor} on {anchor_date}"
     if days < 0:
-        return f"{_days(-days)} before the due date {invoice.due_date}"
+        return f"{_days(-days)} before the due date {anchor_date}"
     if days == 0:
-        return f"due today ({invoice.due_date})"
-    return f"{_days(days)} after the due date {invoice.due_date}"
+        return f"due today ({anchor_date})"
+    return f"{_days(days)} after the due date {anchor_date}"
 
 
 def _days(count: int) -> str:
@@ -188,17 +196,23 @@ def next_step(
     return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
 
 
+@cache
+def _catching_up(last: str | None, step: str) -> str:
+    """What the reason says about the steps between the last one taken and `step` that were not sent."""
+    skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
+    return f" (catching up; not sent: {', '.join(skipped)})" if skipped else ""
+
+
 def _described(decided: NextStep) -> tuple[ActionInvoice, str, Priced]:
     """The invoice line of a decided step, its reason (after "step: ") and what it may state."""
     step, invoice, debtor, policy, today = decided.step, decided.invoice, decided.debtor, decided.policy, decided.today
     last, history = decided.last, decided.history
     tail = _describe_when(step, decided.due_on, today, invoice, history, policy)
-    skipped = [s for s in STEP_ORDER[(_INDEX[last] + 1 if last else 0) : _INDEX[step]] if s != "pre_due"]
-    if skipped:
-        tail += f" (catching up; not sent: {', '.join(skipped)})"
+    tail += _catching_up(last, step)
     tail += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
     notice_sent = history.taken.get("notice_of_default")
-    line = ActionInvoice(invoice, (today - invoice.due_date).days, cost_base(invoice, debtor.kind, notice_sent, policy))
+    base = cost_base(invoice, debtor.kind, notice_sent, policy) if invoice.payments else invoice.outstanding
+    line = ActionInvoice(invoice, (today - invoice.due_date).days, base)
     if step not in PRICED_STEPS:
         return line, tail, NOT_PRICED
     return line, tail, price(step, today, debtor.kind, invoice.currency, (line,), notice_sent, policy)
