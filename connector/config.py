@@ -27,13 +27,18 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy.engine import make_url
+from stdnum import iban
+from stdnum.be import vat as be_vat
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import InvalidChecksum
+from stdnum.exceptions import ValidationError as BadNumber
 from sqlalchemy.exc import ArgumentError
 
 from connector import plugins
 from connector.delivery.smtp import MailConfig
 from connector.escalation.policy import Policy
 from connector.formatting import Lang
-from connector.models import CountryCode
+from connector.models import CountryCode, check_email
 from providers.base import ConnectionSettings
 from providers.errors import DunningError
 from providers.files import write_atomically
@@ -71,9 +76,7 @@ def _url(value: str | None) -> str | None:
 
 
 def _email(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
+    return None if value is None else check_email(value)
 
 
 class _Strict(BaseModel):
@@ -128,13 +131,40 @@ class Creditor(_Strict):
     def _iban(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        iban = re.sub(r"\s+", "", value).upper()
-        if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", iban):
+        if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", iban.compact(value)):
             raise ValueError(f"{value!r} is not an IBAN (e.g. NL91 ABNA 0417 1643 00)")
-        digits = "".join(str(int(ch, 36)) for ch in iban[4:] + iban[:4])
-        if int(digits) % 97 != 1:
-            raise ValueError(f"{value!r} is not a valid IBAN: its check digits do not match (a typo?)")
-        return iban
+        try:
+            return str(iban.validate(value, check_country=False))  # a stale bank list must not refuse an IBAN
+        except InvalidChecksum:
+            raise ValueError(f"{value!r} is not a valid IBAN: its check digits do not match (a typo?)") from None
+        except BadNumber:
+            raise ValueError(f"{value!r} is not an IBAN (e.g. NL91 ABNA 0417 1643 00)") from None
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(eu_vat.validate(value))
+        except BadNumber:
+            raise ValueError(f"{value!r} is not a valid EU VAT number (e.g. NL004495445B01, BE0403170701)") from None
+
+    @model_validator(mode="after")
+    def _coc_number(self) -> Creditor:
+        """A KvK number is 8 digits (it has no check digit); a Belgian enterprise number (KBO) is checked."""
+        value = self.coc_number
+        if value is None:
+            return self
+        if self.country == "BE":
+            try:
+                be_vat.validate(value)
+            except BadNumber:
+                raise ValueError(f"coc_number: {value!r} is not a valid Belgian enterprise number (e.g. "
+                                 "0403.170.701)") from None
+        elif self.country == "NL" and not re.fullmatch(r"\d{8}", value.replace(" ", "")):
+            raise ValueError(f"coc_number: {value!r} is not a KvK number (8 digits, e.g. 12345678)")
+        return self
 
 
 class ConnectionConfig(_Strict):

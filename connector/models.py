@@ -25,7 +25,18 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_validator,
+    validate_email,
 )
+from pydantic_core import PydanticCustomError
+
+
+def check_email(address: str) -> str:
+    """`address` as given, if pydantic's e-mail type (email-validator, no DNS lookup) accepts it."""
+    try:
+        validate_email(address)
+    except PydanticCustomError:
+        raise ValueError(f"{address!r} is not an e-mail address") from None
+    return address
 
 
 def _no_float(value: Any) -> Any:
@@ -120,8 +131,7 @@ class Debtor(_Frozen):
     def _plausible_emails(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
         cleaned = tuple(e.strip() for e in emails if e and e.strip())
         for email in cleaned:
-            if "@" not in email or email.startswith("@") or email.endswith("@"):
-                raise ValueError(f"{email!r} is not an e-mail address")
+            check_email(email)
         return cleaned
 
     @field_validator("language")

@@ -290,3 +290,25 @@ def test_the_example_documents_every_option_of_each_platform(provider):
 
     documented = set(re.findall(r"(?m)^# # ([a-z_]+) = ", starter_config()))
     assert set(plugins.provider_class(provider).Options.model_fields) <= documented
+
+
+@pytest.mark.parametrize(
+    ("creditor", "expected"),
+    [
+        ({"vat_number": "NL004495446B01"}, "creditor.vat_number: 'NL004495446B01' is not a valid EU VAT number"),
+        ({"country": "BE", "coc_number": "0403.170.702"}, "not a valid Belgian enterprise number"),
+        ({"country": "NL", "coc_number": "1234567"}, "not a KvK number (8 digits"),
+        ({"email": "debiteuren@acme"}, "creditor.email: 'debiteuren@acme' is not an e-mail address"),
+        ({"iban": "NL91 ABNA 0417 1643 01"}, "its check digits do not match"),
+    ],
+)
+def test_creditor_numbers_are_checked_with_python_stdnum_and_the_email_type(creditor, expected):
+    (problem,) = _problems({"creditor": {"name": "Acme B.V."} | creditor})
+    assert expected in problem
+
+
+def test_valid_creditor_numbers_pass_and_come_out_compact():
+    config = parse_config({"creditor": {"name": "Acme", "country": "BE", "coc_number": "0403.170.701",
+                                        "vat_number": "BE 0403.170.701", "iban": "BE68 5390 0754 7034",
+                                        "email": "debiteuren@acme.be"}})
+    assert (config.creditor.vat_number, config.creditor.iban) == ("BE0403170701", "BE68539007547034")
