@@ -325,6 +325,9 @@ def _invoice(
         "due_date": first.DueDate,
         "currency": first.Currency or "EUR",
         "total": total,
+        # No `payments` with dates: the Outstanding Items report has none, and a payment-term row gives only
+        # `LastPaymentDate` per matched part (payments matched together share one date); so interest on an Exact
+        # invoice counts what was paid as paid by the due date.
         "amount_paid": total - outstanding,
         "outstanding": outstanding,
         "is_credit_note": first.TransactionType == SALES_CREDIT_NOTE,
