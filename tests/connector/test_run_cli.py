@@ -72,6 +72,17 @@ def test_a_good_day_exits_0_with_a_json_summary_per_connection(world: World, con
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_connection_runs_that_connection_only(world: World, config: Path) -> None:
+    chosen = world.places[1]
+    code, out, err = dunning(config, "run", "--connection", chosen.connection, "--json")
+
+    assert code == 0, err
+    assert [json.loads(line)["connection"] for line in out.splitlines()] == [chosen.connection]
+    assert world.sent_mail() == world.sent_mail(chosen.connection) > 0
+    assert all(p.simulator.call_count() == 0 for p in world.places if p is not chosen)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_dry_run_shows_what_would_go_out_and_sends_nothing(world: World, config: Path) -> None:
     code, out, err = dunning(config, "run", "--dry-run", "--json")
 
