@@ -25,13 +25,14 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from connector.models import Debtor, Invoice
 from providers.base import SyncPage, SyncState
 from providers.parallel import in_order
 
 log = logging.getLogger(__name__)
+Stamped = TypeVar("Stamped", Invoice, Debtor)
 
 MARK = "#"
 """Separates the platform's change marker from the content digest in a stored invoice version."""
@@ -104,8 +105,9 @@ class Known:
         """The platform's marker says nothing changed (on a full read, content is compared all the same)."""
         return not self.full and marker is not None and self.marker(invoice_id) == marker
 
-    def debtor_version(self, debtor_id: str) -> str | None:
-        return self.state.debtors.get(debtor_id)
+    def debtor_marker(self, debtor_id: str) -> str | None:
+        """The platform's change marker the store holds for a debtor (None: unknown, or none given)."""
+        return marker_of(self.state.debtors.get(debtor_id))
 
     def knows_debtor(self, debtor_id: str) -> bool:
         return debtor_id in self.state.debtors
@@ -123,11 +125,12 @@ class Source(Protocol):
         """The invoices asked for by id (the evidence hook): what the platform returns for them, in any state."""
 
 
-def stamped(invoice: Invoice) -> Invoice:
-    """The invoice with its stored version: the platform's marker and a digest of everything the store keeps."""
-    content = invoice.model_dump_json(exclude={"version"})
+def stamped(record: Stamped) -> Stamped:
+    """The invoice or debtor with its stored version: the platform's marker and a digest of everything the store
+    keeps, so a full read sees a change the platform did not mark."""
+    content = record.model_dump_json(exclude={"version"})
     digest = hashlib.blake2b(content.encode(), digest_size=8).hexdigest()
-    return invoice.model_copy(update={"version": f"{invoice.version or ''}{MARK}{digest}"})
+    return record.model_copy(update={"version": f"{record.version or ''}{MARK}{digest}"})
 
 
 def marker_of(version: str | None) -> str | None:
@@ -143,9 +146,9 @@ def garbage(invoice: Invoice, *, numbered: bool = True) -> str | None:
         return f"invoice id {invoice.platform_id}: it has no invoice number; skipped"
     if invoice.number and _has_control(invoice.number):
         return f"invoice id {invoice.platform_id}: its number holds control characters; skipped"
-    for name, value in invoice.model_dump(include={"reference", "number"}).items():
-        if isinstance(value, str) and len(value) > MAX_FIELD:
-            return f"invoice {label[:40]}: its {name} holds {len(value):,} characters; skipped"
+    oversized = _oversized(invoice.model_dump(exclude={"version"}))
+    if oversized:
+        return f"invoice {label[:40]}: its {oversized}; skipped"
     amounts = {"total": invoice.total, "amount paid": invoice.amount_paid, "outstanding": invoice.outstanding}
     for name, amount in amounts.items():
         if amount != amount.quantize(Decimal("0.01")):
@@ -153,6 +156,24 @@ def garbage(invoice: Invoice, *, numbered: bool = True) -> str | None:
     if not invoice.is_credit_note and (invoice.outstanding < 0 or invoice.total < 0):
         return f"invoice {label}: a negative amount due ({invoice.outstanding}) on an invoice that is no credit " \
                "note; skipped"
+    return None
+
+
+def debtor_garbage(debtor: Debtor) -> str | None:
+    """Why this debtor cannot be stored as the platform sent it (None: it can), naming it."""
+    oversized = _oversized(debtor.model_dump(exclude={"version"}))
+    return f"debtor {debtor.platform_id}: its {oversized}; its last good version is kept" if oversized else None
+
+
+def _oversized(fields: dict[str, Any], prefix: str = "") -> str | None:
+    """The first text field longer than any real one (`MAX_FIELD`), as "field holds N characters"."""
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            found = _oversized(value, f"{prefix}{name}.")
+            if found:
+                return found
+        elif isinstance(value, str) and len(value) > MAX_FIELD:
+            return f"{prefix}{name} holds {len(value):,} characters"
     return None
 
 
@@ -199,7 +220,15 @@ class _Run:
         self.leavers.update(batch.leavers)
         if batch.covers_open_set:
             self.leavers.update(set(self.state.open_invoices) - self.seen)
-        debtors = [d for d in batch.debtors if self._debtor_changed(d)]
+        debtors = []
+        for debtor in batch.debtors:
+            trouble = debtor_garbage(debtor)
+            if trouble:
+                problems.append(trouble)
+                continue
+            debtor = stamped(debtor)
+            if self._debtor_changed(debtor):
+                debtors.append(debtor)
         yield from self._pages(invoices, debtors, problems, batch.cursor, settled)
 
     def _debtor_changed(self, debtor: Debtor) -> bool:

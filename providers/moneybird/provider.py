@@ -126,8 +126,8 @@ class MoneybirdProvider(Provider):
 
         def debtor_is_current(contact_id: str) -> bool:
             return contact_id in current or (
-                not known.full and contact_id in state.debtors
-                and state.debtors[contact_id] == contacts_now.get(contact_id, state.debtors[contact_id])
+                not known.full and known.knows_debtor(contact_id)
+                and known.debtor_marker(contact_id) == contacts_now.get(contact_id, known.debtor_marker(contact_id))
             )
 
         for records in self._fetch(self.client.invoices, wanted):

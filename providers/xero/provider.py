@@ -143,18 +143,17 @@ class _Contacts:
             self.remember(records)
 
     def changed_known(self) -> list[Debtor]:
-        """Read contacts the store already holds in another version."""
+        """Read contacts the store already holds (the sync machine keeps those that changed)."""
         return [d for cid, d in self.read.items() if cid in self.known and isinstance(d, Debtor)
-                and d.version != self.known[cid] and cid not in self.delivered]
+                and cid not in self.delivered]
 
     def deliver(self, contact_ids: set[str]) -> tuple[list[Debtor], list[str]]:
-        """Debtors to store for these ids (new or changed, once per sync), and problems for unreadable ones."""
+        """Debtors read for these ids (once per sync), and problems for unreadable ones."""
         debtors, problems = [], []
         for cid in sorted(contact_ids - self.delivered):
             found = self.read.get(cid)
             if isinstance(found, Debtor):
-                if found.version != self.known.get(cid) or cid not in self.known:
-                    debtors.append(found)
+                debtors.append(found)
                 self.delivered.add(cid)
             elif isinstance(found, str) or cid not in self.known:
                 problems.append(found or f"contact {cid}: Xero did not return it")

@@ -118,3 +118,21 @@ def test_an_interrupted_first_sync_keeps_its_pages_and_the_next_one_carries_on(
     assert set(store.sync_state(NAME).open_invoices) == {i.invoice_id for i in sim.org.open_invoices()}
     assert sim.call_count(INVOICES) - calls_before < len(sim.org.open_invoices()) / 25  # not started over
     assert summary.fetched < len(sim.org.open_invoices())
+
+
+def test_a_contact_with_a_huge_field_is_named_and_its_last_good_version_kept(sim, connect_xero, tokens, store,
+                                                                          tampered) -> None:
+    sync_connection(store, connect_xero(sim, tokens), NAME)
+    invoice = sim.org.open_invoices()[4]
+    good = store.debtor(NAME, invoice.contact_id)
+    transport = tampered(sim.transport())
+    transport.rewrite("/api.xro/2.0/Contacts", lambda body: body | {"Contacts": [
+        c | {"Name": "n" * 200_000} if c.get("ContactID") == invoice.contact_id else c
+        for c in body.get("Contacts", [])]})
+
+    summary = sync_connection(store, connect_xero(sim, tokens, transport=transport), NAME, full=True)
+
+    assert summary.closed == 0
+    assert any(invoice.contact_id in p and "200,000 characters" in p for p in summary.problems), summary.problems
+    assert store.debtor(NAME, invoice.contact_id).name == good.name
+    assert store.invoice(NAME, invoice.invoice_id).is_open
