@@ -25,6 +25,7 @@ from connector.cli.output import Column, echo_lines, render, terminal_width
 from connector.escalation.action import Action
 from connector.escalation.policy import STEP_ORDER
 from connector.formatting import Formats
+from connector.logs import error_line
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="The full reason of each action.")]
 
@@ -59,6 +60,14 @@ def plan(
         typer.echo(f"Nothing due on {formats.date(today)}.")
         return
     echo_lines(plan_lines(ordered, today, formats, verbose=verbose, tsv=tsv, width=terminal_width()))
+    for line in warning_lines(ordered):
+        error_line(line, level="warning")
+
+
+def warning_lines(actions: Iterable[Action]) -> list[str]:
+    """Each warning once per connection, naming it once (a stale interest table would otherwise repeat per
+    action)."""
+    return list(dict.fromkeys(f"{a.connection}: warning: {w}" for a in actions for w in a.warnings))
 
 
 def sort_key(action: Action) -> tuple[str, str, int, date, tuple[str, ...]]:

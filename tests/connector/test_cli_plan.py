@@ -101,3 +101,25 @@ def test_on_a_narrow_terminal_only_the_last_column_wraps() -> None:
     assert all(len(line) <= 60 for line in lines) and len(lines) > 2
     assert " ".join(part.strip() for part in lines[1:]).endswith(reason.split()[-1])
     assert "".join(lines[1:]).replace(" ", "").endswith(reason.replace(" ", "")[-20:])
+
+
+def test_a_warning_is_shown_once_per_connection_not_once_per_action(config: Path) -> None:
+    from connector.models import Event, EventKind
+
+    with Store.open(f"sqlite:///{config.parent / 'store.sqlite'}") as store:
+        for invoice in ("I1", "I2"):  # both stand before the notice of default, which states interest
+            for step, day in (("reminder_1", 6), ("reminder_2", 13), ("final_reminder", 20), ("written_reminder", 30)):
+                store.append_event("acme", invoice, Event(kind=EventKind.REMINDER_SENT, on=date(2026, 10, day),
+                                                          step=step))
+    result = CliRunner().invoke(app, ["--config", str(config), "plan", "--as-of", "2031-06-01"])
+    assert result.exit_code == 0, result.output
+    actions = [json.loads(line) for line in plan_json(config, "2031-06-01")]
+    warnings = {w for action in actions for w in action["warnings"]}
+    assert warnings, "the far future lies past the interest table's sure half-year"
+    lines = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert len(lines) == len(warnings) and all(line.startswith("acme: warning: ") for line in lines)
+    assert all(line.count("acme") == 1 for line in lines)
+
+
+def plan_json(config: Path, day: str) -> list[str]:
+    return CliRunner().invoke(app, ["--config", str(config), "plan", "--as-of", day, "--json"]).stdout.splitlines()
