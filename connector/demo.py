@@ -39,9 +39,8 @@ START = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 MARKER = ".dunning-demo"
 """Marks a folder as the demo's own: a later demo may clear it; a folder without it is never touched."""
 CONFIG_NAME = "dunning.toml"
-OWN = (CONFIG_NAME, "dunning.sqlite", "dunning.sqlite-wal", "dunning.sqlite-shm", "dunning.sqlite.run.lock",
-       ".dunning-tokens", "export", "letters", "report.html")
-"""What a demo writes in its folder (and a later demo clears)."""
+OWN = (CONFIG_NAME, "dunning.sqlite*", ".dunning-tokens", "export", "letters", "report.html")
+"""What a demo writes in its folder (and a later demo clears): the store comes with its journal and lock files."""
 
 
 class DemoRefused(DunningError):
@@ -112,11 +111,10 @@ def demo_folder(folder: Path) -> Iterator[Path]:
         raise DemoRefused(f"another dunning demo is running in {folder}; wait for it or choose another --dir") \
             from None
     try:
-        for name in OWN:  # a clean start: the earlier demo's config, store, tokens, exports and report
-            path = folder / name
+        for path in (found for pattern in OWN for found in folder.glob(pattern)):  # a clean start
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
+            else:
                 path.unlink()
         (folder / MARKER).write_text("Made by `dunning demo`; the next demo in this folder clears it.\n")
         yield folder
