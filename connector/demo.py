@@ -39,6 +39,8 @@ START = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 MARKER = ".dunning-demo"
 """Marks a folder as the demo's own: a later demo may clear it; a folder without it is never touched."""
 CONFIG_NAME = "dunning.toml"
+SALES_DAYS = 90
+"""The seeded books stand for this many days of sales: DSO = open receivables / (their total / SALES_DAYS)."""
 OWN = (CONFIG_NAME, "dunning.sqlite*", ".dunning-tokens", "export", "letters", "report.html")
 """What a demo writes in its folder (and a later demo clears): the store comes with its journal and lock files."""
 
@@ -111,7 +113,7 @@ def demo_folder(folder: Path) -> Iterator[Path]:
         raise DemoRefused(f"another dunning demo is running in {folder}; wait for it or choose another --dir") \
             from None
     try:
-        for path in (found for pattern in OWN for found in folder.glob(pattern)):  # a clean start
+        for path in [own for pattern in OWN for own in folder.glob(pattern)]:  # a clean start
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
@@ -236,9 +238,8 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
         config_path.write_text(base_config())
         result = DemoResult(folder=folder, start=start.date(), end=start.date() + timedelta(days=days - 1),
                             connections=[p.connection for p in world.places], world=world)
-        book_days = 90
         daily_sales = sum((i.total for p in world.places for d in demo_book(p.index, start.date()).debtors
-                           for i in d.invoices), Decimal("0")) / book_days
+                           for i in d.invoices), Decimal("0")) / SALES_DAYS
         previous_secret = os.environ.get(SECRET_ENV)
         os.environ[SECRET_ENV] = SECRET  # the demo apps' secret, as a scheduler's environment would hold it
         try:
@@ -292,7 +293,8 @@ def describe(result: DemoResult) -> list[str]:
         f"Tasks created: {result.tasks} (letters to post: {result.letters})",
         f"Cases handed off to the collection agency: {result.cases_exported}",
         f"Money collected: EUR {result.collected:,.2f}",
-        f"Days sales outstanding (open receivables / average daily sales): {result.dso_start} at the start, "
+        f"Days sales outstanding (open receivables / average daily sales of the books): {result.dso_start} at the "
+        "start, "
         f"{result.dso_end} at the end",
     ]
     lines += [f"Problem on {problem}" for problem in result.failed_days]
