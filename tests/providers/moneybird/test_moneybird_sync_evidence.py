@@ -50,16 +50,17 @@ def test_a_full_sync_stores_a_change_the_version_does_not_show(sim, connect, sto
     assert store.invoice(NAME, invoice_id).due_date == record.due_date
 
 
-def test_an_empty_listing_closes_nothing(sim, connect, through, store, tampered, simulator_open_ids) -> None:
+def test_an_empty_listing_closes_nothing_and_says_so(sim, connect, through, store, tampered, simulator_open_ids) -> None:
     sync_connection(store, connect(), NAME)
     transport = tampered(sim.transport())
     transport.rewrite(SYNC, lambda body: [])  # the id/version listing comes back empty
 
     summary = sync_connection(store, through(transport), NAME, full=True)
 
-    # every stored open invoice was asked for by id, and Moneybird returned each one open
-    assert summary.closed == 0 and not summary.anomalies and not failed([summary])
-    assert set(store.sync_state(NAME).open_invoices) == simulator_open_ids()
+    # a sample asked for by id came back open: the listing is wrong, nothing closes, and the run says so (exit 1)
+    assert summary.closed == 0 and set(store.sync_state(NAME).open_invoices) == simulator_open_ids()
+    assert len(summary.anomalies) == 1 and "listing looks incomplete" in summary.anomalies[0]
+    assert failed([summary])
 
 
 def test_an_interrupted_first_sync_keeps_its_pages(sim, connect, through, store, tampered, simulator_open_ids,
