@@ -8,7 +8,7 @@ The public surface:
 
 from connector.delivery.confirmations import queue_confirmation
 from connector.delivery.run import deliver_connection, send_all
-from connector.delivery.sender import Outcome, Summary
+from connector.delivery.outcome import Outcome, Summary
 from connector.delivery.tasks import Task, TaskError, complete_task, open_tasks
 
 __all__ = ["Outcome", "deliver_connection", "Summary", "Task", "TaskError", "complete_task", "open_tasks", "queue_confirmation", "send_all"]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from connector import plugins
 from connector.delivery.queueing import outbox_row
-from connector.delivery.sender import ConnectionRun, Outcome, Sender, Summary
+from connector.delivery.outcome import Outcome, Summary
+from connector.delivery.sender import ConnectionRun, Sender
 from connector.delivery.smtp import mailer
 from connector.escalation import Action
 from connector.plan import connection_capabilities, plan

@@ -20,16 +20,15 @@ reported, and the next run continues with them.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from connector.delivery import claims
 from connector.delivery.confirmations import confirmation_payload
+from connector.delivery.outcome import Outcome, Status, Summary, fields
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
 from connector.escalation.debtor import dossier
@@ -41,12 +40,6 @@ from providers.base import FreshInvoice, Provider, Receipt, ReminderRequest
 from providers.errors import AuthorizationExpired, DunningError, PlatformError, RateLimited, ReminderRefused
 
 log = logging.getLogger(__name__)
-
-Status = Literal["sent", "skipped", "failed", "task"]
-
-LEASE = timedelta(minutes=30)
-"""A claim by a process on another machine counts as abandoned after this long (same machine: when its process
-is gone)."""
 
 RECHECK_KINDS = frozenset({"reminder"})
 MAILED = "mailed"
@@ -63,107 +56,8 @@ class Sender:
     mailer: SmtpMailer | None = None
 
 
-@dataclass
-class Outcome:
-    """What happened to one action or outbox row (a `send --json` line)."""
-
-    status: Status
-    reason: str
-    fields: dict[str, Any]
-    recipients: tuple[str, ...] = ()
-    key: str | None = None
-    task: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {**self.fields, "status": self.status, "reason": self.reason, "recipients": list(self.recipients),
-                "key": self.key, "task": self.task, **self.extra}
-
-
-@dataclass
-class Summary:
-    """One connection's run."""
-
-    connection: str
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    tasks: int = 0
-    refused: int = 0
-    """Of the tasks, reminders the platform or the data refused (no e-mail address, a refusal): exit 1."""
-    left_pending: int = 0
-    """Rows left for the next run (day budget spent, authorisation expired)."""
-    api_calls: int = 0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def count(self, outcome: Outcome) -> None:
-        if outcome.status == "sent":
-            self.sent += 1
-        elif outcome.status == "task":
-            self.tasks += 1
-            self.refused += outcome.extra.get("task_kind") == "refused"
-        elif outcome.status == "failed":
-            self.failed += 1
-        else:
-            self.skipped += 1
-
-    @property
-    def ok(self) -> bool:
-        """Nothing failed and no reminder was refused for bad data (those are named; the rest went out)."""
-        return self.error is None and self.failed == 0 and self.refused == 0
-
-    def line(self) -> str:
-        text = (f"{self.connection}: {self.sent} sent, {self.tasks} task(s) ({self.refused} refused), "
-                f"{self.skipped} skipped, {self.failed} failed, {self.api_calls} platform calls")
-        if self.left_pending:
-            text += f"; {self.left_pending} left pending for the next run"
-        for warning in self.warnings:
-            text += f"; {warning}"
-        return text + (f"; stopped: {self.error}" if self.error else "")
-
-
 class _Stop(Exception):
     """Stops one connection's run (day budget, authorisation); rows stay pending."""
-
-
-def claimant() -> dict[str, Any]:
-    """This process, as a claim on an outbox row names it."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "run": _run()}
-
-
-_RUNS: dict[int, str] = {}
-
-
-def _run() -> str:
-    """This process's run id (per process id: a forked child gets its own, not its parent's)."""
-    return _RUNS.setdefault(os.getpid(), uuid.uuid4().hex)
-
-
-def abandoned(entry: OutboxEntry, now: datetime) -> bool:
-    """A `sending` row whose claimant is gone: its process ended (same machine) or its lease ran out."""
-    claim = (entry.receipt or {}).get("claimant") or {}
-    if claim.get("run") == _run():
-        return False
-    if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
-        return not _alive(claim["pid"])
-    try:
-        claimed_at = datetime.fromisoformat(str((entry.receipt or {}).get("claimed_at")))
-    except ValueError:
-        return True
-    return now - claimed_at > LEASE
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # this very process, in an earlier run of the same interpreter (tests): not abandoned
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
@@ -212,7 +106,7 @@ class ConnectionRun:
                 limited = [row for row in rows if row.kind in ("reminder", "letter", "task")][limit:]
                 for row in limited:
                     self.emit(Outcome("skipped", f"--limit {limit} reached; left pending for the next run",
-                                      _fields(row), key=row.idempotency_key))
+                                      fields(row), key=row.idempotency_key))
                 left = {row.id for row in limited}
                 rows = [row for row in rows if row.id not in left]
             self.recheck(rows)
@@ -224,7 +118,7 @@ class ConnectionRun:
                     for rest in rows[position:]:
                         self.summary.left_pending += 1
                         self.emit(Outcome("skipped", f"not sent today: {stop}; the next run continues",
-                                          _fields(rest), key=rest.idempotency_key))
+                                          fields(rest), key=rest.idempotency_key))
                     break
         except _Stop as stop:
             self.summary.error = str(stop)
@@ -252,7 +146,7 @@ class ConnectionRun:
             "done": "already done (task closed)",
             "sending": "being sent by another run, or left by a crashed run (reconciled by the next run)",
         }.get(entry.status, f"already {entry.status}")
-        self.emit(Outcome("skipped", reason, _fields(entry), key=key, task=entry.id if entry.status == "task" else None))
+        self.emit(Outcome("skipped", reason, fields(entry), key=key, task=entry.id if entry.status == "task" else None))
         return None
 
     # -- re-check -------------------------------------------------------------------------------------------
@@ -283,12 +177,12 @@ class ConnectionRun:
         handler = {"reminder": self._reminder, "task": self._call_task, "letter": self._letter,
                    "note": self._note, "handoff_note": self._note, "confirmation": self._confirmation}.get(entry.kind)
         if handler is None:
-            self.emit(Outcome("skipped", f"unknown outbox kind {entry.kind!r}; left as it is", _fields(entry),
+            self.emit(Outcome("skipped", f"unknown outbox kind {entry.kind!r}; left as it is", fields(entry),
                               key=entry.idempotency_key))
             return
         taken = self.store.outbox_take(entry, self._claim(entry))
         if taken is None:
-            self.emit(Outcome("skipped", "taken by another run at the same time", _fields(entry),
+            self.emit(Outcome("skipped", "taken by another run at the same time", fields(entry),
                               key=entry.idempotency_key))
             return
         self._guarded(taken, lambda: handler(taken))
@@ -306,7 +200,7 @@ class ConnectionRun:
             if (entry.receipt or {}).get("phase") == MAILED or getattr(exc, "retryable", False):
                 # whether it went out is unknown (an outage mid-call): the next run reconciles it
                 self.emit(Outcome("failed", f"{exc.message}; left in flight, the next run checks "
-                                  "the platform before anything is sent again", _fields(entry),
+                                  "the platform before anything is sent again", fields(entry),
                                   key=entry.idempotency_key))
                 return
             self._finish(entry, "failed", error=exc.message, outcome="failed")
@@ -314,7 +208,7 @@ class ConnectionRun:
             self._finish(entry, "failed", error=exc.message, outcome="failed")
 
     def _claim(self, entry: OutboxEntry) -> dict[str, Any]:
-        claim: dict[str, Any] = {"claimant": claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
+        claim: dict[str, Any] = {"claimant": claims.claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
                                  "on": self.as_of.isoformat()}
         counts = {i: self.fresh[i].reminders for i in entry.payload.get("invoices", ()) if i in self.fresh}
         if counts:
@@ -336,10 +230,10 @@ class ConnectionRun:
                 recipients: Sequence[str] = ()) -> None:
         extra = {"task_kind": receipt.get("kind")} if status == "task" and receipt else {}
         if not self.store.outbox_finish(entry, status, receipt=receipt, error=error, events=events):
-            self.emit(Outcome("skipped", "finished by another run meanwhile", _fields(entry),
+            self.emit(Outcome("skipped", "finished by another run meanwhile", fields(entry),
                               key=entry.idempotency_key))
             return
-        self.emit(Outcome(outcome, reason or error or status, _fields(entry), recipients=tuple(recipients),
+        self.emit(Outcome(outcome, reason or error or status, fields(entry), recipients=tuple(recipients),
                           key=entry.idempotency_key, task=entry.id if status == "task" else None, extra=extra))
 
     # -- reading what a row is about ------------------------------------------------------------------------
@@ -601,10 +495,10 @@ class ConnectionRun:
         """Rows left in flight by a run that is gone: settled against the platform before anything new goes out."""
         now = self.now()
         for entry in self.store.outbox_rows(connection=self.connection, status=["sending"]):
-            if not abandoned(entry, now):
+            if not claims.abandoned(entry, now):
                 continue
             first = (entry.receipt or {}).get("first_claimed_at") or (entry.receipt or {}).get("claimed_at")
-            claim = {"claimant": claimant(), "claimed_at": now.isoformat(), "first_claimed_at": first}
+            claim = {"claimant": claims.claimant(), "claimed_at": now.isoformat(), "first_claimed_at": first}
             taken = self.store.outbox_take(entry, claim)
             if taken is None:
                 continue
@@ -683,22 +577,6 @@ class ConnectionRun:
 
 def _with_receipt(entry: OutboxEntry, receipt: Mapping[str, Any]) -> OutboxEntry:
     return replace(entry, receipt=dict(receipt))
-
-
-def _fields(entry: OutboxEntry) -> dict[str, Any]:
-    """The plan fields a `send --json` line repeats (cli.md), from the row's payload."""
-    action = dict(entry.payload.get("action") or {})
-    return {
-        "connection": entry.connection,
-        "kind": entry.kind,
-        "debtor": action.get("debtor", entry.payload.get("debtor")),
-        "invoices": action.get("invoices", list(entry.payload.get("invoices") or [entry.payload.get("invoice")])),
-        "invoice_numbers": action.get("invoice_numbers", entry.payload.get("invoice_numbers", [])),
-        "step": action.get("step", entry.payload.get("step")),
-        "channel": action.get("channel", entry.payload.get("channel")),
-        **{k: v for k, v in action.items() if k in ("debtor_name", "outstanding", "currency", "costs", "interest",
-                                                      "pay_by", "due_on")},
-    }
 
 
 def _numbers(entry: OutboxEntry) -> list[str]:

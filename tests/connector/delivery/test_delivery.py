@@ -4,6 +4,7 @@ and tasks (with the real sending date), and written confirmations."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections import Counter
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 
 from connector import casebook, plugins
 from connector.delivery import complete_task, open_tasks
+from connector.delivery import claims
 from connector.delivery import sender as sender_module
 from connector.escalation.texts import TemplateDataMissing
 from connector.models import EventKind
@@ -22,6 +24,10 @@ from connector.store import Store
 from connector.sync import sync_all
 from providers.simkit import RateWindows, Window
 from tests.connector.delivery.conftest import build, planned, send
+
+
+# The outbox protocol (queue, claim, progress, finish) runs on SQLite and PostgreSQL in the two crash tests that
+# come first; the rest run on SQLite only, to keep the suite fast.
 
 
 class Crash(BaseException):
@@ -50,8 +56,7 @@ def dead_claimant(monkeypatch: pytest.MonkeyPatch) -> None:
     """Claims made from here on name a process that has ended (as a killed run's claims do)."""
     finished = subprocess.Popen(["true"])
     finished.wait()
-    monkeypatch.setattr(sender_module, "claimant",
-                        lambda: {"host": sender_module.socket.gethostname(), "pid": finished.pid, "run": "gone"})
+    monkeypatch.setattr(claims, "claimant", lambda: {"host": socket.gethostname(), "pid": finished.pid, "run": "gone"})
 
 
 def crash_in(monkeypatch: pytest.MonkeyPatch, kit: SimpleNamespace, method: str, *, after: bool) -> None:
@@ -118,6 +123,7 @@ def test_a_crash_between_the_mail_and_its_note_only_writes_the_note(
     assert [e.kind for e in events if e.kind is EventKind.REMINDER_SENT] == [EventKind.REMINDER_SENT]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
 def test_a_crash_before_the_platform_was_called_sends_once_where_the_platform_can_tell(
     one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
@@ -135,6 +141,7 @@ def test_a_crash_before_the_platform_was_called_sends_once_where_the_platform_ca
         assert row.status == "sent" and mail_counts(one)[invoices] == 1
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero"])
 def test_xero_is_not_asked_again_once_its_replay_window_has_passed(
     one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
@@ -156,6 +163,7 @@ def test_xero_is_not_asked_again_once_its_replay_window_has_passed(
     assert row.status == "task" and mail_counts(one)[invoices] == 1
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
 def test_an_invoice_paid_since_the_sync_is_not_reminded(one: SimpleNamespace, platform: str) -> None:
     due = [a for a in planned(one.config, one.store, one.world.today)
@@ -180,6 +188,7 @@ def _snapshot(kit: SimpleNamespace) -> tuple[Any, ...]:
     return rows, events, len(kit.sim.sent_mail()), writes, kit.sim.call_count("*")
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
 def test_a_dry_run_shows_what_would_go_out_and_changes_nothing_anywhere(one: SimpleNamespace, platform: str) -> None:
     before = _snapshot(one)
@@ -195,6 +204,7 @@ def test_a_dry_run_shows_what_would_go_out_and_changes_nothing_anywhere(one: Sim
     assert len(send(one)) >= len(would)  # and a real send afterwards still has all of it to do
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_a_template_missing_a_value_fails_that_action_by_name_and_the_rest_go_out(
     one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
@@ -219,6 +229,7 @@ def test_a_template_missing_a_value_fails_that_action_by_name_and_the_rest_go_ou
     assert not one.summaries[0].ok
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero"])
 def test_the_platforms_daily_mail_limit_fails_the_rest_for_today_and_they_go_tomorrow(
     one: SimpleNamespace, platform: str
@@ -237,6 +248,7 @@ def test_the_platforms_daily_mail_limit_fails_the_rest_for_today_and_they_go_tom
     assert all(n == 1 for n in mail_counts(one).values())
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero"])
 def test_a_spent_day_budget_leaves_the_rest_pending_and_the_next_run_continues(
     one: SimpleNamespace, platform: str
@@ -266,6 +278,7 @@ LETTERS = {"policy": {"steps": {"reminder_1": {"channel": "letter"}}}}
 CALLS = {"policy": {"steps": {"reminder_1": {"channel": "call_task"}}}}
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("one", [LETTERS], indirect=True)
 @pytest.mark.parametrize("platform", ["xero"])
 def test_a_letter_is_a_pdf_a_task_and_a_note_and_counts_from_the_day_it_was_posted(
@@ -297,6 +310,7 @@ def test_a_letter_is_a_pdf_a_task_and_a_note_and_counts_from_the_day_it_was_post
             if invoice.platform_id in a.invoice_ids and str(a.step) == "reminder_2"]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("one", [CALLS], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_a_call_step_is_a_call_task_with_the_debtors_dossier(one: SimpleNamespace, platform: str) -> None:
@@ -309,6 +323,7 @@ def test_a_call_step_is_a_call_task_with_the_debtors_dossier(one: SimpleNamespac
     assert all(t.as_json()["reason"].startswith("call ") for t in calls)
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["exact"])
 def test_an_arrangement_is_confirmed_in_writing_with_instalments_sanction_and_signature(
     one: SimpleNamespace, platform: str
@@ -330,6 +345,7 @@ def test_an_arrangement_is_confirmed_in_writing_with_instalments_sanction_and_si
     assert len(one.store.outbox_rows(kind=["confirmation"])) == 1  # the same agreement is confirmed once
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
 def test_a_queued_note_of_any_kind_is_delivered_once(one: SimpleNamespace, platform: str) -> None:
     invoice = next(i for i, _, _ in one.store.iter_open_invoices() if i.is_collectable)
@@ -348,6 +364,7 @@ def test_a_queued_note_of_any_kind_is_delivered_once(one: SimpleNamespace, platf
     assert not [line for line in again if line["key"] == key and line["status"] == "sent"]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_date(
     one: SimpleNamespace, platform: str
@@ -367,6 +384,7 @@ def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_dat
     assert all(n == 1 for n in mail_counts(one).values())
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_a_moneybird_contact_who_takes_post_gets_a_letter_task_not_a_mail(one: SimpleNamespace, platform: str) -> None:
     due = [a for a in planned(one.config, one.store, one.world.today)
@@ -384,6 +402,7 @@ def test_a_moneybird_contact_who_takes_post_gets_a_letter_task_not_a_mail(one: S
     assert [t for t in open_tasks(one.store) if t.kind == "letter" and t.invoices == due[0].invoice_ids]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["exact"])
 def test_a_re_check_the_platform_will_not_answer_does_not_stop_the_day(one: SimpleNamespace, platform: str) -> None:
     one.sim.faults.server_error("*Receivables*", times=50, status=400)

@@ -128,6 +128,7 @@ def test_a_server_certificate_we_do_not_trust_stops_the_mail(smtp: SimpleNamespa
     assert smtp.inbox.messages == []
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_exacts_refusal_to_re_send_is_detected_once_and_our_mail_server_carries_the_reminders(
     tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
