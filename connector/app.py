@@ -23,6 +23,7 @@ from connector.escalation.action import Action
 from connector.formatting import Formats, formats_for
 from connector.models import Event, Invoice
 from connector.progress import Progress
+from connector.setup import SetupOptions, SetupResult
 from connector.status import status_rows
 from connector.store import Store
 from connector.sync import SyncSummary
@@ -125,10 +126,12 @@ class App:
             for name in names:
                 yield from plan_actions(store, config.policy, as_of, connection=name, capabilities=capabilities)
 
-    def setup(self, options: Any, *, ask: Callable[[str, str | None], str] | None, paste: IO[str] | None) -> Any:
-        """The OAuth wizard; returns its `SetupResult` and whether the keyring holds the token key."""
+    def setup(self, options: SetupOptions, *, ask: Callable[[str, str | None], str] | None,
+              paste: IO[str] | None) -> tuple[SetupResult, bool]:
+        """The OAuth wizard; returns its result and whether the OS keyring holds the token key (then a scheduled job
+        must run where that keyring is unlocked)."""
         from connector import setup as wizard
-        from providers.tokens import default_state_dir, open_token_store
+        from providers.tokens import KeyringTokenStore, default_state_dir, open_token_store
 
         opened: list[TokenStore] = []
 
@@ -137,7 +140,7 @@ class App:
             return opened[-1]
 
         result = wizard.run_setup(options, config_path=self.config_path, tokens=token_store, ask=ask, paste=paste)
-        return result, opened
+        return result, any(isinstance(store, KeyringTokenStore) for store in opened)
 
     def mark_reauthorised(self, names: Sequence[str]) -> None:
         """The last sync flagged these as needing re-authorisation; setup just renewed it."""

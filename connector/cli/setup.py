@@ -72,7 +72,6 @@ def setup(
 ) -> None:
     """OAuth wizard: connect an administration and add or update its connection in the config file."""
     from connector.setup import SetupFailed, SetupOptions
-    from providers.tokens import KeyringTokenStore
 
     app_ = application(ctx)
     options = SetupOptions(
@@ -84,7 +83,7 @@ def setup(
     interactive = sys.stdin.isatty()
     with exit_codes():
         try:
-            result, opened = app_.setup(
+            result, in_keyring = app_.setup(
                 options,
                 ask=(lambda question, default: typer.prompt(question, default=default, err=True))
                 if interactive else None,
@@ -103,7 +102,7 @@ def setup(
     done = "Re-authorised" if reconnect else "Connected"
     error_line(f"{done} {', '.join(result.connections)} for {tenants}; saved in {app_.config_path}. Next: dunning sync",
                level="info")
-    if any(isinstance(store, KeyringTokenStore) for store in opened):
+    if in_keyring:
         error_line("The key to the stored tokens is in your OS keyring: the scheduled job must run where that keyring "
                    "is unlocked (cron usually is not). Otherwise set DUNNING_TOKEN_STORE=file for setup and the job "
                    "alike, and connect again.", level="warning")

@@ -130,3 +130,12 @@ def test_history_event_kinds_are_closed_set() -> None:
     assert Event(kind="reminder_sent", on=date(2026, 11, 2), step="reminder_1").kind is EventKind.REMINDER_SENT
     with pytest.raises(ValidationError):
         Event(kind="teleported", on=date(2026, 11, 2))
+
+
+def test_debtor_addresses_are_checked_with_pydantics_email_type():
+    from ..conftest import make_debtor
+
+    assert make_debtor(emails=(" facturen@bakkerij.example ",)).emails == ("facturen@bakkerij.example",)
+    for bad in ("facturen@bakkerij", "facturen@@bakkerij.nl", "facturen bakkerij.nl"):
+        with pytest.raises(ValidationError, match="is not an e-mail address"):
+            make_debtor(emails=(bad,))
