@@ -155,3 +155,14 @@ def test_exacts_refusal_to_re_send_is_detected_once_and_our_mail_server_carries_
         assert all(line["recipients"] for line in sent)  # who was really mailed
         assert not [line for line in again if line["status"] == "sent"]
         assert len(smtp.inbox.messages) == len(sent)
+
+
+def test_the_example_config_documents_every_mail_key() -> None:
+    import re
+
+    from connector.config import starter_config
+
+    section = starter_config().split("# [mail]\n", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"(?m)^# ([a-z_]+) = ", section))
+    keys = {field.alias or name for name, field in MailConfig.model_fields.items()}
+    assert keys == documented
