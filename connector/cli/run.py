@@ -26,7 +26,11 @@ def run(
         LogFormat | None, typer.Option("--log-format", help="Log lines on stderr as plain text or JSON.")
     ] = None,
 ) -> None:
-    """The daily job for a scheduler: sync, plan, send, export; every connection at once, one run per store."""
+    """The daily job for a scheduler: sync, plan, send, export; every connection at once, one run per store.
+
+    Exit 0 all done, 1 a connection, reminder or case failed (the rest went through), 2 usage or configuration
+    error, 75 another run is working on this store (nothing done). Recipes: docs/deployment.md.
+    """
     from connector.cli.progress import LogProgress, progress_display
     from connector.job import exit_code, run_job
     from connector.progress import Progress
