@@ -133,7 +133,7 @@ def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: da
         context.store.ensure_connection(name, settings.provider, settings.tenant)
         provider = context.connect(settings)
     except DunningError as exc:
-        day.error, day.needs_reauth = _named(str(exc), name), isinstance(exc, AuthorizationExpired)
+        day.error, day.needs_reauth = exc.named(name), isinstance(exc, AuthorizationExpired)
         return _finish(day, started)
     except Exception as exc:  # a broken adapter must not stop the other connections
         log.exception("%s: the adapter could not be started", name, extra={"connection": name})
@@ -146,9 +146,9 @@ def run_connection(context: UnitContext, settings: ConnectionSettings, as_of: da
         if day.error is None and not context.dry_run and context.agency is not None:
             _export(context, provider, name, as_of, day)
     except AuthorizationExpired as exc:
-        day.error, day.needs_reauth = _named(str(exc), name), True
+        day.error, day.needs_reauth = exc.named(name), True
     except DunningError as exc:
-        day.error = _named(str(exc), name)
+        day.error = exc.named(name)
     except Exception as exc:  # a bug in one connection's day must not stop the others
         log.exception("%s: the day's work failed unexpectedly", name, extra={"connection": name})
         day.error = redact(f"{name}: the day's work failed unexpectedly: {exc}")

@@ -390,8 +390,8 @@ class ExactProvider(Provider):
             if exc.retryable or isinstance(exc, ReminderRefused):
                 raise  # an outage: whether Exact mailed is unknown, so the outbox must not call this a refusal
             self.mailing_refused = (f"Exact Online refused to re-send processed invoice {invoice.label} "
-                                    f"({_plain(exc, connection)})")
-            raise ReminderRefused(f"Exact Online would not re-send invoice {invoice.label}: {_plain(exc, connection)}",
+                                    f"({exc.message})")
+            raise ReminderRefused(f"Exact Online would not re-send invoice {invoice.label}: {exc.message}",
                                   connection=connection, status=exc.status) from None
         if answer.get("EmailCreationError"):
             raise ReminderRefused(f"Exact Online did not e-mail invoice {invoice.label}: {answer['EmailCreationError']}",
@@ -414,7 +414,7 @@ class ExactProvider(Provider):
                                                          request.idempotency_key, self.api.now().date()))
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
             return Receipt(platform_reference=mailed.platform_reference, sent_at=mailed.sent_at, recipients=(),
-                           detail=f"{mailed.detail}; the note on the account failed: {_plain(exc, self.settings.name)}")
+                           detail=f"{mailed.detail}; the note on the account failed: {exc.message}")
         return Receipt(platform_reference=note.get("ID"), sent_at=mailed.sent_at, recipients=(),
                        detail=f"{mailed.detail}; recorded as a communication note on the account")
 
@@ -446,10 +446,6 @@ class ExactProvider(Provider):
                 return response.content
         raise NotFound(f"Exact Online holds no PDF for invoice {invoice.label} (no document with a PDF attachment)",
                        connection=self.settings.name)
-
-
-def _plain(exc: Exception, connection: str) -> str:
-    return str(exc).removeprefix(f"{connection}: ")
 
 
 __all__ = ["ExactOptions", "ExactProvider"]

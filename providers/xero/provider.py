@@ -311,8 +311,7 @@ class XeroProvider(Provider):
         except PlatformError as exc:
             if exc.status != 400:
                 raise
-            reason = str(exc).removeprefix(f"{self.settings.name}: ")
-            raise ReminderRefused(f"Xero would not e-mail invoice {invoice.label}: {reason}",
+            raise ReminderRefused(f"Xero would not e-mail invoice {invoice.label}: {exc.message}",
                                   connection=self.settings.name, status=400) from None
         # Xero mails the contact's address and the contact persons ticked "Include in emails" (the debtor's
         # addresses as synced); it does not report them in its answer.
