@@ -14,12 +14,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from connector import casebook, plugins
+from connector import casebook
 from connector.book import BookLine, open_book
-from connector.escalation.policy import STEP_ORDER
 from connector.clock import Clock, utc_now
-from connector.config import Config, ConfigError, load_config, write_starter_config
+from connector.config import Config, load_config, write_starter_config
 from connector.escalation.action import Action
+from connector.escalation.policy import STEP_ORDER
 from connector.formatting import Formats, formats_for
 from connector.models import Event, Invoice
 from connector.progress import Progress
@@ -27,8 +27,9 @@ from connector.setup import SetupOptions, SetupResult
 from connector.status import status_rows
 from connector.store import Store
 from connector.sync import SyncSummary
-from providers.base import ConnectionSettings, Provider, TokenStore
+from providers.base import TokenStore
 from providers.errors import DunningError, UsageError
+
 
 @dataclass
 class App:
@@ -54,6 +55,7 @@ class App:
         return formats_for(lang or config.ui.lang, config.creditor.country if config.creditor else None)
 
     def today(self) -> date:
+        """Today by the application's clock (what `--as-of` replaces)."""
         return self.now().date()
 
     @contextmanager
@@ -72,10 +74,6 @@ class App:
         from providers.tokens import open_token_store
 
         return open_token_store(self.state_dir)
-
-    def connect(self, tokens: TokenStore) -> Callable[[ConnectionSettings], Provider]:
-        """Builds a connection's adapter through its provider plugin."""
-        return lambda settings: plugins.provider_class(settings.provider).connect(settings, tokens=tokens)
 
     def check_connection(self, name: str | None) -> None:
         """An unknown connection name is a usage error (`ConfigError`), also when none are configured."""
@@ -218,4 +216,4 @@ def check_plannable(as_of: date) -> None:
                          f"starts on {first}); give a date in that range")
 
 
-__all__ = ["App", "ConfigError"]
+__all__ = ["App", "check_plannable"]

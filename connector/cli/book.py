@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -43,7 +42,7 @@ def invoices(
 ) -> None:
     """The open book: each open invoice with its stage and next step."""
     app_ = application(ctx)
-    today = as_of or date.today()
+    today = as_of or app_.today()
     with exit_codes():
         lines = app_.invoices(today, connection=connection, step=step, overdue=overdue)
         if json_out:

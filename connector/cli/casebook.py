@@ -33,7 +33,7 @@ def hold(
         error_line("dunning hold: give exactly one of --dispute, --promise YYYY-MM-DD, --exclude, --release")
         raise typer.Exit(2)
     app_ = application(ctx)
-    on = as_of or date.today()
+    on = as_of or app_.today()
     with exit_codes():
         if release:
             found = app_.release(invoice, on, connection=connection, reason=reason)
@@ -69,7 +69,7 @@ def arrange(
         error_line("dunning arrange: --end cannot be combined with --instalment or --down-payment")
         raise typer.Exit(2)
     app_ = application(ctx)
-    on = as_of or date.today()
+    on = as_of or app_.today()
     with exit_codes():
         if end:
             found = app_.end_arrangement(invoice, on, connection=connection)
@@ -90,7 +90,7 @@ def note(
 ) -> None:
     """Add a call note to an invoice's history."""
     app_ = application(ctx)
-    on = as_of or date.today()
+    on = as_of or app_.today()
     with exit_codes():
         found, _ = app_.note(invoice, text, on, connection=connection)
     typer.echo(f"invoice {found.label} ({found.connection}): note recorded on {on}")

@@ -48,7 +48,7 @@ def plan(
 ) -> None:
     """The actions due (reminders, calls, letters, handoffs), with reasons, grouped by debtor."""
     app_ = application(ctx)
-    today = as_of or date.today()
+    today = as_of or app_.today()
     with exit_codes():
         actions = app_.plan(today, connection=connection)
         if json_out:
