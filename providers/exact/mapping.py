@@ -362,6 +362,42 @@ def emails(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in found if "@" in p and not p.startswith("@") and not p.endswith("@")))
 
 
+def by_id(accounts: Iterable[AccountRow]) -> dict[str, AccountRow]:
+    return {account.ID: account for account in accounts}
+
+
+def without_email(accounts: Iterable[AccountRow]) -> list[str]:
+    """Accounts whose own e-mail field holds no usable address: their main contact's is asked for."""
+    return [account.ID for account in accounts if not emails(account.Email)]
+
+
+def contacts_by_account(contacts: Iterable[ContactRow]) -> dict[str, list[ContactRow]]:
+    found: dict[str, list[ContactRow]] = defaultdict(list)
+    for contact in contacts:
+        found[contact.Account or ""].append(contact)
+    return found
+
+
+def contact_for(account: AccountRow, contacts: Mapping[str, Sequence[ContactRow]]) -> ContactRow | None:
+    """The contact whose address stands in for an account without one."""
+    return main_contact(contacts.get(account.ID, []), account.MainContact)
+
+
+def feed_position(row: ReceivableRow | AccountRow) -> int | None:
+    """A change-feed row's `Timestamp` (the rowversion the next sync starts after)."""
+    return row.Timestamp
+
+
+def invoice_numbers(rows: Iterable[ReceivableRow]) -> set[int]:
+    """The invoice numbers changed payment terms belong to (what the open terms are read again by)."""
+    return {row.InvoiceNumber for row in rows if row.InvoiceNumber is not None}
+
+
+def renumbered_entries(rows: Iterable[ReceivableRow]) -> set[str]:
+    """Invoices (by InvoiceID) of changed terms that carry a number, so they can be read again by it."""
+    return {row.TransactionEntryID for row in rows if row.TransactionEntryID and row.InvoiceNumber is not None}
+
+
 def main_contact(contacts: Sequence[ContactRow], main_id: str | None) -> ContactRow | None:
     """The account's main contact with an address, else any contact with one."""
     with_mail = [c for c in contacts if emails(c.Email) or emails(c.BusinessEmail)]

@@ -198,7 +198,7 @@ class ExactProvider(Provider):
                               "account", after=accounts_after)
         needed = {i.debtor_id for i in invoices if i.is_open}
         if every_account and not known.full and cursor is not None:
-            needed |= {row.ID for row in accounts.rows}  # carrying on a first sync: its earlier pages' debtors too
+            needed |= set(mapping.by_id(accounts.rows))  # carrying on a first sync: its earlier pages' debtors too
         debtors, problems = self._debtors(known, needed, accounts.rows)
         next_cursor = None if known.full else Cursor(position, accounts.position).dump()
         yield Batch(debtors=debtors, problems=[Problem(p) for p in accounts.problems + problems], cursor=next_cursor)
@@ -276,7 +276,7 @@ class ExactProvider(Provider):
         feed = self._feed(self.exact.changes(mapping.PAYMENT_TERM_CHANGES, after=after), ReceivableRow,
                           "payment term", after=after)
         changed = mapping.receivable_rows(feed.rows)
-        numbers = {row.InvoiceNumber for row in changed if row.InvoiceNumber is not None}
+        numbers = mapping.invoice_numbers(changed)
         current, unreadable = mapping.parse_rows(self.exact.open_receivables_of(sorted(numbers)) if numbers else [],
                                                  ReceivableRow, "receivable")
         invoices, problems = mapping.open_invoices(current, connection=self.settings.name)
@@ -286,7 +286,7 @@ class ExactProvider(Provider):
             return list(invoices.values()), after
         # only invoices that were re-read can be judged (a term without an InvoiceNumber, e.g. an opening balance
         # entry, cannot be re-read by number: its changes are picked up by the next `--full` sync)
-        touched = {row.TransactionEntryID for row in changed if row.TransactionEntryID and row.InvoiceNumber is not None}
+        touched = mapping.renumbered_entries(changed)
         gone = {i for i in touched if known.is_stored_open(i)} - set(invoices)
         settled = gone & mapping.settled_entries(changed)  # absent from the open terms *and* read settled
         yield Batch(invoices=list(invoices.values()), settled=sorted(settled), leavers=sorted(gone - settled),
@@ -302,33 +302,33 @@ class ExactProvider(Provider):
                 broken = True
                 continue
             rows += parsed
-            if not broken and parsed[0].Timestamp is not None:
-                position = max(position, parsed[0].Timestamp)
+            reached = mapping.feed_position(parsed[0])
+            if not broken and reached is not None:
+                position = max(position, reached)
         return _Feed(rows, problems, position)
 
     def _debtors(self, known: Known, needed: set[str],
                  changed_accounts: Sequence[AccountRow]) -> tuple[list[Debtor], list[str]]:
         """Accounts of open invoices that are new or changed, with the contact fallback for their e-mail."""
         state = known.state
-        found = {row.ID: row for row in changed_accounts if row.ID in needed or row.ID in state.debtors}
+        found = {i: row for i, row in mapping.by_id(changed_accounts).items() if i in needed or i in state.debtors}
         missing = sorted(needed - set(found) - set(state.debtors))
         problems: list[str] = []
         if missing:
             rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.ACCOUNTS_BY_ID, "ID", missing), AccountRow,
                                                "account")
             problems += trouble
-            found |= {row.ID: row for row in rows}
-        without_email = [row.ID for row in found.values() if not mapping.emails(row.Email)]
+            found |= mapping.by_id(rows)
+        without_email = mapping.without_email(found.values())
         contacts: dict[str, list[ContactRow]] = {}
         if without_email:
             rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.CONTACTS_OF_ACCOUNTS, "Account", without_email),
                                                ContactRow, "contact")
             problems += trouble
-            for contact in rows:
-                contacts.setdefault(contact.Account or "", []).append(contact)
+            contacts = mapping.contacts_by_account(rows)
         debtors = []
         for account in found.values():
-            contact = mapping.main_contact(contacts.get(account.ID, []), account.MainContact)
+            contact = mapping.contact_for(account, contacts)
             try:
                 debtors.append(mapping.debtor(account, connection=self.settings.name, rule=self.options.debtor_kind,
                                               contact=contact))
