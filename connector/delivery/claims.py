@@ -12,8 +12,8 @@ from typing import Any
 from connector.store import OutboxEntry
 
 LEASE = timedelta(minutes=30)
-"""A claim by a process on another machine counts as abandoned after this long (same machine: when its process
-is gone)."""
+"""A claim counts as abandoned after this long (one row takes seconds), or at once on this machine when its process
+is gone."""
 
 def claimant() -> dict[str, Any]:
     """This process, as a claim on an outbox row names it."""
@@ -30,13 +30,15 @@ def abandoned(entry: OutboxEntry, now: datetime) -> bool:
     claim = (entry.receipt or {}).get("claimant") or {}
     if claim.get("run") == _run():
         return False
-    if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
-        return not _alive(claim["pid"])
     try:
         claimed_at = datetime.fromisoformat(str((entry.receipt or {}).get("claimed_at")))
     except ValueError:
         return True
-    return now - claimed_at > LEASE
+    if now - claimed_at > LEASE:  # one row takes seconds: this claim's process died (or its pid was reused)
+        return True
+    if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
+        return not _alive(claim["pid"])
+    return False
 
 def _alive(pid: int) -> bool:
     if pid == os.getpid():

@@ -411,3 +411,21 @@ def test_a_re_check_the_platform_will_not_answer_does_not_stop_the_day(one: Simp
 
     assert [line for line in lines if line["status"] == "sent"]
     assert one.summaries[0].warnings and "re-check before sending failed" in one.summaries[0].line()
+
+
+def test_a_claim_is_abandoned_when_its_process_is_gone_or_its_lease_ran_out() -> None:
+    from connector.store import OutboxEntry
+
+    now = datetime.now().astimezone()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+
+    def row(claimant: dict[str, Any], age: timedelta) -> OutboxEntry:
+        return OutboxEntry(1, "k", "c", "reminder", {}, "sending", 1,
+                           {"claimant": claimant, "claimed_at": (now - age).isoformat()}, None)
+
+    here = socket.gethostname()
+    assert claims.abandoned(row({"host": here, "pid": finished.pid, "run": "x"}, timedelta(seconds=1)), now)
+    assert not claims.abandoned(row(claims.claimant(), timedelta(seconds=1)), now)  # this run's own claim
+    assert not claims.abandoned(row({"host": "elsewhere", "pid": 1, "run": "y"}, timedelta(minutes=5)), now)
+    assert claims.abandoned(row({"host": "elsewhere", "pid": 1, "run": "y"}, timedelta(hours=1)), now)
