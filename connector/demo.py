@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 
 from connector.app import App
 from connector.config import load_config
+from connector.delivery import complete_task, open_tasks
 from connector.demo_book import PAY_DELAY, Behaviour, behaviours, demo_book
 from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
@@ -67,7 +68,7 @@ class DemoResult:
     reminders_by_step: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     tasks: int = 0
-    letters: int = 0
+    letters_posted: int = 0
     cases_exported: int = 0
     failed_days: list[str] = field(default_factory=list)
     collected: Decimal = Decimal("0")
@@ -81,7 +82,6 @@ class DemoResult:
             self.reminders_by_step.update(day.sent_by_step)
             self.sent += day.sent
             self.tasks += day.tasks
-            self.letters += day.letters
             self.cases_exported += day.cases_exported
             if day.error:
                 self.failed_days.append(f"{day.as_of}: {day.error}")
@@ -207,6 +207,14 @@ class Story:
                                          for day, amount in zip(behaviour.instalment_days, amounts, strict=True)],
                             today, connection=connection)
 
+    def post_letters(self, store: Store, today: date) -> int:
+        """The bookkeeper posts the day's letters (notices of default the platform cannot carry) and says so, as
+        `dunning task done ID` does: the letter counts as sent today. Calls stay on the task list."""
+        letters = [task for task in open_tasks(store) if task.kind == "letter"]
+        for task in letters:
+            complete_task(store, task.id, on=today, note="posted by the bookkeeper")
+        return len(letters)
+
     def read_mail(self, offset: int) -> None:
         """Debtors who pay after their k-th reminder arrange the payment once that many have reached them."""
         for (connection, invoice_id), behaviour in self.behaviour.items():
@@ -259,6 +267,7 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
                         if offset == 0:
                             result.dso_start = days_sales_outstanding(store, result.connections, daily_sales)
                             story.agree(app, today)
+                        result.letters_posted += story.post_letters(store, today)
                         story.read_mail(offset)
                         if on_day is not None:
                             on_day(offset + 1, days)
@@ -290,7 +299,8 @@ def describe(result: DemoResult) -> list[str]:
         f"Reminders sent: {result.sent} — " + (", ".join(f"{step} {count}" for step, count in steps) or "none"),
         f"Mails in the platforms' own logs: {sum(mail.values())} — "
         + ", ".join(f"{name} {count}" for name, count in mail.items()),
-        f"Tasks created: {result.tasks} (letters to post: {result.letters})",
+        f"Tasks created: {result.tasks} (calls, letters, reminders a platform refused); letters posted by the "
+        f"bookkeeper: {result.letters_posted} (notices of default and written confirmations)",
         f"Cases handed off to the collection agency: {result.cases_exported}",
         f"Money collected: EUR {result.collected:,.2f}",
         f"Days sales outstanding (open receivables / average daily sales of the books): {result.dso_start} at the "
