@@ -145,8 +145,9 @@ def _sync_locked(
         raise
     finally:
         summary.api_calls = provider.calls - calls_before
-    if summary.ok:
-        store.mark_synced(connection_name, full=summary.full, platform_warnings=summary.platform_warnings)
+    if summary.ok:  # a full read that left invoices unaccounted for is not a completed one: the next is full again
+        store.mark_synced(connection_name, full=summary.full and not summary.anomalies,
+                          platform_warnings=summary.platform_warnings)
     progress.finished(connection_name, "sync", ok=summary.ok and not summary.anomalies)
     return summary
 

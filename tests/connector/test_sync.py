@@ -360,3 +360,21 @@ def test_ctrl_c_says_what_was_kept_and_stops(store, fake_provider, invoice_facto
 
     assert "acme: interrupted; 2 invoices and 0 debtors already stored are kept" in caplog.text
     assert store.sync_state("acme").cursor == "p1"
+
+
+def test_a_full_sync_that_left_invoices_unaccounted_for_is_not_recorded_as_complete(
+    store, fake_provider, invoice_factory, clock
+):
+    fake_provider.script["acme"] = [SyncPage(invoices=(invoice_factory("I1"),), cursor="p1")]
+    provider = fake_provider.connect(_config("acme").settings("acme"))
+    _, first_full = _synced(store, provider, full_every=WEEK)
+
+    clock.now += WEEK
+    fake_provider.script["acme"] = [SyncPage(anomalies=("invoice id I1: … kept open",), cursor="p2")]
+    doubtful, last_full = _synced(store, provider, full_every=WEEK)
+    assert doubtful.full and doubtful.ok and failed([doubtful]) and last_full == first_full
+
+    clock.now += timedelta(hours=1)
+    fake_provider.script["acme"] = [SyncPage(cursor="p3")]
+    _synced(store, provider, full_every=WEEK)
+    assert fake_provider.states[-1].full is True  # the evidence is sought again by the next sync
