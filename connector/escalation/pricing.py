@@ -80,7 +80,7 @@ def price(
     if step not in PRICED_STEPS:
         return NOT_PRICED
     pay_by = receipt = costs = costs_if_unpaid = interest = None
-    warnings: list[str] = []
+    told: list[str] = []
     if step == "notice_of_default":
         pay_by = notice_pay_by(today, debtor_kind, policy)
         if debtor_kind is DebtorKind.CONSUMER:
@@ -107,8 +107,8 @@ def price(
             try:
                 interest += interest_on(line.invoice, today, commercial=commercial)
             except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
-                warnings.append(f"invoice {line.number}: {exc}")
+                told.append(f"invoice {line.number}: {exc}")
             else:
                 if (stale := stale_rate_warning(today)) is not None:
-                    warnings.append(stale)
-    return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(warnings)))
+                    told.append(stale)
+    return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(told)))

@@ -4,6 +4,7 @@ Python's process-wide `warnings`."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import connector.escalation
@@ -27,3 +28,4 @@ def test_no_module_of_the_escalation_package_imports_providers_or_warnings() -> 
     for path in modules:
         bad = {name for name in _imports(path) if name.split(".")[0] in ("providers", "warnings")}
         assert not bad, f"{path.name} imports {sorted(bad)}"
+        assert not re.search(r"(?<![.\w])warnings\.", path.read_text("utf-8")), f"{path.name} uses warnings."
