@@ -58,7 +58,8 @@ def bars(
     formatter: Callable[[float], str], *, show_legend: bool = False,
 ) -> str:
     """A bar chart (one bar per label and series), values printed on the bars."""
-    chart = pygal.Bar(**_options(show_legend=show_legend, legend_at_bottom=True, value_formatter=formatter))
+    chart = pygal.Bar(**_options(show_legend=show_legend, legend_at_bottom=True, value_formatter=formatter,
+                                 print_values_position="top"))
     chart.x_labels = list(labels)
     for title, values in series:
         chart.add(title, [None if value is None else float(value) for value in values])
