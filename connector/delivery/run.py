@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from connector import plugins
 from connector.delivery.queueing import outbox_row
 from connector.delivery.outcome import Outcome, Summary
+from connector.delivery.outcome import fields as row_fields
 from connector.delivery.sender import ConnectionRun, Sender
 from connector.delivery.smtp import mailer
 from connector.escalation import Action
@@ -159,6 +160,17 @@ def preview(store: Store, config: Config, name: str, actions: list[Action], send
                                   recipients=action.debtor.emails, key=key, extra=text)
             else:
                 outcome = Outcome("task", f"would create a {kind} task", fields, key=key, extra=text)
+        summary.count(outcome)
+        emit(outcome)
+    planned = {row[1] for action in actions if (row := outbox_row(action, config.policy, creditor=None))}
+    for entry in store.outbox_rows(connection=name, status=["pending", "sending"]):
+        if entry.idempotency_key in planned:
+            continue
+        what = ("would first be checked against the platform (left in flight by an interrupted run)"
+                if entry.status == "sending" else f"would deliver the queued {entry.kind.replace('_', ' ')}")
+        outcome = Outcome("sent", what, row_fields(entry), key=entry.idempotency_key,
+                          extra={"subject": entry.payload.get("subject"), "body": entry.payload.get("body")
+                                 or entry.payload.get("text"), "dry_run": True})
         summary.count(outcome)
         emit(outcome)
     return summary

@@ -429,3 +429,17 @@ def test_a_claim_is_abandoned_when_its_process_is_gone_or_its_lease_ran_out() ->
     assert not claims.abandoned(row(claims.claimant(), timedelta(seconds=1)), now)  # this run's own claim
     assert not claims.abandoned(row({"host": "elsewhere", "pid": 1, "run": "y"}, timedelta(minutes=5)), now)
     assert claims.abandoned(row({"host": "elsewhere", "pid": 1, "run": "y"}, timedelta(hours=1)), now)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_a_dry_run_also_shows_the_queued_notes_it_would_deliver(one: SimpleNamespace, platform: str) -> None:
+    invoice = next(i for i, _, _ in one.store.iter_open_invoices() if i.is_collectable)
+    one.store.outbox_queue(invoice.connection, "note", "handoff:c-9:x", {
+        "invoice": invoice.platform_id, "step": "handoff", "text": "Handed to the agency (case c-9)"})
+
+    lines = send(one, dry_run=True)
+
+    [line] = [line for line in lines if line["key"] == "handoff:c-9:x"]
+    assert line["dry_run"] and "queued note" in line["reason"] and line["body"] == "Handed to the agency (case c-9)"
+    assert one.store.outbox_by_key("handoff:c-9:x").status == "pending"
