@@ -6,7 +6,11 @@ on from there.
 
 Incremental reads miss some changes (Xero does not bump UpdatedDateUTC for every edit, Exact's feeds show neither
 deleted invoices nor a contact's new e-mail), so every `[sync] full_every_days` a connection re-reads its whole
-open set. Only a full read that completed counts; an interrupted one is started again by the next sync.
+open set, comparing content. Only a full read that completed counts; an interrupted one, or one that left open
+invoices unaccounted for, is started again by the next sync.
+
+What is compared, closed and kept out is decided once for every platform in `providers/streams.py`: an invoice
+closes only on the platform's evidence; one it does not account for stays open and is named (exit 1).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class SyncSummary:
     full: bool = False
     """Whether this run re-read the whole open set (forced, periodic, or the connection's first sync)."""
     fetched: int = 0
-    """Invoices the platform delivered."""
+    """Invoices handed to the store: new, changed or closed (unchanged ones are compared and left out)."""
     changed: int = 0
     """Invoices that were new or changed in the store."""
     closed: int = 0
