@@ -7,8 +7,11 @@ Sync, with the fewest calls Exact allows:
   *current* open terms of the touched invoices from `bulk/Cashflow/Receivables` by InvoiceNumber (a changed term
   does not tell the rest of its invoice: instalments, split partial payments, unmatched receipts);
 - `--full`: `bulk/Cashflow/Receivables` with `Status ne 50` (the open set only, 1,000 a call); the stored
-  cursor stays. Invoices not in a complete open set are closed; with unreadable rows nothing is closed and the
-  cursor does not pass them, so nothing is lost.
+  cursor stays. Stored invoices a complete open set does not list are read again by number (all their terms):
+  closed when every term is matched, kept open and named when Exact returns none; with unreadable rows nothing
+  is closed and the cursor does not pass them, so nothing is lost.
+- a first sync is stored page by page with the feed position reached (the accounts feed follows once the terms
+  are in), so an interrupted one carries on from there.
 
 Why the first sync reads the change feed and not `bulk/` (the cheaper read of the open set alone): the next sync
 needs a Timestamp T such that every change after the first read has a Timestamp above T. Bulk rows carry no
@@ -23,8 +26,8 @@ paid history, read once). `--full` keeps the stored cursor, so it can use bulk.
 
 Known gaps (not covered by providers.md, so not built on guesses): a change of only a contact's e-mail is seen
 at the next `--full` sync (watching `sync/CRM/Contacts` too would make an unchanged sync cost three calls); an
-entry deleted in Exact (rather than paid or reversed) leaves no row in the feed, so it is closed only by the next
-`--full` sync; when Exact moves a division to another database its Timestamps restart (system/Divisions
+entry deleted in Exact (rather than paid or reversed) leaves no row at all, so with no evidence either way the next
+`--full` sync keeps it open and names it for a person to look at; when Exact moves a division to another database its Timestamps restart (system/Divisions
 `DivisionMoveDate`) and the stored cursor must be discarded — `--full` keeps it.
 Accounts without an e-mail fall back to their main contact's (`crm/Contacts`, batched by account).
 
