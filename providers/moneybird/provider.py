@@ -5,7 +5,8 @@ Sync uses Moneybird's synchronization endpoints, which make an unchanged re-sync
 because without one Moneybird silently limits the list to this year's invoices) and one for contacts. Only new or
 changed invoices are fetched, 100 per `POST …/synchronization` (Moneybird's maximum; extra ids would be dropped
 without an error), and each invoice carries its contact, so debtors cost no extra calls unless a contact changed on
-its own. Invoices that left the open set are closed without fetching them.
+its own. Stored invoices the open listing no longer holds are asked for by id (in the same batches) and closed
+as Moneybird returns them (paid, uncollectible); one it does not return at all is kept open and named.
 
 Reminders go through `POST sales_invoices/send_reminders`: one reminder per (contact, workflow, document style,
 identity) — Moneybird's own grouping — covering all the debtor's invoices in the request, with our rendered text,
