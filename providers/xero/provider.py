@@ -3,7 +3,8 @@
 Calls per sync (pages of 1,000, Xero's largest):
 - full: one call per 1,000 open invoices (`Statuses=AUTHORISED[,SUBMITTED]`, ordered by UpdatedDateUTC), plus the
   contacts they need, plus a check of the stored open invoices that were not seen (50 per call) before they are
-  closed — a concurrent change can shift a record across a page boundary, so "not seen" alone never closes one;
+  closed — a concurrent change can shift a record across a page boundary, so "not seen" alone never closes one,
+  and one Xero does not return at all is kept open and named (`providers.streams` decides this for every platform);
 - incremental: `If-Modified-Since` the highest UpdatedDateUTC seen, *without* a status filter, so paid, voided and
   deleted invoices come back and are closed; plus one `If-Modified-Since` call for contacts. Nothing changed:
   2 calls.
