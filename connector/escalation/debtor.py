@@ -16,7 +16,7 @@ from itertools import groupby
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
-from connector.escalation.planner import NextStep, build_action, next_step
+from connector.escalation.planner import NextStep, build_action, decide
 from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 
@@ -125,11 +125,15 @@ def plan_debtor(
     last_mailed: date | None = None,
 ) -> list[Action]:
     """The actions for one debtor's open invoices, grouped by the debtor-level rules."""
-    decided = [step for invoice, debtor, events in rows if (step := next_step(invoice, debtor, events, policy, as_of,
-                                                                             capabilities))]
+    if not rows:
+        return []
+    who = rows[0][1]
+    resolved = policy.for_connection(who.connection)
+    override = resolved.for_debtor(who.connection, who.platform_id)
+    decided = [step for invoice, debtor, events in rows
+               if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
     if not decided:
         return []
-    resolved = decided[0].policy
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
     if not is_mail_day(previous, as_of, resolved) and not any(_first_contact_due_by_today(d) for d in decided):

@@ -140,23 +140,22 @@ class NextStep:
     today: date
 
 
-def next_step(
+def decide(
     invoice: Invoice,
     debtor: Debtor,
     events: Sequence[Event],
     policy: Policy,
+    override: DebtorOverride | None,
     today: date,
-    capabilities: Capabilities | None = None,
+    capabilities: Capabilities | None,
 ) -> NextStep | None:
     """The step `invoice` is due for on `today`, or None (nothing due, on hold, or nothing to collect).
 
-    `policy` is the base policy (connection overrides are applied here). The minimum gap between mails to the
-    debtor is not checked here: it is a debtor-level rule (`debtor.py`).
+    `policy` is the connection's (its overrides applied) and `override` the debtor's, looked up once per debtor.
+    The minimum gap between mails to the debtor is not checked here: it is a debtor-level rule (`debtor.py`).
     """
     if not (invoice.is_open and not invoice.is_credit_note and invoice.outstanding > 0 and invoice.total > 0):
         return None
-    policy = policy.for_connection(invoice.connection)
-    override = policy.for_debtor(debtor.connection, debtor.platform_id)
     if override is not None and override.excluded:
         return None
     history = read_history(invoice, events, policy, today) if events or invoice.promised_payment_date else NO_HISTORY
