@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from connector import casebook
+from connector import casebook, plugins
 from connector.book import BookLine, open_book
 from connector.clock import Clock, utc_now
 from connector.config import Config, load_config, write_starter_config
@@ -27,7 +27,7 @@ from connector.setup import SetupOptions, SetupResult
 from connector.status import status_rows
 from connector.store import Store
 from connector.sync import SyncSummary
-from providers.base import TokenStore
+from providers.base import ConnectionSettings, Provider, TokenStore
 from providers.errors import DunningError, UsageError
 
 
@@ -74,6 +74,10 @@ class App:
         from providers.tokens import open_token_store
 
         return open_token_store(self.state_dir)
+
+    def connect(self, tokens: TokenStore) -> Callable[[ConnectionSettings], Provider]:
+        """Builds a connection's adapter through its provider plugin."""
+        return lambda settings: plugins.provider_class(settings.provider).connect(settings, tokens=tokens)
 
     def check_connection(self, name: str | None) -> None:
         """An unknown connection name is a usage error (`ConfigError`), also when none are configured."""
