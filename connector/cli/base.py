@@ -19,8 +19,6 @@ from typing import Annotated, Any
 
 import typer
 import typer.core
-from rich.console import Console
-from rich.table import Table
 
 from connector.app import App
 from connector.config import DEFAULT_PATH, ConfigError
@@ -210,9 +208,15 @@ def print_json_lines(objects: Iterable[Mapping[str, Any]]) -> None:
 
 
 def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
-    Console().print(table)
+    """A titled table of plain aligned text: no value is ever cut (numbers right-aligned; on a terminal only the
+    last column wraps)."""
+    from connector.cli.output import Column, echo_lines, render, terminal_width
+
+    cells = [["" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]
+    numeric = [bool(cells) and all(_numeric(line[i]) for line in cells) for i in range(len(columns))]
+    heads = [Column(c.replace("_", " "), right=numeric[i]) for i, c in enumerate(columns)]
+    echo_lines([title, *render(heads, cells, width=terminal_width())])
+
+
+def _numeric(text: str) -> bool:
+    return text == "" or text.replace(",", "").replace(".", "").lstrip("-").isdigit()

@@ -44,7 +44,7 @@ def config_for(tmp_path: Path, **handoff: Any) -> Config:
     raw = {
         "creditor": {
             "name": "Acme Installaties B.V.", "address_lines": ["Damrak 1"], "postal_code": "1012 LG",
-            "city": "Amsterdam", "country": "NL", "coc_number": "87654321", "vat_number": "NL001234567B01",
+            "city": "Amsterdam", "country": "NL", "coc_number": "87654321", "vat_number": "NL004495445B01",
             "iban": "NL91 ABNA 0417 1643 00", "email": "debiteuren@acme.nl", "phone": "+31 20 123 4567",
         },
         "connections": [{"name": "acme", "provider": "fake", "tenant": "T1", "client_id": "app"}],

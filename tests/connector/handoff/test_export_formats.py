@@ -55,7 +55,7 @@ def test_generic_json_validates_against_its_schema_and_carries_the_whole_dossier
         "name": "Acme Installaties B.V.",
         "address": {"lines": ["Damrak 1"], "street": "Damrak 1", "postal_code": "1012 LG", "city": "Amsterdam",
                     "region": None, "country": "NL"},
-        "coc_number": "87654321", "vat_number": "NL001234567B01", "iban": "NL91ABNA0417164300", "bic": None,
+        "coc_number": "87654321", "vat_number": "NL004495445B01", "iban": "NL91ABNA0417164300", "bic": None,
         "email": "debiteuren@acme.nl", "phone": "+31 20 123 4567",
     }
     assert business["debtor"] == {
@@ -145,7 +145,7 @@ def test_generic_csv_has_one_row_per_invoice_with_neutralised_formulas(book: Sto
     business, consumer = rows
     assert business | {"case": "", "invoice_pdf": "", "costs_basis": "", "reminder_history": ""} == {
         "case": "", "creditor_name": "Acme Installaties B.V.", "creditor_coc_number": "87654321",
-        "creditor_vat_number": "NL001234567B01", "creditor_iban": "NL91ABNA0417164300", "debtor_id": "B1",
+        "creditor_vat_number": "NL004495445B01", "creditor_iban": "NL91ABNA0417164300", "debtor_id": "B1",
         "debtor_name": "Bakkerij De Vries B.V.", "debtor_kind": "business", "contact_person": "Anna de Vries",
         "email": "debiteuren@example.nl", "phone": "020 555 0101", "street": "Keizersgracht 1",
         "postal_code": "1015 CJ", "city": "Amsterdam", "country": "NL", "coc_number": "12345678",
