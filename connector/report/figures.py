@@ -201,6 +201,8 @@ def collect(
 def _as_on(invoice: Invoice, events: Sequence[Event], day: date) -> Invoice:
     """The invoice as it stood at the end of `day`: payments seen later are still owed, and one closed later was
     open (a report as of a past date); unchanged when nothing happened since."""
+    if not events and invoice.is_open:
+        return invoice
     later = sum((Decimal(str(e.data.get("amount", 0))) for e in events
                  if e.kind is EventKind.PAYMENT_SEEN and e.on > day), ZERO)
     if not later and invoice.is_open:
