@@ -42,8 +42,14 @@ def sender_for(config: Config, environ: Mapping[str, str] | None = None) -> Send
         lines = tuple(filter(None, (*creditor.address_lines, place, creditor.email, creditor.phone,
                                     f"KvK {creditor.coc_number}" if creditor.coc_number else None,
                                     f"IBAN {creditor.iban}" if creditor.iban else None)))
+    try:
+        smtp = mailer(config.mail, environ)
+    except DunningError as exc:  # a configuration problem: reported before anything touches a platform (exit 2)
+        from connector.config import ConfigError
+
+        raise ConfigError([exc.message]) from None
     return Sender(creditor=creditor.name if creditor else "", creditor_lines=lines,
-                  letters_dir=config.base_dir / "letters", mailer=mailer(config.mail, environ))
+                  letters_dir=config.base_dir / "letters", mailer=smtp)
 
 
 def send_all(

@@ -67,3 +67,18 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     assert done.exit_code == 0, done.output
     assert refused[0]["id"] not in {t["id"] for t in lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)}
     assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 1  # closed already
+
+
+def test_a_mail_password_variable_that_is_not_set_is_a_usage_error_before_any_call(
+    served: tuple[World, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, config = served
+    config.write_text(config.read_text() + '\n[mail]\nhost = "127.0.0.1"\nfrom = "a@b.example"\n'
+                      'password_env = "DUNNING_TEST_NO_SUCH_PASSWORD"\n')
+    monkeypatch.delenv("DUNNING_TEST_NO_SUCH_PASSWORD", raising=False)
+    calls = sum(p.simulator.call_count() for p in world.places)
+
+    result = CliRunner().invoke(app, ["--config", str(config), "send"])
+
+    assert result.exit_code == 2 and "mail.password_env" in result.stderr
+    assert sum(p.simulator.call_count() for p in world.places) == calls
