@@ -35,6 +35,8 @@ def report(
         today = as_of or app_.today()
         check_plannable(today)
         target = out or Path(default_file_name(config.store_url, today))
+        if target.is_dir():  # a folder given: the usual name inside it
+            target = target / default_file_name(config.store_url, today)
         capabilities = connection_capabilities((c.name, c.provider) for c in config.connections)
         with app_.store() as store:
             build_report(store, config.policy, today, target, store_url=config.store_url, made_at=app_.now(),

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from connector.report import charts
 from connector.report.figures import BUCKETS, EFFECT_WINDOWS, Section
 from connector.report.texts import LOCALES, TEXTS, Lang, step_name
+from providers.errors import UsageError
 from providers.files import write_atomically
 
 
@@ -156,4 +157,7 @@ def render(page: Page) -> str:
 
 def write(path: Path, html: str) -> None:
     """Write the report in one step (a reader never sees half a page); private like the store it comes from."""
-    write_atomically(path, html, mode=0o600)
+    try:
+        write_atomically(path, html, mode=0o600)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write the report there ({exc.strerror or exc})") from None

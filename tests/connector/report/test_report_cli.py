@@ -82,3 +82,17 @@ def test_an_unknown_connection_or_an_impossible_date_is_a_usage_error(tmp_path, 
     assert unknown.exit_code == 2 and "nope" in unknown.output
     assert too_early.exit_code == 2 and too_early.output.count("\n") == 1
     assert not list(tmp_path.glob("dunning-report-*"))
+
+
+def test_a_folder_as_out_gets_the_usual_name_and_an_unwritable_place_is_one_line(tmp_path, monkeypatch, fake_provider):
+    runner = _setup(tmp_path, monkeypatch)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+
+    into_folder = runner.invoke(app, ["report", "--as-of", "2026-12-04", "--out", "reports"])
+    blocked = runner.invoke(app, ["report", "--as-of", "2026-12-04", "--out", "taken/report.html"])
+
+    assert into_folder.exit_code == 0, into_folder.output
+    assert (tmp_path / "reports" / "dunning-report-books-2026-12-04.html").exists()
+    assert blocked.exit_code == 2 and blocked.output.startswith("--out taken/report.html: cannot write the report")
+    assert blocked.output.count("\n") == 1
