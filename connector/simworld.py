@@ -6,7 +6,7 @@ platform is driven through the `Simulator` protocol and found by its entry point
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -67,7 +67,8 @@ class World:
             platform = names[index % len(names)]
             simulator: Simulator = plugins.simulator_class(platform).empty(world.clock)
             seeded = simulator.seed(demo_book(index, start.date()))
-            redirect = f"{'https' if simulator.oauth.policy.https_redirect_only else 'http'}://127.0.0.1:{_free_port()}/callback"  # type: ignore[attr-defined]  # noqa: E501
+            scheme = "https" if simulator.https_redirect_only else "http"
+            redirect = f"{scheme}://127.0.0.1:{_free_port()}/callback"
             simulator.register_app(CLIENT_ID, SECRET, redirect)
             suffix = "" if index < len(names) else f"-{index // len(names) + 1}"
             world.places.append(Place(index, platform, f"demo-{platform}{suffix}", simulator, seeded,
@@ -106,12 +107,11 @@ class World:
             fields = {k: v for k, v in place.settings().items() if k != "client_secret_env"}
             settings = ConnectionSettings(**fields, client_secret=SECRET)
             scope = " ".join(provider_class.oauth(settings).scopes) or None
-            answer = place.simulator.oauth.grant_tokens(  # type: ignore[attr-defined]
-                CLIENT_ID, scope=scope, tenant_ids=[place.seeded.tenant])
+            answer = place.simulator.consent_tokens(CLIENT_ID, scope=scope, tenant=place.seeded.tenant)
             tokens.save(place.connection, Token.from_response(answer, now=self.clock.now()))
 
     def connect(self, tokens: TokenStore, *, in_process: bool = True,
-                wrap: Any = None) -> Connect:
+                wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None) -> Connect:
         """Adapters on the world's clock: in process through each simulator's transport, or over loopback HTTP.
 
         `wrap(transport) -> transport` decorates each transport (tests add latency with it)."""
@@ -128,14 +128,11 @@ class World:
 
         return connect
 
-    def write_config(self, path: Path, *, store_url: str = "sqlite:///dunning.sqlite",
-                     extra: Mapping[str, Any] | None = None) -> Path:
+    def write_config(self, path: Path, *, store_url: str = "sqlite:///dunning.sqlite") -> Path:
         """A config naming every connection of the world (the wizard writes the same tables in the demo)."""
         document = tomlkit.document()
         document["store"] = {"url": store_url}
         document["creditor"] = CREDITOR
-        for key, value in (extra or {}).items():
-            document[key] = value
         connections = tomlkit.aot()
         for place in self.places:
             connections.append(tomlkit.item(place.settings()))

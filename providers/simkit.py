@@ -873,6 +873,12 @@ class Simulator(Protocol):
     platform: ClassVar[str]
     clock: VirtualClock
     mail: list[SentMail]
+    faults: FaultPlan
+
+    @property
+    def https_redirect_only(self) -> bool:
+        """Whether the platform accepts https redirect URIs only (Exact)."""
+        ...
 
     @classmethod
     def empty(cls, clock: VirtualClock) -> Self:
@@ -897,6 +903,18 @@ class Simulator(Protocol):
 
     def register_app(self, client_id: str, client_secret: str | None, redirect_uri: str) -> None:
         """Register an OAuth app as on the platform's developer portal."""
+        ...
+
+    def consent_tokens(self, client_id: str, *, scope: str | None, tenant: str) -> dict[str, Any]:
+        """The token endpoint's answer as if the user had consented to `tenant` (tests and benches, no browser)."""
+        ...
+
+    def call_count(self, path_glob: str = "*", method: str | None = None) -> int:
+        """API calls received so far (matching a path glob and method)."""
+        ...
+
+    def withdraw_consent(self) -> None:
+        """The user withdrew every consent given to apps (every token stops working; only a new consent helps)."""
         ...
 
     def connection_urls(self, base_url: str) -> dict[str, str]:
@@ -972,6 +990,17 @@ class SimulatorBase:
 
     def register_app(self, client_id: str, client_secret: str | None, redirect_uri: str) -> None:
         self.oauth.register_client(client_id, client_secret, [redirect_uri])
+
+    @property
+    def https_redirect_only(self) -> bool:
+        return self.oauth.policy.https_redirect_only
+
+    def consent_tokens(self, client_id: str, *, scope: str | None, tenant: str) -> dict[str, Any]:
+        return self.oauth.grant_tokens(client_id, scope=scope, tenant_ids=[tenant])
+
+    def withdraw_consent(self) -> None:
+        for grant in list(self.oauth.grants.values()):
+            grant.revoked = True
 
     def approve(self, authorize_url: str) -> str:
         with httpx.Client(transport=self.transport(), timeout=10) as http:

@@ -72,7 +72,7 @@ def test_a_platform_that_is_down_stops_only_its_own_connection(
     world: World, tokens: MemoryTokenStore, config: Config, store: Store
 ) -> None:
     down = world.places[1]
-    down.simulator.faults.server_error("*", times=1000, status=503)  # type: ignore[attr-defined]
+    down.simulator.faults.server_error("*", times=1000, status=503)
 
     summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
 
@@ -88,8 +88,7 @@ def test_a_withdrawn_consent_is_named_as_needing_reauthorisation(
     world: World, tokens: MemoryTokenStore, config: Config, store: Store
 ) -> None:
     withdrawn = world.places[0]
-    for grant in withdrawn.simulator.oauth.grants.values():  # type: ignore[attr-defined]
-        grant.revoked = True
+    withdrawn.simulator.withdraw_consent()
 
     summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
 
@@ -103,7 +102,7 @@ def test_a_second_run_on_the_same_store_stops_at_once(
     with run_lock(store.engine), pytest.raises(AlreadyRunning, match="another dunning run is working"):
         run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
     assert world.sent_mail() == 0
-    assert all(p.simulator.call_count() == 0 for p in world.places)  # type: ignore[attr-defined]
+    assert all(p.simulator.call_count() == 0 for p in world.places)
     # once the first run is over, the lock is free again
     assert run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens)).ok
 

@@ -79,7 +79,7 @@ def test_connection_runs_that_connection_only(world: World, config: Path) -> Non
     assert code == 0, err
     assert [json.loads(line)["connection"] for line in out.splitlines()] == [chosen.connection]
     assert world.sent_mail() == world.sent_mail(chosen.connection) > 0
-    assert all(p.simulator.call_count() == 0 for p in world.places if p is not chosen)  # type: ignore[attr-defined]
+    assert all(p.simulator.call_count() == 0 for p in world.places if p is not chosen)
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -114,7 +114,7 @@ def test_log_format_json_makes_every_stderr_line_a_json_object(world: World, con
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_platform_down_exits_1_naming_it_while_the_others_go_through(world: World, config: Path) -> None:
     down = world.places[2]
-    down.simulator.faults.server_error("*", times=1000, status=503)  # type: ignore[attr-defined]
+    down.simulator.faults.server_error("*", times=1000, status=503)
 
     code, out, err = dunning(config, "run", "--json")
 
@@ -130,7 +130,7 @@ def test_usage_errors_exit_2_before_touching_a_platform(world: World, config: Pa
     assert code == 2 and "no connection named 'nope'" in err
     code, _out, err = dunning(config, "run", "--as-of", "2026-02-30")
     assert code == 2
-    assert all(p.simulator.call_count() == 0 for p in world.places)  # type: ignore[attr-defined]
+    assert all(p.simulator.call_count() == 0 for p in world.places)
 
 
 def test_a_second_run_exits_75_at_once_while_another_holds_the_store(
@@ -143,7 +143,7 @@ def test_a_second_run_exits_75_at_once_while_another_holds_the_store(
         second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert second.returncode == ALREADY_RUNNING_EXIT
     assert "another dunning run is working on" in second.stderr
-    assert world.sent_mail() == 0 and all(p.simulator.call_count() == 0 for p in world.places)  # type: ignore[attr-defined]
+    assert world.sent_mail() == 0 and all(p.simulator.call_count() == 0 for p in world.places)
 
     after = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert after.returncode == 0, after.stderr

@@ -53,7 +53,7 @@ def connect(simulator: Simulator, platform: str, tenant: str) -> Provider:
                                   client_secret="demo-secret", redirect_uri=redirect)  # type: ignore[arg-type]
     scopes = " ".join(provider_class.oauth(settings).scopes) or None
     tokens = MemoryTokenStore()
-    answer = simulator.oauth.grant_tokens("demo-app", scope=scopes, tenant_ids=[tenant])  # type: ignore[attr-defined]
+    answer = simulator.consent_tokens("demo-app", scope=scopes, tenant=tenant)
     tokens.save("books", Token.from_response(answer, now=simulator.clock.now()))
     return provider_class.connect(settings, tokens=tokens, transport=simulator.transport(),
                                   clock=simulator.clock.time, sleep=simulator.clock.sleep)
