@@ -71,10 +71,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "interest": "Rente",
         "costs": "Kosten",
         "no_cases": "Nog niets overgedragen.",
-        "held_back": "tegengehouden",
         "exported": "geëxporteerd",
         "uploaded": "aangeleverd",
-        "pending": "in voorbereiding",
         "claimable": "Wettelijke rente en incassokosten, vandaag te vorderen",
         "claimable_note": "Wat een overdracht vandaag zou vorderen: wettelijke (handels)rente vanaf de dag na de "
                           "vervaldatum en de incassokosten volgens de wettelijke staffel (alleen in euro), zonder "
@@ -152,10 +150,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "interest": "Interest",
         "costs": "Costs",
         "no_cases": "Nothing handed off yet.",
-        "held_back": "held back",
         "exported": "exported",
         "uploaded": "uploaded",
-        "pending": "in preparation",
         "claimable": "Statutory interest and collection costs claimable today",
         "claimable_note": "What a handoff today would claim: statutory (commercial) interest from the day after the "
                           "due date and the collection costs on the statutory scale (euro only), leaving out invoices "
