@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import tomlkit
 
 from connector.config import Config, load_config
 from connector.delivery import send_all
@@ -32,7 +33,13 @@ def build(tmp_path: Path, store_url: str, platforms: list[str] | None = None,
     world = World.build(START, platforms=platforms)
     tokens = MemoryTokenStore()
     world.grant(tokens)
-    config = load_config(world.write_config(tmp_path / "dunning.toml", store_url=store_url, extra=extra))
+    path = world.write_config(tmp_path / "dunning.toml", store_url=store_url)
+    if extra:  # further tables ([mail], [policy] changes) merged into what the world wrote
+        document = tomlkit.parse(path.read_text())
+        for key, value in extra.items():
+            document[key] = value
+        path.write_text(tomlkit.dumps(document))
+    config = load_config(path)
     return SimpleNamespace(world=world, tokens=tokens, config=config, connect=world.connect(tokens))
 
 

@@ -166,3 +166,48 @@ def test_the_example_config_documents_every_mail_key() -> None:
     documented = set(re.findall(r"(?m)^# ([a-z_]+) = ", section))
     keys = {field.alias or name for name, field in MailConfig.model_fields.items()}
     assert keys == documented
+
+
+class Crash(BaseException):
+    """Stands for the process dying at this point."""
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("crash_after_note", [False, True])
+def test_a_crash_after_our_mail_server_took_the_mail_never_sends_it_again(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, crash_after_note: bool
+) -> None:
+    import subprocess
+
+    from connector import plugins
+    from connector.delivery import claims
+
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=["exact"], extra={"mail": smtp.config})
+    kit.world.places[0].simulator.resend_processed = "refuse"
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+        store.outbox_set_fact("demo-exact", "mailing_refused", "Exact refused to re-send processed invoices")
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        cls = plugins.provider_class("exact")
+        real_note = cls.add_note
+
+        def dying(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if crash_after_note:
+                real_note(self, *args, **kwargs)
+            raise Crash
+
+        with monkeypatch.context() as patch:
+            patch.setattr(claims, "claimant", lambda: {"host": socket.gethostname(), "pid": finished.pid, "run": "x"})
+            patch.setattr(cls, "add_note", dying)
+            with pytest.raises(Crash):
+                send(kit)
+        assert len(smtp.inbox.messages) == 1
+        [row] = store.outbox_rows(status=["sending"])
+
+        send(kit)
+
+        assert len([to for to, m in smtp.inbox.messages if m["Message-ID"] == f"<{row.idempotency_key}@dunning-connector>"]) == 1
+        assert store.outbox_by_key(row.idempotency_key).status == "sent"  # the mail was committed before its note
