@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -209,3 +211,31 @@ def test_three_first_syncs_at_once_on_postgresql_end_without_an_integrity_error(
             store.close()
     assert [s.error for s in summaries] == [None, None, None]
     assert sorted(s.changed for s in summaries) == [0, 0, 50]  # one stored the page, the others found it stored
+
+
+HOLDER = """
+import sys
+from connector.store import Store
+with Store.open(sys.argv[1]) as store, store.lock("sync", connection="acme"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_the_lock_holds_across_processes(store_url):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, store_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with Store.open(store_url) as store, pytest.raises(Busy, match="acme: another sync of this connection"):
+            with store.lock("sync", connection="acme", wait_seconds=0.2):
+                pass
+        holder.stdin.write("done\n")
+        holder.stdin.flush()
+        assert holder.wait(10) == 0
+        with Store.open(store_url) as store, store.lock("sync", connection="acme"):  # free once it ended
+            pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
