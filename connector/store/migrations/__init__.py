@@ -10,14 +10,17 @@ Adding a table or column (every engineer does this the same way):
 1. Change the table in `connector/store/schema.py` (the current shape the queries use).
 2. Find the current head: the highest-numbered file in `versions/`, or
    `python -c "from connector.store.migrations import head; print(head())"`. There must be exactly one head: a
-   test fails when two revisions name the same `down_revision`, so rebase yours onto the other's.
+   test fails when two revisions name the same `down_revision`: then chain yours on the other (its revision
+   becomes your `down_revision`, and your number the next one).
 3. Add `versions/NNNN_what_it_adds.py`, numbered one higher, with `revision = "NNNN"` and
    `down_revision = "<the head>"`, and an `upgrade()` using `alembic.op` with the columns spelled out (never
    `schema.<table>`: a revision must do the same thing forever, whatever schema.py later says). Copy
    `script.py.mako`'s layout or an existing revision. Forward only: no `downgrade()`.
 4. SQLite alters tables only through Alembic's batch mode (`with op.batch_alter_table("t") as batch: ...`);
    `op.add_column` of a nullable column works directly on both databases.
-5. `tests/connector/store/test_store_migrations.py` then checks, on SQLite and PostgreSQL, that a new store and
+5. The store methods that use it go in the module of their concern (`connections.py`, `outbox.py`, ...; a new
+   concern is a new mixin listed in `store.py`).
+6. `tests/connector/store/test_store_migrations.py` then checks, on SQLite and PostgreSQL, that a new store and
    a store of every earlier schema version end up exactly as `schema.py` says.
 """
 
