@@ -16,7 +16,7 @@ from connector.cli.base import app, options
 def demo(
     ctx: typer.Context,
     dir_: Annotated[
-        Path | None, typer.Option("--dir", help="Where the demo writes its config, store and files "
+        Path | None, typer.Option("--dir", metavar="DIR", help="Where the demo writes its config, store and files "
                                   "(default: ./dunning-demo; a later demo there starts clean).")
     ] = None,
     days: Annotated[int, typer.Option("--days", metavar="N", min=1, max=366, help="Simulate this many days.")] = 90,
