@@ -164,7 +164,7 @@ def _platform_warnings(provider: Provider, connection_name: str) -> list[str]:
     except (AuthorizationExpired, RateLimited):
         raise
     except DunningError as exc:
-        warnings = [f"could not check the platform's own settings: {exc}"]
+        warnings = [f"could not check the platform's own settings: {exc.message}"]  # the log line names it
     for warning in warnings:
         log.warning("%s: %s", connection_name, warning)
     return warnings

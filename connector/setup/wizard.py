@@ -341,8 +341,8 @@ class SetupWizard:
             finally:
                 provider.close()
         except DunningError as exc:
-            raise SetupFailed(f"could not list what the authorisation reaches: {exc}", connection=settings.name) \
-                from None
+            raise SetupFailed(f"could not list what the authorisation reaches: {exc.message}",
+                              connection=settings.name) from None
         if not tenants:
             raise SetupFailed("the authorisation reaches no administration (no organisation/administration/division "
                               "was granted); run setup again and tick at least one on the consent page",

@@ -438,7 +438,7 @@ class MoneybirdProvider(Provider):
         try:
             workflows = self.client.workflows()
         except DunningError as exc:
-            return [f"could not check Moneybird's workflows for automatic reminders: {exc}"]
+            return [f"could not check Moneybird's workflows for automatic reminders: {exc.message}"]
         found = []
         for name, steps in mapping.automatic_reminder_workflows(workflows):
             found.append(

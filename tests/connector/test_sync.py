@@ -378,3 +378,17 @@ def test_a_full_sync_that_left_invoices_unaccounted_for_is_not_recorded_as_compl
     fake_provider.script["acme"] = [SyncPage(cursor="p3")]
     _synced(store, provider, full_every=WEEK)
     assert fake_provider.states[-1].full is True  # the evidence is sought again by the next sync
+
+
+def test_a_platform_warning_names_the_connection_once(caplog: pytest.LogCaptureFixture) -> None:
+    from connector.sync import _platform_warnings
+    from providers.errors import PlatformError
+
+    class Unreachable:
+        def warnings(self) -> list[str]:
+            raise PlatformError("the workflows endpoint answered 503", connection="acme", status=503)
+
+    caplog.set_level("WARNING")
+    (warning,) = _platform_warnings(Unreachable(), "acme")  # type: ignore[arg-type]
+    assert "acme" not in warning and "503" in warning
+    assert [r.getMessage().count("acme") for r in caplog.records] == [1]
