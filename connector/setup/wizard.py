@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import secrets
 import sys
 import time
@@ -31,6 +30,15 @@ from tomlkit.toml_document import TOMLDocument
 from connector import plugins
 from connector.config import ConnectionConfig, token_sharing_problems
 from connector.logs import error_line
+from connector.setup.answers import (
+    Answers,
+    check_answers,
+    looks_like_a_secret,
+    names_for,
+    register_hint,
+    set_fields,
+    slug,
+)
 from connector.setup.configfile import (
     connection_blocks,
     connections_table,
@@ -83,31 +91,12 @@ class SetupResult:
     """The token store entry holding the tokens they share."""
 
 
-@dataclass(frozen=True)
-class _Answers:
-    provider: str
-    name: str
-    client_id: str
-    client_secret_env: str | None
-    redirect_uri: str
-    api_url: str | None
-    authorize_url: str | None
-    token_url: str | None
-    scopes: tuple[str, ...] | None = None
-    """Kept from an existing block (e.g. a Xero app from before March 2026), like `options`."""
-    options: Mapping[str, Any] | None = None
-
-
 def _stderr(text: str) -> None:
     error_line(text, level="info")
 
 
 def _stdout(text: str) -> None:
     print(text, file=sys.stdout, flush=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 class SetupWizard:
@@ -153,7 +142,7 @@ class SetupWizard:
             raise usage("--reconnect renews a connection as configured: --name, --tenant and --all-tenants do not "
                          "apply (to connect another administration, run setup without --reconnect)")
         answers = self._answers(doc, reconnecting)
-        _check_answers(answers)
+        check_answers(answers)
         provider_class = self._provider_class(answers.provider)
         settings = self._settings(answers)
         endpoints = provider_class.oauth(settings)
@@ -194,7 +183,7 @@ class SetupWizard:
             raise usage(f"no answer given for {flag}")
         return answer
 
-    def _answers(self, doc: TOMLDocument, existing: Table | None) -> _Answers:
+    def _answers(self, doc: TOMLDocument, existing: Table | None) -> Answers:
         """What no flag gave is asked, in this order: platform, the client secret's variable (checked at once),
         name, redirect URI, client id. A run that names the platform with --provider (a script) or reconnects asks
         only for what has no default."""
@@ -207,7 +196,7 @@ class SetupWizard:
         secret_env = o.client_secret_env or current.get("client_secret_env")
         if not secret_env and self.ask is not None and not scripted:
             secret_env = self.ask("Environment variable holding the client secret (empty: app without secret)",
-                                  f"{_slug(provider).upper().replace('-', '_')}_CLIENT_SECRET").strip() or None
+                                  f"{slug(provider).upper().replace('-', '_')}_CLIENT_SECRET").strip() or None
             if secret_env:
                 self._check_secret_env(secret_env, o.name)
         if existing is not None:
@@ -230,7 +219,7 @@ class SetupWizard:
             self.say(portal)
         client_id = self._value("--client-id", o.client_id, current.get("client_id"),
                                 "Client id of your app (from the platform's developer portal)", None, hint=portal)
-        return _Answers(
+        return Answers(
             provider=provider,
             name=name,
             client_id=client_id,
@@ -278,7 +267,7 @@ class SetupWizard:
         except Exception as exc:  # noqa: BLE001  (a plugin that fails to import must say so, not crash the wizard)
             raise usage(f"the {name} adapter could not be loaded ({type(exc).__name__}: {exc})") from None
 
-    def _settings(self, answers: _Answers) -> ConnectionSettings:
+    def _settings(self, answers: Answers) -> ConnectionSettings:
         secret = None
         if answers.client_secret_env:
             self._check_secret_env(answers.client_secret_env, answers.name)  # e.g. kept from the connection's block
@@ -379,7 +368,7 @@ class SetupWizard:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def _finish_reconnect(self, doc: TOMLDocument, block: Table, answers: _Answers, reachable: list[Tenant],
+    def _finish_reconnect(self, doc: TOMLDocument, block: Table, answers: Answers, reachable: list[Tenant],
                           token: Token) -> SetupResult:
         tenant_id = str(block.get("tenant") or "")
         tenant = next((t for t in reachable if t.id == tenant_id), None)
@@ -390,15 +379,15 @@ class SetupWizard:
         key = token_key_of(block)
         sharing = [b for b in connection_blocks(doc) if token_key_of(b) == key]
         for shared in sharing:  # one token set, so one app: keep their settings alike
-            _set_fields(shared, answers)
+            set_fields(shared, answers)
         self._persist(doc, key, token, reachable)
         by_id = {t.id: t for t in reachable}
         return SetupResult(tuple(str(b["name"]) for b in sharing),
                            tuple(by_id[str(b.get("tenant"))] for b in sharing), key)
 
-    def _finish_new(self, doc: TOMLDocument, answers: _Answers, chosen: list[Tenant], reachable: list[Tenant],
+    def _finish_new(self, doc: TOMLDocument, answers: Answers, chosen: list[Tenant], reachable: list[Tenant],
                     token: Token) -> SetupResult:
-        names = [answers.name] if len(chosen) == 1 else _names_for(answers.name, chosen)
+        names = [answers.name] if len(chosen) == 1 else names_for(answers.name, chosen)
         for new_name, tenant in zip(names, chosen, strict=True):
             block = find_connection(doc, new_name)
             if block is not None and block.get("provider") != answers.provider:
@@ -418,7 +407,7 @@ class SetupWizard:
                 assert block is not None
             elif block.get("tenant") != tenant.id:
                 block["tenant"] = tenant.id
-            _set_fields(block, answers)
+            set_fields(block, answers)
             if new_name == names[0]:
                 block.pop("token_key", None)
             else:
@@ -466,83 +455,6 @@ class SetupWizard:
                     tokens.delete(key)
                 raise SetupFailed(f"could not write {self.config_path} ({exc.strerror or exc}); nothing was changed",
                                   connection=key) from None
-
-
-DEVELOPER_PORTALS = {
-    "exact": "https://apps.exactonline.com (App Center: Manage apps)",
-    "moneybird": "https://moneybird.com/user/applications/new",
-    "xero": "https://developer.xero.com/app/manage",
-}
-"""Where each platform's apps are registered; a third-party plugin's platform gets a general line."""
-
-
-def register_hint(provider: str, redirect_uri: str) -> str:
-    portal = DEVELOPER_PORTALS.get(provider)
-    where = f"at {portal}" if portal else f"in {provider}'s developer portal"
-    return f"Register an app {where} with the redirect URI {redirect_uri} (exactly), and copy its client id."
-
-
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def looks_like_a_secret(value: str) -> bool:
-    """Whether a --client-secret-env value is more likely the secret than a variable's name: anything that is not
-    a variable name, or a long mixed-case or underscore-free run of letters and digits (secrets are random)."""
-    if not _VARIABLE_NAME.fullmatch(value):
-        return True
-    lower, upper, digit = (any(test(c) for c in value) for test in (str.islower, str.isupper, str.isdigit))
-    return len(value) >= 16 and digit and ((lower and upper) or "_" not in value)
-
-
-def _check_answers(answers: _Answers) -> None:
-    """Refuse, before the browser opens, what the config file would refuse (a name with spaces, say)."""
-    fields = {"name": answers.name, "client_secret_env": answers.client_secret_env,
-              "redirect_uri": answers.redirect_uri, "api_url": answers.api_url,
-              "authorize_url": answers.authorize_url, "token_url": answers.token_url}
-    draft = {key: value for key, value in fields.items() if value is not None}
-    draft |= {"provider": answers.provider, "tenant": "?", "client_id": answers.client_id}  # tenant: not known yet
-    try:
-        ConnectionConfig.model_validate(draft)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "name"
-        why = _PATTERN_HELP.get(field, error["msg"]) if error["type"] == "string_pattern_mismatch" else error["msg"]
-        shown = "" if field == "client_secret_env" else f" {fields.get(field)!r}"  # it may be the secret itself
-        raise usage(f"--{field.replace('_', '-')}{shown}: {why}", answers.name) from None
-
-
-_PATTERN_HELP = {
-    "name": "use letters, digits, '.', '_' and '-' only, starting with a letter or digit",
-    "client_secret_env": "give the NAME of an environment variable (letters, digits and '_'), not the secret",
-}
-
-
-def _set_fields(block: Table, answers: _Answers) -> None:
-    """Write only what changed, so the user's comments on untouched lines stay where they are."""
-    wanted: dict[str, str | None] = {
-        "provider": answers.provider,
-        "client_id": answers.client_id,
-        "client_secret_env": answers.client_secret_env,
-        "redirect_uri": answers.redirect_uri,
-        "api_url": answers.api_url,
-        "authorize_url": answers.authorize_url,
-        "token_url": answers.token_url,
-    }
-    for key, value in wanted.items():
-        if value is None:
-            continue
-        if block.get(key) != value:
-            block[key] = value
-
-
-def _names_for(base: str, tenants: Sequence[Tenant]) -> list[str]:
-    names: list[str] = []
-    for tenant in tenants:
-        candidate = f"{base}-{_slug(tenant.name) or _slug(tenant.id)}"
-        while candidate in names:
-            candidate = f"{candidate}-{_slug(tenant.id)}"
-        names.append(candidate)
-    return names
 
 
 def run_setup(options: SetupOptions, *, config_path: Path, tokens: TokenStore | Callable[[], TokenStore],

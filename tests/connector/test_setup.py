@@ -387,7 +387,7 @@ def test_a_mistyped_platform_is_asked_again_and_the_portal_is_named_with_the_red
 
 
 def test_the_developer_portals_of_the_three_platforms_are_named() -> None:
-    from connector.setup.wizard import register_hint
+    from connector.setup.answers import register_hint
 
     assert "developer.xero.com" in register_hint("xero", "http://localhost:8765/callback")
     assert "moneybird.com" in register_hint("moneybird", "http://localhost:8765/callback")
