@@ -1,4 +1,5 @@
-"""`dunning setup`, one job per module: the wizard (`wizard`), the config file's connection blocks (`configfile`),
+"""`dunning setup`, one job per module: the wizard's flow (`wizard`), the answers and their checks (`answers`), the
+config file's connection blocks (`configfile`),
 the loopback listener for the platform's answer (`loopback`) and the OAuth steps (`oauth`). What `status` shows about
 an authorisation lives in `connector.status`; finding the adapters in `connector.plugins`."""
 
