@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.base import AsOf, ConnectionName, DryRun, Json, app, application, exit_codes, print_table
+from connector.cli.progress import progress_display
 
 
 @app.command()
@@ -40,10 +41,10 @@ def send(
         if step is not None and step not in STEP_ORDER:
             raise UsageError(f"--step: unknown step {step!r}; one of {', '.join(STEP_ORDER)}")
         today = as_of or app_.today()
-        with app_.store() as store:
+        with app_.store() as store, progress_display() as shown:
             tokens = None if dry_run else app_.tokens()  # a dry run reaches no platform (and creates no token store)
             summaries = send_all(app_.config, store, tokens, as_of=today, emit=emit,  # type: ignore[arg-type]
-                                 connection=connection, step=step, limit=limit, dry_run=dry_run)
+                                 connection=connection, step=step, limit=limit, dry_run=dry_run, progress=shown)
     if not json_out and rows:
         print_table(f"{'Would send' if dry_run else 'Sent'} on {today}", rows,
                     ["connection", "debtor_name", "invoices", "step", "channel", "status", "reason"])
