@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from connector.cli.base import AsOf, Json, app, application, exit_codes, print_json_lines, print_table
+from connector.cli.progress import progress_display
 
 
 @app.command()
@@ -36,9 +36,9 @@ def export(
     from connector.handoff.commands import export as run_export
 
     app_ = application(ctx)
-    today = as_of or date.today()
-    with exit_codes():
-        result = run_export(app_, today, agency=agency, out=out, as_zip=zip_, again=again)
+    today = as_of or app_.today()
+    with exit_codes(), progress_display() as shown:
+        result = run_export(app_, today, agency=agency, out=out, as_zip=zip_, again=again, progress=shown)
     if json_out:
         print_json_lines(outcome.as_json() for outcome in result.outcomes)
     elif not result.outcomes:
