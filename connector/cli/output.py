@@ -49,7 +49,10 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tsv: boo
                 widths[index] = len(cell)
     last = len(columns) - 1
     lead = sum(widths[:last]) + len(GAP) * last
-    wrap_at = width - lead if width is not None and width - lead >= 20 else None
+    if width is not None and lead + len(GAP) + 20 > width:
+        yield from _stacked(columns, rows, width)
+        return
+    wrap_at = width - lead if width is not None else None
     pads = [(str.rjust if c.right else str.ljust) for c in columns]
 
     def line(cells: Sequence[str]) -> Iterator[str]:
@@ -65,6 +68,27 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tsv: boo
     yield from line([c.title for c in columns])
     for row in rows:
         yield from line(row)
+
+
+def _stacked(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> Iterator[str]:
+    """A terminal too narrow for the columns side by side: each row's values in column order, wrapped between
+    values (never inside one), continuation lines indented; the first line names the columns in that order."""
+    yield from _wrap_between([c.title for c in columns], width, indent="")
+    for row in rows:
+        yield from _wrap_between([cell or "-" for cell in row], width, indent="    ")
+
+
+def _wrap_between(cells: Sequence[str], width: int, *, indent: str) -> Iterator[str]:
+    line = ""
+    for cell in cells:
+        candidate = f"{line}{GAP}{cell}" if line else cell
+        if line and len(candidate) > width:
+            yield line
+            line = f"{indent}{cell}"
+        else:
+            line = candidate
+    if line:
+        yield line
 
 
 def _tsv_cell(cell: str) -> str:

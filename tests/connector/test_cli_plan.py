@@ -123,3 +123,15 @@ def test_a_warning_is_shown_once_per_connection_not_once_per_action(config: Path
 
 def plan_json(config: Path, day: str) -> list[str]:
     return CliRunner().invoke(app, ["--config", str(config), "plan", "--as-of", day, "--json"]).stdout.splitlines()
+
+
+def test_on_a_terminal_too_narrow_for_the_columns_each_row_wraps_between_values() -> None:
+    columns = [Column("debtor"), Column("invoices"), Column("step"), Column("due"), Column("outstanding", right=True),
+               Column("reason")]
+    row = ["Zuidas Logistiek en Transport B.V.", "INV-2026-000123", "final_reminder", "20 oktober 2026",
+           "€ 4.405,44", "22 d overdue"]
+    lines = list(render(columns, [row], width=60))
+    assert lines[0] == "debtor  invoices  step  due  outstanding  reason"
+    assert all(len(line) <= 60 for line in lines)
+    text = "  ".join(line.strip() for line in lines[1:])
+    assert text == "  ".join(row)  # every value whole, in column order
