@@ -16,6 +16,13 @@ from sqlalchemy import text
 
 from connector.store import Busy, Store, StoreError
 from providers.base import SyncPage
+from tests.conftest import _postgres_schema_url
+
+@pytest.fixture
+def pg_url():
+    """An empty PostgreSQL store's URL (its own schema), for what only a server shows."""
+    yield from _postgres_schema_url()
+
 
 PERSONAL = ("Jansen Schoonmaak", "j.jansen@jansen-schoonmaak.nl", "Prinsengracht 263", "1016 GV")
 
@@ -90,10 +97,9 @@ def test_a_waiting_lock_gets_it_when_the_holder_finishes_within_the_wait(store_u
 
 
 @pytest.mark.postgres
-def test_overlapping_first_registrations_on_postgresql_raise_no_integrity_error(store_url):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("the race needs a server: SQLite's writer lock serialises it by itself")
-    stores = [Store.open(store_url) for _ in range(3)]
+def test_overlapping_first_registrations_on_postgresql_raise_no_integrity_error(pg_url):
+    """(SQLite's writer lock serialises these by itself: the race needs a server.)"""
+    stores = [Store.open(pg_url) for _ in range(3)]
     barrier = threading.Barrier(3)
 
     def register(store: Store) -> None:
@@ -184,10 +190,8 @@ def test_a_second_sync_of_a_connection_waits_briefly_then_stops_naming_it(store_
 
 @pytest.mark.postgres
 def test_three_first_syncs_at_once_on_postgresql_end_without_an_integrity_error(
-    store_url, fake_provider, invoice_factory, debtor_factory, monkeypatch
+    pg_url, fake_provider, invoice_factory, debtor_factory, monkeypatch
 ):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's concurrent writers are what this is about")
     import connector.sync as sync
 
     monkeypatch.setenv("ACME_SECRET", "s3cret")
@@ -195,7 +199,7 @@ def test_three_first_syncs_at_once_on_postgresql_end_without_an_integrity_error(
     page = SyncPage(invoices=tuple(invoice_factory(f"I{n}") for n in range(50)), debtors=(debtor_factory(),),
                     cursor="c1")
     fake_provider.script["acme"] = [page]
-    stores = [Store.open(store_url) for _ in range(3)]
+    stores = [Store.open(pg_url) for _ in range(3)]
     barrier = threading.Barrier(3)
 
     def first_sync(store: Store):
