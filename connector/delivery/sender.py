@@ -94,7 +94,7 @@ class ConnectionRun:
     def run(self, queue: Callable[[ConnectionRun], None], *, step: str | None = None,
             limit: int | None = None) -> Summary:
         """Reconcile, queue (the caller's `queue` adds the day's actions), re-check, work every pending row."""
-        calls_before = self.provider.api.calls
+        calls_before = self.provider.calls
         self.progress.started(self.connection, "send")
         self.provider.mailing_refused = self.store.outbox_fact(self.connection, "mailing_refused")
         try:
@@ -123,7 +123,7 @@ class ConnectionRun:
         except _Stop as stop:
             self.summary.error = str(stop)
         finally:
-            self.summary.api_calls = self.provider.api.calls - calls_before
+            self.summary.api_calls = self.provider.calls - calls_before
             self.progress.finished(self.connection, "send", ok=self.summary.ok)
         return self.summary
 
