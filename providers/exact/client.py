@@ -202,11 +202,11 @@ class ExactClient:
         """A sync endpoint from a Timestamp on (`gt 1` the first time), in Timestamp order."""
         return self.all(query, mapping.timestamp_filter(after))
 
-    def by_ids(self, query: Query, field: str, ids: Sequence[str], extra: str | None = None) -> list[dict[str, Any]]:
-        """Rows whose `field` is one of `ids`, in batches that keep the URL within Exact's 6,000 characters."""
+    def by_ids(self, query: Query, ids: Sequence[str], extra: str | None = None) -> list[dict[str, Any]]:
+        """Rows whose key is one of `ids`, in batches that keep the URL within Exact's 6,000 characters."""
         rows = []
-        for batch in odata.batches([odata.guid(i) for i in dict.fromkeys(ids)], field=field):
-            condition = odata.any_of(field, batch)
+        for batch in odata.batches([odata.guid(i) for i in dict.fromkeys(ids)], field=query.key):
+            condition = odata.any_of(query.key, batch)
             rows += self.all(query, f"{extra} and {condition}" if extra else condition)
         return rows
 
@@ -214,7 +214,7 @@ class ExactClient:
         """Open (or all) terms of the given invoice numbers (bulk receivables filter on InvoiceNumber, not the
         entry id)."""
         rows = []
-        for batch in odata.batches([str(n) for n in sorted(set(numbers))], field="InvoiceNumber", most=100):
+        for batch in odata.batches([str(n) for n in sorted(set(numbers))], field=mapping.INVOICE_NUMBER, most=100):
             rows += self.all(mapping.OPEN_RECEIVABLES,
                              mapping.invoice_numbers_filter([int(n) for n in batch], open_only=open_only))
         return rows
@@ -242,7 +242,7 @@ class ExactClient:
         return []
 
     def sales_invoice(self, invoice_id: str) -> dict[str, Any] | None:
-        rows = self.all(mapping.SALES_INVOICE, mapping.ids_filter("InvoiceID", [invoice_id]))
+        rows = self.all(mapping.SALES_INVOICE, mapping.ids_filter(mapping.SALES_INVOICE, [invoice_id]))
         return rows[0] if rows else None
 
     def print_invoice(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,13 +255,13 @@ class ExactClient:
         return self._rows(self._json(response), response)[0]
 
     def notes_of(self, account_id: str) -> list[dict[str, Any]]:
-        return self.all(mapping.NOTES_OF_ACCOUNT, mapping.ids_filter("Account", [account_id]))
+        return self.all(mapping.NOTES_OF_ACCOUNT, mapping.ids_filter(mapping.NOTES_OF_ACCOUNT, [account_id]))
 
     def documents_of(self, invoice_id: str) -> list[dict[str, Any]]:
-        return self.all(mapping.DOCUMENTS_OF_INVOICE, mapping.ids_filter("FinancialTransactionEntryID", [invoice_id]))
+        return self.all(mapping.DOCUMENTS_OF_INVOICE, mapping.ids_filter(mapping.DOCUMENTS_OF_INVOICE, [invoice_id]))
 
     def attachments_of(self, document_id: str) -> list[dict[str, Any]]:
-        return self.all(mapping.ATTACHMENTS_OF_DOCUMENT, mapping.ids_filter("Document", [document_id]))
+        return self.all(mapping.ATTACHMENTS_OF_DOCUMENT, mapping.ids_filter(mapping.ATTACHMENTS_OF_DOCUMENT, [document_id]))
 
     def download(self, url: str) -> httpx.Response:
         """The attachment file: its `Url` + `&Download=1`, with the bearer token (without it Exact shows a login
@@ -270,5 +270,4 @@ class ExactClient:
             # the bearer token goes only to the Exact host this connection talks to
             raise PlatformError(f"Exact Online gave an attachment address on another host ({httpx.URL(url).host}); "
                                 "not downloading it with this connection's token", connection=self.api.settings.name)
-        separator = "&" if "?" in url else "?"
-        return self.api.request("GET", f"{url}{separator}Download=1", headers={"Accept": "*/*"})
+        return self.api.request("GET", mapping.download_url(url), headers={"Accept": "*/*"})

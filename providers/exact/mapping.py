@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -48,6 +48,12 @@ class Query:
     select: tuple[str, ...]
     filter_fields: tuple[str, ...] = ()
 
+    @property
+    def key(self) -> str:
+        """The one field this query selects rows by (a GUID field, or `Timestamp` for a change feed)."""
+        (field,) = self.filter_fields
+        return field
+
     def params(self, filter: str | None = None, *, top: int | None = None) -> dict[str, str]:
         params = {"$select": ",".join(self.select)}
         if filter:
@@ -57,7 +63,10 @@ class Query:
         return params
 
 
-SYNC_ONLY_FIELDS = ("Timestamp", "LineType")
+FEED_CURSOR = "Timestamp"
+"""The change feeds' position (an Int64 that only grows), the one field a `sync/` endpoint filters on."""
+INVOICE_NUMBER = "InvoiceNumber"
+SYNC_ONLY_FIELDS = (FEED_CURSOR, "LineType")
 """Fields of `sync/Cashflow/PaymentTerms` beyond cashflow/Receivables' (documented in providers.md; the entity
 list has no separate SyncPaymentTerm entry)."""
 
@@ -115,13 +124,19 @@ def timestamp_filter(after: int) -> str:
 
 def invoice_numbers_filter(numbers: Sequence[int], *, open_only: bool = True) -> str:
     """The (open, or with `open_only=False` all) payment terms of these invoice numbers."""
-    numbers_filter = odata.any_of("InvoiceNumber", [str(n) for n in numbers])
+    numbers_filter = odata.any_of(INVOICE_NUMBER, [str(n) for n in numbers])
     return f"{OPEN_STATUS_FILTER} and {numbers_filter}" if open_only else numbers_filter
 
 
-def ids_filter(field: Literal["ID", "Account", "InvoiceID", "FinancialTransactionEntryID", "Document"],
-               guids: Sequence[str]) -> str:
-    return odata.any_of(field, [odata.guid(g) for g in guids])
+def ids_filter(query: Query, guids: Sequence[str]) -> str:
+    """The rows of `query` whose key (`ID`, `Account`, `InvoiceID`, …) is one of `guids`."""
+    return odata.any_of(query.key, [odata.guid(g) for g in guids])
+
+
+def download_url(url: str) -> str:
+    """A DocumentAttachment's `Url` asks for the file itself with `Download=1` (without it Exact shows a page)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}Download=1"
 
 
 # --- rows as Exact sends them -------------------------------------------------------------------------------------
@@ -486,3 +501,45 @@ def note_body(account_id: str, subject: str, text: str, key: str, on: date) -> d
 
 def carries_key(note: Mapping[str, Any], key: str) -> bool:
     return f"[{KEY_MARK}{key}]" in (note.get("Notes") or "")
+
+
+def invoice_status(record: Mapping[str, Any]) -> Any:
+    """A SalesInvoice's `Status` as Exact gave it (a number, or its text), for messages."""
+    return record.get("Status")
+
+
+def is_processed(record: Mapping[str, Any]) -> bool:
+    """Whether a SalesInvoice is processed (only then may it be re-sent: sending an unprocessed one books it)."""
+    return str(record.get("Status")) == str(PROCESSED)  # a number, or its text
+
+
+@dataclass(frozen=True)
+class PrintedInvoice:
+    """PrintedSalesInvoices' answer: Exact reports a failed e-mail in a field, not with a status code."""
+
+    email_error: Any
+    email_success: Any
+    document: Any
+
+
+def printed_invoice_receipt(answer: Mapping[str, Any]) -> PrintedInvoice:
+    return PrintedInvoice(answer.get("EmailCreationError"), answer.get("EmailCreationSuccess"), answer.get("Document"))
+
+
+def note_id(note: Mapping[str, Any]) -> Any:
+    return note.get("ID")
+
+
+def note_created(note: Mapping[str, Any]) -> datetime | None:
+    return odata.parse_local_datetime(note.get("Created"))
+
+
+def document_id(document: Mapping[str, Any]) -> str:
+    return str(document["ID"])
+
+
+def pdf_urls(attachments: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The `Url` of each attachment whose `FileName` ends in .pdf, in Exact's order."""
+    for attachment in attachments:
+        if str(attachment.get("FileName") or "").lower().endswith(".pdf") and attachment.get("Url"):
+            yield str(attachment["Url"])

@@ -141,10 +141,10 @@ class ExactProvider(Provider):
     Options = ExactOptions
     numbered_invoices = False  # an opening-balance entry is a real debt without an invoice number
     streams: ClassVar[tuple[Stream, ...]] = (
-        Stream("payment_terms", mapping.PAYMENT_TERM_CHANGES.path, "change-feed", "Timestamp", PAGE_SIZE,
+        Stream("payment_terms", mapping.PAYMENT_TERM_CHANGES.path, "change-feed", mapping.FEED_CURSOR, PAGE_SIZE,
                odata.GUID_BATCH),
         Stream("receivables", mapping.OPEN_RECEIVABLES.path, "next-link", None, PAGE_SIZE, 100),
-        Stream("accounts", mapping.ACCOUNT_CHANGES.path, "change-feed", "Timestamp", PAGE_SIZE, odata.GUID_BATCH),
+        Stream("accounts", mapping.ACCOUNT_CHANGES.path, "change-feed", mapping.FEED_CURSOR, PAGE_SIZE, odata.GUID_BATCH),
     )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
@@ -318,14 +318,14 @@ class ExactProvider(Provider):
         missing = sorted(needed - set(found) - set(state.debtors))
         problems: list[str] = []
         if missing:
-            rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.ACCOUNTS_BY_ID, "ID", missing), AccountRow,
+            rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.ACCOUNTS_BY_ID, missing), AccountRow,
                                                "account")
             problems += trouble
             found |= mapping.by_id(rows)
         without_email = mapping.without_email(found.values())
         contacts: dict[str, list[ContactRow]] = {}
         if without_email:
-            rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.CONTACTS_OF_ACCOUNTS, "Account", without_email),
+            rows, trouble = mapping.parse_rows(self.exact.by_ids(mapping.CONTACTS_OF_ACCOUNTS, without_email),
                                                ContactRow, "contact")
             problems += trouble
             contacts = mapping.contacts_by_account(rows)
@@ -381,14 +381,14 @@ class ExactProvider(Provider):
         if record is None:
             raise ReminderRefused(f"invoice {invoice.label} is not a sales invoice of Exact's invoicing (an opening "
                                   "balance or journal entry, say), so Exact cannot re-send it", connection=connection)
-        if str(record.get("Status")) != str(mapping.PROCESSED):  # a number, or its text
+        if not mapping.is_processed(record):
             raise ReminderRefused(f"invoice {invoice.label} is not processed in Exact Online (status "
-                                  f"{record.get('Status')}); sending it would book it, so it was not sent",
+                                  f"{mapping.invoice_status(record)}); sending it would book it, so it was not sent",
                                   connection=connection)
         body = mapping.resend_body(invoice.platform_id, request.message, email_layout=self.options.email_layout,
                                    document_layout=self.options.document_layout)
         try:
-            answer = self.exact.print_invoice(body)
+            answer = mapping.printed_invoice_receipt(self.exact.print_invoice(body))
         except PlatformError as exc:
             if exc.retryable or isinstance(exc, ReminderRefused):
                 raise  # an outage: whether Exact mailed is unknown, so the outbox must not call this a refusal
@@ -396,17 +396,17 @@ class ExactProvider(Provider):
                                     f"({exc.message})")
             raise ReminderRefused(f"Exact Online would not re-send invoice {invoice.label}: {exc.message}",
                                   connection=connection, status=exc.status) from None
-        if answer.get("EmailCreationError"):
-            raise ReminderRefused(f"Exact Online did not e-mail invoice {invoice.label}: {answer['EmailCreationError']}",
+        if answer.email_error:
+            raise ReminderRefused(f"Exact Online did not e-mail invoice {invoice.label}: {answer.email_error}",
                                   connection=connection)
-        if not answer.get("EmailCreationSuccess"):
+        if not answer.email_success:
             raise ReminderRefused(f"Exact Online did not confirm e-mailing invoice {invoice.label}; check the invoice "
                                   "in Exact before reminding by hand", connection=connection)
         # Exact mails the invoice's contact person (or the account), and does not say which address: the receipt
         # does not guess one.
-        return Receipt(platform_reference=answer.get("Document"), sent_at=self.api.now(), recipients=(),
+        return Receipt(platform_reference=answer.document, sent_at=self.api.now(), recipients=(),
                        detail=f"Exact re-sent invoice {invoice.label} by e-mail to the invoice's contact (Exact does "
-                              f"not report the address): {answer['EmailCreationSuccess']}")
+                              f"not report the address): {answer.email_success}")
 
     def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
         """A CommunicationNote on the account, carrying the key (a processed invoice itself cannot be changed)."""
@@ -418,20 +418,20 @@ class ExactProvider(Provider):
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
             return Receipt(platform_reference=mailed.platform_reference, sent_at=mailed.sent_at, recipients=(),
                            detail=f"{mailed.detail}; the note on the account failed: {exc.message}")
-        return Receipt(platform_reference=note.get("ID"), sent_at=mailed.sent_at, recipients=(),
+        return Receipt(platform_reference=mapping.note_id(note), sent_at=mailed.sent_at, recipients=(),
                        detail=f"{mailed.detail}; recorded as a communication note on the account")
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         note = self.exact.add_note(mapping.note_body(invoice.debtor_id, f"Invoice {invoice.label}", text,
                                                      idempotency_key, self.api.now().date()))
-        return Receipt(platform_reference=note.get("ID"), sent_at=self.api.now(),
+        return Receipt(platform_reference=mapping.note_id(note), sent_at=self.api.now(),
                        detail=f"communication note on the account of invoice {invoice.label}")
 
     def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
         for note in self.exact.notes_of(invoice.debtor_id):
             if mapping.carries_key(note, idempotency_key):
-                return Receipt(platform_reference=note.get("ID"),
-                               sent_at=odata.parse_local_datetime(note.get("Created")) or self.api.now(),
+                return Receipt(platform_reference=mapping.note_id(note),
+                               sent_at=mapping.note_created(note) or self.api.now(),
                                detail=f"communication note found on the account of invoice {invoice.label}")
         return None
 
@@ -439,10 +439,8 @@ class ExactProvider(Provider):
 
     def fetch_pdf(self, invoice: Invoice) -> bytes:
         for document in self.exact.documents_of(invoice.platform_id):
-            for attachment in self.exact.attachments_of(document["ID"]):
-                if not str(attachment.get("FileName") or "").lower().endswith(".pdf") or not attachment.get("Url"):
-                    continue
-                response = self.exact.download(str(attachment["Url"]))
+            for url in mapping.pdf_urls(self.exact.attachments_of(mapping.document_id(document))):
+                response = self.exact.download(url)
                 if not response.content.startswith(b"%PDF"):
                     raise PlatformError(f"Exact Online answered the PDF download of invoice {invoice.label} with a "
                                         "web page instead of the file", connection=self.settings.name)
