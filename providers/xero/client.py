@@ -31,7 +31,9 @@ from providers.http import (
     short_text,
 )
 from providers.streams import first_accepted
+from providers.xero import mapping
 from providers.xero.mapping import (
+    ACCOUNTING,
     error_messages,
     if_modified_since,
     page_count,
@@ -40,7 +42,6 @@ from providers.xero.mapping import (
 )
 
 DEFAULT_API_URL = "https://api.xero.com"
-ACCOUNTING = "/api.xro/2.0"
 PAGE_SIZE = 1000
 """The largest `pageSize` Xero allows."""
 DEFAULT_PAGE_SIZE = 100
@@ -110,7 +111,7 @@ class XeroProfile(HttpProfile):
         Xero says `TokenExpired: …` for an expired token; a 401 with another or no readable body (a revoked
         access token, an unfamiliar wording) gets one refresh too: a refused refresh says `invalid_grant`,
         which asks for re-authorisation anyway, so at most one token call is spent."""
-        return response.status_code == 401 and not _detail(response).startswith("AuthorizationUnsuccessful")
+        return response.status_code == 401 and not _detail(response).startswith(mapping.MISSING_SCOPE)
 
     def error_message(self, response: httpx.Response) -> str:
         try:
@@ -123,13 +124,13 @@ class XeroProfile(HttpProfile):
         status, detail = response.status_code, self.error_message(response)
         what = f"{response.request.method} {response.request.url.path}"
         if status == 400:
-            if '"QueryParseException"' in response.text:
+            if mapping.QUERY_PARSE_ERROR in response.text:
                 return PlatformError(f"Xero could not read the query of {what} ({detail}); please report this "
                                      "as a bug in Dunning Connector", connection=connection, status=status)
             return PlatformError(f"Xero refused {what}: {detail}", connection=connection, status=status)
         if status == 401:
             problem = _detail(response)
-            if problem.startswith("AuthorizationUnsuccessful"):
+            if problem.startswith(mapping.MISSING_SCOPE):
                 return AuthorizationExpired(
                     "Xero refused the call for a missing permission (AuthorizationUnsuccessful): authorise the app "
                     "again with the scopes this connection needs", connection=connection)
@@ -191,12 +192,12 @@ class XeroPaginator(Paginator):
         page = _page(response, self.key)
         if not self.parallel or page.page_count is None or not page.records:
             return None
-        number = int(params.get("page", 1))
-        return [{**params, "page": n} for n in range(number + 1, page.page_count + 1)]
+        number = int(params.get(mapping.PAGE, 1))
+        return [{**params, mapping.PAGE: n} for n in range(number + 1, page.page_count + 1)]
 
     def next_page(self, response: httpx.Response, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
         page = _page(response, self.key)
-        number = int(params.get("page", 1))
+        number = int(params.get(mapping.PAGE, 1))
         if not page.records:
             return None
         if page.page_count is not None:
@@ -204,7 +205,7 @@ class XeroPaginator(Paginator):
                 return None
         elif len(page.records) < min(PAGE_SIZE, DEFAULT_PAGE_SIZE):
             return None
-        return str(response.request.url.copy_with(query=None)), {**params, "page": number + 1}
+        return str(response.request.url.copy_with(query=None)), {**params, mapping.PAGE: number + 1}
 
 
 def _batches(ids: Iterable[str], size: int = IDS_PER_CALL) -> Iterator[list[str]]:
@@ -228,7 +229,7 @@ class XeroClient:
 
     def connections(self) -> list[dict[str, Any]]:
         """`GET /connections`: the organisations this token can reach."""
-        body = json_body(self.api.request("GET", "/connections"))
+        body = json_body(self.api.request("GET", mapping.CONNECTIONS))
         if not isinstance(body, list):
             raise BadPlatformData("Xero's /connections answer is not a list")
         return body
@@ -244,7 +245,7 @@ class XeroClient:
             headers = {"If-Modified-Since": if_modified_since(since, zoned=zoned)} if since and zoned is not None \
                 else None
             for response in self.api.pages(path, XeroPaginator(key, parallel), headers=headers,
-                                           params={**params, "page": 1, "pageSize": PAGE_SIZE}):
+                                           params={**params, mapping.PAGE: 1, mapping.PAGE_SIZE_PARAM: PAGE_SIZE}):
                 if zoned is not None:
                     self.zoned_since = zoned
                 yield _page(response, key)
@@ -255,39 +256,38 @@ class XeroClient:
     def sales_invoices(self, *, statuses: Sequence[str] | None, since: datetime | None) -> Iterator[Page]:
         """`GET /Invoices?where=Type=="ACCREC"[&Statuses=…]&order=UpdatedDateUTC ASC&page=N&pageSize=1000`,
         with `If-Modified-Since` for incremental reads (then without a status filter, so leavers come back)."""
-        params: dict[str, Any] = {"where": 'Type=="ACCREC"', "order": "UpdatedDateUTC ASC"}
-        if statuses:
-            params["Statuses"] = ",".join(statuses)
-        return self._listing(f"{ACCOUNTING}/Invoices", "Invoices", params, since)
+        return self._listing(f"{ACCOUNTING}{mapping.INVOICES}", mapping.INVOICES_KEY,
+                             mapping.sales_invoice_params(statuses), since)
 
     def invoices_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
         """`GET /Invoices?IDs=…` in batches of 50 (no `page`: one answer per batch), several at once."""
         for response in self.api.in_order(
-            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}/Invoices", params={"IDs": ",".join(batch)})
+            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}{mapping.INVOICES}",
+                                                 params=mapping.ids_params(batch))
             for batch in _batches(ids)
         ):
-            yield _page(response, "Invoices").records
+            yield _page(response, mapping.INVOICES_KEY).records
 
     def contacts(self, *, since: datetime | None) -> Iterator[Page]:
         """`GET /Contacts?page=N&pageSize=1000&includeArchived=true`, optionally only those changed `since`.
 
         One page at a time: the sync may stop reading all contacts halfway (ids are cheaper for a large book with
         few debtors), and pages read ahead would be calls spent for nothing."""
-        return self._listing(f"{ACCOUNTING}/Contacts", "Contacts", {"includeArchived": "true"}, since,
-                             parallel=False)
+        return self._listing(f"{ACCOUNTING}{mapping.CONTACTS}", mapping.CONTACTS_KEY, dict(mapping.WITH_ARCHIVED),
+                             since, parallel=False)
 
     def contacts_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
         """`GET /Contacts?IDs=…&includeArchived=true` in batches of 50, several at once."""
         for response in self.api.in_order(
-            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}/Contacts",
-                                                 params={"IDs": ",".join(batch), "includeArchived": "true"})
+            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}{mapping.CONTACTS}",
+                                                 params={**mapping.ids_params(batch), **mapping.WITH_ARCHIVED})
             for batch in _batches(ids)
         ):
-            yield _page(response, "Contacts").records
+            yield _page(response, mapping.CONTACTS_KEY).records
 
     def invoice_pdf(self, invoice_id: str) -> bytes:
         """`GET /Invoices/{id}` with `Accept: application/pdf` (Xero has no separate PDF path)."""
-        response = self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}",
+        response = self.api.request("GET", f"{ACCOUNTING}{mapping.invoice_path(invoice_id)}",
                                     headers={"Accept": "application/pdf"})
         if not response.content.startswith(b"%PDF"):
             raise BadPlatformData(f"Xero sent no PDF for invoice id {invoice_id} "
@@ -296,36 +296,35 @@ class XeroClient:
 
     def online_invoice_url(self, invoice_id: str) -> str | None:
         """`GET /Invoices/{id}/OnlineInvoice` → `OnlineInvoices[0].OnlineInvoiceUrl`."""
-        found = _page(self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}/OnlineInvoice"),
-                      "OnlineInvoices").records
-        url = found[0].get("OnlineInvoiceUrl") if found else None
-        return url if isinstance(url, str) and url else None
+        path = f"{ACCOUNTING}{mapping.invoice_path(invoice_id, mapping.ONLINE_INVOICE)}"
+        found = _page(self.api.request("GET", path), mapping.ONLINE_INVOICES_KEY).records
+        return mapping.online_invoice_url(found)
 
     def email_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
         """`POST /Invoices/{id}/Email` with `{}` and an `Idempotency-Key` → 204: Xero mails its invoice e-mail."""
-        self.api.request("POST", f"{ACCOUNTING}/Invoices/{invoice_id}/Email", json={},
+        self.api.request("POST", f"{ACCOUNTING}{mapping.invoice_path(invoice_id, mapping.EMAIL)}", json={},
                          idempotency_key=idempotency_key)
 
     def add_history(self, invoice_id: str, details: str, *, idempotency_key: str) -> dict[str, Any]:
         """`PUT /Invoices/{id}/History` with one record; returns the record Xero created ({} if it echoes none).
 
         Xero answers 200 with the created record (spec); a 2xx without that echo still means it was written."""
-        response = self.api.request("PUT", f"{ACCOUNTING}/Invoices/{invoice_id}/History",
-                                    json={"HistoryRecords": [{"Details": details}]},
+        response = self.api.request("PUT", f"{ACCOUNTING}{mapping.invoice_path(invoice_id, mapping.HISTORY)}",
+                                    json=mapping.history_body(details),
                                     idempotency_key=idempotency_key)
         try:
-            records = _page(response, "HistoryRecords").records
+            records = _page(response, mapping.HISTORY_KEY).records
         except BadPlatformData:
             records = []
         return records[0] if records else {}
 
     def history(self, invoice_id: str) -> list[dict[str, Any]]:
         """`GET /Invoices/{id}/History`."""
-        return _page(self.api.request("GET", f"{ACCOUNTING}/Invoices/{invoice_id}/History"),
-                     "HistoryRecords").records
+        return _page(self.api.request("GET", f"{ACCOUNTING}{mapping.invoice_path(invoice_id, mapping.HISTORY)}"),
+                     mapping.HISTORY_KEY).records
 
     def reminders_enabled(self) -> bool | None:
         """`GET /InvoiceReminders/Settings` → `InvoiceReminders[0].Enabled` (None when Xero does not say)."""
-        found = _page(self.api.request("GET", f"{ACCOUNTING}/InvoiceReminders/Settings"), "InvoiceReminders").records
-        enabled = found[0].get("Enabled") if found else None
-        return enabled if isinstance(enabled, bool) else None
+        found = _page(self.api.request("GET", f"{ACCOUNTING}{mapping.REMINDER_SETTINGS}"),
+                      mapping.REMINDERS_KEY).records
+        return mapping.reminders_enabled(found)

@@ -33,6 +33,13 @@ SALES_INVOICE = "ACCREC"
 SALES_CREDIT_NOTE = "ACCRECCREDIT"
 OPEN_STATUSES = ("AUTHORISED",)
 """Statuses of a collectable sales invoice; SUBMITTED (awaiting approval) joins when the connection says so."""
+AWAITING_APPROVAL = "SUBMITTED"
+UPDATED = "UpdatedDateUTC"
+"""Every listing's change cursor: what `If-Modified-Since` compares with, and the order pages are read in."""
+
+
+def open_statuses(*, include_submitted: bool) -> tuple[str, ...]:
+    return (*OPEN_STATUSES, AWAITING_APPROVAL) if include_submitted else OPEN_STATUSES
 
 HISTORY_DETAILS_MAX = 250
 """Xero keeps at most 250 characters of a history record's Details."""
@@ -416,7 +423,7 @@ def contact_id(record: Mapping[str, Any]) -> str | None:
 def updated_of(record: Mapping[str, Any]) -> datetime | None:
     """`UpdatedDateUTC`, or None when it is missing or unreadable (the record's own mapping then says why)."""
     try:
-        return read_timestamp(record, "UpdatedDateUTC")
+        return read_timestamp(record, UPDATED)
     except ValueError:
         return None
 
@@ -434,3 +441,71 @@ def tenants(connections: Sequence[Mapping[str, Any]]) -> list[Tenant]:
     """`GET /connections` → the organisations the token reaches."""
     return [Tenant(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"], detail=c.get("tenantType"))
             for c in connections if c.get("tenantId")]
+
+
+# --- the endpoints: paths, query parameters, the answers' collection keys and request bodies ---------------------
+
+ACCOUNTING = "/api.xro/2.0"
+CONNECTIONS = "/connections"
+INVOICES = "/Invoices"
+CONTACTS = "/Contacts"
+REMINDER_SETTINGS = "/InvoiceReminders/Settings"
+INVOICES_KEY = "Invoices"
+CONTACTS_KEY = "Contacts"
+ONLINE_INVOICES_KEY = "OnlineInvoices"
+HISTORY_KEY = "HistoryRecords"
+REMINDERS_KEY = "InvoiceReminders"
+PAGE = "page"
+PAGE_SIZE_PARAM = "pageSize"
+WITH_ARCHIVED = {"includeArchived": "true"}
+"""Contacts are asked for archived ones too: an archived contact can still owe an open invoice."""
+QUERY_PARSE_ERROR = '"QueryParseException"'
+"""The error type of a 400 for a `where` or `order` Xero could not read (our bug, not the bookkeeper's)."""
+MISSING_SCOPE = "AuthorizationUnsuccessful"
+"""The 401 detail for a scope the token lacks: refreshing cannot help."""
+
+
+def invoice_path(invoice_id: str, tail: str = "") -> str:
+    """`/Invoices/{id}` and its sub-resources (`/Email`, `/History`, `/OnlineInvoice`)."""
+    return f"{INVOICES}/{invoice_id}{tail}"
+
+
+ONLINE_INVOICE = "/OnlineInvoice"
+EMAIL = "/Email"
+HISTORY = "/History"
+
+
+def sales_invoice_params(statuses: Sequence[str] | None) -> dict[str, Any]:
+    """Sales invoices only, oldest change first (so a cut-off listing resumes where it stopped)."""
+    params: dict[str, Any] = {"where": f'Type=="{SALES_INVOICE}"', "order": f"{UPDATED} ASC"}
+    if statuses:
+        params["Statuses"] = ",".join(statuses)
+    return params
+
+
+def ids_params(ids: Sequence[str]) -> dict[str, str]:
+    return {"IDs": ",".join(ids)}
+
+
+def history_body(details: str) -> dict[str, Any]:
+    return {"HistoryRecords": [{"Details": details}]}
+
+
+def history_details(record: Mapping[str, Any]) -> Any:
+    return record.get("Details")
+
+
+def history_created(record: Mapping[str, Any]) -> datetime | None:
+    return read_timestamp(record, "DateUTC")
+
+
+def online_invoice_url(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """`OnlineInvoices[0].OnlineInvoiceUrl`, or None (a draft has none)."""
+    url = records[0].get("OnlineInvoiceUrl") if records else None
+    return url if isinstance(url, str) and url else None
+
+
+def reminders_enabled(records: Sequence[Mapping[str, Any]]) -> bool | None:
+    """`InvoiceReminders[0].Enabled`, or None when Xero does not say."""
+    enabled = records[0].get("Enabled") if records else None
+    return enabled if isinstance(enabled, bool) else None

@@ -172,8 +172,8 @@ class XeroProvider(Provider):
     """Xero answers a repeated Idempotency-Key from memory for "minutes" (the length is unconfirmed): two, to be
     on the safe side; a crashed send found later becomes a task to check rather than a second mail."""
     streams: ClassVar[tuple[Stream, ...]] = (
-        Stream("invoices", "/Invoices", "page-number", "UpdatedDateUTC", PAGE_SIZE, IDS_PER_CALL),
-        Stream("contacts", "/Contacts", "page-number", "UpdatedDateUTC", PAGE_SIZE, IDS_PER_CALL),
+        Stream("invoices", mapping.INVOICES, "page-number", mapping.UPDATED, PAGE_SIZE, IDS_PER_CALL),
+        Stream("contacts", mapping.CONTACTS, "page-number", mapping.UPDATED, PAGE_SIZE, IDS_PER_CALL),
     )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
@@ -217,7 +217,7 @@ class XeroProvider(Provider):
         return mapping.tenants(self.client.connections())
 
     def _open_statuses(self) -> tuple[str, ...]:
-        return ("AUTHORISED", "SUBMITTED") if self.options.include_submitted else ("AUTHORISED",)
+        return mapping.open_statuses(include_submitted=self.options.include_submitted)
 
     def read(self, known: Known) -> Iterator[Batch]:
         cursor = _Cursor.parse(known.cursor)
@@ -356,14 +356,14 @@ class XeroProvider(Provider):
         # Its own key: Xero may scope idempotency keys per organisation rather than per endpoint (unconfirmed).
         record = self.client.add_history(invoice.platform_id, details,
                                          idempotency_key=f"{idempotency_key[:120]}:history")
-        created = mapping.read_timestamp(record, "DateUTC") if record else None
+        created = mapping.history_created(record) if record else None
         return Receipt(platform_reference=None, sent_at=created or self.api.now(), detail=details)
 
     def find_note(self, invoice: Invoice, idempotency_key: str) -> Receipt | None:
         for record in self.client.history(invoice.platform_id):
-            details = record.get("Details")
+            details = mapping.history_details(record)
             if mapping.carries_key(details, idempotency_key):
-                created = mapping.read_timestamp(record, "DateUTC")
+                created = mapping.history_created(record)
                 return Receipt(sent_at=created or self.api.now(), detail=str(details))
         return None
 
