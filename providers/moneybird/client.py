@@ -119,7 +119,7 @@ def error_text(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return short_text(response.text)
-    error = body.get("error") if isinstance(body, Mapping) else body
+    error = mapping.error_of(body)
     if isinstance(error, Mapping):
         parts = []
         for name, messages in error.items():
@@ -130,10 +130,7 @@ def error_text(response: httpx.Response) -> str:
 
 
 def _missing_scope(response: httpx.Response) -> str | None:
-    text = error_text(response)
-    if text.startswith("No access to [:") and "]" in text:
-        return text.removeprefix("No access to [:").split("]")[0]
-    return None
+    return mapping.missing_scope(error_text(response))
 
 
 def _api_path(path: str) -> str:
@@ -160,19 +157,19 @@ class MoneybirdClient:
         return self.api.json_of(response)
 
     def administrations(self) -> list[dict[str, Any]]:
-        return self.api.get_json("administrations.json")
+        return self.api.get_json(mapping.ADMINISTRATIONS)
 
     def invoice_versions(self, filter_: str) -> list[dict[str, Any]]:
         """`GET sales_invoices/synchronization`: ids and versions of every matching invoice, unpaged."""
-        return self._versions(self._path("sales_invoices/synchronization"), {"filter": filter_})
+        return self._versions(self._path(mapping.INVOICES_SYNC), mapping.filtered(filter_))
 
     def invoices(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """`POST sales_invoices/synchronization`: full records of at most 100 ids (more are silently dropped)."""
-        return self._records(self._path("sales_invoices/synchronization"), ids)
+        return self._records(self._path(mapping.INVOICES_SYNC), ids)
 
     def contact_versions(self) -> list[dict[str, Any]]:
         """`GET contacts/synchronization` with archived contacts (their open invoices still need a debtor)."""
-        return self._versions(self._path("contacts/synchronization"), {"include_archived": "true"})
+        return self._versions(self._path(mapping.CONTACTS_SYNC), dict(mapping.WITH_ARCHIVED))
 
     def _versions(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
         """One call: the listing is documented as unpaged. A `Link: rel="next"` is followed all the same (no extra
@@ -187,7 +184,7 @@ class MoneybirdClient:
         return listing
 
     def contacts(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._records(self._path("contacts/synchronization"), ids)
+        return self._records(self._path(mapping.CONTACTS_SYNC), ids)
 
     def _records(self, path: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         if len(ids) > mapping.SYNC_BATCH:
@@ -197,17 +194,17 @@ class MoneybirdClient:
         return self._json(response)
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
-        return self.api.get_json(self._path(f"sales_invoices/{invoice_id}"))
+        return self.api.get_json(self._path(mapping.invoice_path(invoice_id)))
 
     def send_reminders(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """`POST sales_invoices/send_reminders` (answers 200 with body `200`). Never repeated after an outage."""
-        self.api.request("POST", self._path("sales_invoices/send_reminders"),
+        self.api.request("POST", self._path(mapping.SEND_REMINDERS),
                          json=mapping.send_reminders_request(entries))
 
     def add_note(self, invoice_id: str, note: str, *, todo: bool = False) -> Mapping[str, Any]:
         """`POST sales_invoices/{id}/notes` (201 with the note). A 2xx without a readable note still means it was
         made: then its id is simply unknown (`{}`), rather than a failure that would invite adding it twice."""
-        response = self.api.request("POST", self._path(f"sales_invoices/{invoice_id}/notes"),
+        response = self.api.request("POST", self._path(mapping.invoice_path(invoice_id, mapping.NOTES)),
                                     json=mapping.note_request(note, todo=todo))
         try:
             body = self._json(response)
@@ -217,18 +214,19 @@ class MoneybirdClient:
 
     def pdf_location(self, invoice_id: str) -> httpx.Response:
         """`GET download_pdf`: a 302 to a signed URL on another host, valid for 30 seconds."""
-        return self.api.request("GET", self._path(f"sales_invoices/{invoice_id}/download_pdf"), accept_redirect=True)
+        return self.api.request("GET", self._path(mapping.invoice_path(invoice_id, mapping.DOWNLOAD_PDF)),
+                                accept_redirect=True)
 
     def download(self, url: str) -> bytes:
         """Fetch a signed URL without our Authorization header: the bearer token never leaves Moneybird's API."""
         return self.api.request("GET", url, authenticated=False, headers={"Accept": "application/pdf"}).content
 
     def workflows(self) -> list[dict[str, Any]]:
-        return self.api.get_json(self._path("workflows"))
+        return self.api.get_json(self._path(mapping.WORKFLOWS))
 
     def document_styles(self) -> list[dict[str, Any]]:
-        return self.api.get_json(self._path("document_styles"))
+        return self.api.get_json(self._path(mapping.DOCUMENT_STYLES))
 
     def default_identity(self) -> dict[str, Any]:
         """`GET identities/default` (needs the `settings` scope)."""
-        return self.api.get_json(self._path("identities/default"))
+        return self.api.get_json(self._path(mapping.DEFAULT_IDENTITY))

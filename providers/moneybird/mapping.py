@@ -35,6 +35,43 @@ SYNC_BATCH = 100
 
 NOTE_KEY_PREFIX = "dunning-key:"
 
+EMAIL = "Email"
+MANUAL = "Manual"
+DELIVERY = {"email": EMAIL, "manual": MANUAL, "post": MANUAL}
+"""Our delivery → `send_reminders`' `delivery_method`, which accepts `Email` or `Manual` only: a letter by post is
+recorded as Manual, to be printed."""
+
+SCOPES = ("sales_invoices",)
+SETTINGS_SCOPE = "settings"
+"""Needed only to read `identities/default`."""
+
+# --- the endpoints (below an administration) and their query parameters ------------------------------------------
+
+ADMINISTRATIONS = "administrations.json"
+INVOICES_SYNC = "sales_invoices/synchronization"
+CONTACTS_SYNC = "contacts/synchronization"
+SEND_REMINDERS = "sales_invoices/send_reminders"
+WORKFLOWS = "workflows"
+DOCUMENT_STYLES = "document_styles"
+DEFAULT_IDENTITY = "identities/default"
+VERSION = "version"
+"""The synchronization listings' change marker for each id."""
+WITH_ARCHIVED = {"include_archived": "true"}
+"""Archived contacts too: their open invoices still need a debtor."""
+
+
+def invoice_path(invoice_id: str, tail: str = "") -> str:
+    """`sales_invoices/{id}` and its sub-resources (`/notes`, `/download_pdf`)."""
+    return f"sales_invoices/{invoice_id}{tail}"
+
+
+NOTES = "/notes"
+DOWNLOAD_PDF = "/download_pdf"
+
+
+def filtered(filter_: str) -> dict[str, str]:
+    return {"filter": filter_}
+
 
 # --- scalar readers -----------------------------------------------------------------------------------------------
 
@@ -427,3 +464,42 @@ def embedded_contact(record: Mapping[str, Any], contact_id: str) -> Mapping[str,
     """The `contact` a sales invoice carries, when it is the invoice's own contact."""
     embedded = record.get("contact")
     return embedded if isinstance(embedded, Mapping) and id_of(embedded) == contact_id else None
+
+
+def record_id_of(record: Mapping[str, Any]) -> str:
+    """A record's `id` as our digit string (raises ValueError when it has none)."""
+    return record_id(record.get("id"))
+
+
+def optional_id_of(record: Mapping[str, Any]) -> str | None:
+    return optional_id(record.get("id"))
+
+
+def state_of(record: Mapping[str, Any]) -> str | None:
+    return text(record.get("state"))
+
+
+def unpaid_of(record: Mapping[str, Any]) -> Decimal:
+    """`total_unpaid` (raises ValueError, naming the field, when it is not an amount)."""
+    return money(record.get("total_unpaid"), "total_unpaid")
+
+
+def contact_id_of(record: Mapping[str, Any]) -> str:
+    return str(record.get("contact_id"))
+
+
+def created_at(note: Mapping[str, Any]) -> datetime | None:
+    """A note's `created_at` (raises ValueError when unreadable)."""
+    return timestamp(note.get("created_at"))
+
+
+def missing_scope(error: str) -> str | None:
+    """The scope named by Moneybird's `No access to [:scope]` refusal, if that is what `error` says."""
+    if error.startswith("No access to [:") and "]" in error:
+        return error.removeprefix("No access to [:").split("]")[0]
+    return None
+
+
+def error_of(body: Any) -> Any:
+    """The `error` of an error body (`{"error": "…", "symbolic": …}` or `{"error": {field: [msg]}}`)."""
+    return body.get("error") if isinstance(body, Mapping) else body

@@ -47,10 +47,8 @@ from providers.streams import Batch, Known, Problem, Stream, by_id
 if TYPE_CHECKING:
     from providers.http import ApiClient
 
-_DELIVERY = {"email": "Email", "manual": "Manual", "post": "Manual"}
 POSTED = "print and post the reminder"
 """Said in a receipt when Moneybird recorded the reminder but a person has to post it."""
-"""`send_reminders` accepts `Email` or `Manual` only: a letter by post is recorded as Manual, to be printed."""
 
 
 class MoneybirdOptions(BaseModel):
@@ -74,9 +72,8 @@ class MoneybirdProvider(Provider):
     )
     Options = MoneybirdOptions
     streams: ClassVar[tuple[Stream, ...]] = (
-        Stream("sales_invoices", "sales_invoices/synchronization", "version-list", "version", 1000,
-               mapping.SYNC_BATCH),
-        Stream("contacts", "contacts/synchronization", "version-list", "version", 1000, mapping.SYNC_BATCH),
+        Stream("sales_invoices", mapping.INVOICES_SYNC, "version-list", mapping.VERSION, 1000, mapping.SYNC_BATCH),
+        Stream("contacts", mapping.CONTACTS_SYNC, "version-list", mapping.VERSION, 1000, mapping.SYNC_BATCH),
     )
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
@@ -95,7 +92,8 @@ class MoneybirdProvider(Provider):
         """
         base = (settings.api_url or DEFAULT_API_URL).rstrip("/")
         options = MoneybirdOptions.model_validate(dict(settings.options))
-        scopes = settings.scopes or (("sales_invoices", "settings") if options.settings_scope else ("sales_invoices",))
+        scopes = settings.scopes or ((*mapping.SCOPES, mapping.SETTINGS_SCOPE) if options.settings_scope
+                                     else mapping.SCOPES)
         return OAuthEndpoints(
             authorize_url=settings.authorize_url or f"{base}/oauth/authorize",
             token_url=settings.token_url or f"{base}/oauth/token",
@@ -247,7 +245,7 @@ class MoneybirdProvider(Provider):
         found: dict[str, FreshInvoice] = {}
         for batch in self._fetch(self.client.invoices, [i.platform_id for i in invoices]):
             for record in batch:
-                invoice_id = mapping.record_id(record.get("id"))
+                invoice_id = mapping.record_id_of(record)
                 self._fresh[invoice_id] = record
                 try:
                     fresh = mapping.to_invoice(record, connection=connection)
@@ -277,7 +275,7 @@ class MoneybirdProvider(Provider):
         if all(i in self._fresh for i in wanted):  # read by the re-check just before
             records = {i: self._fresh.pop(i) for i in wanted}
         else:
-            records = {mapping.record_id(r.get("id")): r for batch in self._fetch(self.client.invoices, wanted)
+            records = {mapping.record_id_of(r): r for batch in self._fetch(self.client.invoices, wanted)
                        for r in batch}
         done = [note for r in records.values() for note in mapping.notes_with_key(r, request.idempotency_key)]
         if done:  # sent before (a retry after a crash that lost the receipt): never twice
@@ -298,18 +296,18 @@ class MoneybirdProvider(Provider):
                 refusals.append(f"invoice {invoice.label}: {exc}")
         if refusals:
             raise ReminderRefused("; ".join(refusals), connection=connection)
-        method = _DELIVERY[request.delivery]
+        method = mapping.DELIVERY[request.delivery]
         contact_method = next(filter(None, (mapping.contact_delivery_method(records[i.platform_id])
                                             for i in request.invoices)), None)
-        if method == "Email" and contact_method not in (None, "Email"):
+        if method == mapping.EMAIL and contact_method not in (None, mapping.EMAIL):
             # the contact takes its documents by post or e-invoicing: Moneybird records a manual reminder (a to-do
             # for the bookkeeper), never a mail the contact did not ask for
-            method, request = "Manual", request.model_copy(update={"delivery": "post"})
+            method, request = mapping.MANUAL, request.model_copy(update={"delivery": "post"})
         # the contact's invoice address as Moneybird holds it now (several addresses stay together, "a; b"), else
         # the first address the store knows
         address = next(filter(None, (mapping.invoice_email(records[i.platform_id]) for i in request.invoices)),
                        request.debtor.emails[0] if request.debtor.emails else None)
-        if method == "Email" and address is None:
+        if method == mapping.EMAIL and address is None:
             raise ReminderRefused(
                 f"debtor {request.debtor.name} has no e-mail address in Moneybird; add one to the contact or send the "
                 "reminder by post",
@@ -328,7 +326,8 @@ class MoneybirdProvider(Provider):
                 # Unconfirmed whether `email_address` takes several addresses (Moneybird's own events show "a; b"):
                 # refused for that, the reminder goes to the first one (a refusal sent nothing, so this is safe)
                 first = mapping.first_email(address)
-                if exc.status not in (400, 422) or method != "Email" or first == address or "email" not in str(exc):
+                if (exc.status not in (400, 422) or method != mapping.EMAIL or first == address
+                        or "email" not in str(exc)):
                     raise
                 address = first
                 self.client.send_reminders(reminders_to(address))
@@ -340,10 +339,11 @@ class MoneybirdProvider(Provider):
                 ) from None
             if not exc.retryable or not self._went_out_anyway(records, request.invoices):
                 raise
-        how = f"e-mail to {address}" if method == "Email" else (
+        how = f"e-mail to {address}" if method == mapping.EMAIL else (
             f"post: Moneybird recorded it as Manual, {POSTED}" if request.delivery == "post"
             else "manual delivery")
-        return Receipt(sent_at=self.api.now(), recipients=mapping.email_list(address) if method == "Email" else (),
+        recipients = mapping.email_list(address) if method == mapping.EMAIL else ()
+        return Receipt(sent_at=self.api.now(), recipients=recipients,
                        detail=f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}")
 
     def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
@@ -366,7 +366,7 @@ class MoneybirdProvider(Provider):
             detail += f"; the note could not be added to {', '.join(failed)}"
         first = notes[0] if notes else None
         return Receipt(
-            platform_reference=mapping.optional_id(first.get("id")) if first else None,
+            platform_reference=mapping.optional_id_of(first) if first else None,
             sent_at=_created(first) if first else mailed.sent_at,
             recipients=mailed.recipients,
             detail=detail if numbers in detail else f"{detail} ({numbers})",
@@ -404,7 +404,7 @@ class MoneybirdProvider(Provider):
                     f"({exc.message}); set the identity on the invoice in Moneybird, "
                     "or set `settings_scope = true` in this connection's options and reconnect"
                 ) from None
-            identity_id = mapping.optional_id(identity.get("id")) if isinstance(identity, Mapping) else None
+            identity_id = mapping.optional_id_of(identity) if isinstance(identity, Mapping) else None
         missing = [name for name, value in (("workflow", workflow_id), ("document style", style_id),
                                             ("identity", identity_id)) if value is None]
         if missing:
@@ -420,7 +420,7 @@ class MoneybirdProvider(Provider):
         out. None rose: it did not, and the error stands. Some rose: that cannot be settled here, so the error
         stands and the outbox reconciliation shows it to a person.
         """
-        after = {mapping.record_id(r.get("id")): r for batch in self._fetch(
+        after = {mapping.record_id_of(r): r for batch in self._fetch(
             self.client.invoices, [i.platform_id for i in invoices]) for r in batch}
         rose = [mapping.reminders_sent(after.get(i.platform_id, {})) > mapping.reminders_sent(before[i.platform_id])
                 for i in invoices]
@@ -456,30 +456,30 @@ class MoneybirdProvider(Provider):
 def _why_not_remindable(invoice: Invoice, record: Mapping[str, Any] | None, contact_id: str) -> str | None:
     if record is None:
         return f"invoice {invoice.label} no longer exists in Moneybird"
-    state = mapping.text(record.get("state"))
+    state = mapping.state_of(record)
     if state not in mapping.REMINDABLE_STATES:
         return f"invoice {invoice.label} is '{state}' in Moneybird; only late or reminded invoices are reminded"
     try:
-        unpaid = mapping.money(record.get("total_unpaid"), "total_unpaid")
+        unpaid = mapping.unpaid_of(record)
     except ValueError as exc:
         return f"invoice {invoice.label}: {exc}"
     if unpaid <= 0:
         return f"invoice {invoice.label} has nothing left to pay in Moneybird"
-    if str(record.get("contact_id")) != contact_id:
+    if mapping.contact_id_of(record) != contact_id:
         return f"invoice {invoice.label} belongs to another Moneybird contact than the reminder's debtor"
     return None
 
 
 def _created(note: Mapping[str, Any] | None) -> datetime:
     try:
-        moment = mapping.timestamp(note.get("created_at")) if note else None
+        moment = mapping.created_at(note) if note else None
     except ValueError:
         moment = None
     return moment or datetime.now(UTC)
 
 
 def _note_receipt(note: Mapping[str, Any], *, detail: str) -> Receipt:
-    return Receipt(platform_reference=mapping.optional_id(note.get("id")), sent_at=_created(note), detail=detail)
+    return Receipt(platform_reference=mapping.optional_id_of(note), sent_at=_created(note), detail=detail)
 
 
 __all__ = ["MoneybirdOptions", "MoneybirdProvider"]
