@@ -110,16 +110,12 @@ class ReadsMixin(EventsMixin):
 
         Invoices of one debtor come one after another (ordered by connection, debtor, id), so a planner can
         group them as it streams. Each batch is read by keyset paging in its own short transaction: one query for
-        the invoices with their debtor (joined; each debtor decoded once), one for the histories of the same key
-        range, so callers may write to the store while iterating. An open invoice whose debtor the platform never
-        delivered is left out with a warning naming it.
+        the invoices, one for their debtors (each decoded once per batch: a debtor's columns are not repeated on
+        every invoice row), one for the histories of the same key range, so callers may write to the store while
+        iterating. An open invoice whose debtor the platform never delivered is left out with a warning naming it.
         """
-        i, d = schema.invoices.c, schema.debtors.c
-        invoices_and_debtors = schema.invoices.outerjoin(
-            schema.debtors, and_(d.connection == i.connection, d.platform_id == i.debtor_id)
-        )
+        i = schema.invoices.c
         order = (i.connection, i.debtor_id, i.id)
-        first_debtor_column = 1 + len(INVOICE_COLUMNS)
         after: tuple[str, str, int] | None = None
         while True:
             in_range = [i.is_open.is_(True)]
@@ -127,28 +123,36 @@ class ReadsMixin(EventsMixin):
                 in_range.append(i.connection == connection)
             if after is not None:
                 in_range.append(_key_after(after, same_connection=connection is not None))
-            query = select(i.id, *INVOICE_COLUMNS, *DEBTOR_COLUMNS).select_from(invoices_and_debtors)
             with self.engine.connect() as conn:
-                rows = _driver_rows(conn, query.where(*in_range).order_by(*order).limit(batch_size))
+                rows = _driver_rows(conn, select(i.id, *INVOICE_COLUMNS).where(*in_range).order_by(*order).limit(batch_size))
                 if not rows:
                     return
                 last = rows[-1]
                 after = (last[1], last[4], last[0])
                 history = _events_in_range(conn, [*in_range, _key_up_to(after, same_connection=connection is not None)])
-            debtor, debtor_key = None, None
+                debtors = _debtors_of(conn, rows)
             for row in rows:
-                # (id, connection, platform_id, number, debtor_id, ..., debtor columns): positions, as selected
-                if (row[1], row[4]) != debtor_key:
-                    debtor_key = (row[1], row[4])
-                    found = row[first_debtor_column:]
-                    debtor = None if found[1] is None else debtor_from_row(found)
+                # (id, connection, platform_id, number, debtor_id, ...): positions, as selected
+                debtor = debtors.get((row[1], row[4]))
                 if debtor is None:
                     log.warning(
                         "%s: invoice %s is open but its debtor %s was never synced; it is not planned",
                         row[1], row[3] or f"id {row[2]}", row[4],
                     )
                     continue
-                yield invoice_from_row(row[1:first_debtor_column]), debtor, history.get(row[0], ())
+                yield invoice_from_row(row[1:]), debtor, history.get(row[0], ())
+
+
+def _debtors_of(conn: Connection, rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str], Debtor]:
+    """The debtors of a batch of invoice rows (connection at position 1, debtor id at 4), by (connection, id)."""
+    wanted: dict[str, set[str]] = {}
+    for row in rows:
+        wanted.setdefault(row[1], set()).add(row[4])
+    d = schema.debtors.c
+    query = select(*DEBTOR_COLUMNS).where(
+        or_(*(and_(d.connection == name, d.platform_id.in_(sorted(ids))) for name, ids in wanted.items()))
+    )
+    return {(row[0], row[1]): debtor_from_row(row) for row in _driver_rows(conn, query)}
 
 
 def _driver_rows(conn: Connection, query: Select[Any]) -> list[Any]:

@@ -74,8 +74,8 @@ def test_open_invoices_are_read_in_batches_not_per_row(store, invoice_factory, d
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
 
-    # 3 batches of (invoices with their debtors, events) and one empty read that ends the stream.
-    assert len(statements) == 3 * 2 + 1
+    # 3 batches of (invoices, their debtors, events) and one empty read that ends the stream.
+    assert len(statements) == 3 * 3 + 1
 
 
 def test_open_invoices_of_one_connection_only(store, invoice_factory, debtor_factory):
