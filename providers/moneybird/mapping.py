@@ -503,3 +503,8 @@ def missing_scope(error: str) -> str | None:
 def error_of(body: Any) -> Any:
     """The `error` of an error body (`{"error": "…", "symbolic": …}` or `{"error": {field: [msg]}}`)."""
     return body.get("error") if isinstance(body, Mapping) else body
+
+
+def about_email_address(error: str) -> bool:
+    """Whether a refusal of `send_reminders` concerns the e-mail address (Moneybird names the field `email`)."""
+    return "email" in error

@@ -327,7 +327,7 @@ class MoneybirdProvider(Provider):
                 # refused for that, the reminder goes to the first one (a refusal sent nothing, so this is safe)
                 first = mapping.first_email(address)
                 if (exc.status not in (400, 422) or method != mapping.EMAIL or first == address
-                        or "email" not in str(exc)):
+                        or not mapping.about_email_address(str(exc))):
                     raise
                 address = first
                 self.client.send_reminders(reminders_to(address))
@@ -390,14 +390,15 @@ class MoneybirdProvider(Provider):
         contact_id, workflow_id, style_id, identity_id = mapping.reminder_group(record)
         if workflow_id is None:
             workflow_id = mapping.contact_workflow(record) or mapping.default_id(
-                listing("workflows", self.client.workflows), invoice_workflow=True)
+                listing(mapping.WORKFLOWS, self.client.workflows), invoice_workflow=True)
         if style_id is None:
-            style_id = mapping.default_id(listing("document_styles", self.client.document_styles))
+            style_id = mapping.default_id(listing(mapping.DOCUMENT_STYLES, self.client.document_styles))
         if identity_id is None and style_id is not None:
-            identity_id = mapping.style_identity(listing("document_styles", self.client.document_styles), style_id)
+            styles = listing(mapping.DOCUMENT_STYLES, self.client.document_styles)
+            identity_id = mapping.style_identity(styles, style_id)
         if identity_id is None:
             try:
-                identity = listing("identity", self.client.default_identity)
+                identity = listing(mapping.DEFAULT_IDENTITY, self.client.default_identity)
             except DunningError as exc:
                 raise ValueError(
                     "Moneybird gives no identity for it and the default identity could not be read "
