@@ -27,7 +27,7 @@ from connector.config import Config
 from connector.delivery import Outcome, deliver_connection
 from connector.handoff import AgencyFormat, export_cases, load_format
 from connector.handoff.export import Upload
-from connector.handoff.upload import parse_sftp_url, upload_export
+from connector.handoff.upload import configured_upload
 from connector.plan import plan
 from connector.progress import NoProgress, Progress
 from connector.store import Store
@@ -312,14 +312,7 @@ def run_job(
 def agency_upload(config: Config) -> Upload | None:
     """The SFTP upload `[handoff] upload` asks for (key and known hosts relative to the config's folder)."""
     handoff = config.handoff
-    if handoff.upload is None or handoff.upload_key is None:
-        return None
-    target = parse_sftp_url(handoff.upload)
-    key = handoff.upload_key if handoff.upload_key.is_absolute() else config.base_dir / handoff.upload_key
-    hosts = handoff.upload_known_hosts
-    if hosts is not None and not hosts.is_absolute():
-        hosts = config.base_dir / hosts
-    return lambda local: upload_export(local, target, key_file=key, known_hosts=hosts)
+    return configured_upload(handoff.upload, handoff.upload_key, handoff.upload_known_hosts, base_dir=config.base_dir)
 
 
 def exit_code(summary: RunSummary) -> int:
