@@ -134,11 +134,7 @@ def _odata_message(response: httpx.Response) -> str | None:
         body = response.json()
     except ValueError:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    if isinstance(message, dict):
-        message = message.get("value")
-    return str(message) if message else None
+    return odata.error_message(body)
 
 
 def _epoch_seconds(reset: int | None) -> float | None:

@@ -110,3 +110,12 @@ def batches(literals: Iterable[str], *, field: str, budget: int = 3000, most: in
         used += cost
     if batch:
         yield batch
+
+
+def error_message(body: Any) -> str | None:
+    """The message of an OData error body, `{"error": {"message": {"value": "…"}}}` (or a plain `message` text)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, dict):
+        message = message.get("value")
+    return str(message) if message else None

@@ -41,6 +41,10 @@ UPDATED = "UpdatedDateUTC"
 def open_statuses(*, include_submitted: bool) -> tuple[str, ...]:
     return (*OPEN_STATUSES, AWAITING_APPROVAL) if include_submitted else OPEN_STATUSES
 
+SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
+"""Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
+`offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
+
 HISTORY_DETAILS_MAX = 250
 """Xero keeps at most 250 characters of a history record's Details."""
 

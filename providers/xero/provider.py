@@ -52,9 +52,6 @@ from providers.xero.client import DEFAULT_API_URL, IDS_PER_CALL, PAGE_SIZE, Xero
 
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
-"""Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
-`offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
 CLOCK_MARGIN = timedelta(hours=1)
 """When Xero's answers carry no clock (`DateTimeUTC`, `Date`), contacts are next read as changed since our own
 clock at the start of the sync minus this margin (for clock skew): re-reading a few contacts costs no call."""
@@ -191,7 +188,7 @@ class XeroProvider(Provider):
         return OAuthEndpoints(
             authorize_url=settings.authorize_url or AUTHORIZE_URL,
             token_url=token_url,
-            scopes=settings.scopes or SCOPES,
+            scopes=settings.scopes or mapping.SCOPES,
             pkce=True,
             # Web apps authenticate at the token endpoint with HTTP Basic; PKCE apps have no secret.
             token_auth="client_secret_basic",
