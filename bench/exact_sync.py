@@ -62,7 +62,7 @@ def main() -> None:
 
     def run(label: str) -> int:
         nonlocal cursor
-        before, clock_before = provider.api.calls, sim.clock.time()
+        before, clock_before = provider.calls, sim.clock.time()
         state = SyncState(cursor=cursor, open_invoices={k: v.version for k, v in invoices.items() if v.is_open},
                           debtors={k: v.version for k, v in debtors.items()})
         problems = 0
@@ -73,7 +73,7 @@ def main() -> None:
                 invoices[closed] = invoices[closed].model_copy(update={"is_open": False})
             problems += len(page.problems)
             cursor = page.cursor or cursor
-        calls = provider.api.calls - before
+        calls = provider.calls - before
         minutes = (sim.clock.time() - clock_before) / 60
         bound = max(0, math.ceil(calls / 60) - 1)
         print(f"{label:<28} {calls:>5} calls   virtual time {minutes:6.2f} min (60/min bound ≥ {bound} min)"

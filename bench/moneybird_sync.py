@@ -57,7 +57,7 @@ def main(invoices: int = 20_000) -> None:
 
     start = sim.clock.time()
     fetched = run(provider.sync(SyncState()), known, debtors)
-    calls, elapsed = provider.api.calls, sim.clock.time() - start
+    calls, elapsed = provider.calls, sim.clock.time() - start
     minimum = 2 + math.ceil(invoices / 100)
     print(f"full sync of {invoices} open invoices: fetched {fetched}, {len(debtors)} debtors")
     print(f"  calls used {calls} / minimum {minimum}  (ratio {calls / minimum:.2f})")
@@ -66,18 +66,18 @@ def main(invoices: int = 20_000) -> None:
           f"{(calls - 1) * WINDOW_SECONDS / 150:.0f} s)")
     assert fetched == invoices and len(known) == invoices
 
-    before = provider.api.calls
+    before = provider.calls
     run(provider.sync(SyncState(open_invoices=known, debtors=debtors)), known, debtors)
-    unchanged = provider.api.calls - before
+    unchanged = provider.calls - before
     print(f"unchanged re-sync: {unchanged} calls (limit: 2 per resource, 4 for invoices + contacts)")
     assert unchanged <= 4
 
     changed = list(sim.administration.invoices.values())[:: 100][: invoices // 100]
     for invoice in changed:
         sim.partial_payment(invoice.id, "1.00")
-    before, start = provider.api.calls, sim.clock.time()
+    before, start = provider.calls, sim.clock.time()
     refetched = run(provider.sync(SyncState(open_invoices=known, debtors=debtors)), known, debtors)
-    print(f"1 % changed re-sync: {refetched} invoices in {provider.api.calls - before} calls "
+    print(f"1 % changed re-sync: {refetched} invoices in {provider.calls - before} calls "
           f"(minimum {2 + math.ceil(len(changed) / 100)}), {sim.clock.time() - start:.0f} s virtual")
     print(f"real time for the whole benchmark: {time.perf_counter() - real_start:.1f} s")
     provider.close()

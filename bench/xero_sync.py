@@ -92,7 +92,7 @@ def main(invoices: int = 20_000, contacts: int = 2_500) -> None:
 
     start = sim.clock.time()
     fetched = book.write(provider.sync(book.state()))
-    calls, elapsed = provider.api.calls, sim.clock.time() - start
+    calls, elapsed = provider.calls, sim.clock.time() - start
     debtors = len({i.contact_id for i in sim.org.open_invoices()})
     contact_calls = min(math.ceil(len(sim.org.contacts) / client.PAGE_SIZE), math.ceil(debtors / client.IDS_PER_CALL))
     minimum = math.ceil(invoices / client.PAGE_SIZE) + contact_calls
@@ -106,9 +106,9 @@ def main(invoices: int = 20_000, contacts: int = 2_500) -> None:
     print(f"  day budget used: {calls} of 5,000 ({calls / 50:.1f} %), of 1,000 on Starter ({calls / 10:.1f} %)")
     assert fetched == invoices and len(book.open) == invoices
 
-    before = provider.api.calls
+    before = provider.calls
     book.write(provider.sync(book.state()))
-    unchanged = provider.api.calls - before
+    unchanged = provider.calls - before
     print(f"unchanged re-sync: {unchanged} calls (limit 2)")
     assert unchanged <= 2
 
@@ -119,9 +119,9 @@ def main(invoices: int = 20_000, contacts: int = 2_500) -> None:
             sim.org.pay(invoice.invoice_id)
         else:
             sim.org.pay(invoice.invoice_id, "1.00")
-    before, start = provider.api.calls, sim.clock.time()
+    before, start = provider.calls, sim.clock.time()
     refetched = book.write(provider.sync(book.state()))
-    print(f"1 % changed re-sync: {refetched} invoices in {provider.api.calls - before} calls "
+    print(f"1 % changed re-sync: {refetched} invoices in {provider.calls - before} calls "
           f"(minimum {1 + math.ceil(len(changed) / client.PAGE_SIZE)}), {sim.clock.time() - start:.0f} s virtual; "
           f"{len(book.open)} open now")
     assert len(book.open) == len(sim.org.open_invoices())
@@ -133,7 +133,7 @@ def main(invoices: int = 20_000, contacts: int = 2_500) -> None:
     slow_book = Book()
     start = sim.clock.time()
     slow_book.write(slow.sync(slow_book.state()))
-    slow_calls, slow_elapsed = slow.api.calls, sim.clock.time() - start
+    slow_calls, slow_elapsed = slow.calls, sim.clock.time() - start
     slow_bound = least_time(slow, slow_transport)
     print(f"the same full sync with pages of 100: {slow_calls} calls, virtual time {slow_elapsed:.0f} s / bound "
           f"{slow_bound:.0f} s (rate limit {rate_bound(slow_calls):.0f} s at 60 a minute)  "
