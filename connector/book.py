@@ -91,6 +91,8 @@ def book_line(invoice: Invoice, debtor: Debtor, events: tuple[Event, ...], polic
 
 
 def _next_in_schedule(stage: str | None, debtor: Debtor, invoice: Invoice, policy: Policy) -> str | None:
+    if not invoice.is_collectable:  # a credit note or nothing owed: never dunned, so no step comes next
+        return None
     steps = policy.for_connection(invoice.connection).steps
     start = STEP_ORDER.index(stage) + 1 if stage else 0
     for name in STEP_ORDER[start:]:
@@ -101,10 +103,12 @@ def _next_in_schedule(stage: str | None, debtor: Debtor, invoice: Invoice, polic
 
 
 def totals(lines: list[BookLine]) -> dict[str, Decimal]:
-    """Outstanding per currency."""
+    """Outstanding per currency; a credit note counts against the debt (platforms sign it differently)."""
     found: dict[str, Decimal] = {}
     for line in lines:
-        found[line.invoice.currency] = found.get(line.invoice.currency, Decimal(0)) + line.invoice.outstanding
+        invoice = line.invoice
+        owed = -abs(invoice.outstanding) if invoice.is_credit_note else invoice.outstanding
+        found[invoice.currency] = found.get(invoice.currency, Decimal(0)) + owed
     return found
 
 

@@ -89,3 +89,22 @@ def test_history_shows_events_with_the_reminders_receipt(config: Path) -> None:
 def test_history_of_an_unknown_invoice_is_one_line_and_exit_2(config: Path) -> None:
     result = CliRunner().invoke(app, ["--config", str(config), "history", "NOPE"])
     assert result.exit_code == 2 and "invoice NOPE: not in the store" in result.stderr
+
+
+def test_a_credit_note_in_the_open_book_has_no_next_step_and_lowers_the_total(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from connector.book import open_book, totals
+    from connector.config import Policy
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
+        store.ensure_connection("acme", "exact", "1")
+        store.write_sync_page("acme", SyncPage(
+            debtors=(make_debtor("D1", name="Thames Print Ltd"),),
+            invoices=(make_invoice("I1", due_date=date(2026, 9, 1)),
+                      make_invoice("C1", due_date=date(2026, 9, 1), total=Decimal("121.00"),
+                                   outstanding=Decimal("121.00"), is_credit_note=True)),
+        ))
+        lines = {line.invoice.platform_id: line for line in open_book(store, Policy(), date(2026, 12, 4))}
+    assert lines["C1"].next_step is None and lines["I1"].next_step is not None
+    assert totals(list(lines.values())) == {"EUR": Decimal("1089.00")}
