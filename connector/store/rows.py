@@ -144,7 +144,9 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
         "is_credit_note": bool(credit_note), "status": status, "is_open": bool(is_open), "payment_url": payment_url,
         "reference": reference,
         "promised_payment_date": date.fromisoformat(promised) if type(promised) is str else promised,
-        "payments": payments_from_column(payments), "last_modified": utc_timestamp(modified), "version": version,
+        # most invoices have neither: no call for them
+        "payments": () if payments is None else payments_from_column(payments),
+        "last_modified": None if modified is None else utc_timestamp(modified), "version": version,
     })
 
 
@@ -152,8 +154,11 @@ def as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
     """`model.model_construct(**values)` for a value of every field, already of its type: the same model without
     validation, minus model_construct's per-field Python loop (which made it slower than validating)."""
     instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_set = object.__setattr__
