@@ -58,15 +58,13 @@ VERSION = "version"
 """The synchronization listings' change marker for each id."""
 WITH_ARCHIVED = {"include_archived": "true"}
 """Archived contacts too: their open invoices still need a debtor."""
+NOTES = "/notes"
+DOWNLOAD_PDF = "/download_pdf"
 
 
 def invoice_path(invoice_id: str, tail: str = "") -> str:
     """`sales_invoices/{id}` and its sub-resources (`/notes`, `/download_pdf`)."""
     return f"sales_invoices/{invoice_id}{tail}"
-
-
-NOTES = "/notes"
-DOWNLOAD_PDF = "/download_pdf"
 
 
 def filtered(filter_: str) -> dict[str, str]:

@@ -37,13 +37,14 @@ AWAITING_APPROVAL = "SUBMITTED"
 UPDATED = "UpdatedDateUTC"
 """Every listing's change cursor: what `If-Modified-Since` compares with, and the order pages are read in."""
 
+SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
+"""Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
+`offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
+
 
 def open_statuses(*, include_submitted: bool) -> tuple[str, ...]:
     return (*OPEN_STATUSES, AWAITING_APPROVAL) if include_submitted else OPEN_STATUSES
 
-SCOPES = ("offline_access", "accounting.invoices", "accounting.contacts.read", "accounting.settings.read")
-"""Granular scopes, required for apps created on or after 2 March 2026. Older apps may configure
-`offline_access accounting.transactions accounting.contacts.read accounting.settings.read` until September 2027."""
 
 HISTORY_DETAILS_MAX = 250
 """Xero keeps at most 250 characters of a history record's Details."""
@@ -467,16 +468,14 @@ QUERY_PARSE_ERROR = '"QueryParseException"'
 """The error type of a 400 for a `where` or `order` Xero could not read (our bug, not the bookkeeper's)."""
 MISSING_SCOPE = "AuthorizationUnsuccessful"
 """The 401 detail for a scope the token lacks: refreshing cannot help."""
+ONLINE_INVOICE = "/OnlineInvoice"
+EMAIL = "/Email"
+HISTORY = "/History"
 
 
 def invoice_path(invoice_id: str, tail: str = "") -> str:
     """`/Invoices/{id}` and its sub-resources (`/Email`, `/History`, `/OnlineInvoice`)."""
     return f"{INVOICES}/{invoice_id}{tail}"
-
-
-ONLINE_INVOICE = "/OnlineInvoice"
-EMAIL = "/Email"
-HISTORY = "/History"
 
 
 def sales_invoice_params(statuses: Sequence[str] | None) -> dict[str, Any]:
@@ -492,7 +491,7 @@ def ids_params(ids: Sequence[str]) -> dict[str, str]:
 
 
 def history_body(details: str) -> dict[str, Any]:
-    return {"HistoryRecords": [{"Details": details}]}
+    return {HISTORY_KEY: [{"Details": details}]}
 
 
 def history_details(record: Mapping[str, Any]) -> Any:
