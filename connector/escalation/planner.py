@@ -226,17 +226,17 @@ def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) 
     """
     first = decided[0]
     step, debtor, override, policy, invoice = first.step, first.debtor, first.override, first.policy, first.invoice
-    described = [_described(d) for d in decided]
-    lines = tuple(line for line, _tail, _priced in described)
     language = (override.language if override and override.language else None) or debtor.language
-    if len(described) == 1:
-        line, tail, priced = described[0]
+    if len(decided) == 1:  # one invoice: no lists to build and fold
+        line, tail, priced = _described(first)
         return Action(
-            _STEPS[step], first.channel, debtor, lines, first.due_on, first.today, invoice.outstanding,
+            _STEPS[step], first.channel, debtor, (line,), first.due_on, first.today, invoice.outstanding,
             invoice.currency, f"{step}: {tail}", language or policy.default_language, policy.steps.rule(step).template,
             priced.costs, priced.costs_if_unpaid, priced.interest, priced.pay_by, priced.presumed_receipt,
             priced.warnings, dossier,
         )
+    described = [_described(d) for d in decided]
+    lines = tuple(line for line, _tail, _priced in described)
     outstanding = sum((line.outstanding for line in lines), Decimal(0))
     base = sum((line.cost_base for line in lines), Decimal(0))
     currency = invoice.currency
