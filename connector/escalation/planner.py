@@ -164,10 +164,32 @@ def decide(
 
     taken = history.taken
     last = max(taken, key=_INDEX.__getitem__) if taken else None
-    chosen: tuple[str, StepRule, date] | None = None
+    only = None if override is None else override.steps
+    if history is NO_HISTORY:
+        chosen = _choose_without_history(invoice, debtor, policy, today, only)
+    else:
+        chosen = _choose(invoice, debtor, history, last, policy, today, only)
+    if chosen is None:
+        return None
+    step, rule, due_on = chosen
+
+    channel = _channel(step, rule, override, capabilities)
+    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
+
+
+def _choose(
+    invoice: Invoice,
+    debtor: Debtor,
+    history: History,
+    last: str | None,
+    policy: Policy,
+    today: date,
+    only: frozenset[str] | None,
+) -> tuple[str, StepRule, date] | None:
+    """The step due (with its rule and date) for an invoice not on hold, or None."""
+    taken = history.taken
     steps = policy.steps
     kind, outstanding = debtor.kind, invoice.outstanding
-    only = None if override is None else override.steps
     # Days since what `_step_date` counts from at the least (holds only delay it), for a cheap first check
     # that the schedule cannot have reached a step yet: the due date, and the normal distance from the last step.
     overdue = (today - invoice.due_date).days
@@ -185,14 +207,40 @@ def decide(
             continue
         if step == "handoff":
             when = max(when, notice_pay_by(taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
-        chosen = (step, rule, when)
-        break
-    if chosen is None:
-        return None
-    step, rule, due_on = chosen
+        return step, rule, when
+    return None
 
-    channel = _channel(step, rule, override, capabilities)
-    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
+
+_WITHOUT_HISTORY: dict[tuple[object, ...], tuple[Policy, tuple[str, StepRule, date] | None]] = {}
+"""Choices for invoices without history, by (policy, day, due date, issue date, kind, steps, amount where it
+matters); each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
+_HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
+"""Per policy: whether any step has a minimum outstanding amount (then the amount is part of the choice)."""
+_MEMO_SIZE = 4096
+
+
+def _choose_without_history(
+    invoice: Invoice, debtor: Debtor, policy: Policy, today: date, only: frozenset[str] | None
+) -> tuple[str, StepRule, date] | None:
+    """`_choose` for an invoice without events or promise, memoised: then the choice depends only on its dates,
+    the debtor's kind and the policy (most invoices of a run share a few hundred due dates). Bounded: constant
+    memory whatever the number of invoices."""
+    known = _HAS_MINIMUM.get(id(policy))
+    if known is None or known[0] is not policy:
+        if len(_HAS_MINIMUM) >= 64:
+            _HAS_MINIMUM.clear()
+        minimum = any(rule.min_outstanding for _step, rule, _offset in policy.steps.descending_from(0))
+        known = _HAS_MINIMUM[id(policy)] = (policy, minimum)
+    key = (id(policy), today, invoice.due_date, invoice.issue_date, debtor.kind is DebtorKind.CONSUMER, only,
+           invoice.outstanding if known[1] else None)
+    found = _WITHOUT_HISTORY.get(key)
+    if found is not None and found[0] is policy:
+        return found[1]
+    chosen = _choose(invoice, debtor, NO_HISTORY, None, policy, today, only)
+    if len(_WITHOUT_HISTORY) >= _MEMO_SIZE:
+        _WITHOUT_HISTORY.clear()
+    _WITHOUT_HISTORY[key] = (policy, chosen)
+    return chosen
 
 
 @cache

@@ -231,6 +231,20 @@ def test_step_min_outstanding_and_debtor_kind_filters() -> None:
     assert step_on(-5, [], policy=consumers_only, deb=debtor(DebtorKind.CONSUMER)) == "pre_due"
 
 
+def test_invoices_without_history_alike_but_for_what_a_rule_checks_get_their_own_step() -> None:
+    # invoices without history are decided once per (policy, dates, kind): the amount and the policy still count
+    policy = Policy.model_validate({"steps": {"reminder_1": {"min_outstanding": "1000"}}})
+    small = invoice(platform_id="inv-2", total=D("500.00"), outstanding=D("500.00"))
+    assert step_on(1, [], policy=policy) == "reminder_1"
+    assert step_on(1, [], policy=policy, inv=small) is None
+    assert step_on(1, [], inv=small) == "reminder_1"
+    consumers_only = Policy.model_validate({"steps": {"pre_due": {"applies_to": ["consumer"]}}})
+    assert step_on(-5, [], policy=consumers_only, deb=debtor(DebtorKind.CONSUMER)) == "pre_due"
+    assert step_on(-5, [], policy=consumers_only) is None
+    assert step_on(-5, [], policy=POLICY) == "pre_due"
+    assert step_on(-5, [], policy=POLICY, inv=invoice(issue_date=day(-3))) is None
+
+
 def test_business_notice_states_costs_interest_and_pay_by() -> None:
     action = plan_invoice(invoice(), debtor(), _history_before("notice_of_default"), POLICY, day(45))
     assert action is not None
