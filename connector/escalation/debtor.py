@@ -10,14 +10,14 @@ task and one agency case per debtor. Pure, like the planner: rows in, actions ou
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import groupby
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
 from connector.escalation.planner import NextStep, build_action, decide
-from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
+from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, DebtorOverride, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
@@ -87,6 +87,43 @@ def _first_contact_due_by_today(decided: NextStep) -> bool:
     return waited >= MAX_REMINDER_1_DAYS
 
 
+def _not_overtaking(
+    decided: NextStep,
+    events: Sequence[Event],
+    override: DebtorOverride | None,
+    capabilities: Capabilities | None,
+    previous: date | None,
+    mailing: bool,
+) -> NextStep | None:
+    """The step to take instead of `decided` when it would skip a mail the minimum gap has held back (None: wait).
+
+    The planner takes the most advanced step due, so that a job that did not run for weeks catches up without a
+    burst. A mail the gap delayed is no such case: it could not go out on any day before today, and the next step
+    (a call, or a later mail) falling due meanwhile must not skip it. That mail goes out today if the debtor is
+    mailed today; otherwise the invoice waits for it, and the later steps then count from the day it went out.
+    """
+    today, gap = decided.today, decided.policy.min_gap_days
+    if previous is None or previous + timedelta(days=gap) < today:
+        return decided  # the gap holds nothing back today: whatever was due could have gone out before
+    start = _INDEX[decided.last] + 1 if decided.last is not None else 0
+    for between in STEP_ORDER[start : _INDEX[decided.step]]:
+        if between == "pre_due" or (override is not None and override.steps is not None
+                                    and between not in override.steps):
+            continue
+        alone = frozenset({between})
+        only = (override.model_copy(update={"steps": alone}) if override is not None
+                else DebtorOverride(connection=decided.debtor.connection, debtor=decided.debtor.platform_id,
+                                    steps=alone))
+        held = decide(decided.invoice, decided.debtor, events, decided.policy, only, today, capabilities)
+        if held is None or held.channel not in MAIL_CHANNELS or held.due_on <= previous:
+            continue  # not due, not a mail, or it could have gone out with the last mail: catching up may skip it
+        if not mailing:
+            return None
+        held.override = override
+        return held
+    return decided
+
+
 def _overdue(due: date, as_of: date) -> str:
     days = (as_of - due).days
     return f"{days} days overdue" if days > 0 else "not yet overdue"
@@ -130,13 +167,16 @@ def plan_debtor(
     who = rows[0][1]
     resolved = policy.for_connection(who.connection)
     override = resolved.for_debtor(who.connection, who.platform_id)
-    decided = [step for invoice, debtor, events in rows
-               if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
-    if not decided:
+    with_events = [(step, events) for invoice, debtor, events in rows
+                   if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
+    if not with_events:
         return []
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
-    if not is_mail_day(previous, as_of, resolved) and not any(_first_contact_due_by_today(d) for d in decided):
+    mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d, _ in with_events)
+    decided = [kept for step, events in with_events
+               if (kept := _not_overtaking(step, events, override, capabilities, previous, mailing)) is not None]
+    if not mailing:
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
     can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders
     grouped: dict[tuple[str, Channel, str], list[NextStep]] = {}

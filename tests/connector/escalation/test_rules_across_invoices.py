@@ -106,6 +106,64 @@ def test_a_consolidating_platform_covers_the_invoices_due_together_in_one_mail()
     assert [(a.step, len(a.invoices)) for a in done] == [("reminder_1", 3)]
 
 
+# --- a mail the minimum gap delays is never skipped by the next step -----------------------------------------------
+
+
+def _steps_on(offset: int, events: list[Event], gap: int) -> list[str]:
+    policy = Policy.model_validate({"min_gap_days": gap})
+    rows = [(invoice(), debtor(), events)]
+    return [a.step for a in plan_rows(rows, policy, day(offset), capabilities={"acme": ONE_AT_A_TIME})]
+
+
+def test_a_call_due_on_the_day_the_gap_ends_comes_after_the_final_reminder_the_gap_delayed() -> None:
+    # gap 10: reminder_2 went out at D+11, so the final reminder (due D+16) waits for the mail day D+21, the very
+    # day the call falls due (10 days after reminder_2): the final reminder goes first, the call counts from it
+    history = [sent("reminder_1", day(1)), sent("reminder_2", day(11))]
+    assert _steps_on(21, history, gap=10) == ["final_reminder"]
+    after = [*history, sent("final_reminder", day(21))]
+    assert _steps_on(25, after, gap=10) == []
+    assert _steps_on(26, after, gap=10) == ["call"]  # five days after the final reminder, as the schedule has it
+
+
+def test_a_call_due_before_the_gap_ends_waits_for_the_final_reminder_the_gap_delayed() -> None:
+    # gap 12: reminder_2 at D+13, the final reminder due D+18 may go out from D+25; the call's day (D+23) comes
+    # first, and it waits rather than skip the final reminder
+    history = [sent("reminder_1", day(1)), sent("reminder_2", day(13))]
+    assert [_steps_on(offset, history, gap=12) for offset in (23, 24)] == [[], []]
+    assert _steps_on(25, history, gap=12) == ["final_reminder"]
+
+
+@given(gap=st.integers(min_value=0, max_value=20), consolidating=st.booleans(), invoices_due=st.lists(
+    st.integers(min_value=0, max_value=12), min_size=1, max_size=3))
+@settings(max_examples=40, deadline=None)
+def test_every_step_is_taken_in_order_whatever_the_gap(gap, consolidating, invoices_due) -> None:
+    invoices = {f"i{n}": invoice(platform_id=f"i{n}", number=f"F{n}", due_date=day(due))
+                for n, due in enumerate(invoices_due)}
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+
+    simulate(invoices, histories, range(-10, 160), policy=Policy.model_validate({"min_gap_days": gap}),
+             caps=CONSOLIDATING if consolidating else ONE_AT_A_TIME)
+
+    for key in invoices:
+        steps = [e.step for e in histories[key] if e.step and e.step != "pre_due"]
+        assert steps == list(ORDER[: len(steps)]) and "call" in steps, (key, steps)
+
+
+# --- a promise read from the platform is a hold ---------------------------------------------------------------------
+
+
+def test_a_platform_promise_read_before_the_due_date_shifts_the_schedule_by_the_time_it_held() -> None:
+    # promised for D+10 and known from before the due date: held through D+13 (3 days' grace), then the schedule
+    # resumes shifted by the 14 days it held (D..D+13) -- not silence until the written reminder
+    invoices = {"i0": invoice(platform_id="i0", promised_payment_date=day(10))}
+    histories: dict[str, list[Event]] = {"i0": []}
+
+    done = simulate(invoices, histories, range(-10, 40))
+
+    assert [(a.step, (a.as_of - DUE).days) for a in done] == [
+        ("reminder_1", 15), ("reminder_2", 20), ("final_reminder", 25), ("call", 30)]
+
+
 # --- interest follows the money, costs fixed at the term's end ----------------------------------------------------
 
 
@@ -232,11 +290,11 @@ def _unpaid_at(inv: Invoice, end_of: date) -> D:
             ("arrangement", 0, 45, 1, D("0.25"), False)],
 )
 @given(specs=invoice_specs, events=happenings, kind=st.sampled_from(list(DebtorKind)),
-       gap=st.integers(min_value=0, max_value=3), consolidating=st.booleans())
+       gap=st.integers(min_value=0, max_value=10), consolidating=st.booleans())
 def test_first_contact_in_time_no_step_skipped_after_a_hold_and_amounts_on_the_daily_principal(
     specs, events, kind, gap, consolidating
 ) -> None:
-    # gaps up to 3 days: a mail the gap delays is never overtaken by the next step (at least 5 days on)
+    # gaps up to 10 days (the default is 3): a mail the gap delays is never overtaken by the next step
     policy = Policy.model_validate({"min_gap_days": gap})
     invoices: dict[str, Invoice] = {}
     seen_from: dict[str, date] = {}
