@@ -190,6 +190,9 @@ class SyncPage(_Frozen):
     debtors: tuple[Debtor, ...] = ()
     closed_invoice_ids: tuple[str, ...] = ()
     """Invoices that left the open set (paid, voided, deleted, credited): marked closed, never deleted."""
+    deleted_invoice_ids: tuple[str, ...] = ()
+    """Invoices the platform answered as deleted when read directly: closed like the others, their history saying
+    they were deleted on the platform."""
     cursor: str | None = None
     """The bookmark to store once this page is written; None keeps the previous one."""
     problems: tuple[str, ...] = ()

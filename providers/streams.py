@@ -84,6 +84,9 @@ class Batch:
     settled: Iterable[str] = ()
     """Ids the adapter read as settled without a record to store (Exact: every payment term of the invoice
     matched): the evidence to close them."""
+    deleted: Iterable[str] = ()
+    """Ids the platform answered as deleted when read directly (Moneybird's 404 `record not found`): the evidence to
+    close them, their history saying so."""
     covers_open_set: bool = False
     """This batch ends a read of the whole open set: stored open invoices it did not return are leavers."""
 
@@ -219,6 +222,8 @@ class _Run:
                 invoices.append(invoice)  # the evidence: stored with its final amounts, and closed
         settled = [i for i in batch.settled if self.stored.pop(i, _ABSENT) != _ABSENT]
         self.seen.update(batch.settled)
+        deleted = [i for i in batch.deleted if self.stored.pop(i, _ABSENT) != _ABSENT]
+        self.seen.update(batch.deleted)
         self.leavers.update(batch.leavers)
         if batch.covers_open_set:
             self.leavers.update(set(self.state.open_invoices) - self.seen)
@@ -231,7 +236,7 @@ class _Run:
             debtor = stamped(debtor)
             if self._debtor_changed(debtor):
                 debtors.append(debtor)
-        yield from self._pages(invoices, debtors, problems, batch.cursor, settled)
+        yield from self._pages(invoices, debtors, problems, batch.cursor, settled, deleted)
 
     def _debtor_changed(self, debtor: Debtor) -> bool:
         """New or in another version than stored (or than delivered earlier in this sync)."""
@@ -242,7 +247,7 @@ class _Run:
         return True
 
     def _pages(self, invoices: Sequence[Invoice], debtors: Sequence[Debtor], problems: Sequence[str],
-               cursor: str | None, settled: Sequence[str] = ()) -> Iterator[SyncPage]:
+               cursor: str | None, settled: Sequence[str] = (), deleted: Sequence[str] = ()) -> Iterator[SyncPage]:
         """In pages of the stream's size; the batch's cursor goes with its last page only, so a sync interrupted
         between two pages carries on before what was not stored."""
         chunks = [invoices[i:i + self.page_size] for i in range(0, len(invoices), self.page_size)] or [()]
@@ -252,6 +257,7 @@ class _Run:
                 self.cursor = cursor
             yield SyncPage(invoices=tuple(chunk), debtors=tuple(debtors) if index == 0 else (), compared=True,
                            closed_invoice_ids=tuple(settled) if last else (),
+                           deleted_invoice_ids=tuple(deleted) if last else (),
                            problems=tuple(problems) if last else (), cursor=self.cursor if last else None)
 
 

@@ -68,6 +68,8 @@ class SyncPagesMixin(EventsMixin):
             self._upsert_debtors(conn, connection, page.debtors, now)
             changed, closed = self._upsert_invoices(conn, connection, page.invoices, now, compared=page.compared)
             closed += self._close_invoices(conn, connection, page.closed_invoice_ids, now)
+            closed += self._close_invoices(conn, connection, page.deleted_invoice_ids, now,
+                                           detail="deleted on the platform")
             if page.cursor is not None:
                 conn.execute(schema.connections.update().where(c.name == connection).values(sync_cursor=page.cursor))
         return PageWritten(changed=changed, closed=closed)
@@ -122,7 +124,8 @@ class SyncPagesMixin(EventsMixin):
             self._insert_events(conn, old.id, history, now)
         return changed, closed
 
-    def _close_invoices(self, conn: Connection, connection: str, platform_ids: Sequence[str], now: datetime) -> int:
+    def _close_invoices(self, conn: Connection, connection: str, platform_ids: Sequence[str], now: datetime,
+                        *, detail: str | None = None) -> int:
         i = schema.invoices.c
         closed = 0
         for chunk in chunks(list(dict.fromkeys(platform_ids))):
@@ -139,7 +142,8 @@ class SyncPagesMixin(EventsMixin):
                 schema.invoices.update().where(i.id.in_(ids)).values(is_open=False, closed_at=now, updated_at=now)
             )
             for invoice_id in ids:
-                self._insert_events(conn, invoice_id, [Event(kind=EventKind.CLOSED, on=now.date())], now)
+                event = Event(kind=EventKind.CLOSED, on=now.date(), data={"detail": detail} if detail else {})
+                self._insert_events(conn, invoice_id, [event], now)
             closed += len(ids)
         return closed
 

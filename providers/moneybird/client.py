@@ -107,6 +107,9 @@ class MoneybirdProfile(HttpProfile):
                 connection=connection, status=status,
             )
         if status == 404:
+            if _says_record_not_found(response):
+                return RecordNotFound(f"Moneybird has no such record for {what} ({detail})", connection=connection,
+                                      status=status)
             return NotFound(f"Moneybird has no such record for {what} ({detail})", connection=connection, status=status)
         if status in (400, 422):
             return PlatformError(f"Moneybird refused {what} ({status}): {detail}", connection=connection, status=status)
@@ -129,12 +132,23 @@ def error_text(response: httpx.Response) -> str:
     return short_text(str(error)) if error not in (None, "") else short_text(response.text)
 
 
+def _says_record_not_found(response: httpx.Response) -> bool:
+    try:
+        return mapping.says_record_not_found(response.json())
+    except ValueError:
+        return False
+
+
 def _missing_scope(response: httpx.Response) -> str | None:
     return mapping.missing_scope(error_text(response))
 
 
 def _api_path(path: str) -> str:
     return path.split("/api/v2/", 1)[-1] if "/api/v2/" in path else path
+
+
+class RecordNotFound(NotFound):
+    """Moneybird's own `record not found` answer: the evidence that a record was deleted."""
 
 
 class MoneybirdClient:

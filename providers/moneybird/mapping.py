@@ -503,6 +503,16 @@ def error_of(body: Any) -> Any:
     return body.get("error") if isinstance(body, Mapping) else body
 
 
+def says_record_not_found(body: Any) -> bool:
+    """Whether an error body is Moneybird's own `{"error": "record not found", "symbolic": {"id": "not_found"}}`
+    (a 404 without it may come from a proxy or a wrong path, and proves nothing)."""
+    if not isinstance(body, Mapping):
+        return False
+    symbolic = body.get("symbolic")
+    return body.get("error") == "record not found" or (isinstance(symbolic, Mapping)
+                                                       and symbolic.get("id") == "not_found")
+
+
 def about_email_address(error: str) -> bool:
     """Whether a refusal of `send_reminders` concerns the e-mail address (Moneybird names the field `email`)."""
     return "email" in error

@@ -6,7 +6,9 @@ because without one Moneybird silently limits the list to this year's invoices) 
 changed invoices are fetched, 100 per `POST …/synchronization` (Moneybird's maximum; extra ids would be dropped
 without an error), and each invoice carries its contact, so debtors cost no extra calls unless a contact changed on
 its own. Stored invoices the open listing no longer holds are asked for by id (in the same batches) and closed
-as Moneybird returns them (paid, uncollectible); one it does not return at all is kept open and named.
+as Moneybird returns them (paid, uncollectible). One it does not return at all is read directly (`GET
+sales_invoices/{id}`, at most `DIRECT_READS` a sync): Moneybird's 404 `record not found` is the evidence that it
+was deleted, and it is closed; any other answer keeps it open, named.
 
 Reminders go through `POST sales_invoices/send_reminders`: one reminder per (contact, workflow, document style,
 identity) — Moneybird's own grouping — covering all the debtor's invoices in the request, with our rendered text,
@@ -41,12 +43,14 @@ from providers.base import (
 )
 from providers.errors import BadPlatformData, DunningError, PlatformError, ReminderRefused
 from providers.moneybird import mapping
-from providers.moneybird.client import DEFAULT_API_URL, MoneybirdClient, MoneybirdProfile
+from providers.moneybird.client import DEFAULT_API_URL, MoneybirdClient, MoneybirdProfile, RecordNotFound
 from providers.streams import Batch, Known, Problem, Stream, by_id
 
 if TYPE_CHECKING:
     from providers.http import ApiClient
 
+DIRECT_READS = 20
+"""Leavers missing from the synchronization answer read one by one per sync; the rest stay open, named."""
 POSTED = "print and post the reminder"
 """Said in a receipt when Moneybird recorded the reminder but a person has to post it."""
 
@@ -81,6 +85,8 @@ class MoneybirdProvider(Provider):
         self.client = MoneybirdClient(api, settings.tenant)
         self._fresh: dict[str, Mapping[str, Any]] = {}
         """Invoice records read by the last re-check, used once by the reminder that follows."""
+        self._direct_reads = DIRECT_READS
+        """Direct reads of missing leavers left in this sync."""
 
     # -- declarations -------------------------------------------------------------------------------------------
 
@@ -116,6 +122,7 @@ class MoneybirdProvider(Provider):
         stored open invoices the open listing no longer holds are leavers (the machine asks for them by id)."""
         connection = self.settings.name
         state = known.state
+        self._direct_reads = DIRECT_READS
         contact_versions = self.api.started(self.client.contact_versions)  # both lists at once
         open_now = mapping.versions(self.client.invoice_versions(mapping.OPEN_FILTER))
         contacts_now = mapping.versions(contact_versions())
@@ -149,9 +156,27 @@ class MoneybirdProvider(Provider):
                     cursor=f"version:{newest}" if newest is not None else None)
 
     def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
-        """`POST sales_invoices/synchronization`, 100 ids a call: each leaver as Moneybird has it now."""
+        """`POST sales_invoices/synchronization`, 100 ids a call: each leaver as Moneybird has it now. The
+        synchronization answer simply leaves a deleted invoice out, so one still missing is read directly."""
+        returned: set[str] = set()
         for records in self._fetch(self.client.invoices, invoice_ids):
+            returned.update(mapping.id_of(r) for r in records)
             yield self._mapped(records, lambda contact_id: known.knows_debtor(contact_id), known)
+        missing = [i for i in invoice_ids if i not in returned][:self._direct_reads]
+        self._direct_reads -= len(missing)
+        deleted = [i for i in missing if self._deleted(i)]
+        if deleted:
+            yield Batch(deleted=deleted)
+
+    def _deleted(self, invoice_id: str) -> bool:
+        """Moneybird answers a direct read with its own `record not found`; anything else proves nothing."""
+        try:
+            self.client.invoice(invoice_id)
+        except RecordNotFound:
+            return True
+        except DunningError:
+            return False  # an outage or a refusal: the invoice stays open, named by the sync
+        return False
 
     def _mapped(self, records: Sequence[Mapping[str, Any]], debtor_is_current: Callable[[str], bool],
                 known: Known) -> Batch:

@@ -33,7 +33,7 @@ class Books:
             self.pages += 1
             self.debtors.update({d.platform_id: d for d in page.debtors})
             self.invoices.update({i.platform_id: i for i in page.invoices})
-            for closed in page.closed_invoice_ids:
+            for closed in (*page.closed_invoice_ids, *page.deleted_invoice_ids):
                 if closed in self.invoices:
                     self.invoices[closed] = self.invoices[closed].model_copy(update={"is_open": False})
             self.problems.extend(page.problems)

@@ -14,7 +14,7 @@ from connector.models import Invoice
 from providers.base import ConnectionSettings, SyncState, Token
 from providers.errors import AuthorizationExpired, BadPlatformData, NotFound, PlatformError
 from providers.moneybird import MoneybirdProvider
-from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile
+from providers.moneybird.client import BARE_429_WAIT, RETRY_AFTER_CAP, MoneybirdProfile, RecordNotFound
 from providers.ratelimit import ARRIVAL_MARGIN
 from providers.tokens import MemoryTokenStore
 
@@ -93,7 +93,8 @@ def test_rate_headers_on_a_429_are_read_and_absent_ones_are_not_required():
 @pytest.mark.parametrize(
     ("status", "body", "kind", "words"),
     [
-        (404, {"error": "record not found", "symbolic": {"id": "not_found"}}, NotFound, "record not found"),
+        (404, {"error": "record not found", "symbolic": {"id": "not_found"}}, RecordNotFound, "record not found"),
+        (404, {"error": "Not Found"}, NotFound, "Not Found"),  # not Moneybird's own answer: no evidence of deletion
         (422, {"error": {"note": ["can't be blank"]}, "details": {"note": [{"error": "blank"}]}}, PlatformError,
          "note can't be blank"),
         (402, {"error": "Plan limit reached"}, PlatformError, "plan"),

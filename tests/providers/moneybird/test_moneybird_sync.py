@@ -113,9 +113,10 @@ def test_invoices_that_left_the_open_set_are_closed_on_evidence_only(sim, provid
     assert {i.platform_id for p in pages for i in p.invoices if not i.is_open} == {paid.id, written_off.id}
     assert not books.invoices[paid.id].is_open and not books.invoices[written_off.id].is_open
     assert sim.call_count(SYNC_GET, "POST") == posts + 2
-    # ... one Moneybird does not return at all is an anomaly: kept open and named
-    assert books.invoices[deleted.id].is_open
-    assert any(deleted.id in anomaly and "kept open" in anomaly for page in pages for anomaly in page.anomalies)
+    # ... one Moneybird does not return at all is read directly, and its `record not found` closes it as deleted
+    assert [i for p in pages for i in p.deleted_invoice_ids] == [deleted.id]
+    assert not books.invoices[deleted.id].is_open and not [a for p in pages for a in p.anomalies]
+    assert sim.call_count(f"/api/v2/*/sales_invoices/{deleted.id}.json", "GET") == 1
 
 
 def test_a_contact_changed_on_its_own_is_refetched_in_one_call(sim, provider, books):
