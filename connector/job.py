@@ -75,12 +75,15 @@ class ConnectionDay:
     export_folder: str | None = None
     api_calls: int = 0
     needs_reauth: bool = False
+    anomalies: list[str] = field(default_factory=list)
+    """Open invoices the sync kept open and named (the platform did not return them): the day ends in exit 1, as
+    `dunning sync` does."""
     error: str | None = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.failed == 0 and self.cases_held_back == 0
+        return self.error is None and self.failed == 0 and self.cases_held_back == 0 and not self.anomalies
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self) | {"as_of": self.as_of.isoformat(), "seconds": round(self.seconds, 3), "ok": self.ok}
@@ -164,6 +167,7 @@ def _sync(context: UnitContext, provider: Provider, name: str, day: ConnectionDa
         outcome.ok = synced.ok
     day.synced, day.fetched, day.changed, day.closed = synced.ok, synced.fetched, synced.changed, synced.closed
     day.api_calls += synced.api_calls
+    day.anomalies = [_named(anomaly, name) for anomaly in synced.anomalies]
     if not synced.ok:
         day.error, day.needs_reauth = synced.error, _needs_reauth(store, name)
 

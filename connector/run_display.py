@@ -44,6 +44,8 @@ def print_summary(summary: RunSummary, out: IO[str] | None = None) -> None:
     for day in summary.days:
         if day.error:
             console.print(day.error, markup=False, highlight=False)
+        for anomaly in day.anomalies:
+            console.print(anomaly, markup=False, highlight=False)
     reauth = summary.needing_reauthorisation
     if reauth:
         console.print("Needing re-authorisation: " + ", ".join(f"{n} (dunning setup --reconnect {n})" for n in reauth),

@@ -133,3 +133,22 @@ def test_three_connections_take_about_as_long_as_the_slowest_not_the_sum(
     one_after_another = timed(1)
     together = timed(3)
     assert together < 0.6 * one_after_another, (together, one_after_another)
+
+
+def test_invoices_a_sync_kept_open_and_named_make_the_run_exit_1(
+    world: World, tokens: MemoryTokenStore, config: Config, store: Store
+) -> None:
+    run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
+    place = next(p for p in world.places if p.platform == "moneybird")
+    missing = sorted(place.seeded.invoices.values())[0]
+    place.simulator.delete_invoice(missing)  # gone from the synchronization answer, and its direct read fails
+    place.simulator.faults.server_error(f"*/sales_invoices/{missing}.json", times=1000, status=503, method="GET")
+
+    summary = run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens))
+
+    day = next(d for d in summary.days if d.connection == place.connection)
+    assert day.synced and day.error is None and not day.ok
+    assert len(day.anomalies) == 1 and missing in day.anomalies[0]
+    assert missing in {i.platform_id for i, _, _ in store.iter_open_invoices(place.connection)}
+    assert all(d.ok for d in summary.days if d is not day)
+    assert exit_code(summary) == 1
