@@ -4,7 +4,7 @@ Prints the API calls used against two minimums: the open set alone (every open p
 account at 1,000 a call, as bulk would read them, but leaving no change-feed cursor) and the open set with a cursor
 (the whole payment-term feed once, paid history included, as Exact documents no other way to its tail; see
 providers/exact/__init__.py), the virtual time against the 60-calls-a-minute bound, and the cost of an incremental
-sync after a day's payments and of an unchanged sync (at most 2 calls). Run: /work/venv/bin/python bench/exact_sync.py [--invoices N]
+sync after a day's payments and of an unchanged sync (at most 2 calls). Run: .venv/bin/python bench/exact_sync.py [--invoices N]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Prints the calls used against the minimum the API allows (two id/version listings plus one POST per 100 changed
 invoices) and the virtual time against the rate bound (150 requests per 5 minutes), then the cost of an unchanged
-and of a 1 % changed re-sync. Run: `/work/venv/bin/python bench/moneybird_sync.py [invoices]`.
+and of a 1 % changed re-sync. Run: `.venv/bin/python bench/moneybird_sync.py [invoices]`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: plan 1,000,000 open invoices from a SQLite store, in constant memory.
 
-    /work/venv/bin/python bench/plan_million.py [--invoices N] [--db PATH]
+    .venv/bin/python bench/plan_million.py [--invoices N] [--db PATH]
 
 Generates the store with bulk inserts (100,000 debtors, 10 invoices each, a third of them with reminder history,
 some holds), then streams the escalation rules (`plan_rows`) over it and prints invoices/s, the number of actions, and the

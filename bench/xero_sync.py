@@ -6,7 +6,7 @@ minute per organisation: see bench/sync_latency.py for the clock and the bound) 
 on the Starter tier), then the cost of an unchanged and of a 1 % changed re-sync (an unchanged one must cost at
 most 2 calls), and, for contrast, the same book read with Xero's default page size of 100, where the minute limit
 sets the pace.
-Run: `/work/venv/bin/python bench/xero_sync.py [invoices] [contacts]`.
+Run: `.venv/bin/python bench/xero_sync.py [invoices] [contacts]`.
 """
 
 from __future__ import annotations

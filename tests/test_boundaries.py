@@ -18,7 +18,8 @@ import yaml
 from connector.capabilities import DeliveryMethod
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = Path("/work/shared/specs")
+SPECS = ROOT.parent / "shared" / "specs"
+"""The platforms' specs, in the steering folder beside the checkout (CI lays a copy there too)."""
 PLATFORMS = ("exact", "moneybird", "xero")
 OURS = set(get_args(DeliveryMethod))
 """Our own delivery methods (`email`, `post`, `manual`): Moneybird happens to name fields the same."""

@@ -39,7 +39,8 @@ from providers.xero.simulator import XeroSimulator
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning")
 
-SPECS = Path("/work/shared/specs")
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+"""The platforms' specs, in the steering folder beside the checkout (CI lays a copy there too)."""
 XERO_CONNECTION_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}$")
 XERO = "https://api.xero.com"
 
