@@ -9,6 +9,7 @@ task and one agency case per debtor. Pure, like the planner: rows in, actions ou
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -71,6 +72,11 @@ def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
     return max(sent, default=None)
 
 
+def _mail_days(rows: Sequence[Row]) -> Iterator[date]:
+    return (event.on for _invoice, _debtor, events in rows for event in events
+            if event.kind is EventKind.REMINDER_SENT and event.step != "handoff")
+
+
 def is_mail_day(previous: date | None, today: date, policy: Policy) -> bool:
     """Whether the debtor may be mailed today: the minimum gap counts between mail *days*, so a day the debtor was
     already mailed on stays open for the other mails due that day."""
@@ -92,19 +98,17 @@ def _not_overtaking(
     events: Sequence[Event],
     override: DebtorOverride | None,
     capabilities: Capabilities | None,
-    previous: date | None,
+    mail_days: Sequence[date],
     mailing: bool,
 ) -> NextStep | None:
     """The step to take instead of `decided` when it would skip a mail the minimum gap has held back (None: wait).
 
     The planner takes the most advanced step due, so that a job that did not run for weeks catches up without a
-    burst. A mail the gap delayed is no such case: it could not go out on any day before today, and the next step
-    (a call, or a later mail) falling due meanwhile must not skip it. That mail goes out today if the debtor is
-    mailed today; otherwise the invoice waits for it, and the later steps then count from the day it went out.
+    burst. A mail that could not go out on any day since it fell due (each day either within the gap after a mail
+    to the debtor, or on hold) is no such case, and the next step (a call, or a later mail) falling due meanwhile
+    must not skip it. That mail goes out today if the debtor is mailed today; otherwise the invoice waits for it,
+    and the later steps then count from the day it went out.
     """
-    today, gap = decided.today, decided.policy.min_gap_days
-    if previous is None or previous + timedelta(days=gap) < today:
-        return decided  # the gap holds nothing back today: whatever was due could have gone out before
     start = _INDEX[decided.last] + 1 if decided.last is not None else 0
     for between in STEP_ORDER[start : _INDEX[decided.step]]:
         if between == "pre_due" or (override is not None and override.steps is not None
@@ -114,14 +118,27 @@ def _not_overtaking(
         only = (override.model_copy(update={"steps": alone}) if override is not None
                 else DebtorOverride(connection=decided.debtor.connection, debtor=decided.debtor.platform_id,
                                     steps=alone))
-        held = decide(decided.invoice, decided.debtor, events, decided.policy, only, today, capabilities)
-        if held is None or held.channel not in MAIL_CHANNELS or held.due_on <= previous:
-            continue  # not due, not a mail, or it could have gone out with the last mail: catching up may skip it
+        held = decide(decided.invoice, decided.debtor, events, decided.policy, only, decided.today, capabilities)
+        if held is None or held.channel not in MAIL_CHANNELS or _could_have_gone_out(held, mail_days):
+            continue  # not due, not a mail, or the job did not run on a day it could go: catching up may skip it
         if not mailing:
             return None
         held.override = override
         return held
     return decided
+
+
+def _could_have_gone_out(held: NextStep, mail_days: Sequence[date]) -> bool:
+    """Whether the mail `held` was due on an earlier day the debtor could be mailed and the invoice was not held."""
+    gap = held.policy.min_gap_days
+    day = held.due_on
+    while day < held.today:
+        if not any(first <= day <= last for first, last in held.history.paused):
+            before = bisect_right(mail_days, day)
+            if not before or mail_days[before - 1] == day or (day - mail_days[before - 1]).days >= gap:
+                return True
+        day += timedelta(days=1)
+    return False
 
 
 def _overdue(due: date, as_of: date) -> str:
@@ -174,8 +191,9 @@ def plan_debtor(
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
     mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d, _ in with_events)
+    mail_days = sorted({*_mail_days(rows), *([last_mailed] if last_mailed else [])})
     decided = [kept for step, events in with_events
-               if (kept := _not_overtaking(step, events, override, capabilities, previous, mailing)) is not None]
+               if (kept := _not_overtaking(step, events, override, capabilities, mail_days, mailing)) is not None]
     if not mailing:
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
     can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders

@@ -289,6 +289,14 @@ def _unpaid_at(inv: Invoice, end_of: date) -> D:
     events=[("payment", 0, 0, 1, D("0.25"), False), ("arrangement", 0, 17, 4, D("0.25"), True),
             ("arrangement", 0, 45, 1, D("0.25"), False)],
 )
+@example(  # the gap holds the final reminder back into a promise; after it the call is due: the final goes first
+    specs=[(7, 100, False)], kind=DebtorKind.BUSINESS, gap=10, consolidating=False,
+    events=[("promise", 0, 3, 33, D("0.25"), False), ("promise", 0, 65, 1, D("0.25"), False)],
+)
+@example(  # the same with an arrangement that ends on another invoice's mail day
+    specs=[(17, 100, False), (0, 100, False)], kind=DebtorKind.BUSINESS, gap=4, consolidating=False,
+    events=[("arrangement", 0, 33, 2, D("0.25"), True)],
+)
 @given(specs=invoice_specs, events=happenings, kind=st.sampled_from(list(DebtorKind)),
        gap=st.integers(min_value=0, max_value=10), consolidating=st.booleans())
 def test_first_contact_in_time_no_step_skipped_after_a_hold_and_amounts_on_the_daily_principal(
