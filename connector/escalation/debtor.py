@@ -17,8 +17,8 @@ from itertools import groupby
 
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
-from connector.escalation.planner import NextStep, build_action, decide
-from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, DebtorOverride, Policy
+from connector.escalation.planner import NextStep, build_action, decide, instead
+from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
@@ -94,12 +94,7 @@ def _first_contact_due_by_today(decided: NextStep) -> bool:
 
 
 def _not_overtaking(
-    decided: NextStep,
-    events: Sequence[Event],
-    override: DebtorOverride | None,
-    capabilities: Capabilities | None,
-    mail_days: Sequence[date],
-    mailing: bool,
+    decided: NextStep, capabilities: Capabilities | None, mail_days: Sequence[date], mailing: bool
 ) -> NextStep | None:
     """The step to take instead of `decided` when it would skip a mail the minimum gap has held back (None: wait).
 
@@ -109,31 +104,23 @@ def _not_overtaking(
     must not skip it. That mail goes out today if the debtor is mailed today; otherwise the invoice waits for it,
     and the later steps then count from the day it went out.
     """
-    start = _INDEX[decided.last] + 1 if decided.last is not None else 0
-    for between in STEP_ORDER[start : _INDEX[decided.step]]:
-        if between == "pre_due" or (override is not None and override.steps is not None
-                                    and between not in override.steps):
-            continue
-        alone = frozenset({between})
-        only = (override.model_copy(update={"steps": alone}) if override is not None
-                else DebtorOverride(connection=decided.debtor.connection, debtor=decided.debtor.platform_id,
-                                    steps=alone))
-        held = decide(decided.invoice, decided.debtor, events, decided.policy, only, decided.today, capabilities)
-        if held is None or held.channel not in MAIL_CHANNELS or _could_have_gone_out(held, mail_days):
-            continue  # not due, not a mail, or the job did not run on a day it could go: catching up may skip it
-        if not mailing:
-            return None
-        held.override = override
-        return held
+    for earlier in reversed(decided.earlier_due):
+        if earlier[0] == "pre_due" or _could_have_gone_out(decided, earlier[2], mail_days):
+            continue  # the job did not run on a day it could go: catching up may skip it
+        held = instead(decided, earlier, capabilities)
+        if held.channel in MAIL_CHANNELS:
+            return held if mailing else None
     return decided
 
 
-def _could_have_gone_out(held: NextStep, mail_days: Sequence[date]) -> bool:
-    """Whether the mail `held` was due on an earlier day the debtor could be mailed and the invoice was not held."""
-    gap = held.policy.min_gap_days
-    day = held.due_on
-    while day < held.today:
-        if not any(first <= day <= last for first, last in held.history.paused):
+def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[date]) -> bool:
+    """Whether a mail due on `due_on` was due on an earlier day the debtor could be mailed and the invoice was not
+    held."""
+    gap = decided.policy.min_gap_days
+    paused = decided.history.paused
+    day = due_on
+    while day < decided.today:
+        if not any(first <= day <= last for first, last in paused):
             before = bisect_right(mail_days, day)
             if not before or mail_days[before - 1] == day or (day - mail_days[before - 1]).days >= gap:
                 return True
@@ -184,16 +171,15 @@ def plan_debtor(
     who = rows[0][1]
     resolved = policy.for_connection(who.connection)
     override = resolved.for_debtor(who.connection, who.platform_id)
-    with_events = [(step, events) for invoice, debtor, events in rows
-                   if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
-    if not with_events:
+    due = [step for invoice, debtor, events in rows
+           if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
+    if not due:
         return []
     previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
                    default=None)
-    mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d, _ in with_events)
+    mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d in due)
     mail_days = sorted({*_mail_days(rows), *([last_mailed] if last_mailed else [])})
-    decided = [kept for step, events in with_events
-               if (kept := _not_overtaking(step, events, override, capabilities, mail_days, mailing)) is not None]
+    decided = [kept for step in due if (kept := _not_overtaking(step, capabilities, mail_days, mailing)) is not None]
     if not mailing:
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
     can_merge_mail = resolved.consolidate_reminders and capabilities is not None and capabilities.consolidated_reminders

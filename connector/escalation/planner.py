@@ -121,6 +121,10 @@ def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
 
+Due = tuple[str, StepRule, date]
+"""A step due today: its name, its rule and the day it fell due."""
+
+
 @dataclass(slots=True)  # not frozen: made for every planned invoice, and a frozen dataclass is slower to create
 class NextStep:
     """The step an invoice is due for today, decided but not yet described or priced (the driver builds actions
@@ -138,6 +142,9 @@ class NextStep:
     policy: Policy
     """With the connection's overrides applied."""
     today: date
+    earlier_due: tuple[Due, ...] = ()
+    """The steps after `last` and before `step` that are due today as well, the most advanced first (where the
+    debtor rules look for a mail the minimum gap held back)."""
 
 
 def decide(
@@ -166,18 +173,26 @@ def decide(
     last = max(taken, key=_INDEX.__getitem__) if taken else None
     only = None if override is None else override.steps
     if history is NO_HISTORY:
-        chosen = _choose_without_history(invoice, debtor, policy, today, only)
+        due = _due_without_history(invoice, debtor, policy, today, only)
     else:
-        chosen = _choose(invoice, debtor, history, last, policy, today, only)
-    if chosen is None:
+        due = _due(invoice, debtor, history, last, policy, today, only)
+    if not due:
         return None
-    step, rule, due_on = chosen
-
+    step, rule, due_on = due[0]
     channel = _channel(step, rule, override, capabilities)
-    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today)
+    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today, due[1:])
 
 
-def _choose(
+def instead(decided: NextStep, earlier: Due, capabilities: Capabilities | None) -> NextStep:
+    """The same invoice at one of its `earlier_due` steps instead (a mail the minimum gap held back)."""
+    step, rule, due_on = earlier
+    return NextStep(
+        step, _channel(step, rule, decided.override, capabilities), due_on, decided.invoice, decided.debtor,
+        decided.override, decided.history, decided.last, decided.policy, decided.today,
+    )
+
+
+def _due(
     invoice: Invoice,
     debtor: Debtor,
     history: History,
@@ -185,8 +200,9 @@ def _choose(
     policy: Policy,
     today: date,
     only: frozenset[str] | None,
-) -> tuple[str, StepRule, date] | None:
-    """The step due (with its rule and date) for an invoice not on hold, or None."""
+) -> tuple[Due, ...]:
+    """Every step due today for an invoice not on hold, the most advanced first: the first is the one to take, the
+    others are what it skips."""
     taken = history.taken
     steps = policy.steps
     kind, outstanding = debtor.kind, invoice.outstanding
@@ -195,6 +211,7 @@ def _choose(
     overdue = (today - invoice.due_date).days
     since_last = (today - taken[last]).days + steps.offset(last) if last is not None else overdue
     # the most advanced step first: the first one whose date and prerequisites are met is the one (no burst)
+    due: list[Due] = []
     for step, rule, offset in steps.descending_from(_INDEX[last] + 1 if last is not None else 0):
         if offset > since_last or (rule.after == "due" and rule.days > overdue):
             continue
@@ -207,11 +224,11 @@ def _choose(
             continue
         if step == "handoff":
             when = max(when, notice_pay_by(taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
-        return step, rule, when
-    return None
+        due.append((step, rule, when))
+    return tuple(due)
 
 
-_WITHOUT_HISTORY: dict[tuple[object, ...], tuple[Policy, tuple[str, StepRule, date] | None]] = {}
+_WITHOUT_HISTORY: dict[tuple[object, ...], tuple[Policy, tuple[Due, ...]]] = {}
 """Choices for invoices without history, by (policy, day, due date, issue date, kind, steps, amount where it
 matters); each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
 _HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
@@ -219,10 +236,10 @@ _HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
 _MEMO_SIZE = 4096
 
 
-def _choose_without_history(
+def _due_without_history(
     invoice: Invoice, debtor: Debtor, policy: Policy, today: date, only: frozenset[str] | None
-) -> tuple[str, StepRule, date] | None:
-    """`_choose` for an invoice without events or promise, memoised: then the choice depends only on its dates,
+) -> tuple[Due, ...]:
+    """`_due` for an invoice without events or promise, memoised: then the choice depends only on its dates,
     the debtor's kind and the policy (most invoices of a run share a few hundred due dates). Bounded: constant
     memory whatever the number of invoices."""
     known = _HAS_MINIMUM.get(id(policy))
@@ -236,11 +253,11 @@ def _choose_without_history(
     found = _WITHOUT_HISTORY.get(key)
     if found is not None and found[0] is policy:
         return found[1]
-    chosen = _choose(invoice, debtor, NO_HISTORY, None, policy, today, only)
+    due = _due(invoice, debtor, NO_HISTORY, None, policy, today, only)
     if len(_WITHOUT_HISTORY) >= _MEMO_SIZE:
         _WITHOUT_HISTORY.clear()
-    _WITHOUT_HISTORY[key] = (policy, chosen)
-    return chosen
+    _WITHOUT_HISTORY[key] = (policy, due)
+    return due
 
 
 @cache
