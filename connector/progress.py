@@ -25,8 +25,9 @@ class Progress(Protocol):
     def waiting(self, connection: str, seconds: float, reason: str) -> None:
         """About to wait `seconds` (e.g. "Xero's rate limit"), so a person knows the run is not stuck."""
 
-    def finished(self, connection: str, task: str, *, ok: bool) -> None:
-        """`task` ended for `connection`."""
+    def finished(self, connection: str, task: str, *, ok: bool, detail: str | None = None) -> None:
+        """`task` ended for `connection`: `ok` False when something failed; `detail` what a person should know
+        besides (e.g. tasks a send left for them, which are not failures)."""
 
 
 class NoProgress:
@@ -44,5 +45,5 @@ class NoProgress:
     def waiting(self, connection: str, seconds: float, reason: str) -> None:
         pass
 
-    def finished(self, connection: str, task: str, *, ok: bool) -> None:
+    def finished(self, connection: str, task: str, *, ok: bool, detail: str | None = None) -> None:
         pass

@@ -223,8 +223,9 @@ class FreshInvoice(_Frozen):
 
     invoice: Invoice | None
     """None: the platform no longer lists it as open (paid, voided, deleted)."""
-    reminders: int | None = None
-    """How many reminders the platform counts on it (Moneybird's reminder_count), where it tells."""
+    trace: int | tuple[str, ...] | None = None
+    """What the platform shows of mails sent on it, where it tells (Moneybird's reminder count, the ids of Exact's
+    documents of the invoice): kept with a row's claim, so `Provider.reminder_trace` can compare after a crash."""
 
 
 class Receipt(_Frozen):
@@ -261,6 +262,13 @@ class Provider(abc.ABC):
     mailing_refused: str | None = None
     """Set when the platform refused its own mailing mechanism as such (not one reminder): delivery remembers it per
     connection and goes around it (our mail server, or a task) instead of asking again."""
+    trace_lost: str | None = None
+    """Set when the platform showed that its mailing leaves no trace `reminder_trace` can read: delivery remembers it
+    per connection, and from then on a mail a crash left in doubt is checked by hand."""
+    confirms_by_mail: ClassVar[bool] = False
+    """The platform's mailing can carry a written confirmation (our text) without counting as a reminder: Exact's
+    re-sent invoice does. Moneybird's `send_reminders` would count one (state `reminded`, reminder_count + 1) and
+    Xero's mail carries no text of ours, so they confirm by our mail server or a letter."""
 
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         self.settings = settings
@@ -386,10 +394,11 @@ class Provider(abc.ABC):
         """
         return {}
 
-    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, int],
+    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, Any],
                        fresh: Mapping[str, FreshInvoice]) -> bool | None:
-        """After a crash: did the platform send this reminder? `before` holds the reminder counts read when the
-        row was claimed, `fresh` the counts now. None: the platform cannot tell."""
+        """After a crash: did the platform send this reminder? `before` holds each invoice's `FreshInvoice.trace`
+        read when the row was claimed (as stored: lists for tuples), `fresh` the invoices now. None: the platform
+        cannot tell."""
         return None
 
     def warnings(self) -> list[str]:

@@ -93,11 +93,11 @@ class RichProgress:
             if row is not None:
                 self.bar.update(row.task, detail=f"{row.detail}; {describe_wait(seconds, reason)}".lstrip("; "))
 
-    def finished(self, connection: str, task: str, *, ok: bool) -> None:
+    def finished(self, connection: str, task: str, *, ok: bool, detail: str | None = None) -> None:
         with self._lock:
             row = self._rows.get((connection, task))
             if row is not None:
-                done = "done" if ok else "failed"
+                done = ("done" if ok else "failed") + (f" ({detail})" if detail else "")
                 self.bar.update(row.task, total=1, completed=1,
                                 detail=f"{row.detail}; {done}" if row.detail else done)
             self._current.pop(connection, None)
@@ -132,9 +132,11 @@ class LogProgress:
         log.info("%s: %s", connection, describe_wait(seconds, reason),
                  extra={"connection": connection, "event": "waiting", "seconds": round(seconds, 1), "reason": reason})
 
-    def finished(self, connection: str, task: str, *, ok: bool) -> None:
-        log.log(logging.INFO if ok else logging.WARNING, "%s: %s %s", connection, task, "finished" if ok else "failed",
-                extra={"connection": connection, "task": task, "event": "task_finished", "ok": ok})
+    def finished(self, connection: str, task: str, *, ok: bool, detail: str | None = None) -> None:
+        log.log(logging.INFO if ok else logging.WARNING, "%s: %s %s%s", connection, task,
+                "finished" if ok else "failed", f" ({detail})" if detail else "",
+                extra={"connection": connection, "task": task, "event": "task_finished", "ok": ok,
+                       **({"detail": detail} if detail else {})})
 
 
 @contextmanager

@@ -59,7 +59,19 @@ class Summary:
     @property
     def ok(self) -> bool:
         """Nothing failed and no reminder was refused for bad data (those are named; the rest went out)."""
-        return self.error is None and self.failed == 0 and self.refused == 0
+        return not self.failing and self.refused == 0
+
+    @property
+    def failing(self) -> bool:
+        """Something failed or stopped the run (a task for a person is not a failure)."""
+        return self.error is not None or self.failed > 0
+
+    def tasks_note(self) -> str | None:
+        """What the progress line adds about tasks, so a run that only made tasks does not read as failed."""
+        if not self.tasks:
+            return None
+        refused = f", {self.refused} of them refused reminders" if self.refused else ""
+        return f"{self.tasks} task(s) for a person{refused}"
 
     def line(self) -> str:
         text = (f"{self.connection}: {self.sent} sent, {self.tasks} task(s) ({self.refused} refused), "

@@ -41,7 +41,6 @@ from providers.errors import AuthorizationExpired, DunningError, PlatformError, 
 
 log = logging.getLogger(__name__)
 
-RECHECK_KINDS = frozenset({"reminder"})
 MAILED = "mailed"
 CLAIMED = "claimed"
 
@@ -87,6 +86,8 @@ class ConnectionRun:
         self.now = now
         self.summary = Summary(connection)
         self.fresh: dict[str, FreshInvoice] = {}
+        self._mailed_here: set[str] = set()
+        """Invoices the platform mailed in this run: the re-check's trace of them is out of date."""
         self._done = 0
 
     # -- the run --------------------------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class ConnectionRun:
         calls_before = self.provider.calls
         self.progress.started(self.connection, "send")
         self.provider.mailing_refused = self.store.outbox_fact(self.connection, "mailing_refused")
+        self.provider.trace_lost = self.store.outbox_fact(self.connection, "trace_lost")
         try:
             self.reconcile()
             queue(self)
@@ -124,7 +126,8 @@ class ConnectionRun:
             self.summary.error = str(stop)
         finally:
             self.summary.api_calls = self.provider.calls - calls_before
-            self.progress.finished(self.connection, "send", ok=self.summary.ok)
+            self.progress.finished(self.connection, "send", ok=not self.summary.failing,
+                                   detail=self.summary.tasks_note())
         return self.summary
 
     def emit(self, outcome: Outcome) -> None:
@@ -152,10 +155,12 @@ class ConnectionRun:
     # -- re-check -------------------------------------------------------------------------------------------
 
     def recheck(self, rows: Sequence[OutboxEntry]) -> None:
-        """One batched read of every invoice a pending reminder is about (paid since the sync → not reminded)."""
+        """One batched read of every invoice a pending reminder is about (paid since the sync → not reminded), and
+        of those a confirmation may go out on by the platform's mailing (for the trace a crash is settled by)."""
+        kinds = {"reminder", "confirmation"} if self.provider.confirms_by_mail else {"reminder"}
         wanted: dict[str, Invoice] = {}
         for row in rows:
-            if row.kind in RECHECK_KINDS:
+            if row.kind in kinds:
                 for invoice in self._invoices(row):
                     wanted[invoice.platform_id] = invoice
         if not wanted:
@@ -210,9 +215,10 @@ class ConnectionRun:
     def _claim(self, entry: OutboxEntry) -> dict[str, Any]:
         claim: dict[str, Any] = {"claimant": claims.claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
                                  "on": self.as_of.isoformat()}
-        counts = {i: self.fresh[i].reminders for i in entry.payload.get("invoices", ()) if i in self.fresh}
-        if counts:
-            claim["reminders_before"] = counts
+        traces = {i: self.fresh[i].trace for i in entry.payload.get("invoices", ())
+                  if i in self.fresh and self.fresh[i].trace is not None and i not in self._mailed_here}
+        if traces:
+            claim["trace_before"] = traces
         return claim
 
     def _release(self, entry: OutboxEntry) -> None:
@@ -289,7 +295,7 @@ class ConnectionRun:
             self._fallback(entry, request, self.provider.mailing_refused or "the platform cannot mail reminders")
             return
         try:
-            mailed = self.provider.mail_reminder(request)
+            mailed = self._platform_mail(request)
         except ReminderRefused as exc:
             if self.provider.mailing_refused:  # the platform refused the mechanism itself: remember, go around it
                 self.store.outbox_set_fact(self.connection, "mailing_refused", self.provider.mailing_refused)
@@ -298,6 +304,17 @@ class ConnectionRun:
             self._refused(entry, request, exc.reason)
             return
         self._mailed(entry, request, mailed)
+
+    def _platform_mail(self, request: ReminderRequest) -> Receipt:
+        """The platform's own mailing; what it showed about its trace is remembered for the connection."""
+        known = self.provider.trace_lost
+        mailed = self.provider.mail_reminder(request)
+        self._mailed_here.update(i.platform_id for i in request.invoices)
+        if self.provider.trace_lost and self.provider.trace_lost != known:
+            self.store.outbox_set_fact(self.connection, "trace_lost", self.provider.trace_lost)
+            log.warning("%s: %s; a send a crash interrupts is checked by hand from now on", self.connection,
+                        self.provider.trace_lost)
+        return mailed
 
     def _mailed(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, *, channel: str = "platform_mail",
                 note: Callable[[], Receipt] | None = None) -> None:
@@ -317,6 +334,9 @@ class ConnectionRun:
 
     def _sent(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, recorded: Receipt,
               channel: str) -> None:
+        if entry.kind == "confirmation":
+            self._confirmed(entry, request, mailed, recorded, channel)
+            return
         if not mailed.recipients and "print and post" in mailed.detail:
             # the platform recorded it, but the debtor takes paper: a letter for a person to post, not "sent"
             self._task(entry, request, "letter", f"{mailed.detail}; then: dunning task done {entry.id} --sent-on "
@@ -451,7 +471,13 @@ class ConnectionRun:
                      reason=f"note on invoice {invoice.label}" + (" (found on the platform)" if found else ""))
 
     def _confirmation(self, entry: OutboxEntry) -> None:
-        """An agreement confirmed in writing: by our mail server where configured, else a letter to sign."""
+        """An agreement confirmed in writing.
+
+        A promise goes by the platform's own mailing where it carries our text without counting as a reminder
+        (`Provider.confirms_by_mail`: Exact's re-sent invoice, recorded as a note, settled after a crash like a
+        reminder), else by our mail server, else as a letter. An arrangement needs the debtor's signature: always
+        a letter (instalments, down payment, sanction, signature block), e-mailed as its PDF by our mail server
+        where configured, with a task to file the signed copy when it comes back; else a task to post it."""
         debtor, invoices = self._debtor(entry), self._invoices(entry)
         if debtor is None or not invoices:
             self._finish(entry, "failed", outcome="failed", error="the debtor or invoices left the store")
@@ -464,30 +490,73 @@ class ConnectionRun:
             return
         request = self._request(entry, debtor, invoices)
         what = str(entry.payload.get("what") or "agreement")
-        event = Event(kind=EventKind.NOTE, on=self.as_of, data={"text": f"{what} confirmed in writing", "key":
-                                                                  entry.idempotency_key})
-        if self.sender.mailer is not None and debtor.emails and (entry.receipt or {}).get("channel") != "smtp":
-            self.store.outbox_progress(entry, {**(entry.receipt or {}), "channel": "smtp"})
-            entry = _with_receipt(entry, {**(entry.receipt or {}), "channel": "smtp"})
-            accepted = self.sender.mailer.send(OutgoingMail(
-                to=debtor.emails, subject=request.subject or what, body=request.message,
-                message_id=f"<{entry.idempotency_key}@dunning-connector>"))
-            mailed = Receipt(sent_at=self.now(), recipients=accepted, detail="confirmation e-mailed from our server")
-            self.store.outbox_progress(entry, {**(entry.receipt or {}), "phase": MAILED, "mail": _receipt_json(mailed)})
-            note = self.provider.find_note(invoices[0], entry.idempotency_key) or self.provider.add_note(
-                invoices[0], f"Dunning Connector: {what} confirmed by e-mail to {', '.join(accepted)}",
-                idempotency_key=entry.idempotency_key)
-            self._finish(entry, "sent", outcome="sent", recipients=accepted,
-                         receipt={"mail": _receipt_json(mailed), "record": _receipt_json(note)},
-                         events=[(i.platform_id, event.model_copy(update={"data": {**event.data, "channel": "smtp",
-                                                                                  "recipients": list(accepted)}}))
-                                 for i in invoices],
-                         reason=f"{what} confirmation e-mailed to {', '.join(accepted)}")
+        if what != "arrangement" and self._platform_confirms(request) and self._confirm_on_platform(entry, request):
             return
-        path = self._write_letter(entry, debtor, entry.payload)
+        letter = self._write_letter(entry, debtor, entry.payload) if what == "arrangement" else None
+        mailer = self.sender.mailer
+        if mailer is not None and debtor.emails:
+            receipt = {**(entry.receipt or {}), "channel": "smtp", **({"letter": str(letter)} if letter else {})}
+            self.store.outbox_progress(entry, receipt)  # a crash from here on leaves no readable trace
+            entry = _with_receipt(entry, receipt)
+            accepted = mailer.send(OutgoingMail(
+                to=debtor.emails, subject=request.subject or what, body=request.message,
+                message_id=f"<{entry.idempotency_key}@dunning-connector>",
+                attachment=letter.read_bytes() if letter else None,
+                attachment_name=letter.name if letter else "confirmation.pdf"))
+            mailed = Receipt(sent_at=self.now(), recipients=accepted, detail="confirmation e-mailed from our server"
+                             + (f" with the letter to sign ({letter.name})" if letter else ""))
+            text = (f"Dunning Connector: {what} confirmed by e-mail to {', '.join(accepted)}"
+                    + (" (the letter to sign attached)" if letter else ""))
+            self._mailed(entry, request, mailed, channel="smtp",
+                         note=lambda: self.provider.add_note(invoices[0], text, idempotency_key=entry.idempotency_key))
+            return
+        path = letter or self._write_letter(entry, debtor, entry.payload)
         self._task(entry, request, "letter",
                    f"print the {what} confirmation {path.name} for {debtor.name} to sign and send, then: "
                    f"dunning task done {entry.id} --sent-on YYYY-MM-DD", {"letter": str(path)}, record_step=False)
+
+    def _platform_confirms(self, request: ReminderRequest) -> bool:
+        return (self.provider.confirms_by_mail and not self.provider.mailing_refused
+                and bool(request.debtor.emails) and len(request.invoices) == 1)
+
+    def _confirm_on_platform(self, entry: OutboxEntry, request: ReminderRequest) -> bool:
+        """The confirmation by the platform's mailing; False when the platform will not carry this one."""
+        receipt = {**(entry.receipt or {}), "channel": "platform_mail"}
+        self.store.outbox_progress(entry, receipt)  # a crash from here on is settled by the platform's trace
+        entry = _with_receipt(entry, receipt)
+        try:
+            mailed = self._platform_mail(request)
+        except ReminderRefused as exc:
+            if self.provider.mailing_refused:
+                self.store.outbox_set_fact(self.connection, "mailing_refused", self.provider.mailing_refused)
+            log.info("%s: %s; confirmed by our mail server or a letter instead", self.connection, exc.reason)
+            return False
+        self._mailed(entry, request, mailed)
+        return True
+
+    def _confirmed(self, entry: OutboxEntry, request: ReminderRequest, mailed: Receipt, recorded: Receipt,
+                   channel: str) -> None:
+        """A confirmation went out and is recorded: sent, or (an arrangement's letter e-mailed to sign) a task to
+        file the signed copy when it comes back."""
+        what = str(entry.payload.get("what") or "agreement")
+        who = ", ".join(mailed.recipients) or "recipients not reported by the platform"
+        data = {"text": f"{what} confirmed in writing", "key": entry.idempotency_key, "channel": channel,
+                "recipients": list(mailed.recipients)}
+        events = [(i.platform_id, Event(kind=EventKind.NOTE, on=self.as_of, data=data)) for i in request.invoices]
+        receipt: dict[str, Any] = {"phase": "done", "channel": channel, "on": self.as_of.isoformat(),
+                                   "mail": _receipt_json(mailed), "record": _receipt_json(recorded)}
+        letter = (entry.receipt or {}).get("letter")
+        if not letter:
+            self._finish(entry, "sent", outcome="sent", receipt=receipt, events=events, recipients=mailed.recipients,
+                         reason=f"{what} confirmation sent via {channel.replace('_', ' ')} to {who}")
+            return
+        reason = (f"the {what} confirmation {Path(letter).name} was e-mailed to {who} to sign: file the signed copy "
+                  f"when it comes back, then: dunning task done {entry.id}")
+        receipt |= {"kind": "signature", "reason": reason, "step": request.step, "letter": letter,
+                    "phone": request.debtor.phone, "emails": list(request.debtor.emails),
+                    "dossier": list(self._dossier(request))}
+        self._finish(entry, "task", outcome="task", receipt=receipt, events=events, recipients=mailed.recipients,
+                     reason=reason)
 
     # -- reconciliation -------------------------------------------------------------------------------------
 
@@ -506,16 +575,24 @@ class ConnectionRun:
 
     def _settle(self, entry: OutboxEntry) -> None:
         receipt = entry.receipt or {}
-        if entry.kind not in ("reminder", "confirmation"):
-            self.work_again(entry)  # letters, call tasks and notes look for their own note first: safe to redo
+        channel = receipt.get("channel") or ("platform_mail" if entry.kind == "reminder" else None)
+        if entry.kind not in ("reminder", "confirmation") or channel is None:
+            # letters, call tasks and notes look for their own note first, and a confirmation that had not begun
+            # to mail only wrote its letter: safe to redo
+            self.work_again(entry)
             return
         debtor, stored = self._debtor(entry), self._invoices(entry)
         if debtor is None or not stored:
             self._finish(entry, "failed", outcome="failed",
                          error="left in flight by a crashed run, and its invoices left the store: check by hand")
             return
+        if entry.kind == "confirmation":
+            try:  # its subject and text, for the note that records it
+                entry = replace(entry, payload=confirmation_payload(entry.payload, debtor, stored[0],
+                                                                    creditor=self.sender.creditor))
+            except ValueError:
+                pass  # recorded without them
         request = self._request(entry, debtor, stored)
-        channel = str(receipt.get("channel") or "platform_mail")
         if receipt.get("phase") == MAILED:  # the mail went out; only its recording may be missing
             mailed = _receipt_from(receipt["mail"])
             invoice = request.invoices[0]
@@ -523,33 +600,24 @@ class ConnectionRun:
             if channel == "smtp":
                 text = f"Dunning Connector: {request.step} e-mailed from our own mail server"
                 note = lambda: self.provider.add_note(invoice, text, idempotency_key=entry.idempotency_key)  # noqa: E731
-            recorded = self._record(request, mailed, note if note else None)
-            if entry.kind == "confirmation":
-                self._finish(entry, "sent", outcome="sent", receipt={"record": _receipt_json(recorded)},
-                             reason="confirmation e-mailed (recorded after a crash)")
-                return
-            self._sent(entry, request, mailed, recorded, channel)
+            self._sent(entry, request, mailed, self._record(request, mailed, note), channel)
             return
         found = next((r for i in request.invoices if (r := self.provider.find_note(i, entry.idempotency_key))), None)
         if found is not None:
             mailed = Receipt(sent_at=found.sent_at, recipients=(), detail=f"found on the platform: {found.detail}")
-            if entry.kind == "confirmation":
-                self._finish(entry, "sent", outcome="sent", receipt={"record": _receipt_json(found)},
-                             reason="confirmation found on the platform")
-                return
             self._sent(entry, request, mailed, found, channel)
             return
-        if channel == "smtp" or entry.kind == "confirmation":
+        if channel == "smtp":
             self._task(entry, request, "refused",
                        f"a crash interrupted sending {request.step} by our mail server and nothing on the platform "
                        f"shows whether it went out (message id <{entry.idempotency_key}@dunning-connector>): check "
                        "the sent mail, then close this task", record_step=True)
             return
         self.fresh.update(self.provider.recheck(list(request.invoices)))
-        went_out = self.provider.reminder_trace(request, receipt.get("reminders_before") or {}, self.fresh)
+        went_out = self.provider.reminder_trace(request, receipt.get("trace_before") or {}, self.fresh)
         if went_out:
             mailed = Receipt(sent_at=self.now(), recipients=(),
-                             detail="the platform shows the reminder went out (found after a crash)")
+                             detail=f"the platform shows the {request.step} went out (found after a crash)")
             self._mailed(entry, request, mailed)
             return
         if went_out is None and not self._within_replay(receipt):
@@ -557,7 +625,11 @@ class ConnectionRun:
                        f"a crash interrupted sending {request.step} and the platform cannot show whether it went out: "
                        "check the invoice's mail on the platform, then close this task", record_step=True)
             return
-        self._reminder(entry)  # no trace, or a resend under the same key the platform still answers from memory
+        # no trace, or a resend under the same key the platform still answers from memory
+        if entry.kind == "reminder":
+            self._reminder(entry)
+        else:
+            self._confirmation(entry)
 
     def _within_replay(self, receipt: Mapping[str, Any]) -> bool:
         """Whether a resend under the same key is still answered without a second mail (the platform's window)."""
@@ -570,7 +642,7 @@ class ConnectionRun:
 
     def work_again(self, entry: OutboxEntry) -> None:
         handler = {"task": self._call_task, "letter": self._letter, "note": self._note,
-                   "handoff_note": self._note}.get(entry.kind)
+                   "handoff_note": self._note, "confirmation": self._confirmation}.get(entry.kind)
         if handler is not None:
             handler(entry)
 

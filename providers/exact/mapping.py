@@ -538,6 +538,33 @@ def document_id(document: Mapping[str, Any]) -> str:
     return str(document["ID"])
 
 
+def documents_by_invoice(documents: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Document ids per sales invoice (`FinancialTransactionEntryID` is the InvoiceID), sorted."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for document in documents:
+        invoice = document.get("FinancialTransactionEntryID")
+        if invoice and document.get("ID"):
+            found[_guid_text(invoice)].add(_guid_text(document["ID"]))
+    return {invoice: tuple(sorted(ids)) for invoice, ids in found.items()}
+
+
+def sales_invoices_by_id(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {_guid_text(record["InvoiceID"]): record for record in records if record.get("InvoiceID")}
+
+
+def printed_document(answer: PrintedInvoice) -> str | None:
+    """The id of the document a print created, as `documents_by_invoice` writes ids."""
+    return _guid_text(answer.document) if answer.document else None
+
+
+def _guid_text(value: Any) -> str:
+    """`_guid`, keeping a value that is not a GUID as it came (bad data is compared, never fatal)."""
+    try:
+        return str(_guid(value))
+    except ValueError:
+        return str(value)
+
+
 def pdf_urls(attachments: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     """The `Url` of each attachment whose `FileName` ends in .pdf, in Exact's order."""
     for attachment in attachments:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -138,6 +138,7 @@ class ExactProvider(Provider):
         consolidated_reminders=False,
         delivery_methods=("email",),
     )
+    confirms_by_mail = True  # a re-sent invoice carries our text as ExtraText, and Exact counts no reminder
     Options = ExactOptions
     numbered_invoices = False  # an opening-balance entry is a real debt without an invoice number
     streams: ClassVar[tuple[Stream, ...]] = (
@@ -150,6 +151,10 @@ class ExactProvider(Provider):
     def __init__(self, settings: ConnectionSettings, api: ApiClient) -> None:
         super().__init__(settings, api)
         self.exact = ExactClient(api, settings.tenant)
+        self._sales: dict[str, Mapping[str, Any] | None] = {}
+        """SalesInvoices read by the re-check (None: not a sales invoice), so a mail does not read its own."""
+        self._documents: dict[str, tuple[str, ...]] = {}
+        """Each invoice's document ids as the last re-check read them (to see a print re-use one)."""
         if isinstance(api.profile, ExactProfile):
             api.profile.token_age = self._token_age
 
@@ -347,7 +352,10 @@ class ExactProvider(Provider):
         return self.record_reminder(request, self.mail_reminder(request))
 
     def recheck(self, invoices: Sequence[Invoice]) -> dict[str, FreshInvoice]:
-        """The open terms of these invoice numbers (one bulk receivables call per batch of numbers)."""
+        """The open terms of these invoice numbers (one bulk receivables call per 100 numbers) and, while Exact
+        re-sends invoices for this connection, their SalesInvoices (processed or not, one call per ~40, kept for the
+        mails of this run) and their documents (one call per ~40): the ids are each invoice's `trace`, the
+        baseline `reminder_trace` compares with after a crash."""
         numbers = {int(i.number): i for i in invoices if i.number and i.number.isdigit()}
         if not numbers:
             return {}
@@ -356,8 +364,32 @@ class ExactProvider(Provider):
         if unreadable:
             return {}  # not sure of any of them: the stored state stands
         still_open, _problems = mapping.open_invoices(rows, connection=self.settings.name)
-        return {invoice.platform_id: FreshInvoice(invoice=still_open.get(invoice.platform_id))
-                for invoice in numbers.values()}
+        ids = [invoice.platform_id for invoice in numbers.values()]
+        traces: dict[str, tuple[str, ...]] | None = None
+        if not self.mailing_refused:  # nothing is printed otherwise: neither is needed
+            records = mapping.sales_invoices_by_id(self.exact.by_ids(mapping.SALES_INVOICE, ids))
+            self._sales.update({i: records.get(i) for i in ids})
+            if not self.trace_lost:
+                documents = mapping.documents_by_invoice(self.exact.by_ids(mapping.DOCUMENTS_OF_INVOICE, ids))
+                traces = {i: documents.get(i, ()) for i in ids}
+                self._documents.update(traces)
+        return {i: FreshInvoice(invoice=still_open.get(i), trace=traces[i] if traces is not None else None)
+                for i in ids}
+
+    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, Any],
+                       fresh: Mapping[str, FreshInvoice]) -> bool | None:
+        """Each print creates a Document of the invoice (the spec's PrintedSalesInvoice `Document`: "the id of the
+        document that was created"): a document the claim's baseline lacks → the print happened; none → it did not.
+        Where this connection showed that a print re-uses the invoice's document (`trace_lost`), it cannot tell.
+
+        A new document proves the print, not the mail: Exact creates it also when the e-mail fails, and its answer
+        saying so was lost with the crash. The debtor had an address when the row was claimed, so it is taken as
+        mailed."""
+        invoice = request.invoices[0].platform_id
+        now = fresh.get(invoice)
+        if self.trace_lost or invoice not in before or now is None or not isinstance(now.trace, tuple):
+            return None
+        return bool(set(now.trace) - set(before[invoice]))
 
     def mail_reminder(self, request: ReminderRequest) -> Receipt:
         """`PrintedSalesInvoices` with our text on a processed invoice, where Exact accepts it.
@@ -377,7 +409,8 @@ class ExactProvider(Provider):
             raise ReminderRefused(f"{request.debtor.name} has no e-mail address in Exact Online, so invoice "
                                   f"{invoice.label} cannot be re-sent; add one in Exact or remind by hand",
                                   connection=connection)
-        record = self.exact.sales_invoice(invoice.platform_id)
+        record = (self._sales[invoice.platform_id] if invoice.platform_id in self._sales
+                  else self.exact.sales_invoice(invoice.platform_id))
         if record is None:
             raise ReminderRefused(f"invoice {invoice.label} is not a sales invoice of Exact's invoicing (an opening "
                                   "balance or journal entry, say), so Exact cannot re-send it", connection=connection)
@@ -402,11 +435,22 @@ class ExactProvider(Provider):
         if not answer.email_success:
             raise ReminderRefused(f"Exact Online did not confirm e-mailing invoice {invoice.label}; check the invoice "
                                   "in Exact before reminding by hand", connection=connection)
+        self._learn_trace(invoice, answer)
         # Exact mails the invoice's contact person (or the account), and does not say which address: the receipt
         # does not guess one.
         return Receipt(platform_reference=answer.document, sent_at=self.api.now(), recipients=(),
                        detail=f"Exact re-sent invoice {invoice.label} by e-mail to the invoice's contact (Exact does "
                               f"not report the address): {answer.email_success}")
+
+    def _learn_trace(self, invoice: Invoice, answer: mapping.PrintedInvoice) -> None:
+        """Assumed, as the spec documents, that each print creates a new document. Unconfirmed on a real
+        administration: should a print answer with a document the invoice already had, Exact re-uses it, a print
+        leaves no trace, and delivery remembers that for the connection (a crash mid-print is then checked by
+        hand). Until a first print has answered, "no new document" is read as "not printed"."""
+        created = mapping.printed_document(answer)
+        if created is not None and created in self._documents.get(invoice.platform_id, ()):
+            self.trace_lost = (f"Exact Online re-used the document of invoice {invoice.label} when re-sending it, so a "
+                               "re-send leaves no new document to find after a crash")
 
     def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
         """A CommunicationNote on the account, carrying the key (a processed invoice itself cannot be changed)."""

@@ -139,6 +139,7 @@ class Document:
     attachment_id: str
     FileName: str
     pdf: bytes
+    Created: datetime
 
 
 @dataclass
@@ -380,7 +381,8 @@ class ExactSimulator(SimulatorBase):
 
     def __init__(self, clock: VirtualClock | None = None, *, seed: int = 1, division: int = 123456,
                  accounts: int = 20, invoices: int = 40,
-                 resend_processed: Literal["accept", "refuse"] = "accept") -> None:
+                 resend_processed: Literal["accept", "refuse"] = "accept",
+                 resend_document: Literal["new", "reuse"] = "new") -> None:
         """A seeded division (see `_seed`); `accounts=0, invoices=0` gives empty books to fill with the mutators."""
         super().__init__(clock)
         self.rng = random.Random(seed)
@@ -393,6 +395,9 @@ class ExactSimulator(SimulatorBase):
         self.hosts: list[str] = []
         self.resend_processed = resend_processed
         """Re-sending an already processed invoice through PrintedSalesInvoices: unconfirmed on the real platform."""
+        self.resend_document = resend_document
+        """What a re-sent processed invoice's print answers as its `Document`: a new document (the spec: "the id of
+        the document that was created"), or the invoice's existing one (the variant a client must also survive)."""
         self.system_divisions_allowed = True
         """Some licences refuse system/Divisions (403): clients must fall back to hrm/Divisions."""
         self.processed_by_api: list[str] = []
@@ -511,16 +516,22 @@ class ExactSimulator(SimulatorBase):
         data.last_number += 1
         return data.last_number
 
-    def _book(self, data: Division, invoice: SalesInvoice, rate: Decimal) -> None:
+    def _book(self, data: Division, invoice: SalesInvoice, rate: Decimal) -> Document:
         sign = -RECEIVABLE_SIGN if invoice.Type == 8021 else RECEIVABLE_SIGN
         term = Term(self.guid(), self.guid(), invoice.InvoiceID, invoice.InvoiceTo, sign * invoice.AmountFC,
                     invoice.Currency, rate, invoice.DueDate, invoice.InvoiceDate, invoice.InvoiceNumber,
                     invoice.YourRef, 20, sign * invoice.AmountFC, 21 if invoice.Type == 8021 else 20,
                     Timestamp=self.tick())
         data.add_term(term)
+        return self._document(data, invoice)
+
+    def _document(self, data: Division, invoice: SalesInvoice) -> Document:
+        """A Document of the invoice with its PDF attachment, as processing and each print create one."""
         document = Document(self.guid(), invoice.InvoiceID, f"Factuur {invoice.InvoiceNumber}", invoice.InvoiceTo,
-                            self.guid(), f"Factuur {invoice.InvoiceNumber}.pdf", _pdf(invoice))
+                            self.guid(), f"Factuur {invoice.InvoiceNumber}.pdf", _pdf(invoice),
+                            self.clock.now().astimezone(_AMSTERDAM).replace(tzinfo=None))  # Dutch local time
         data.documents[document.ID] = document
+        return document
 
     @classmethod
     def seeded(cls, *, seed: int = 1, division: int = 123456, accounts: int = 20, invoices: int = 40,
@@ -801,7 +812,7 @@ class ExactSimulator(SimulatorBase):
                 "Created": "datetime"},
                 lambda data, request: (dict(n.__dict__) for n in data.notes.values())),
             EntitySet("documents/Documents", {"ID": "guid", "Subject": "str", "Account": "guid",
-                                              "FinancialTransactionEntryID": "guid"},
+                                              "FinancialTransactionEntryID": "guid", "Created": "datetime"},
                       lambda data, request: ({k: v for k, v in d.__dict__.items() if k[0].isupper()}
                                              for d in data.documents.values()),
                       required_filter=frozenset({"ID", "Account", "FinancialTransactionEntryID"})),
@@ -840,12 +851,16 @@ class ExactSimulator(SimulatorBase):
             return odata_error(500, "Ongeldig: een concept-factuur kan niet worden afgedrukt.")
         if invoice.Status == 50 and self.resend_processed == "refuse":
             return odata_error(500, "Ongeldig: de factuur is al verwerkt.")  # unconfirmed wording
+        documents = [d for d in data.documents.values() if d.FinancialTransactionEntryID == invoice.InvoiceID]
         if invoice.Status == 20:  # processing books, numbers and documents the invoice
             invoice.Status, invoice.InvoiceNumber, invoice.Timestamp = 50, self._next_number(data), self.tick()
-            self._book(data, invoice, Decimal(1))
+            document = self._book(data, invoice, Decimal(1))
             self.processed_by_api.append(invoice.InvoiceID)
+        elif self.resend_document == "reuse" and documents:
+            document = min(documents, key=lambda d: d.Created)
+        else:
+            document = self._document(data, invoice)
         account = data.accounts[invoice.InvoiceTo]
-        document = next(d for d in data.documents.values() if d.FinancialTransactionEntryID == invoice.InvoiceID)
         answer: dict[str, Any] = {"InvoiceID": invoice.InvoiceID, "Document": document.ID,
                                   "DocumentCreationSuccess": "Document is aangemaakt.", "EmailCreationError": None,
                                   "EmailCreationSuccess": None}

@@ -277,16 +277,16 @@ class MoneybirdProvider(Provider):
                 except BadPlatformData:
                     continue  # unreadable now: left unchecked, the stored state stands
                 found[invoice_id] = FreshInvoice(invoice=fresh if fresh.is_open else None,
-                                                 reminders=mapping.reminders_sent(record))
+                                                 trace=mapping.reminders_sent(record))
         for invoice in invoices:  # not returned: deleted on the platform
             found.setdefault(invoice.platform_id, FreshInvoice(invoice=None))
         return found
 
-    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, int],
+    def reminder_trace(self, request: ReminderRequest, before: Mapping[str, Any],
                        fresh: Mapping[str, FreshInvoice]) -> bool | None:
         """Moneybird counts reminders per invoice: risen on every invoice since the claim → it went out; on none →
         it did not; on some → cannot be told (a person checks)."""
-        rose = [(fresh[i.platform_id].reminders or 0) > before[i.platform_id] for i in request.invoices
+        rose = [int(fresh[i.platform_id].trace or 0) > int(before[i.platform_id]) for i in request.invoices
                 if i.platform_id in before and i.platform_id in fresh]
         if len(rose) != len(request.invoices):
             return None
