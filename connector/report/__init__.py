@@ -17,6 +17,7 @@ import connector
 from connector.capabilities import Capabilities
 from connector.delivery.tasks import open_tasks
 from connector.escalation.policy import Policy
+from connector.models import Debtor
 from connector.report.figures import collect
 from connector.report.render import CaseRow, Page, TaskRow, render, write
 from connector.report.texts import Lang
@@ -40,6 +41,12 @@ def default_file_name(url: str, as_of: date) -> str:
     return f"dunning-report-{safe}-{as_of.isoformat()}.html"
 
 
+def _debtor_name(debtors: Mapping[tuple[str, str], Debtor], connection: str, debtor_id: str | None) -> str:
+    """A task names its debtor by platform id: the page shows the name a bookkeeper knows (the id if unknown)."""
+    debtor = debtors.get((connection, debtor_id or ""))
+    return debtor.name if debtor is not None else debtor_id or ""
+
+
 def build_report(
     store: Store,
     policy: Policy,
@@ -53,9 +60,8 @@ def build_report(
     capabilities: Mapping[str, Capabilities] | None = None,
 ) -> Page:
     """Compute, render and write the report to `out` (atomically); returns what it showed."""
-    sections = collect(
-        store.iter_invoice_records(connection), store.debtors(connection), policy, as_of, capabilities=capabilities
-    )
+    debtors = store.debtors(connection)
+    sections = collect(store.iter_invoice_records(connection), debtors, policy, as_of, capabilities=capabilities)
     page = Page(
         store=store_label(store_url),
         as_of=as_of,
@@ -64,8 +70,9 @@ def build_report(
         lang=lang,
         sections=sections,
         tasks=[
-            TaskRow(task.connection, task.kind, task.debtor or "", ", ".join(task.invoice_numbers or task.invoices),
-                    task.step, task.reason, task.created_on)
+            TaskRow(task.connection, task.kind, _debtor_name(debtors, task.connection, task.debtor),
+                    ", ".join(task.invoice_numbers or task.invoices), task.step, task.reason,
+                    date.fromisoformat(task.created_on) if task.created_on else None)
             for task in open_tasks(store, connection=connection)
         ],
         cases=[

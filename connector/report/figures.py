@@ -3,10 +3,13 @@
 Everything here is per connection and currency: amounts in different currencies are never added up. Each figure
 says what it counts, so the page can state it:
 
-- aging: open, collectable invoices by days past their due date on the report date;
+- aging: open, collectable invoices by days past their due date on the report date, and open credit notes not yet
+  settled as negative amounts (what the platform owes the debtor is no debt; the platforms sign credit notes
+  differently, so the sign is set here as in `dunning invoices`);
 - DSO (days sales outstanding): receivables on a day / credit sales of the `DSO_DAYS` days up to it × `DSO_DAYS`;
   sales are the invoices the store has seen (an invoice paid before any sync saw it is missing, so early in the
-  store's life DSO reads high); the trend gives the figure at each month end since the store's first sync;
+  store's life DSO reads high), net of credit notes; the trend gives the figure at each month end since the store's
+  first sync. `dunning demo` prints the same figure (`days_sales_outstanding`);
 - effect of reminders: of the reminders sent at each step, the share whose invoice was paid (closed, or its
   outstanding amount reached zero) within 7, 14 and 30 days; a reminder counts for a window once the window has
   passed;
@@ -54,10 +57,19 @@ def bucket(days_overdue: int) -> str:
     return "d90_plus"
 
 
+def credit(invoice: Invoice) -> Decimal:
+    """What an open credit note takes off the receivables (negative), however its platform signs it."""
+    return -abs(invoice.outstanding)
+
+
 @dataclass
 class Aging:
     amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(BUCKETS, ZERO))
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    """Open items: invoices and credit notes."""
+    credit_notes: int = 0
+    credited: Decimal = ZERO
+    """The open credit notes among them and their (negative) sum."""
 
     @property
     def total(self) -> Decimal:
@@ -73,6 +85,7 @@ class TopDebtor:
     name: str
     platform_id: str
     outstanding: Decimal
+    """Net of the debtor's open credit notes."""
     invoices: int
     oldest_days_overdue: int
     current_step: str | None
@@ -152,6 +165,8 @@ class _Book:
 
     open_rows: dict[str, list[tuple[Invoice, Sequence[Event]]]] = field(default_factory=dict)
     """Debtor id → its open collectable invoices with their histories."""
+    credits: dict[str, list[Invoice]] = field(default_factory=dict)
+    """Debtor id → its open credit notes not yet settled."""
     all_invoices: list[tuple[Invoice, Sequence[Event], date, date | None]] = field(default_factory=list)
     """(invoice, events, first seen, closed on) for the DSO history."""
     effects: dict[str, StepEffect] = field(default_factory=dict)
@@ -175,14 +190,15 @@ def collect(
             continue
         book = books.setdefault((invoice.connection, invoice.currency), _Book())
         closed_on = record.closed_on
-        if not invoice.is_credit_note:
-            book.all_invoices.append((invoice, record.events, record.first_seen_on, closed_on))
+        book.all_invoices.append((invoice, record.events, record.first_seen_on, closed_on))
         _count_effects(book.effects, invoice, record.events, closed_on, as_of)
         if closed_on is not None and closed_on <= as_of:
             continue
         invoice = _as_on(invoice, record.events, as_of)
         if invoice.is_collectable:
             book.open_rows.setdefault(invoice.debtor_id, []).append((invoice, record.events))
+        elif invoice.is_credit_note and invoice.is_open and invoice.outstanding:
+            book.credits.setdefault(invoice.debtor_id, []).append(invoice)
     sections = []
     for (connection, currency), book in sorted(books.items()):
         section = Section(connection, currency)
@@ -215,12 +231,20 @@ def _aging_and_holds(
     section: Section, book: _Book, debtors: Mapping[tuple[str, str], Debtor], policy: Policy, as_of: date
 ) -> None:
     resolved = policy.for_connection(section.connection)
+    aging = section.aging
+    for notes in book.credits.values():
+        for note in notes:
+            key = bucket((as_of - note.due_date).days)
+            aging.amounts[key] += credit(note)
+            aging.counts[key] += 1
+            aging.credit_notes += 1
+            aging.credited += credit(note)
     for debtor_id, rows in book.open_rows.items():
         debtor = debtors.get((section.connection, debtor_id))
         for invoice, events in rows:
             key = bucket((as_of - invoice.due_date).days)
-            section.aging.amounts[key] += invoice.outstanding
-            section.aging.counts[key] += 1
+            aging.amounts[key] += invoice.outstanding
+            aging.counts[key] += 1
             if not events and invoice.promised_payment_date is None:
                 continue
             history = read_history(invoice, events, resolved, as_of)
@@ -253,7 +277,8 @@ def _top_debtors(
     capabilities: Capabilities | None,
 ) -> list[TopDebtor]:
     owed = sorted(
-        ((sum((i.outstanding for i, _e in rows), ZERO), debtor_id) for debtor_id, rows in book.open_rows.items()),
+        ((sum((i.outstanding for i, _e in rows), ZERO) + sum(map(credit, book.credits.get(debtor_id, ())), ZERO),
+          debtor_id) for debtor_id, rows in book.open_rows.items()),
         key=lambda item: (-item[0], item[1]),
     )[:TOP_DEBTORS]
     resolved = policy.for_connection(connection)
@@ -322,12 +347,24 @@ def _month_ends(first: date, last: date) -> list[date]:
     return [*ends[-(TREND_POINTS - 1):], last]
 
 
+def days_sales_outstanding(records: Iterable[InvoiceRecord], as_of: date) -> dict[tuple[str, str], DsoPoint]:
+    """The report's DSO on `as_of` per connection and currency (what `dunning demo` prints beside the report)."""
+    books: dict[tuple[str, str], _Book] = {}
+    for record in records:
+        invoice = record.invoice
+        if invoice.issue_date <= as_of:
+            books.setdefault((invoice.connection, invoice.currency), _Book()).all_invoices.append(
+                (invoice, record.events, record.first_seen_on, record.closed_on))
+    return {key: _dso_trend(book, as_of)[-1] for key, book in sorted(books.items())}
+
+
 def _dso_trend(book: _Book, as_of: date) -> list[DsoPoint]:
     """DSO at each month end since the store first saw an invoice of this book, and on the report date.
 
     Each invoice counts on a run of consecutive days (sales: from its issue date for `DSO_DAYS` days; receivables:
     from its issue date until it closed), so it is added once where its run starts and taken off where it ends;
-    only an invoice with payments seen owes a different amount on different days and is counted day by day.
+    only an invoice with payments seen owes a different amount on different days and is counted day by day. A
+    credit note counts negative in both (net sales; what is owed back is no receivable).
     """
     if not book.all_invoices:
         return []
@@ -342,15 +379,17 @@ def _dso_trend(book: _Book, as_of: date) -> list[DsoPoint]:
         if first == count:
             continue
         after_sales = bisect_left(days, invoice.issue_date + timedelta(days=DSO_DAYS))
-        sales[first] += invoice.total
-        sales[after_sales] -= invoice.total
+        sold = -abs(invoice.total) if invoice.is_credit_note else invoice.total
+        sales[first] += sold
+        sales[after_sales] -= sold
         after_open = count if closed_on is None else bisect_left(days, closed_on)
         if first >= after_open:
             continue
         payments = [(e.on, Decimal(str(e.data.get("amount", 0)))) for e in events if e.kind is EventKind.PAYMENT_SEEN]
-        if not payments:
-            owed[first] += max(invoice.outstanding, ZERO)
-            owed[after_open] -= max(invoice.outstanding, ZERO)
+        if invoice.is_credit_note or not payments:
+            open_amount = credit(invoice) if invoice.is_credit_note else max(invoice.outstanding, ZERO)
+            owed[first] += open_amount
+            owed[after_open] -= open_amount
             continue
         for index in range(first, after_open):
             later = sum((amount for on, amount in payments if on > days[index]), ZERO)

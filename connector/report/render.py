@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from connector.report import charts
 from connector.report.figures import BUCKETS, EFFECT_WINDOWS, Section
-from connector.report.texts import LOCALES, TEXTS, Lang, step_name
+from connector.report.texts import LOCALES, TEXTS, Lang, fixed_text, step_name
 from providers.errors import UsageError
 from providers.files import write_atomically
 
@@ -29,7 +29,7 @@ class TaskRow:
     invoices: str
     step: str | None
     reason: str
-    created_on: str | None
+    created_on: date | None
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,7 @@ def render(page: Page) -> str:
         "t": texts,
         "f": formats,
         "step": lambda name: step_name(texts, name),
+        "fixed": lambda text: fixed_text(texts, text, formats.date),
         "buckets": BUCKETS,
         "windows": EFFECT_WINDOWS,
         "charts": [_charts(section, texts, formats) for section in page.sections],

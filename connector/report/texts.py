@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from datetime import date
 from typing import Literal
 
 Lang = Literal["nl", "en"]
@@ -28,6 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "d31_60": "31–60",
         "d61_90": "61–90",
         "d90_plus": "meer dan 90",
+        "credit_notes": "Inclusief {count} nog niet verrekende creditnota('s), samen {amount}: die tellen negatief.",
         "top": "Grootste debiteuren",
         "debtor": "Debiteur",
         "oldest": "Oudste (dagen)",
@@ -36,8 +40,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "—",
         "dso": "DSO (dagen omzet uitstaand)",
         "dso_formula": "DSO = openstaande debiteuren op een dag ÷ omzet op rekening van de {days} dagen tot die dag × "
-                       "{days}. Omzet telt de facturen die de administratie heeft gezien (een factuur die betaald was "
-                       "vóór een sync haar zag, ontbreekt; in het begin valt de DSO daardoor hoog uit).",
+                       "{days}. Omzet telt de facturen die de administratie heeft gezien, min de creditnota's (een "
+                       "factuur die betaald was vóór een sync haar zag, ontbreekt; in het begin valt de DSO daardoor "
+                       "hoog uit).",
         "dso_now": "DSO op {date}",
         "dso_trend": "Verloop aan het eind van elke maand sinds de eerste sync",
         "dso_alt": "Lijndiagram van de DSO per maandeinde",
@@ -87,6 +92,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "written_reminder": "schriftelijke aanmaning",
         "notice_of_default": "ingebrekestelling",
         "handoff": "overdracht",
+        "hold_promise": "betalingsbelofte tot {date}",
+        "hold_promise_platform": "betalingsbelofte tot {date} (vastgelegd op het platform)",
+        "hold_excluded": "uitgesloten van herinneringen",
+        "hold_dispute": "geschil sinds {date}",
+        "hold_arrangement": "betalingsregeling loopt",
+        "hold_arrangement_next": "betalingsregeling loopt, volgende termijn op {date}",
+        "stale_rate": "De tabel met de wettelijke rente is zeker tot {sure}; rente tot {end} rekent met het laatst "
+                      "bekende percentage en kan afwijken: voeg het percentage van het nieuwe halfjaar toe aan {file}.",
     },
     "en": {
         "title": "Receivables report",
@@ -107,6 +120,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "d31_60": "31–60",
         "d61_90": "61–90",
         "d90_plus": "over 90",
+        "credit_notes": "Including {count} credit note(s) not yet settled, together {amount}: they count negative.",
         "top": "Largest debtors",
         "debtor": "Debtor",
         "oldest": "Oldest (days)",
@@ -115,8 +129,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "—",
         "dso": "DSO (days sales outstanding)",
         "dso_formula": "DSO = receivables on a day ÷ credit sales of the {days} days up to that day × {days}. Sales "
-                       "are the invoices the store has seen (an invoice paid before any sync saw it is missing, so "
-                       "early on the DSO reads high).",
+                       "are the invoices the store has seen, less the credit notes (an invoice paid before any sync "
+                       "saw it is missing, so early on the DSO reads high).",
         "dso_now": "DSO on {date}",
         "dso_trend": "At each month end since the first sync",
         "dso_alt": "Line chart of the DSO at each month end",
@@ -166,8 +180,43 @@ TEXTS: dict[str, dict[str, str]] = {
         "written_reminder": "written reminder",
         "notice_of_default": "notice of default",
         "handoff": "handoff",
+        "hold_promise": "promise to pay by {date}",
+        "hold_promise_platform": "promise to pay by {date} (recorded on the platform)",
+        "hold_excluded": "excluded from reminders",
+        "hold_dispute": "dispute since {date}",
+        "hold_arrangement": "payment arrangement kept",
+        "hold_arrangement_next": "payment arrangement kept, next instalment on {date}",
+        "stale_rate": "The statutory interest table is sure only up to {sure}; interest up to {end} uses the last "
+                      "known rate and may be wrong: add the rate for the new half-year to {file}.",
     },
 }
+
+
+_DATE = r"(?P<date>\d{4}-\d{2}-\d{2})"
+FIXED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), key) for pattern, key in (
+    (rf"promise to pay by {_DATE} \(recorded on the platform\)", "hold_promise_platform"),
+    (rf"promise to pay by {_DATE}", "hold_promise"),
+    (r"excluded from reminders", "hold_excluded"),
+    (rf"dispute since {_DATE}", "hold_dispute"),
+    (rf"payment arrangement kept, next instalment on {_DATE}", "hold_arrangement_next"),
+    (r"payment arrangement kept", "hold_arrangement"),
+    (r"the statutory interest table is sure only up to (?P<sure>\d{4}-\d{2}-\d{2}); interest up to "
+     r"(?P<end>\d{4}-\d{2}-\d{2}) uses the last known rate and may be wrong: add the rate for the new half-year to "
+     r"(?P<file>\S+)", "stale_rate"),
+))
+"""The fixed English texts the escalation package words an active hold or a warning in (`history.py`, `legal.py`),
+read back so the report can say them in its own language; a text not matched here is shown as it is."""
+
+
+def fixed_text(texts: dict[str, str], text: str, day: Callable[[date], str]) -> str:
+    """`text` (a hold reason, a warning) in the report's language, its dates written by `day`."""
+    for pattern, key in FIXED:
+        found = pattern.fullmatch(text)
+        if found:
+            values = {name: day(date.fromisoformat(value)) if name in ("date", "sure", "end") else value
+                      for name, value in found.groupdict().items()}
+            return texts[key].format(**values)
+    return text
 
 
 def step_name(texts: dict[str, str], step: str | None) -> str:

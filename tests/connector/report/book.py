@@ -60,7 +60,7 @@ def seed(store: Store, clock) -> None:
                      status="paid", is_open=False),)))
     clock.now = datetime.combine(AS_OF, datetime.min.time(), UTC) + timedelta(hours=7)
     queued, _new = store.outbox_queue("acme", "reminder", "task-1", {
-        "debtor": "Jansen Schoonmaak", "invoices": ["I3"], "invoice_numbers": ["2026-I3"], "step": "call"})
+        "debtor": "D2", "invoices": ["I3"], "invoice_numbers": ["2026-I3"], "step": "call"})
     case = store.handoff_cases_open([("acme", "D3")])[("acme", "D3")]
     store.handoff_record(
         [(case.id, "exported", {"debtor_name": "Consument K. de Vries", "currency": "EUR", "invoices": ["I5"],

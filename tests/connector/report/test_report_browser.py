@@ -53,11 +53,12 @@ def _expected(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
         lambda: {"aging": Decimal(0), "owed": defaultdict(Decimal), "sales": Decimal(0)})
     for row in rows:
         book = found[(row.connection, row.currency)]
-        if row.is_open and not row.is_credit_note and row.outstanding > 0:
-            book["aging"] += row.outstanding
-            book["owed"][row.debtor_id] += row.outstanding
-        if not row.is_credit_note and AS_OF - timedelta(days=90) < row.issue_date <= AS_OF:
-            book["sales"] += row.total
+        if row.is_open and (row.is_credit_note or row.outstanding > 0):  # a credit note counts against the debt
+            owed = -abs(row.outstanding) if row.is_credit_note else row.outstanding
+            book["aging"] += owed
+            book["owed"][row.debtor_id] += owed
+        if AS_OF - timedelta(days=90) < row.issue_date <= AS_OF:
+            book["sales"] += -abs(row.total) if row.is_credit_note else row.total
     for (connection, _currency), book in found.items():
         top = max(book["owed"].items(), key=lambda item: item[1])[0]
         book["top"] = names[(connection, top)]

@@ -64,9 +64,11 @@ def test_the_page_lists_tasks_cases_and_the_store(store_url, clock, tmp_path):
         page = build_report(store, Policy(), AS_OF, out, store_url=store_url, made_at=clock.now, lang="en")
     html = out.read_text(encoding="utf-8")
 
+    # the task names its debtor by platform id: the page shows the debtor's name, and the day as dates are shown
     assert [(t.kind, t.debtor, t.invoices) for t in page.tasks] == [("call", "Jansen Schoonmaak", "2026-I3")]
     assert [(c.reference, c.totals["total"]) for c in page.cases] == [("C000001", Decimal("354.52"))]
     assert "ring about 2026-I3" in html and "C000001" in html and "€354.52" in html
+    assert "<td>4 Dec 2026</td>" in html and "2026-12-04</td>" not in html
     assert page.store in html and "<script" not in html and "http://" not in html.replace(
         'xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
 
