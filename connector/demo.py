@@ -25,10 +25,11 @@ from filelock import FileLock, Timeout
 from connector.app import App
 from connector.config import load_config
 from connector.delivery import complete_task, open_tasks
-from connector.demo_book import PAY_DELAY, Behaviour, behaviours, demo_book
+from connector.demo_book import PAY_DELAY, Behaviour, behaviours
 from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
 from connector.report import build_report
+from connector.report.figures import DSO_DAYS, DsoPoint, days_sales_outstanding
 from connector.simworld import CLIENT_ID, CREDITOR, SECRET, SECRET_ENV, World
 from connector.store import Store
 from providers.base import TokenStore
@@ -40,8 +41,6 @@ START = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 MARKER = ".dunning-demo"
 """Marks a folder as the demo's own: a later demo may clear it; a folder without it is never touched."""
 CONFIG_NAME = "dunning.toml"
-SALES_DAYS = 90
-"""The seeded books stand for this many days of sales: DSO = open receivables / (their total / SALES_DAYS)."""
 OWN = (CONFIG_NAME, "dunning.sqlite*", ".dunning-tokens", "export", "letters", "report.html")
 """What a demo writes in its folder (and a later demo clears): the store comes with its journal and lock files."""
 
@@ -72,8 +71,9 @@ class DemoResult:
     cases_exported: int = 0
     failed_days: list[str] = field(default_factory=list)
     collected: Decimal = Decimal("0")
-    dso_start: Decimal = Decimal("0")
-    dso_end: Decimal = Decimal("0")
+    dso_start: dict[tuple[str, str], DsoPoint] = field(default_factory=dict)
+    dso_end: dict[tuple[str, str], DsoPoint] = field(default_factory=dict)
+    """The report's DSO per connection and currency on the first and the last day."""
     report: Path | None = None
     world: World | None = None
 
@@ -227,13 +227,6 @@ class Story:
                 self.planned.append(Payment(connection, invoice_id, offset + PAY_DELAY))
 
 
-def days_sales_outstanding(store: Store, connections: list[str], daily_sales: Decimal) -> Decimal:
-    """Open receivables ÷ average daily sales (of the seeded book), in days."""
-    receivables = sum((invoice.outstanding for connection in connections
-                       for invoice, _debtor, _events in store.iter_open_invoices(connection)), Decimal("0"))
-    return (receivables / daily_sales).quantize(Decimal("0.1")) if daily_sales else Decimal("0")
-
-
 # --- the run ---------------------------------------------------------------------------------------------------------
 
 
@@ -246,8 +239,6 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
         config_path.write_text(base_config())
         result = DemoResult(folder=folder, start=start.date(), end=start.date() + timedelta(days=days - 1),
                             connections=[p.connection for p in world.places], world=world)
-        daily_sales = sum((i.total for p in world.places for d in demo_book(p.index, start.date()).debtors
-                           for i in d.invoices), Decimal("0")) / SALES_DAYS
         previous_secret = os.environ.get(SECRET_ENV)
         os.environ[SECRET_ENV] = SECRET  # the demo apps' secret, as a scheduler's environment would hold it
         try:
@@ -265,13 +256,13 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
                         result.collected += story.pay(offset, store)
                         result.add(run_job(config, store, tokens, as_of=today, connect=connect))
                         if offset == 0:
-                            result.dso_start = days_sales_outstanding(store, result.connections, daily_sales)
+                            result.dso_start = days_sales_outstanding(store.iter_invoice_records(), today)
                             story.agree(app, today)
                         result.letters_posted += story.post_letters(store, today)
                         story.read_mail(offset)
                         if on_day is not None:
                             on_day(offset + 1, days)
-                    result.dso_end = days_sales_outstanding(store, result.connections, daily_sales)
+                    result.dso_end = days_sales_outstanding(store.iter_invoice_records(), result.end)
                     result.report = folder / "report.html"
                     build_report(store, config.policy, result.end, result.report, store_url=config.store_url,
                                  made_at=world.clock.now(), lang="en",
@@ -286,6 +277,21 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
 
 STEP_ORDER = ("pre_due", "reminder_1", "reminder_2", "written_reminder", "final_reminder", "notice_of_default",
               "consumer_14_day_letter")
+
+
+def _dso_change(result: DemoResult) -> list[str]:
+    """Per connection (and currency, where it has several): the DSO on the first and on the last day."""
+    currencies = Counter(connection for connection, _currency in result.dso_start | result.dso_end)
+
+    def shown(point: DsoPoint | None) -> str:
+        return f"none (no sales in the {DSO_DAYS} days)" if point is None or point.dso is None else str(point.dso)
+
+    changes = []
+    for key in sorted(result.dso_start | result.dso_end):
+        connection, currency = key
+        name = f"{connection} {currency}" if currencies[connection] > 1 else connection
+        changes.append(f"{name} {shown(result.dso_start.get(key))} → {shown(result.dso_end.get(key))}")
+    return changes
 
 
 def describe(result: DemoResult) -> list[str]:
@@ -303,9 +309,8 @@ def describe(result: DemoResult) -> list[str]:
         f"bookkeeper: {result.letters_posted} (notices of default and written confirmations)",
         f"Cases handed off to the collection agency: {result.cases_exported}",
         f"Money collected: EUR {result.collected:,.2f}",
-        f"Days sales outstanding (open receivables / average daily sales of the books): {result.dso_start} at the "
-        "start, "
-        f"{result.dso_end} at the end",
+        f"Days sales outstanding, as in the report (receivables ÷ sales of the {DSO_DAYS} days up to the day × "
+        f"{DSO_DAYS}), on {result.start} → {result.end}: " + "; ".join(_dso_change(result)),
     ]
     lines += [f"Problem on {problem}" for problem in result.failed_days]
     folder = result.folder
@@ -315,5 +320,6 @@ def describe(result: DemoResult) -> list[str]:
     if result.report is not None:
         left.append(f"{result.report} (report)")
     lines.append("Left in " + str(folder) + ": " + "; ".join(left))
-    lines.append(f"Look around: dunning --config {folder / CONFIG_NAME} status (or tasks, cases, history INVOICE)")
+    lines.append(f"Look around: dunning --config {folder / CONFIG_NAME} status (or tasks, cases, history INVOICE; "
+                 f"report --as-of {result.end}: the store stops on the demo's last day)")
     return lines

@@ -62,8 +62,20 @@ def test_the_story_moves_money_and_lowers_days_sales_outstanding(demo: tuple[Dem
     result, lines = demo
     assert not result.failed_days, result.failed_days
     assert result.collected > 0 and f"EUR {result.collected:,.2f}" in figure(lines, "Money collected")
-    assert result.dso_end < result.dso_start
+    assert result.dso_end.keys() == result.dso_start.keys() == {(name, "EUR") for name in result.connections}
+    assert all(end.dso is not None and start.dso is not None and end.dso < start.dso
+               for end, start in zip(result.dso_end.values(), result.dso_start.values(), strict=True))
     assert result.tasks > 0  # the debtor without an e-mail address, the written steps
+
+
+def test_the_printed_dso_is_the_reports(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    report = (result.folder / "report.html").read_text()
+    in_report = dict(re.findall(r'data-connection="([^"]+)".*?data-figure="dso" data-value="([^"]*)"', report,
+                                flags=re.DOTALL))
+    printed = dict(part.rsplit(" → ", 1) for part in figure(lines, "Days sales outstanding").split("; "))
+    assert {name.split(" ")[0]: value for name, value in printed.items()} == in_report
+    assert len(in_report) == len(result.connections) and all(in_report.values())
 
 
 def test_the_debtors_behave_as_their_story_says(demo: tuple[DemoResult, list[str]]) -> None:
