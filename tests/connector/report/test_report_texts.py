@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import get_args
 
 import pytest
 
 from connector.escalation.history import read_history
 from connector.escalation.legal import stale_rate_warning
-from connector.escalation.policy import Policy
+from connector.delivery.tasks import KINDS
+from connector.escalation.policy import STEP_ORDER, Policy
 from connector.models import Event, EventKind
 from connector.report.render import ReportFormats
 from connector.report.texts import TEXTS, fixed_text
+from connector.store.handoff import CaseStatus
 from tests.conftest import make_invoice
 
 TODAY = date(2026, 12, 4)
@@ -64,3 +67,11 @@ def test_the_stale_rate_warning_is_dutch_and_its_dates_written_out() -> None:
 def test_a_text_the_report_does_not_know_is_shown_as_it_is() -> None:
     assert fixed_text(TEXTS["nl"], "on hold by the bookkeeper", ReportFormats("nl").date) == \
         "on hold by the bookkeeper"
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_every_step_task_kind_and_case_status_has_a_word_in_each_language(lang: str) -> None:
+    texts = TEXTS[lang]
+    for step in (*STEP_ORDER, "confirmation"):  # a confirmation's letter is a task with that step
+        assert ("call_step" if step == "call" else step) in texts, step  # else `step_name` shows the raw name
+    assert all(kind in texts for kind in KINDS) and all(status in texts for status in get_args(CaseStatus))
