@@ -552,7 +552,8 @@ class ConnectionRun:
             return
         reason = (f"the {what} confirmation {Path(letter).name} was e-mailed to {who} to sign: file the signed copy "
                   f"when it comes back, then: dunning task done {entry.id}")
-        receipt |= {"kind": "signature", "reason": reason, "step": request.step, "letter": letter,
+        # a letter task (cli.md's task kinds): the letter went by e-mail and waits for its signed copy
+        receipt |= {"kind": "letter", "reason": reason, "step": request.step, "letter": letter,
                     "phone": request.debtor.phone, "emails": list(request.debtor.emails),
                     "dossier": list(self._dossier(request))}
         self._finish(entry, "task", outcome="task", receipt=receipt, events=events, recipients=mailed.recipients,

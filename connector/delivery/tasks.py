@@ -1,4 +1,5 @@
-"""Tasks: what a person does where no platform can (calls, letters to post, reminders a platform refused).
+"""Tasks: what a person does where no platform can (calls, letters to post, reminders a platform refused, an
+arrangement's signed copy to file when it comes back).
 
 A task is the outbox row that became one (its id is the task id), so it carries the key, the invoices and the
 debtor's dossier. Closing a letter task records the letter as sent on the day it really went out: the planner's

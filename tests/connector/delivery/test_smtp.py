@@ -211,3 +211,116 @@ def test_a_crash_after_our_mail_server_took_the_mail_never_sends_it_again(
 
         assert len([to for to, m in smtp.inbox.messages if m["Message-ID"] == f"<{row.idempotency_key}@dunning-connector>"]) == 1
         assert store.outbox_by_key(row.idempotency_key).status == "sent"  # the mail was committed before its note
+
+
+def _message_id(message: Message) -> str:
+    return "".join(str(message["Message-ID"]).split())  # a long id comes folded
+
+
+def _agreed(store: Store, what: str, today: dt.date) -> tuple[Any, Any]:
+    from connector import casebook
+
+    invoice = next(i for i, debtor, _ in store.iter_open_invoices() if i.is_collectable and debtor.emails)
+    if what == "arrangement":
+        half = (invoice.outstanding / 2).quantize(invoice.outstanding)
+        casebook.record_arrangement(store, invoice, [f"{today + dt.timedelta(days=30)}:{invoice.outstanding - half}"],
+                                    today, down_payment=f"{today + dt.timedelta(days=7)}:{half}")
+    else:
+        casebook.record_hold(store, invoice, "promise", today, until=today + dt.timedelta(days=10))
+    [row] = store.outbox_rows(kind=["confirmation"])
+    return invoice, row
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("platform", ["exact", "moneybird", "xero"])
+def test_an_arrangement_is_e_mailed_as_the_letter_to_sign_and_a_task_waits_for_the_signed_copy(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    from connector.delivery import open_tasks
+
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=[platform], extra={"mail": smtp.config})
+    simulator = kit.world.places[0].simulator
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+        invoice, row = _agreed(store, "arrangement", kit.world.today)
+
+        send(kit)
+        send(kit)
+
+        [message] = [m for _, m in smtp.inbox.messages if row.idempotency_key in _message_id(m)]
+        [pdf] = [part for part in message.walk() if part.get_content_type() == "application/pdf"]
+        [task] = [t for t in open_tasks(store) if t.id == row.id]
+        assert task.kind == "letter" and "signed copy" in task.reason
+        assert pdf.get_payload(decode=True) == Path(str(task.letter)).read_bytes()  # the letter with the signature
+        assert not [m for m in simulator.sent_mail() if invoice.platform_id in m.invoice_ids
+                    and m.text and "regeling" in m.text.lower()]  # never the platform's mailing: it needs a signature
+        provider = kit.connect(kit.config.settings(row.connection))
+        assert provider.find_note(invoice, row.idempotency_key) is not None  # recorded on the platform
+        assert kit.summaries[0].refused == 0
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("platform", ["moneybird", "xero"])
+def test_a_promise_is_confirmed_by_our_mail_server_where_the_platforms_mailing_cannot_carry_it(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=[platform], extra={"mail": smtp.config})
+    simulator = kit.world.places[0].simulator
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+        invoice, row = _agreed(store, "promise", kit.world.today)
+        mailed_before = len(simulator.sent_mail())
+
+        [line] = [line for line in send(kit) if line["key"] == row.idempotency_key]
+
+        assert line["status"] == "sent" and store.outbox_row(row.id).receipt["channel"] == "smtp"
+        assert [m for _, m in smtp.inbox.messages if row.idempotency_key in _message_id(m)]
+        # Moneybird's send_reminders would count a reminder, Xero's mail carries no text of ours: neither is used
+        platform_mails = [m for m in simulator.sent_mail()[mailed_before:] if invoice.platform_id in m.invoice_ids]
+        reminders = [r for r in store.outbox_rows(kind=["reminder"], status=["sent"])
+                     if invoice.platform_id in r.payload["invoices"]]
+        assert len(platform_mails) == len(reminders)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_arrangement_mail_a_crash_cut_off_before_its_note_is_noted_and_waits_for_the_signed_copy(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from connector.delivery import claims, open_tasks
+    from connector.delivery.sender import ConnectionRun
+
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=["moneybird"], extra={"mail": smtp.config})
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+        invoice, row = _agreed(store, "arrangement", kit.world.today)
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        real_record = ConnectionRun._record
+
+        def dying(self: ConnectionRun, request: Any, *args: Any) -> Any:
+            if request.step == "confirmation":
+                raise Crash  # the mail is committed as gone out; its note is not written
+            return real_record(self, request, *args)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(claims, "claimant", lambda: {"host": socket.gethostname(), "pid": finished.pid, "run": "x"})
+            patch.setattr(ConnectionRun, "_record", dying)
+            with pytest.raises(Crash):
+                send(kit)
+        assert store.outbox_row(row.id).receipt["phase"] == "mailed"
+
+        send(kit)
+
+        assert len([m for _, m in smtp.inbox.messages if row.idempotency_key in _message_id(m)]) == 1
+        [task] = [t for t in open_tasks(store) if t.id == row.id]
+        assert task.kind == "letter" and task.letter and Path(task.letter).exists()
+        provider = kit.connect(kit.config.settings(row.connection))
+        assert provider.find_note(invoice, row.idempotency_key) is not None
