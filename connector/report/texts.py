@@ -102,6 +102,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "hold_dispute": "geschil sinds {date}",
         "hold_arrangement": "betalingsregeling loopt",
         "hold_arrangement_next": "betalingsregeling loopt, volgende termijn op {date}",
+        "task_call": "bel {name} ({phone})",
+        "task_call_no_phone": "bel {name} (geen telefoonnummer bekend)",
+        "task_letter": "print de brief {file} ({step}) en stuur hem per post naar {name}; daarna: {command}",
         "stale_rate": "De tabel met de wettelijke rente is zeker tot {sure}; rente tot {end} rekent met het laatst "
                       "bekende percentage en kan afwijken: voeg het percentage van het nieuwe halfjaar toe aan {file}.",
     },
@@ -194,6 +197,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "hold_dispute": "dispute since {date}",
         "hold_arrangement": "payment arrangement kept",
         "hold_arrangement_next": "payment arrangement kept, next instalment on {date}",
+        "task_call": "call {name} ({phone})",
+        "task_call_no_phone": "call {name} (no phone number on file)",
+        "task_letter": "print and post the {step} letter {file} to {name}, then: {command}",
         "stale_rate": "The statutory interest table is sure only up to {sure}; interest up to {end} uses the last "
                       "known rate and may be wrong: add the rate for the new half-year to {file}.",
     },
@@ -211,17 +217,23 @@ FIXED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), key
     (r"the statutory interest table is sure only up to (?P<sure>\d{4}-\d{2}-\d{2}); interest up to "
      r"(?P<end>\d{4}-\d{2}-\d{2}) uses the last known rate and may be wrong: add the rate for the new half-year to "
      r"(?P<file>\S+)", "stale_rate"),
+    (r"call (?P<name>.+) \(no phone number on file\)", "task_call_no_phone"),
+    (r"call (?P<name>.+) \((?P<phone>[^()]+)\)", "task_call"),
+    (r"print and post the (?P<step>[a-z0-9 ]+) letter (?P<file>\S+) to (?P<name>.+), then: "
+     r"(?P<command>dunning task done \d+ --sent-on YYYY-MM-DD)", "task_letter"),
 ))
 """The fixed English texts the escalation package words an active hold or a warning in (`history.py`, `legal.py`),
-read back so the report can say them in its own language; a text not matched here is shown as it is."""
+and delivery a call or a letter task (`sender.py`), read back so the report can say them in its own language; a
+text not matched here (a platform's refusal, the user's own words) is shown as it is."""
 
 
 def fixed_text(texts: dict[str, str], text: str, day: Callable[[date], str]) -> str:
-    """`text` (a hold reason, a warning) in the report's language, its dates written by `day`."""
+    """`text` (a hold reason, a warning, a task's reason) in the report's language, its dates written by `day`."""
     for pattern, key in FIXED:
         found = pattern.fullmatch(text)
         if found:
-            values = {name: day(date.fromisoformat(value)) if name in ("date", "sure", "end") else value
+            values = {name: day(date.fromisoformat(value)) if name in ("date", "sure", "end")
+                      else step_name(texts, value.replace(" ", "_")) if name == "step" else value
                       for name, value in found.groupdict().items()}
             return texts[key].format(**values)
     return text

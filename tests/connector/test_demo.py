@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from connector.cli import app
 from connector.config import load_config
 from connector.demo import MARKER, DemoRefused, DemoResult, describe, run_demo
 from connector.models import EventKind
+from connector.report import build_report
 from connector.store import Store
 
 
@@ -127,3 +129,16 @@ def test_a_folder_the_demo_did_not_make_is_left_alone(tmp_path: Path) -> None:
     assert (tmp_path / "dunning.toml").read_text() == "# my real config\n"
     result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--days", "1"])
     assert result.exit_code == 2 and "not made by dunning demo" in result.stderr
+
+
+def test_the_dutch_report_words_the_call_tasks_in_dutch(demo: tuple[DemoResult, list[str]], tmp_path: Path) -> None:
+    result, _lines = demo
+    config = load_config(result.folder / "dunning.toml")
+    out = tmp_path / "rapport.html"
+    with Store.open(config.store_url) as store:
+        page = build_report(store, config.policy, result.end, out, store_url=config.store_url,
+                            made_at=datetime(2026, 10, 2, 7, 0, tzinfo=UTC), lang="nl")
+    html = out.read_text()
+    calls = [task for task in page.tasks if task.kind == "call"]
+    assert calls and all(task.reason.startswith("call ") for task in calls)  # delivery words them in English
+    assert all(f"<td>bel {task.reason.removeprefix('call ')}</td>" in html for task in calls)

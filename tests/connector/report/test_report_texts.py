@@ -75,3 +75,13 @@ def test_every_step_task_kind_and_case_status_has_a_word_in_each_language(lang: 
     for step in (*STEP_ORDER, "confirmation"):  # a confirmation's letter is a task with that step
         assert ("call_step" if step == "call" else step) in texts, step  # else `step_name` shows the raw name
     assert all(kind in texts for kind in KINDS) and all(status in texts for status in get_args(CaseStatus))
+
+
+def test_a_letter_task_is_dutch_and_keeps_its_command() -> None:
+    # delivery's wording of a letter to post (connector/delivery/sender.py)
+    english = ("print and post the notice of default letter 26000003-notice_of_default.pdf to Transport Jansen B.V., "
+               "then: dunning task done 17 --sent-on YYYY-MM-DD")
+    assert fixed_text(TEXTS["nl"], english, ReportFormats("nl").date) == (
+        "print de brief 26000003-notice_of_default.pdf (ingebrekestelling) en stuur hem per post naar Transport "
+        "Jansen B.V.; daarna: dunning task done 17 --sent-on YYYY-MM-DD")
+    assert fixed_text(TEXTS["en"], english, ReportFormats("en").date) == english
