@@ -27,7 +27,6 @@ from functools import cache, lru_cache
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, ActionInvoice, format_money
 from connector.escalation.history import NO_HISTORY, History, read_history
-from connector.escalation.legal import business_compensation, collection_costs
 from connector.escalation.policy import (
     REMINDER_STEPS,
     STEP_ORDER,
@@ -37,7 +36,7 @@ from connector.escalation.policy import (
     Step,
     StepRule,
 )
-from connector.escalation.pricing import NOT_PRICED, PRICED_STEPS, Priced, cost_base, notice_pay_by, price
+from connector.escalation.pricing import cost_base, notice_pay_by, price
 from connector.models import Debtor, DebtorKind, Event, Invoice
 
 LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
@@ -267,66 +266,50 @@ def _catching_up(last: str | None, step: str) -> str:
     return f" (catching up; not sent: {', '.join(skipped)})" if skipped else ""
 
 
-def _described(decided: NextStep) -> tuple[ActionInvoice, str, Priced]:
-    """The invoice line of a decided step, its reason (after "step: ") and what it may state."""
-    step, invoice, debtor, policy, today = decided.step, decided.invoice, decided.debtor, decided.policy, decided.today
-    last, history = decided.last, decided.history
-    tail = _describe_when(step, decided.due_on, today, invoice, history, policy)
-    tail += _catching_up(last, step)
+def _described(decided: NextStep) -> tuple[ActionInvoice, str, date | None]:
+    """The invoice line of a decided step, its reason (after "step: ") and when its notice of default went out."""
+    step, invoice, today, history = decided.step, decided.invoice, decided.today, decided.history
+    tail = _describe_when(step, decided.due_on, today, invoice, history, decided.policy)
+    tail += _catching_up(decided.last, step)
     tail += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
     notice_sent = history.taken.get("notice_of_default")
-    base = cost_base(invoice, debtor.kind, notice_sent, policy) if invoice.payments else invoice.outstanding
-    line = ActionInvoice(invoice, (today - invoice.due_date).days, base)
-    if step not in PRICED_STEPS:
-        return line, tail, NOT_PRICED
-    return line, tail, price(step, today, debtor.kind, invoice.currency, (line,), notice_sent, policy)
+    base = (cost_base(invoice, decided.debtor.kind, notice_sent, decided.policy) if invoice.payments
+            else invoice.outstanding)
+    return ActionInvoice(invoice, (today - invoice.due_date).days, base), tail, notice_sent
 
 
 def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) -> Action:
     """The action for one or several decided steps of one debtor at the same step, channel and currency (one
     letter or mail covering them): the reason, the invoice lines, and the costs and interest it may state.
 
-    Lawfulness is inherited: a cost field is filled only where it is for every single invoice. With
-    `consolidate_principal` the invoices are one principal for the collection costs (a practice, not law).
+    Priced once for all its invoices (`price`): lawfulness is inherited, a cost field is filled only where it is for
+    every single invoice (a consumer's costs once the term of the latest notice has passed, so none while any
+    invoice had no notice); with `consolidate_principal` the invoices are one principal for the collection costs
+    (a practice, not law).
     """
     first = decided[0]
     step, debtor, override, policy, invoice = first.step, first.debtor, first.override, first.policy, first.invoice
     language = (override.language if override and override.language else None) or debtor.language
-    if len(decided) == 1:  # one invoice: no lists to build and fold
-        line, tail, priced = _described(first)
-        return Action(
-            _STEPS[step], first.channel, debtor, (line,), first.due_on, first.today, invoice.outstanding,
-            invoice.currency, f"{step}: {tail}", language or policy.default_language, policy.steps.rule(step).template,
-            priced.costs, priced.costs_if_unpaid, priced.interest, priced.pay_by, priced.presumed_receipt,
-            priced.warnings, dossier,
-        )
-    described = [_described(d) for d in decided]
-    lines = tuple(line for line, _tail, _priced in described)
-    outstanding = sum((line.outstanding for line in lines), Decimal(0))
-    base = sum((line.cost_base for line in lines), Decimal(0))
     currency = invoice.currency
-
-    def combined(values: list[Decimal | None]) -> Decimal | None:
-        if any(v is None for v in values):
-            return None
-        if currency != "EUR" or not policy.consolidate_principal:
-            return sum(values, Decimal(0))  # type: ignore[arg-type]
-        if debtor.kind is DebtorKind.BUSINESS:
-            return business_compensation(base, vat_rate=policy.collection_vat)
-        return collection_costs(base, vat_rate=policy.collection_vat)
-
-    interests = [priced.interest for _line, _tail, priced in described]
-    reason = (
-        f"{step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
-        f"{format_money(outstanding, currency)} outstanding; "
-        + "; ".join(f"{line.number}: {tail}" for line, tail, _priced in described)
-    )
-    priced = described[0][2]
+    if len(decided) == 1:  # one invoice: no lists to build and fold
+        line, tail, notice = _described(first)
+        lines: tuple[ActionInvoice, ...] = (line,)
+        outstanding, due_on, reason = invoice.outstanding, first.due_on, f"{step}: {tail}"
+    else:
+        described = [_described(d) for d in decided]
+        lines = tuple(line for line, _tail, _notice in described)
+        notices = [notice for _line, _tail, notice in described]
+        notice = None if None in notices else max(notices)  # type: ignore[type-var]
+        outstanding = sum((line.outstanding for line in lines), Decimal(0))
+        due_on = min(d.due_on for d in decided)
+        reason = (
+            f"{step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
+            f"{format_money(outstanding, currency)} outstanding; "
+            + "; ".join(f"{line.number}: {tail}" for line, tail, _notice in described)
+        )
+    priced = price(step, first.today, debtor.kind, currency, lines, notice, policy)
     return Action(
-        _STEPS[step], first.channel, debtor, lines, min(d.due_on for d in decided), first.today, outstanding,
-        currency, reason, language or policy.default_language, policy.steps.rule(step).template,
-        combined([p.costs for _l, _t, p in described]), combined([p.costs_if_unpaid for _l, _t, p in described]),
-        None if any(i is None for i in interests) else sum(interests, Decimal(0)),  # type: ignore[arg-type]
-        priced.pay_by, priced.presumed_receipt,
-        tuple(dict.fromkeys(w for _l, _t, p in described for w in p.warnings)), dossier,
+        _STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
+        language or policy.default_language, policy.steps.rule(step).template, priced.costs, priced.costs_if_unpaid,
+        priced.interest, priced.pay_by, priced.presumed_receipt, priced.warnings, dossier,
     )
