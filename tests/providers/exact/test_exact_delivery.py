@@ -153,3 +153,48 @@ def test_a_processed_status_written_as_text_is_still_processed(sim: ExactSimulat
     sim.divisions[DIVISION].invoices[invoice.platform_id].Status = "50"  # type: ignore[assignment]
     assert "re-sent" in provider.send_reminder(request_for(invoice, debtor)).detail
     assert len(sim.mail) == 1
+
+
+def test_each_re_send_creates_a_document_the_batched_re_check_reads_as_the_trace(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoice, debtor = with_email(*synced)
+    before = provider.recheck([invoice])[invoice.platform_id].trace
+    assert before  # processing created the invoice's first document
+
+    provider.send_reminder(request_for(invoice, debtor))
+    after = provider.recheck([invoice])[invoice.platform_id].trace
+
+    [new] = set(after) - set(before)
+    document = sim.divisions[DIVISION].documents[new]
+    assert document.pdf.startswith(b"%PDF") and document.Created
+    assert provider.reminder_trace(request_for(invoice, debtor), {invoice.platform_id: list(before)},
+                                   {invoice.platform_id: provider.recheck([invoice])[invoice.platform_id]}) is True
+    assert provider.reminder_trace(request_for(invoice, debtor), {invoice.platform_id: list(after)},
+                                   provider.recheck([invoice])) is False
+    assert provider.trace_lost is None
+
+
+def test_the_re_check_reads_processed_states_and_documents_in_batches_and_the_mail_reads_nothing_more(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoices = [i for i in synced[0].values() if i.number]
+    provider.recheck(invoices)
+    reads = sim.call_count("*/salesinvoice/SalesInvoices", "GET")
+    assert len(invoices) > 30 and reads == sim.call_count("*/documents/Documents", "GET") == 2  # ~40 ids a call
+    invoice, debtor = with_email(*synced)
+
+    provider.send_reminder(request_for(invoice, debtor))
+
+    assert sim.call_count("*/salesinvoice/SalesInvoices", "GET") == reads  # the re-check's answer served the mail
+
+
+def test_an_exact_that_re_uses_the_document_is_noticed_at_the_first_re_send(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    sim.resend_document = "reuse"
+    invoice, debtor = with_email(*synced)
+    before = provider.recheck([invoice])
+
+    provider.send_reminder(request_for(invoice, debtor))
+
+    assert provider.trace_lost and "re-used the document" in provider.trace_lost
+    assert provider.reminder_trace(request_for(invoice, debtor), {invoice.platform_id: list(
+        before[invoice.platform_id].trace)}, before) is None
