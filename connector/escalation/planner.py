@@ -171,10 +171,7 @@ def decide(
     taken = history.taken
     last = max(taken, key=_INDEX.__getitem__) if taken else None
     only = None if override is None else override.steps
-    if history is NO_HISTORY:
-        due = _due_without_history(invoice, debtor, policy, today, only)
-    else:
-        due = _due(invoice, debtor, history, last, policy, today, only)
+    due = _due_memoised(invoice, debtor, history, last, policy, today, only)
     if not due:
         return None
     step, rule, due_on = due[0]
@@ -227,20 +224,21 @@ def _due(
     return tuple(due)
 
 
-_WITHOUT_HISTORY: dict[tuple[object, ...], tuple[Policy, tuple[Due, ...]]] = {}
-"""Choices for invoices without history, by (policy, day, due date, issue date, kind, steps, amount where it
-matters); each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
+_DUE: dict[tuple[object, ...], tuple[Policy, tuple[Due, ...]]] = {}
+"""`_due` by (policy, day, due date, issue date, kind, steps, amount where it matters, steps taken, days on hold);
+each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
 _HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
 """Per policy: whether any step has a minimum outstanding amount (then the amount is part of the choice)."""
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 8192
 
 
-def _due_without_history(
-    invoice: Invoice, debtor: Debtor, policy: Policy, today: date, only: frozenset[str] | None
+def _due_memoised(
+    invoice: Invoice, debtor: Debtor, history: History, last: str | None, policy: Policy, today: date,
+    only: frozenset[str] | None,
 ) -> tuple[Due, ...]:
-    """`_due` for an invoice without events or promise, memoised: then the choice depends only on its dates,
-    the debtor's kind and the policy (most invoices of a run share a few hundred due dates). Bounded: constant
-    memory whatever the number of invoices."""
+    """`_due`, memoised: for an invoice not on hold it depends only on its dates, the debtor's kind, the policy, the
+    steps taken and the days on hold (most invoices of a run share a few hundred due dates and histories). Bounded:
+    constant memory whatever the number of invoices."""
     known = _HAS_MINIMUM.get(id(policy))
     if known is None or known[0] is not policy:
         if len(_HAS_MINIMUM) >= 64:
@@ -248,14 +246,14 @@ def _due_without_history(
         minimum = any(rule.min_outstanding for _step, rule, _offset in policy.steps.descending_from(0))
         known = _HAS_MINIMUM[id(policy)] = (policy, minimum)
     key = (id(policy), today, invoice.due_date, invoice.issue_date, debtor.kind is DebtorKind.CONSUMER, only,
-           invoice.outstanding if known[1] else None)
-    found = _WITHOUT_HISTORY.get(key)
+           invoice.outstanding if known[1] else None, tuple(history.taken.items()), tuple(history.paused))
+    found = _DUE.get(key)
     if found is not None and found[0] is policy:
         return found[1]
-    due = _due(invoice, debtor, NO_HISTORY, None, policy, today, only)
-    if len(_WITHOUT_HISTORY) >= _MEMO_SIZE:
-        _WITHOUT_HISTORY.clear()
-    _WITHOUT_HISTORY[key] = (policy, due)
+    due = _due(invoice, debtor, history, last, policy, today, only)
+    if len(_DUE) >= _MEMO_SIZE:
+        _DUE.clear()
+    _DUE[key] = (policy, due)
     return due
 
 

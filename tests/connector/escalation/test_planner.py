@@ -245,6 +245,18 @@ def test_invoices_without_history_alike_but_for_what_a_rule_checks_get_their_own
     assert step_on(-5, [], policy=POLICY, inv=invoice(issue_date=day(-3))) is None
 
 
+def test_invoices_alike_but_for_their_history_get_their_own_step() -> None:
+    # the steps due are remembered per (policy, dates, kind, steps taken, days on hold): the history still counts
+    on_time = [sent("reminder_1", day(1))]
+    late = [sent("reminder_1", day(4))]
+    assert step_on(8, on_time) == "reminder_2"
+    assert step_on(8, late) is None  # reminder_2 counts from the day reminder_1 went out
+    assert step_on(9, late) == "reminder_2"
+    paused = [*on_time, event(EventKind.HOLD_SET, day(2), hold="dispute"), event(EventKind.HOLD_RELEASED, day(5))]
+    assert step_on(8, paused) is None  # three days on hold shift it
+    assert step_on(9, paused) == "reminder_2"
+
+
 def test_business_notice_states_costs_interest_and_pay_by() -> None:
     action = plan_invoice(invoice(), debtor(), _history_before("notice_of_default"), POLICY, day(45))
     assert action is not None
