@@ -61,20 +61,13 @@ def plan_invoice(
     return found[0] if found else None
 
 
-def last_mail(rows: Sequence[Row], as_of: date) -> date | None:
-    """The most recent mail to the debtor about any of these invoices, on or before `as_of`."""
-    sent = [
-        event.on
-        for _invoice, _debtor, events in rows
-        for event in events
-        if event.kind is EventKind.REMINDER_SENT and event.step != "handoff" and event.on <= as_of
-    ]
-    return max(sent, default=None)
-
-
-def _mail_days(rows: Sequence[Row]) -> Iterator[date]:
-    return (event.on for _invoice, _debtor, events in rows for event in events
-            if event.kind is EventKind.REMINDER_SENT and event.step != "handoff")
+def _mail_days(rows: Sequence[Row], last_mailed: date | None) -> list[date]:
+    """Every day the debtor was mailed about any of these invoices (or `last_mailed`, about others), in order."""
+    days = {event.on for _invoice, _debtor, events in rows for event in events
+            if event.kind is EventKind.REMINDER_SENT and event.step != "handoff"}
+    if last_mailed:
+        days.add(last_mailed)
+    return sorted(days)
 
 
 def is_mail_day(previous: date | None, today: date, policy: Policy) -> bool:
@@ -120,7 +113,7 @@ def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[da
     paused = decided.history.paused
     day = due_on
     while day < decided.today:
-        if not any(first <= day <= last for first, last in paused):
+        if not paused or not any(first <= day <= last for first, last in paused):
             before = bisect_right(mail_days, day)
             if not before or mail_days[before - 1] == day or (day - mail_days[before - 1]).days >= gap:
                 return True
@@ -137,9 +130,11 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
     """What the caller needs on the phone: every open invoice of the debtor with its history, and the total."""
     lines: list[str] = []
     totals: dict[str, Decimal] = {}
+    count = 0
     for invoice, _debtor, events in rows:
         if not invoice.is_collectable:
             continue
+        count += 1
         totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.outstanding
         lines.append(
             f"invoice {invoice.label}: {format_money(invoice.outstanding, invoice.currency)} of "
@@ -154,7 +149,7 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
                 detail = ", ".join(f"{i['due']}: {i['amount']}" for i in event.data.get("instalments", ()))
             lines.append(f"  {event.on} {event.kind.value.replace('_', ' ')}{': ' + str(detail) if detail else ''}")
     totals_text = ", ".join(format_money(amount, currency) for currency, amount in totals.items())
-    return (f"{len([r for r in rows if r[0].is_collectable])} open invoice(s), {totals_text} in total", *lines)
+    return (f"{count} open invoice(s), {totals_text} in total", *lines)
 
 
 def plan_debtor(
@@ -175,10 +170,10 @@ def plan_debtor(
            if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
     if not due:
         return []
-    previous = max(filter(None, (last_mail(rows, as_of), last_mailed if last_mailed and last_mailed <= as_of else None)),
-                   default=None)
+    mail_days = _mail_days(rows, last_mailed)
+    mailed_before = bisect_right(mail_days, as_of)
+    previous = mail_days[mailed_before - 1] if mailed_before else None  # the most recent mail on or before as_of
     mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d in due)
-    mail_days = sorted({*_mail_days(rows), *([last_mailed] if last_mailed else [])})
     decided = [kept for step in due if (kept := _not_overtaking(step, capabilities, mail_days, mailing)) is not None]
     if not mailing:
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]
@@ -192,7 +187,8 @@ def plan_debtor(
     calls_and_cases: list[list[NextStep]] = []
     mails: list[list[NextStep]] = []
     for (_step, channel, _currency), steps in grouped.items():
-        steps.sort(key=lambda d: (d.invoice.due_date, -d.invoice.outstanding, d.invoice.label))
+        if len(steps) > 1:
+            steps.sort(key=lambda d: (d.invoice.due_date, -d.invoice.outstanding, d.invoice.label))
         merge = can_merge_mail if channel is Channel.PLATFORM_MAIL else resolved.consolidate_reminders
         if channel in MAIL_CHANNELS:
             mails += [steps] if merge else [[step] for step in steps]
@@ -201,4 +197,4 @@ def plan_debtor(
     result = [build_action(steps) for steps in mails]
     result += [build_action(steps, dossier=dossier(rows, as_of) if steps[0].channel is Channel.CALL_TASK else ())
                for steps in calls_and_cases]
-    return sorted(result, key=lambda a: _INDEX[a.step])
+    return sorted(result, key=lambda a: _INDEX[a.step]) if len(result) > 1 else result
