@@ -3,8 +3,9 @@
 For one connection, in this order:
 1. **Reconcile** rows a crashed run left in flight (`sending`, claimed by a process that is gone) against the
    platform, first and always: a row whose mail is known to have gone out only gets its recording; a row that may
-   or may not have reached the platform is looked up there (our note carrying the key, the platform's reminder
-   count, the Idempotency-Key replay) and is sent again only where the platform shows no trace and can say so.
+   or may not have reached the platform is looked up there (our note carrying the key, the platform's trace
+   against the one read before the claim — Moneybird's reminder count, Exact's documents of the invoice — the
+   Idempotency-Key replay) and is sent again only where the platform shows no trace and can say so.
    Where it cannot (a channel that leaves no readable trace), the row becomes a task to check by hand: never a
    second mail, never a silent loss.
 2. **Queue** each action as an outbox row under its deterministic key, committed before any platform call.

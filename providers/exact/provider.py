@@ -35,7 +35,9 @@ Reminders: Exact has no reminder API. A reminder re-sends a *processed* sales in
 `PrintedSalesInvoices` with our text as `ExtraText`, then records a communication note on the account carrying
 the step and idempotency key. Anything else (not processed, not a sales invoice, no e-mail address, Exact
 refusing or not confirming the e-mail, post/manual delivery, several invoices at once) raises `ReminderRefused`
-with the reason, which becomes a task: never a pretended "sent".
+with the reason, which becomes a task: never a pretended "sent". Each re-send creates a Document of the invoice:
+the re-check before sending reads the invoices' documents in batches, the baseline delivery settles a send a crash
+cut off by (`reminder_trace`). A promise's written confirmation goes the same way (`confirms_by_mail`).
 """
 
 from __future__ import annotations
