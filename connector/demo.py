@@ -66,6 +66,8 @@ class DemoResult:
     connections: list[str]
     reminders_by_step: Counter[str] = field(default_factory=Counter)
     sent: int = 0
+    confirmations_mailed: int = 0
+    """Written confirmations (of a promise, an arrangement) a platform's own mailing carried: in its mail log too."""
     tasks: int = 0
     letters_posted: int = 0
     cases_exported: int = 0
@@ -263,6 +265,9 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
                         if on_day is not None:
                             on_day(offset + 1, days)
                     result.dso_end = days_sales_outstanding(store.iter_invoice_records(), result.end)
+                    result.confirmations_mailed = sum(
+                        1 for entry in store.outbox_rows(status=["sent"], kind=["confirmation"])
+                        if (entry.receipt or {}).get("channel") == "platform_mail")
                     result.report = folder / "report.html"
                     build_report(store, config.policy, result.end, result.report, store_url=config.store_url,
                                  made_at=world.clock.now(), lang="en",
@@ -304,7 +309,10 @@ def describe(result: DemoResult) -> list[str]:
         f"{result.start} to {result.end} ({(result.end - result.start).days + 1} days)",
         f"Reminders sent: {result.sent} — " + (", ".join(f"{step} {count}" for step, count in steps) or "none"),
         f"Mails in the platforms' own logs: {sum(mail.values())} — "
-        + ", ".join(f"{name} {count}" for name, count in mail.items()),
+        + ", ".join(f"{name} {count}" for name, count in mail.items())
+        + (f" (the reminders and {result.confirmations_mailed} written confirmation"
+           f"{'s' if result.confirmations_mailed > 1 else ''} of a promise or an arrangement)"
+           if result.confirmations_mailed else ""),
         f"Tasks created: {result.tasks} (calls, letters, reminders a platform refused); letters posted by the "
         f"bookkeeper: {result.letters_posted} (notices of default and written confirmations)",
         f"Cases handed off to the collection agency: {result.cases_exported}",
