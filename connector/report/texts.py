@@ -31,8 +31,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "d31_60": "31–60",
         "d61_90": "61–90",
         "d90_plus": "meer dan 90",
-        "credit_note": "Inclusief een nog niet verrekende creditnota van {amount}: die telt negatief.",
-        "credit_notes": "Inclusief {count} nog niet verrekende creditnota's, samen {amount}: die tellen negatief.",
+        "credit_note": "Inclusief een nog niet verrekende creditnota van {amount}: die telt negatief mee.",
+        "credit_notes": "Inclusief {count} nog niet verrekende creditnota's, samen {amount}: die tellen negatief "
+                        "mee.",
         "top": "Grootste debiteuren",
         "debtor": "Debiteur",
         "oldest": "Oudste (dagen)",
@@ -127,8 +128,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "d31_60": "31–60",
         "d61_90": "61–90",
         "d90_plus": "over 90",
-        "credit_note": "Including a credit note not yet settled of {amount}: it counts negative.",
-        "credit_notes": "Including {count} credit notes not yet settled, together {amount}: they count negative.",
+        "credit_note": "Includes one credit note not yet settled, {amount}: it counts against the total.",
+        "credit_notes": "Includes {count} credit notes not yet settled, together {amount}: they count against the "
+                        "total.",
         "top": "Largest debtors",
         "debtor": "Debtor",
         "oldest": "Oldest (days)",
