@@ -386,14 +386,14 @@ def _dso_trend(book: _Book, as_of: date) -> list[DsoPoint]:
         if first >= after_open:
             continue
         payments = [(e.on, Decimal(str(e.data.get("amount", 0)))) for e in events if e.kind is EventKind.PAYMENT_SEEN]
-        if invoice.is_credit_note or not payments:
+        if not payments:
             open_amount = credit(invoice) if invoice.is_credit_note else max(invoice.outstanding, ZERO)
             owed[first] += open_amount
             owed[after_open] -= open_amount
             continue
         for index in range(first, after_open):
-            later = sum((amount for on, amount in payments if on > days[index]), ZERO)
-            varying[index] += max(invoice.outstanding + later, ZERO)
+            then = invoice.outstanding + sum((amount for on, amount in payments if on > days[index]), ZERO)
+            varying[index] += -abs(then) if invoice.is_credit_note else max(then, ZERO)
     points = []
     running_sales = running_owed = ZERO
     for index, day in enumerate(days):

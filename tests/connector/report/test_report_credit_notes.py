@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from connector.escalation.policy import Policy
+from connector.models import Invoice
 from connector.report import build_report
 from connector.report.figures import collect, days_sales_outstanding
 from connector.store import Store
@@ -74,3 +75,25 @@ def test_the_page_says_how_much_credit_the_aging_holds(store_url, clock, tmp_pat
     assert 'data-figure="aging-total" data-value="1633.50"' in html
     assert 'data-figure="credit-notes" data-value="-181.50"' in html
     assert "2 nog niet verrekende creditnota&#39;s, samen €\xa0-181,50" in html
+
+
+def test_a_credit_note_settled_later_counts_while_it_was_open(store_url, clock):
+    issued = date(2026, 11, 1)
+
+    def credit_note(outstanding: str) -> Invoice:
+        return make_invoice("C3", issue_date=issued, due_date=date(2026, 11, 15), is_credit_note=True,
+                            total=Decimal("50.00"), outstanding=Decimal(outstanding),
+                            amount_paid=Decimal("50.00") - Decimal(outstanding), is_open=outstanding != "0.00")
+
+    with Store.open(store_url, clock=clock) as store:
+        clock.now = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+        store.ensure_connection("acme", "fake", "T1")
+        store.write_sync_page("acme", SyncPage(debtors=(make_debtor("D1"),), invoices=(
+            make_invoice("I1", issue_date=issued, due_date=date(2026, 11, 30)), credit_note("50.00"))))
+        clock.now = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)  # the bookkeeper settles it on the platform
+        store.write_sync_page("acme", SyncPage(invoices=(credit_note("0.00"),)))
+        (section,) = collect(store.iter_invoice_records(), store.debtors(), Policy(), date(2026, 11, 15))
+
+    assert section.aging.total == Decimal("1160.00") and section.aging.credit_notes == 1
+    assert section.dso is not None and (section.dso.receivables, section.dso.sales) == (Decimal("1160.00"),
+                                                                                        Decimal("1160.00"))
