@@ -156,7 +156,9 @@ class ExactProvider(Provider):
         self._sales: dict[str, Mapping[str, Any] | None] = {}
         """SalesInvoices read by the re-check (None: not a sales invoice), so a mail does not read its own."""
         self._documents: dict[str, tuple[str, ...]] = {}
-        """Each invoice's document ids as the last re-check read them (to see a print re-use one)."""
+        """Each invoice's document ids as the last re-check read them (to see whether a print made a new one)."""
+        self._trace_seen = False
+        """A print of this run showed as a new document of its invoice: the trace holds, no need to look again."""
         if isinstance(api.profile, ExactProfile):
             api.profile.token_age = self._token_age
 
@@ -445,14 +447,24 @@ class ExactProvider(Provider):
                               f"not report the address): {answer.email_success}")
 
     def _learn_trace(self, invoice: Invoice, answer: mapping.PrintedInvoice) -> None:
-        """Assumed, as the spec documents, that each print creates a new document. Unconfirmed on a real
-        administration: should a print answer with a document the invoice already had, Exact re-uses it, a print
-        leaves no trace, and delivery remembers that for the connection (a crash mid-print is then checked by
-        hand). Until a first print has answered, "no new document" is read as "not printed"."""
-        created = mapping.printed_document(answer)
-        if created is not None and created in self._documents.get(invoice.platform_id, ()):
-            self.trace_lost = (f"Exact Online re-used the document of invoice {invoice.label} when re-sending it, so a "
-                               "re-send leaves no new document to find after a crash")
+        """Assumed, as the spec documents, that each print creates a new document of the invoice, found by
+        `FinancialTransactionEntryID`. Unconfirmed on a real administration, so the first print of each run is
+        checked with one read of the invoice's documents: should it show no new one (Exact re-used the document, or
+        did not link the new one to the invoice), a print leaves no trace `reminder_trace` can read, and delivery
+        remembers that for the connection (a crash mid-print is then checked by hand). Before a connection's first
+        print has answered, "no new document" is read as "not printed"."""
+        baseline = self._documents.get(invoice.platform_id)
+        if self.trace_lost or self._trace_seen or baseline is None:
+            return
+        now = mapping.documents_by_invoice(self.exact.documents_of(invoice.platform_id)).get(invoice.platform_id, ())
+        self._documents[invoice.platform_id] = now
+        if set(now) - set(baseline):
+            self._trace_seen = True
+            return
+        reused = mapping.printed_document(answer) in baseline
+        self.trace_lost = (f"Exact Online {'re-used the document' if reused else 'showed no new document'} of "
+                           f"invoice {invoice.label} when re-sending it, so a re-send leaves no trace to find after "
+                           "a crash")
 
     def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
         """A CommunicationNote on the account, carrying the key (a processed invoice itself cannot be changed)."""

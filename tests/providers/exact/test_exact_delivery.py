@@ -198,3 +198,18 @@ def test_an_exact_that_re_uses_the_document_is_noticed_at_the_first_re_send(
     assert provider.trace_lost and "re-used the document" in provider.trace_lost
     assert provider.reminder_trace(request_for(invoice, debtor), {invoice.platform_id: list(
         before[invoice.platform_id].trace)}, before) is None
+
+
+def test_the_first_re_send_of_a_run_is_checked_once_for_its_new_document(
+        sim: ExactSimulator, provider: ExactProvider, synced: tuple[dict, dict]) -> None:
+    invoices, debtors = synced
+    mailable = [i for i in invoices.values() if i.is_collectable and debtors[i.debtor_id].emails
+                and i.currency == "EUR"][:2]
+    provider.recheck(mailable)
+    reads = sim.call_count("*/documents/Documents", "GET")
+
+    for invoice in mailable:
+        provider.send_reminder(request_for(invoice, debtors[invoice.debtor_id]))
+
+    assert sim.call_count("*/documents/Documents", "GET") == reads + 1  # the first print's document, looked up once
+    assert provider.trace_lost is None and len(sim.mail) == 2
