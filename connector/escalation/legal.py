@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 CENT = Decimal("0.01")
@@ -148,29 +148,45 @@ def statutory_interest(
         if start <= paid_on < end:
             day_after = paid_on + timedelta(days=1)
             lowered[day_after] = lowered.get(day_after, Decimal(0)) + amount
-    boundaries = sorted({p.start for p in periods if start < p.start <= end} | lowered.keys())
     with localcontext() as ctx:
         ctx.prec = 60
         base, total_interest, year_interest = principal, Decimal(0), Decimal(0)
-        years = 1
-        next_anniversary = _anniversary(start, 1)
-        day = start
-        while day <= end:
-            if day == next_anniversary:
+        for day, days, rate, year_complete in _stretches(start, end, commercial, tuple(sorted(lowered))):
+            if year_complete:
                 base += year_interest
                 total_interest += year_interest
                 year_interest = Decimal(0)
-                years += 1
-                next_anniversary = _anniversary(start, years)
             if day in lowered:
                 base = max(base - lowered[day], Decimal(0))
-            # the segment runs until the next rate change, anniversary or the end, whichever comes first
-            stop = min([end + timedelta(days=1), next_anniversary] + [b for b in boundaries if b > day])
-            rate = next(p.rate for p in reversed(periods) if p.start <= day)
-            year_interest += base * rate / 100 * (stop - day).days / 365
-            day = stop
+            year_interest += base * rate / 100 * days / 365
         total_interest += year_interest
     return cents(total_interest)
+
+
+@lru_cache(maxsize=4096)
+def _stretches(
+    start: date, end: date, commercial: bool, lowered: tuple[date, ...]
+) -> tuple[tuple[date, int, Decimal, bool], ...]:
+    """`start`..`end` cut where the rate changes, at each anniversary of `start` and on the days in `lowered`:
+    (first day, days, rate, whether a full year ends just before it) for each stretch (cached: a run asks the same
+    few hundred due dates for many invoices, only the amounts differ)."""
+    periods = rate_table().commercial if commercial else rate_table().consumer
+    boundaries = sorted({p.start for p in periods if start < p.start <= end} | set(lowered))
+    stretches: list[tuple[date, int, Decimal, bool]] = []
+    years = 1
+    next_anniversary = _anniversary(start, 1)
+    day = start
+    while day <= end:
+        year_complete = day == next_anniversary
+        if year_complete:
+            years += 1
+            next_anniversary = _anniversary(start, years)
+        # the stretch runs until the next rate change, anniversary or the end, whichever comes first
+        stop = min([end + timedelta(days=1), next_anniversary] + [b for b in boundaries if b > day])
+        rate = next(p.rate for p in reversed(periods) if p.start <= day)
+        stretches.append((day, (stop - day).days, rate, year_complete))
+        day = stop
+    return tuple(stretches)
 
 
 def stale_rate_warning(end: date) -> str | None:

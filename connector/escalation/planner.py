@@ -96,13 +96,6 @@ def _channel(step: str, rule: StepRule, override: DebtorOverride | None, capabil
     return channel
 
 
-def _describe_when(step: str, due_on: date, today: date, invoice: Invoice, history: History, policy: Policy) -> str:
-    rule = policy.steps.rule(step)
-    if rule.after != "due" and rule.after in history.taken:
-        return _since(rule.after, history.taken[rule.after], today)
-    return _since("due", invoice.due_date, today)
-
-
 @lru_cache(maxsize=8192)
 def _since(anchor: str, anchor_date: date, today: date) -> str:
     """E.g. "3 days after reminder_1 on 2026-03-03" (cached: a run asks the same few dates for many invoices)."""
@@ -266,11 +259,13 @@ def _catching_up(last: str | None, step: str) -> str:
 
 def _described(decided: NextStep) -> tuple[ActionInvoice, str, date | None]:
     """The invoice line of a decided step, its reason (after "step: ") and when its notice of default went out."""
-    step, invoice, today, history = decided.step, decided.invoice, decided.today, decided.history
-    tail = _describe_when(step, decided.due_on, today, invoice, history, decided.policy)
-    tail += _catching_up(decided.last, step)
-    tail += f", {format_money(invoice.outstanding, invoice.currency)} outstanding"
-    notice_sent = history.taken.get("notice_of_default")
+    step, invoice, today, taken = decided.step, decided.invoice, decided.today, decided.history.taken
+    anchor = decided.policy.steps.rule(step).after
+    when = (_since(anchor, taken[anchor], today) if anchor != "due" and anchor in taken
+            else _since("due", invoice.due_date, today))
+    tail = (f"{when}{_catching_up(decided.last, step)}, "
+            f"{format_money(invoice.outstanding, invoice.currency)} outstanding")
+    notice_sent = taken.get("notice_of_default")
     base = (cost_base(invoice, decided.debtor.kind, notice_sent, decided.policy) if invoice.payments
             else invoice.outstanding)
     return ActionInvoice(invoice, (today - invoice.due_date).days, base), tail, notice_sent
