@@ -24,6 +24,7 @@ from connector.models import Debtor, Event, EventKind, Invoice
 Row = tuple[Invoice, Debtor, Sequence[Event]]
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
+_EVENT_WORDS = {kind: kind.value.replace("_", " ") for kind in EventKind}
 
 
 def plan_rows(
@@ -147,7 +148,7 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
             detail = event.step or event.data.get("hold") or event.data.get("text") or ""
             if event.kind is EventKind.ARRANGEMENT_SET:
                 detail = ", ".join(f"{i['due']}: {i['amount']}" for i in event.data.get("instalments", ()))
-            lines.append(f"  {event.on} {event.kind.value.replace('_', ' ')}{': ' + str(detail) if detail else ''}")
+            lines.append(f"  {event.on} {_EVENT_WORDS[event.kind]}{': ' + str(detail) if detail else ''}")
     totals_text = ", ".join(format_money(amount, currency) for currency, amount in totals.items())
     return (f"{count} open invoice(s), {totals_text} in total", *lines)
 

@@ -44,6 +44,7 @@ LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
 _STEPS = Step._value2member_map_
+_CHANNEL_WORDS = {channel: channel.value.replace("_", " ") for channel in Channel}
 
 
 def _step_date(
@@ -289,16 +290,14 @@ def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) 
         lines: tuple[ActionInvoice, ...] = (line,)
         outstanding, due_on, reason = invoice.outstanding, first.due_on, f"{step}: {tail}"
     else:
-        described = [_described(d) for d in decided]
-        lines = tuple(line for line, _tail, _notice in described)
-        notices = [notice for _line, _tail, notice in described]
+        lines, tails, notices = zip(*[_described(d) for d in decided])
         notice = None if None in notices else max(notices)  # type: ignore[type-var]
-        outstanding = sum((line.outstanding for line in lines), Decimal(0))
-        due_on = min(d.due_on for d in decided)
+        outstanding = sum([d.invoice.outstanding for d in decided], Decimal(0))
+        due_on = min([d.due_on for d in decided])
         reason = (
-            f"{step}: {len(lines)} invoices in one {first.channel.value.replace('_', ' ')}, "
+            f"{step}: {len(lines)} invoices in one {_CHANNEL_WORDS[first.channel]}, "
             f"{format_money(outstanding, currency)} outstanding; "
-            + "; ".join(f"{line.number}: {tail}" for line, tail, _notice in described)
+            + "; ".join([f"{d.invoice.label}: {tail}" for d, tail in zip(decided, tails)])
         )
     priced = price(step, first.today, debtor.kind, currency, lines, notice, policy)
     return Action(
