@@ -110,8 +110,11 @@ class ReminderRefused(PlatformError):
     Not a failure to retry: the delivery step turns it into a manual task carrying `reason`, never a silent skip.
     """
 
-    def __init__(self, reason: str, *, connection: str | None = None, status: int | None = None) -> None:
+    def __init__(self, reason: str, *, connection: str | None = None, status: int | None = None,
+                 cannot_carry: bool = False) -> None:
         self.reason = redact(reason)
+        self.cannot_carry = cannot_carry
+        """The platform's mailing cannot carry this step for this invoice (not bad data): another channel may."""
         super().__init__(reason, connection=connection, status=status)
 
 

@@ -302,6 +302,9 @@ class ConnectionRun:
                 self.store.outbox_set_fact(self.connection, "mailing_refused", self.provider.mailing_refused)
                 self._fallback(entry, request, self.provider.mailing_refused)
                 return
+            if exc.cannot_carry:  # not bad data: the platform's mailing cannot carry this step for this invoice
+                self._fallback(entry, request, exc.reason)
+                return
             self._refused(entry, request, exc.reason)
             return
         self._mailed(entry, request, mailed)
@@ -369,8 +372,10 @@ class ConnectionRun:
         """The platform cannot carry this step: our own mail server where configured, else a task."""
         mailer = self.sender.mailer
         if mailer is None or not request.debtor.emails:
-            missing = "no [mail] server is configured" if mailer is None else "the debtor has no e-mail address"
-            self._task(entry, request, "refused", f"{why}; {missing}, so send it by hand")
+            what = "pre-due note" if request.step == "pre_due" else f"{request.step.replace('_', ' ')} reminder"
+            todo = (f"send this {what} yourself or set up [mail] to have it e-mailed from your own mail server"
+                    if mailer is None else f"the debtor has no e-mail address, so send this {what} by hand")
+            self._task(entry, request, "refused", f"{why}; {todo}")
             return
         receipt = {**(entry.receipt or {}), "channel": "smtp"}
         self.store.outbox_progress(entry, receipt)  # a crash from here on leaves no readable trace: checked by hand

@@ -30,6 +30,10 @@ OPEN_FILTER = "state:" + "|".join(OPEN_STATES)
 REMINDABLE_STATES = ("late", "reminded")
 """Which states Moneybird lets `send_reminders` cover is not documented; we only remind overdue ones."""
 
+NOT_YET_LATE_STATES = ("open",)
+"""Sent and not yet overdue: Moneybird's reminders cannot carry a step for it (a pre-due note), another channel can.
+`pending_payment` is not among them: a payment is under way, nothing should be sent."""
+
 SYNC_BATCH = 100
 """`POST …/synchronization` returns at most 100 records and silently drops extra ids."""
 

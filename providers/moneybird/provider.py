@@ -307,6 +307,7 @@ class MoneybirdProvider(Provider):
             return _note_receipt(done[0], detail="already sent: Moneybird holds the note with this key")
         groups: dict[tuple[str, str, str, str], list[str]] = {}
         refusals = []
+        not_late = 0
         defaults: dict[str, Any] = {}
         for invoice in request.invoices:
             record = records.get(invoice.platform_id)
@@ -315,12 +316,18 @@ class MoneybirdProvider(Provider):
                 refusals.append(reason)
                 continue
             assert record is not None
+            if mapping.state_of(record) in mapping.NOT_YET_LATE_STATES:
+                refusals.append(f"invoice {invoice.label} is not late yet in Moneybird "
+                                f"('{mapping.state_of(record)}'); Moneybird reminds only invoices that are late")
+                not_late += 1
+                continue
             try:
                 groups.setdefault(self._reminder_group(record, defaults), []).append(invoice.platform_id)
             except ValueError as exc:
                 refusals.append(f"invoice {invoice.label}: {exc}")
         if refusals:
-            raise ReminderRefused("; ".join(refusals), connection=connection)
+            # only invoices not yet late: the step is fine, Moneybird's mailing just cannot carry it (our mail can)
+            raise ReminderRefused("; ".join(refusals), connection=connection, cannot_carry=not_late == len(refusals))
         method = mapping.DELIVERY[request.delivery]
         contact_method = next(filter(None, (mapping.contact_delivery_method(records[i.platform_id])
                                             for i in request.invoices)), None)
@@ -483,7 +490,7 @@ def _why_not_remindable(invoice: Invoice, record: Mapping[str, Any] | None, cont
     if record is None:
         return f"invoice {invoice.label} no longer exists in Moneybird"
     state = mapping.state_of(record)
-    if state not in mapping.REMINDABLE_STATES:
+    if state not in (*mapping.REMINDABLE_STATES, *mapping.NOT_YET_LATE_STATES):
         return f"invoice {invoice.label} is '{state}' in Moneybird; only late or reminded invoices are reminded"
     try:
         unpaid = mapping.unpaid_of(record)

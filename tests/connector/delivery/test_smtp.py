@@ -324,3 +324,55 @@ def test_an_arrangement_mail_a_crash_cut_off_before_its_note_is_noted_and_waits_
         assert task.kind == "letter" and task.letter and Path(task.letter).exists()
         provider = kit.connect(kit.config.settings(row.connection))
         assert provider.find_note(invoice, row.idempotency_key) is not None
+
+
+def _pre_due_invoice(kit: Any, *, email: str | None) -> Any:
+    """A Moneybird invoice due in three days (state `open`): the planner's pre-due note is due today."""
+    sim = kit.world.places[0].simulator
+    contact = sim.new_contact(company_name="Vroeg BV", email=email, send_invoices_to_email=email)
+    return sim.new_invoice(contact.id, invoice_date=kit.world.today - dt.timedelta(days=11), due_days=14)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_pre_due_note_moneybird_cannot_carry_goes_by_our_mail_server(
+    tmp_path: Path, store_url: str, smtp: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_PASSWORD", "mail-s3cret")
+    kit = build(tmp_path, store_url, platforms=["moneybird"], extra={"mail": smtp.config})
+    sim = kit.world.places[0].simulator
+    invoice = _pre_due_invoice(kit, email="inkoop@vroeg.example")
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+
+        [line] = [line for line in send(kit, step="pre_due") if invoice.id in line["invoices"]]
+
+        assert line["status"] == "sent" and line["recipients"] == ["inkoop@vroeg.example"]
+        assert store.outbox_by_key(line["key"]).receipt["channel"] == "smtp"
+        [(to, message)] = [(to, m) for to, m in smtp.inbox.messages if line["key"] in _message_id(m)]
+        assert to == ["inkoop@vroeg.example"]
+        assert sim.reminders == [] and sim.administration.invoices[invoice.id].state == "open"  # not a reminder there
+        provider = kit.connect(kit.config.settings(line["connection"]))
+        assert provider.find_note(store.invoice(line["connection"], invoice.id), line["key"]) is not None
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_pre_due_note_moneybird_cannot_carry_without_mail_is_a_task_saying_what_to_do(
+    tmp_path: Path, store_url: str
+) -> None:
+    from connector.delivery import open_tasks
+
+    kit = build(tmp_path, store_url, platforms=["moneybird"])
+    invoice = _pre_due_invoice(kit, email="inkoop@vroeg.example")
+    with Store.open(kit.config.store_url, clock=kit.world.clock.now) as store:
+        kit.store = store
+        sync_all(kit.config, store, kit.tokens, connect=kit.connect)
+
+        [line] = [line for line in send(kit, step="pre_due") if invoice.id in line["invoices"]]
+
+        assert line["status"] == "task"
+        [task] = [t for t in open_tasks(store) if t.id == line["task"]]
+        assert task.kind == "refused"
+        assert "Moneybird reminds only invoices that are late" in task.reason
+        assert "send this pre-due note yourself or set up [mail]" in task.reason
+
