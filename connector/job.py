@@ -195,10 +195,9 @@ def _send(context: UnitContext, provider: Provider, name: str, as_of: date, day:
         actions = list(plan(context.store, context.config.policy, as_of, connection=name,
                             capabilities={name: provider.capabilities}))
     day.planned = sum(1 for a in actions if a.channel.value != "agency")
-    with _task(context.progress, name, "send") as outcome:
-        sent = deliver_connection(context.store, context.config, provider, name, actions, as_of=as_of, emit=count,
-                                  dry_run=context.dry_run, progress=context.progress)
-        outcome.ok = not sent.failing  # a task for a person is not a failure of the send
+    # delivery opens and closes the connection's "send" row itself (with the tasks it left for a person)
+    sent = deliver_connection(context.store, context.config, provider, name, actions, as_of=as_of, emit=count,
+                              dry_run=context.dry_run, progress=context.progress)
     day.left_pending, day.api_calls = sent.left_pending, day.api_calls + sent.api_calls
     if sent.error is not None:
         day.error, day.needs_reauth = _named(sent.error, name), _needs_reauth(context.store, name)

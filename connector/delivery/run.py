@@ -20,7 +20,7 @@ from connector.delivery.sender import ConnectionRun, Sender
 from connector.delivery.smtp import mailer
 from connector.escalation import Action
 from connector.plan import connection_capabilities, plan
-from connector.progress import Progress
+from connector.progress import NoProgress, Progress
 from connector.store import Store
 from providers.base import ConnectionSettings, Provider, TokenStore
 from providers.errors import DunningError, redact
@@ -122,7 +122,11 @@ def deliver_connection(
     sender = sender or sender_for(config)
     emit = emit or (lambda outcome: None)
     if dry_run:
-        return preview(store, config, name, list(actions), sender, emit)
+        shown = progress or NoProgress()
+        shown.started(name, "send")
+        summary = preview(store, config, name, list(actions), sender, emit)
+        shown.finished(name, "send", ok=not summary.failing, detail="dry run: nothing sent")
+        return summary
 
     def queue(run: ConnectionRun) -> None:
         for action in actions:

@@ -152,3 +152,41 @@ def test_invoices_a_sync_kept_open_and_named_make_the_run_exit_1(
     assert missing in {i.platform_id for i, _, _ in store.iter_open_invoices(place.connection)}
     assert all(d.ok for d in summary.days if d is not day)
     assert exit_code(summary) == 1
+
+
+class _Recorder:
+    """The progress events a run emits (started/finished), in order; the rest ignored."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def started(self, connection: str, task: str) -> None:
+        self.events.append(("started", connection, task))
+
+    def finished(self, connection: str, task: str, *, ok: bool, detail: str | None = None) -> None:
+        self.events.append(("finished", connection, task))
+
+    def page(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def advanced(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def waiting(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_each_connection_shows_one_progress_row_per_phase(
+    world: World, tokens: MemoryTokenStore, config: Config, store: Store, dry_run: bool
+) -> None:
+    recorder = _Recorder()
+
+    run_job(config, store, tokens, as_of=world.today, connect=world.connect(tokens), progress=recorder,
+            dry_run=dry_run)
+
+    for place in world.places:
+        mine = [(event, task) for event, connection, task in recorder.events if connection == place.connection]
+        started = [task for event, task in mine if event == "started"]
+        assert started == ["sync", "plan", "send"], mine  # one "send" row, not the job's and delivery's
+        assert sorted(started) == sorted(task for event, task in mine if event == "finished")
