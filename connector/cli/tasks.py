@@ -15,11 +15,13 @@ app.add_typer(task_app)
 
 @app.command()
 def tasks(ctx: typer.Context, json_out: Json = False) -> None:
-    """The open call, letter and refused-reminder tasks, with the debtor's dossier."""
-    from connector.delivery import open_tasks
+    """The open call, letter and refused-reminder tasks, with the debtor's dossier (a task whose invoices have all
+    closed since, closes itself first)."""
+    from connector.delivery import close_settled, open_tasks
 
     app_ = application(ctx)
     with exit_codes(), app_.store() as store:
+        close_settled(store, on=app_.today())
         found = open_tasks(store)
     if json_out:
         print_json_lines(task.as_json() for task in found)

@@ -8,6 +8,7 @@ For one connection, in this order:
    Idempotency-Key replay) and is sent again only where the platform shows no trace and can say so.
    Where it cannot (a channel that leaves no readable trace), the row becomes a task to check by hand: never a
    second mail, never a silent loss.
+   Then open tasks whose invoices have all closed since (paid, credited, handed off) close themselves.
 2. **Queue** each action as an outbox row under its deterministic key, committed before any platform call.
 3. **Re-check** the invoices of the queued reminders with one batched read: paid since the last sync → skipped.
 4. **Work** every pending row of the connection, whatever its kind (reminders, letters, call tasks, handoff
@@ -32,6 +33,7 @@ from connector.delivery.confirmations import confirmation_payload
 from connector.delivery.outcome import Outcome, Status, Summary, fields
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
+from connector.delivery.tasks import close_settled
 from connector.escalation.debtor import dossier
 from connector.escalation.policy import STEP_ORDER
 from connector.models import Debtor, Event, EventKind, Invoice
@@ -102,6 +104,8 @@ class ConnectionRun:
         self.provider.trace_lost = self.store.outbox_fact(self.connection, "trace_lost")
         try:
             self.reconcile()
+            for task, reason in close_settled(self.store, on=self.as_of, connection=self.connection):
+                log.info("%s: task %d (%s) closed: %s", self.connection, task.id, task.kind, reason)
             queue(self)
             rows = [row for row in self.store.outbox_rows(connection=self.connection, status=["pending"])
                     if step is None or row.payload.get("step") in (step, None)]

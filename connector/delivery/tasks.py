@@ -3,7 +3,8 @@ arrangement's signed copy to file when it comes back).
 
 A task is the outbox row that became one (its id is the task id), so it carries the key, the invoices and the
 debtor's dossier. Closing a letter task records the letter as sent on the day it really went out: the planner's
-14-day term and the handoff's prerequisites count from that date.
+14-day term and the handoff's prerequisites count from that date. A task whose invoices are all paid, closed or
+handed off closes itself (`close_settled`), so the list holds only work still to do.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def complete_task(store: Store, task_id: int, *, on: date, sent_on: date | None 
     """Close an open task. A letter counts as sent on `sent_on` (default `on`); a refused reminder done by hand too."""
     entry = store.outbox_row(task_id)
     if entry is None or entry.status != "task":
-        state = "no such task" if entry is None else f"it is {entry.status}, not an open task"
+        closed = (entry.receipt or {}).get("closed_automatically") if entry is not None else None
+        state = ("no such task" if entry is None else f"already closed: {closed}" if closed
+                 else f"it is {entry.status}, not an open task")
         raise TaskError(f"task {task_id}: {state}; see `dunning tasks`")
     task = _task(entry)
     events: list[tuple[str, Event]] = []
@@ -91,3 +94,45 @@ def complete_task(store: Store, task_id: int, *, on: date, sent_on: date | None 
     if not store.outbox_close_task(entry, receipt, events):
         raise TaskError(f"task {task_id}: closed by someone else meanwhile")
     return task
+
+
+def close_settled(store: Store, *, on: date, connection: str | None = None) -> list[tuple[Task, str]]:
+    """Close every open task whose invoices are all closed on the platform (per the last sync) or handed to the
+    agency, with the reason in its receipt and each invoice's history; a task with one invoice still open stays.
+
+    Run where tasks are worked (delivery, `dunning tasks`), so neither the list nor the report shows work that
+    is no longer there. Returns each task closed with its reason."""
+    closed = []
+    for entry in store.outbox_rows(connection=connection, status=["task"]):
+        task = _task(entry)
+        reasons = [_settled(store, entry.connection, invoice) for invoice in task.invoices]
+        if not reasons or None in reasons:
+            continue
+        reason = "; ".join(filter(None, reasons)) + "; closed automatically"
+        data = {"task": task.id, "kind": task.kind, "key": entry.idempotency_key, "source": "closed automatically",
+                "text": f"{task.kind} task {task.id}: {reason}"}
+        events = [(invoice, Event(kind=EventKind.NOTE, on=on, data=data)) for invoice in task.invoices]
+        receipt = {**(entry.receipt or {}), "done_on": on.isoformat(), "note": reason, "closed_automatically": reason}
+        if store.outbox_close_task(entry, receipt, events):
+            closed.append((task, reason))
+    return closed
+
+
+def _settled(store: Store, connection: str, platform_id: str) -> str | None:
+    """Why nothing is left to do on an invoice (its words for the task's history), or None while it is open."""
+    invoice = store.invoice(connection, platform_id)
+    if invoice is None:  # not in the store (yet): nothing known, the task stays
+        return None
+    history = store.events(connection, platform_id)
+    handoff = next((e for e in reversed(history) if e.kind is EventKind.HANDOFF), None)
+    if handoff is not None:
+        return f"invoice {invoice.label} handed to the collection agency on {handoff.on.isoformat()}"
+    if invoice.is_collectable:
+        return None
+    if invoice.amount_paid >= invoice.total:
+        return f"invoice {invoice.label} paid on the platform"
+    closed = next((e for e in reversed(history) if e.kind is EventKind.CLOSED), None)
+    if closed is not None and closed.data.get("detail"):  # e.g. deleted on the platform
+        return f"invoice {invoice.label} {closed.data['detail']}"
+    # a platform that drops a settled invoice from its receivables (Exact) does not say whether it was paid
+    return f"invoice {invoice.label} paid or closed on the platform"

@@ -69,6 +69,18 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 1  # closed already
 
 
+    # a task whose invoices were all paid since closes itself: `tasks` lists only work still to do
+    settled = next(t for t in open_tasks if t["id"] != refused[0]["id"])
+    for invoice in settled["invoices"]:
+        world.place(settled["connection"]).simulator.record_payment(invoice)
+    assert runner.invoke(app, [*base, "sync"]).exit_code == 0
+    left = lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)
+    assert settled["id"] not in {t["id"] for t in left} and left
+    assert all({"id", "kind", "connection", "debtor", "invoices", "step", "reason"} <= set(t) for t in left)
+    closed = runner.invoke(app, [*base, "task", "done", str(settled["id"])])
+    assert closed.exit_code == 1 and "on the platform; closed automatically" in closed.output
+
+
 def test_a_mail_password_variable_that_is_not_set_is_a_usage_error_before_any_call(
     served: tuple[World, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -439,3 +439,61 @@ def test_a_dry_run_also_shows_the_queued_notes_it_would_deliver(one: SimpleNames
     [line] = [line for line in lines if line["key"] == "handoff:c-9:x"]
     assert line["dry_run"] and "queued note" in line["reason"] and line["body"] == "Handed to the agency (case c-9)"
     assert one.store.outbox_by_key("handoff:c-9:x").status == "pending"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("one", [CALLS], indirect=True)
+@pytest.mark.parametrize("platform", ["moneybird", "xero", "exact"])
+def test_a_task_closes_itself_once_all_its_invoices_are_paid_and_not_before(one: SimpleNamespace, platform: str) -> None:
+    send(one)
+    [pair] = [t for t in open_tasks(one.store) if len(t.invoices) == 2]
+    first, second = pair.invoices
+
+    one.sim.record_payment(first)
+    sync_all(one.config, one.store, one.tokens, connect=one.connect)
+    send(one)
+    assert pair.id in {t.id for t in open_tasks(one.store)}  # one invoice is still owed: the call is still to make
+
+    one.sim.record_payment(second)
+    sync_all(one.config, one.store, one.tokens, connect=one.connect)
+    send(one)
+
+    assert pair.id not in {t.id for t in open_tasks(one.store)}
+    row = one.store.outbox_row(pair.id)
+    labels = [one.store.invoice(row.connection, i).label for i in pair.invoices]
+    # Exact drops a settled invoice from its receivables without saying whether it was paid
+    paid = "paid or closed on the platform" if platform == "exact" else "paid on the platform"
+    reason = f"invoice {labels[0]} {paid}; invoice {labels[1]} {paid}; closed automatically"
+    assert row.status == "done" and row.receipt["closed_automatically"] == reason
+    assert row.receipt["reason"].startswith("call ")  # what the task was stays in its receipt
+    for invoice in pair.invoices:
+        [note] = [e for e in one.store.events(row.connection, invoice)
+                  if e.kind is EventKind.NOTE and e.data.get("task") == pair.id]
+        assert reason in note.data["text"] and note.on == one.world.today
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("one", [LETTERS], indirect=True)
+@pytest.mark.parametrize("platform", ["xero"])
+def test_a_task_closes_itself_when_its_invoice_is_handed_off_and_a_posted_letter_is_left_alone(
+    one: SimpleNamespace, platform: str
+) -> None:
+    from connector.delivery import close_settled
+    from connector.models import Event
+
+    send(one)
+    posted, handed = [t for t in open_tasks(one.store) if t.kind == "letter" and len(t.invoices) == 1][:2]
+    complete_task(one.store, posted.id, on=one.world.today, sent_on=one.world.today)
+    for task in (posted, handed):
+        one.store.append_event(task.connection, task.invoices[0],
+                               Event(kind=EventKind.HANDOFF, on=one.world.today, step="handoff"))
+    posted_row = one.store.outbox_row(posted.id)
+
+    [(closed, reason)] = close_settled(one.store, on=one.world.today)
+
+    label = one.store.invoice(handed.connection, handed.invoices[0]).label
+    assert closed.id == handed.id
+    assert reason == f"invoice {label} handed to the collection agency on {one.world.today}; closed automatically"
+    assert one.store.outbox_row(posted.id) == posted_row  # posted with `task done --sent-on`: not touched
+    with pytest.raises(Exception, match="already closed: .*handed to the collection agency"):
+        complete_task(one.store, handed.id, on=one.world.today)
