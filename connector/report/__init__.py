@@ -19,7 +19,7 @@ from connector.delivery.tasks import open_tasks
 from connector.escalation.policy import Policy
 from connector.models import Debtor
 from connector.report.figures import collect
-from connector.report.render import CaseRow, Page, TaskRow, render, write
+from connector.report.render import CaseRow, Page, SyncRow, TaskRow, render, write
 from connector.report.texts import Lang
 from connector.store import Store
 
@@ -82,6 +82,11 @@ def build_report(
                     {key: Decimal(str(value)) for key, value in (case.payload.get("totals") or {}).items()})
             for case in store.handoff_cases(connection)
             if case.handed_off
+        ],
+        synced=[
+            SyncRow(name, state.last_sync_at, state.last_sync_at is None or state.last_sync_at.date() < as_of)
+            for name, state in store.connection_status().items()
+            if connection is None or name == connection
         ],
     )
     write(out, render(page))

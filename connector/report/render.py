@@ -33,6 +33,17 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
+class SyncRow:
+    """When a connection's data was last synced: figures as of a later day miss what changed since."""
+
+    connection: str
+    at: datetime | None
+    """None: never synced."""
+    behind: bool
+    """The last sync (UTC day) is before the report's date, or there was none."""
+
+
+@dataclass(frozen=True)
 class CaseRow:
     connection: str
     reference: str
@@ -55,6 +66,7 @@ class Page:
     sections: Sequence[Section]
     tasks: Sequence[TaskRow]
     cases: Sequence[CaseRow]
+    synced: Sequence[SyncRow] = ()
 
 
 class ReportFormats:

@@ -18,6 +18,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "store": "Administratie",
         "version": "Dunning Connector",
         "made": "Gemaakt op",
+        "synced": "Laatst gesynchroniseerd",
+        "never_synced": "nog nooit",
+        "sync_behind": "vóór de rapportdatum; wat sindsdien is betaald of veranderd, staat hier nog niet in (voer eerst "
+                       "`dunning sync` uit)",
         "contents": "Inhoud",
         "no_data": "De administratie bevat nog geen facturen. Voer eerst `dunning sync` uit.",
         "aging": "Ouderdom van de openstaande posten",
@@ -115,6 +119,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "store": "Store",
         "version": "Dunning Connector",
         "made": "Made on",
+        "synced": "Last synced",
+        "never_synced": "never",
+        "sync_behind": "before the report's date; what was paid or changed since is not in this report yet (run "
+                       "`dunning sync` first)",
         "contents": "Contents",
         "no_data": "The store holds no invoices yet. Run `dunning sync` first.",
         "aging": "Aging of open receivables",
