@@ -66,7 +66,7 @@ class Page:
     sections: Sequence[Section]
     tasks: Sequence[TaskRow]
     cases: Sequence[CaseRow]
-    synced: Sequence[SyncRow] = ()
+    synced: Sequence[SyncRow]
 
 
 class ReportFormats:
