@@ -85,6 +85,7 @@ _INVOICE_KEYS = ("connection", "platform_id", *INVOICE_FIELDS)
 INVOICE_COLUMNS = _raw_columns(schema.invoices, _INVOICE_KEYS)
 """What an `Invoice` is read from, in `_INVOICE_KEYS` order (no bookkeeping columns: they are not part of it)."""
 _ADDRESS_FIELDS = dict.fromkeys(Address.model_fields)
+_ZERO = Decimal("0.00")
 
 
 def decoded_json(value: Any) -> Any:
@@ -110,7 +111,10 @@ def utc_timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:  # parsing again with the offset is several times faster than `.replace(tzinfo=UTC)`
+            return datetime.fromisoformat(value + "+00:00")
+        value = parsed
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -148,12 +152,16 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
     """
     (connection, platform_id, number, debtor_id, issued, due, currency, total, paid, outstanding, credit_note, status,
      is_open, payment_url, reference, promised, payments, modified, version) = row
+    total_amount = Decimal(total)
     return as_stored(Invoice, {
         "connection": connection, "platform_id": platform_id, "number": number, "debtor_id": debtor_id,
         # SQLite gives dates as ISO text and booleans as 0/1; PostgreSQL's driver gives dates and booleans
         "issue_date": date.fromisoformat(issued) if type(issued) is str else issued,
         "due_date": date.fromisoformat(due) if type(due) is str else due,
-        "currency": currency, "total": Decimal(total), "amount_paid": Decimal(paid), "outstanding": Decimal(outstanding),
+        "currency": currency, "total": total_amount,
+        # most open invoices have nothing paid yet: their amounts share one Decimal each (immutable)
+        "amount_paid": _ZERO if paid == "0.00" else Decimal(paid),
+        "outstanding": total_amount if outstanding == total else Decimal(outstanding),
         "is_credit_note": bool(credit_note), "status": status, "is_open": bool(is_open), "payment_url": payment_url,
         "reference": reference,
         "promised_payment_date": date.fromisoformat(promised) if type(promised) is str else promised,
@@ -165,13 +173,21 @@ def invoice_from_row(row: Sequence[Any]) -> Invoice:
 
 def as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
     """`model.model_construct(**values)` for a value of every field, already of its type: the same model without
-    validation, minus model_construct's per-field Python loop (which made it slower than validating)."""
+    validation, minus model_construct's per-field Python loop (which made it slower than validating).
+
+    Every instance of a model shares one fields-set: it names every field, so the one way pydantic changes it in
+    place (`add` on assignment, refused anyway on these frozen models) changes nothing, and `model_copy` copies it.
+    """
     instance = model.__new__(model)
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values))
+    fields = _ALL_FIELDS.get(model)
+    if fields is None:
+        fields = _ALL_FIELDS[model] = set(model.model_fields)
+    _set(instance, "__pydantic_fields_set__", fields)
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
 
 
 _set = object.__setattr__
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
