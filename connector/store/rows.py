@@ -178,16 +178,20 @@ def as_stored(model: type[_Model], values: dict[str, Any]) -> _Model:
     Every instance of a model shares one fields-set: it names every field, so the one way pydantic changes it in
     place (`add` on assignment, refused anyway on these frozen models) changes nothing, and `model_copy` copies it.
     """
-    instance = model.__new__(model)
+    instance = _new(model)
     _set(instance, "__dict__", values)
     fields = _ALL_FIELDS.get(model)
     if fields is None:
         fields = _ALL_FIELDS[model] = set(model.model_fields)
-    _set(instance, "__pydantic_fields_set__", fields)
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    _set_fields(instance, fields)  # BaseModel's own slots, set through their descriptors (a third faster)
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
 
 
+_new = object.__new__
 _set = object.__setattr__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
