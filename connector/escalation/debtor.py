@@ -134,11 +134,6 @@ def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[da
     return False
 
 
-def _overdue(due: date, as_of: date) -> str:
-    days = (as_of - due).days
-    return f"{days} days overdue" if days > 0 else "not yet overdue"
-
-
 def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
     """What the caller needs on the phone: every open invoice of the debtor with its history, and the total."""
     lines: list[str] = []
@@ -148,11 +143,14 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
         if not invoice.is_collectable:
             continue
         count += 1
-        totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.outstanding
+        currency, outstanding, total, due = invoice.currency, invoice.outstanding, invoice.total, invoice.due_date
+        totals[currency] = totals.get(currency, Decimal(0)) + outstanding
+        owed = format_money(outstanding, currency)
+        overdue = (as_of - due).days
         lines.append(
-            f"invoice {invoice.label}: {format_money(invoice.outstanding, invoice.currency)} of "
-            f"{format_money(invoice.total, invoice.currency)} outstanding, issued {invoice.issue_date}, "
-            f"due {invoice.due_date} ({_overdue(invoice.due_date, as_of)})"
+            f"invoice {invoice.label}: {owed} of {owed if total == outstanding else format_money(total, currency)} "
+            f"outstanding, issued {invoice.issue_date}, due {due} "
+            f"({f'{overdue} days overdue' if overdue > 0 else 'not yet overdue'})"
         )
         for event in events:
             if event.on > as_of:

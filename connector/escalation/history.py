@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from connector.escalation.policy import Policy
@@ -105,6 +106,9 @@ class History:
         return len(covered)
 
 
+_ON = attrgetter("on")
+_STEP_KINDS = frozenset({EventKind.REMINDER_SENT, EventKind.TASK_CREATED})
+
 NO_HISTORY = History()
 """The history of an invoice without events (shared: the planner only reads a history)."""
 
@@ -139,7 +143,7 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
     if not events and invoice.promised_payment_date is None:
         return NO_HISTORY
     history = History()
-    ordered = sorted((e for e in events if e.on <= today), key=lambda e: e.on)
+    ordered = sorted(events, key=_ON) if len(events) > 1 else events
     holds: dict[str, tuple[str, date, date | None]] = {}
     """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
     arrangement: Event | None = None
@@ -152,8 +156,10 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
             history.paused.append((since, last))
 
     for event in ordered:
+        if event.on > today:
+            break  # later-dated events are ignored (ordered by date)
         kind = event.kind
-        if kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and event.step:
+        if kind in _STEP_KINDS and event.step:
             history.taken.setdefault(event.step, event.on)
             if kind is EventKind.REMINDER_SENT and event.step != "handoff":
                 history.last_mail = event.on

@@ -36,7 +36,7 @@ from connector.escalation.policy import (
     Step,
     StepRule,
 )
-from connector.escalation.pricing import cost_base, notice_pay_by, price
+from connector.escalation.pricing import PRICED_STEPS, cost_base, notice_pay_by, price
 from connector.models import Debtor, DebtorKind, Event, Invoice
 
 LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
@@ -299,9 +299,13 @@ def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) 
             f"{format_money(outstanding, currency)} outstanding; "
             + "; ".join([f"{d.invoice.label}: {tail}" for d, tail in zip(decided, tails)])
         )
+    template = policy.steps.rule(step).template
+    if step not in PRICED_STEPS:  # most actions: nothing to price
+        return Action(_STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
+                      language or policy.default_language, template, dossier=dossier)
     priced = price(step, first.today, debtor.kind, currency, lines, notice, policy)
     return Action(
         _STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
-        language or policy.default_language, policy.steps.rule(step).template, priced.costs, priced.costs_if_unpaid,
+        language or policy.default_language, template, priced.costs, priced.costs_if_unpaid,
         priced.interest, priced.pay_by, priced.presumed_receipt, priced.warnings, dossier,
     )
