@@ -124,9 +124,18 @@ def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[da
     held."""
     gap = decided.policy.min_gap_days
     paused = decided.history.paused
+    today = decided.today
+    if not paused:  # the first day it could go, at once: `due_on`, else the next mail day or the gap's end
+        before = bisect_right(mail_days, due_on)
+        if not before or mail_days[before - 1] == due_on or (due_on - mail_days[before - 1]).days >= gap:
+            return due_on < today
+        first = mail_days[before - 1] + timedelta(days=gap)
+        if before < len(mail_days):
+            first = min(first, mail_days[before])
+        return first < today
     day = due_on
-    while day < decided.today:
-        if not paused or not any(first <= day <= last for first, last in paused):
+    while day < today:
+        if not any(first <= day <= last for first, last in paused):
             before = bisect_right(mail_days, day)
             if not before or mail_days[before - 1] == day or (day - mail_days[before - 1]).days >= gap:
                 return True

@@ -197,12 +197,14 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
         elif kind is EventKind.PAYMENT_SEEN:
             payments.append(event)
 
+    promised = invoice.promised_payment_date
+    if not holds and arrangement is None and not promised:
+        return history  # only steps taken (most histories): nothing pauses or holds it
     active: dict[str, str] = {}
     for name, (reason, _since, limit) in list(holds.items()):
         if limit is None or today <= limit:
             active[name] = reason
         close(name, today)
-    promised = invoice.promised_payment_date
     if promised:
         # the platform's promise is a hold like `hold --promise`, from where escalation stood (the platform does not
         # say when it was made): it pauses the clock, and a lapsed one resumes at the step it stood at

@@ -172,7 +172,8 @@ def _batch_reads(same_connection: bool, *, first: bool) -> _BatchReads:
         .order_by(i.connection, i.debtor_id, i.id).limit(bindparam("limit")),
         events=select(e.invoice_id, *EVENT_COLUMNS)
         .select_from(schema.events.join(schema.invoices, i.id == e.invoice_id))
-        .where(*in_range, up_to).order_by(e.invoice_id, e.id),
+        # in the invoices' index order, which SQLite walks anyway: no sort of the batch's events
+        .where(*in_range, up_to).order_by(i.connection, i.debtor_id, i.id, e.id),
         debtors=select(*DEBTOR_COLUMNS).where(tuple_(d.connection, d.platform_id).in_(batch)),
     )
 

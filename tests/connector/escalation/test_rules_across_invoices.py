@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from types import SimpleNamespace
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action
 from connector.escalation.calendar import consumer_term_end
-from connector.escalation.debtor import plan_invoice, plan_rows
+from connector.escalation.debtor import _could_have_gone_out, plan_invoice, plan_rows
 from connector.escalation.legal import business_compensation, collection_costs, rate_table, statutory_interest
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind, Event, EventKind, Invoice, Payment
@@ -393,3 +394,35 @@ def test_first_contact_in_time_no_step_skipped_after_a_hold_and_amounts_on_the_d
             continue
         first = first_contact(histories, key)
         assert first is not None and first <= in_time, (key, first)
+
+
+def _could_go_by_the_day(due_on: date, today: date, mail_days: list[date], gap: int,
+                         paused: list[tuple[date, date]]) -> bool:
+    """The definition, day by day: some day from `due_on` before `today`, not on hold, was a mail day for the debtor
+    or at least `gap` days after its last mail."""
+    day_ = due_on
+    while day_ < today:
+        before = [m for m in mail_days if m <= day_]
+        on_hold = any(first <= day_ <= last for first, last in paused)
+        if not on_hold and (not before or before[-1] == day_ or (day_ - before[-1]).days >= gap):
+            return True
+        day_ += timedelta(days=1)
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    wait=st.integers(0, 30), gap=st.integers(0, 20), mails=st.sets(st.integers(-25, 30), max_size=6),
+    holds=st.one_of(st.just([]), st.lists(st.tuples(st.integers(-10, 30), st.integers(0, 10)), max_size=2)),
+)
+@example(wait=6, gap=10, mails={-2, 3}, holds=[])  # mailed before it fell due, and again before the gap ended
+def test_whether_a_held_back_mail_could_have_gone_out_matches_the_day_by_day_rule(wait, gap, mails, holds) -> None:
+    # the planner answers it at once where nothing was on hold (no walk over the days): same answer as the rule
+    due_on = day(40)  # days around it: mails and holds before and after it fell due
+    mail_days = sorted(due_on + timedelta(days=m) for m in mails)
+    paused = [(due_on + timedelta(days=start), due_on + timedelta(days=start + length)) for start, length in holds]
+    today = due_on + timedelta(days=wait)
+    decided = SimpleNamespace(policy=SimpleNamespace(min_gap_days=gap), history=SimpleNamespace(paused=paused),
+                              today=today)
+    assert _could_have_gone_out(decided, due_on, mail_days) == _could_go_by_the_day(  # type: ignore[arg-type]
+        due_on, today, mail_days, gap, paused)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
-from connector.escalation.action import Action
+from connector.escalation.action import Action, format_money
 from connector.escalation.debtor import plan_invoice
 from connector.escalation.policy import STEP_ORDER, Policy
 from connector.escalation.texts import TemplateDataMissing, render
@@ -85,3 +86,9 @@ def test_language_falls_back_to_the_policy_default_and_french_is_available_for_r
     assert render(action_for("reminder_2", language="fr"), POLICY, creditor="X").language == "fr"
     assert render(action_for("notice_of_default", language="fr"), POLICY, creditor="X").language == "nl"
     assert render(action_for("reminder_1", language="de"), POLICY, creditor="X").language == "nl"
+
+
+@pytest.mark.parametrize("amount", ["0.00", "-0.00", "5.00", "-5.00", "12.34", "999.99", "-99.99", "1000.00",
+                                    "1234.56", "100.0", "100", "0.001", "0E-7", "1.5E+3", "1234567.891"])
+def test_money_reads_the_same_on_the_short_path_for_amounts_under_a_thousand(amount: str) -> None:
+    assert format_money(Decimal(amount), "EUR") == f"EUR {Decimal(amount):,.2f}"

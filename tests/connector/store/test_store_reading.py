@@ -25,7 +25,9 @@ def _fill(store, invoice_factory, debtor_factory, count: int) -> None:
 def test_open_invoices_come_with_their_debtor_and_history_grouped_per_debtor(store, invoice_factory, debtor_factory):
     _fill(store, invoice_factory, debtor_factory, 12)
     store.write_sync_page("acme", SyncPage(closed_invoice_ids=("I000",)))
-    store.append_event("acme", "I001", Event(kind=EventKind.NOTE, on=date(2026, 11, 1), data={"text": "called"}))
+    recorded = datetime(2026, 11, 1, 9, 30, 15, 250000, tzinfo=timezone(timedelta(hours=1)))
+    store.append_event("acme", "I001", Event(kind=EventKind.NOTE, on=date(2026, 11, 1), data={"text": "called"},
+                                             recorded_at=recorded))
 
     seen = list(store.iter_open_invoices(batch_size=4))
 
@@ -35,6 +37,7 @@ def test_open_invoices_come_with_their_debtor_and_history_grouped_per_debtor(sto
     assert debtor_order == sorted(debtor_order)  # one debtor's invoices are consecutive
     history = {inv.platform_id: events for inv, _, events in seen}
     assert [e.data for e in history["I001"]] == [{"text": "called"}]
+    assert history["I001"][0].recorded_at == recorded and history["I001"][0].recorded_at.utcoffset() == timedelta(0)
     assert history["I002"] == ()
 
 
