@@ -251,7 +251,7 @@ class ExactProvider(Provider):
         come in; one a page cuts short is completed by the next sync, which re-reads the invoices it touches."""
         entries: dict[str, list[ReceivableRow]] = defaultdict(list)
         paid_by: dict[tuple[str | None, int], list[ReceivableRow]] = defaultdict(list)
-        entries_of: dict[tuple[str | None, int], set[str]] = defaultdict(set)
+        entries_of: dict[tuple[str | None, int], dict[str, None]] = defaultdict(dict)  # ordered sets: see `touched`
         delivered: dict[str, Invoice] = {}
         position, broken, complete = 1, False, True
         for raw in self.exact.pages(mapping.PAYMENT_TERM_CHANGES, mapping.timestamp_filter(1)):
@@ -260,7 +260,7 @@ class ExactProvider(Provider):
             complete = complete and not feed.problems
             if not broken:
                 position = feed.position
-            touched: set[str] = set()
+            touched: dict[str, None] = {}  # in feed order (a set's order varies per process): reproducible pages
             for row in mapping.receivable_rows(feed.rows):
                 entry, key = mapping.invoice_keys(row)
                 if entry is None:
@@ -269,11 +269,11 @@ class ExactProvider(Provider):
                         touched |= entries_of[key]
                     continue
                 entries[entry].append(row)
-                touched.add(entry)
+                touched[entry] = None
                 if key is not None:
-                    entries_of[key].add(entry)
+                    entries_of[key][entry] = None
             terms = [row for entry in touched for row in entries[entry]]
-            named = {key for row in terms if (key := mapping.invoice_keys(row)[1]) is not None}
+            named = dict.fromkeys(key for row in terms if (key := mapping.invoice_keys(row)[1]) is not None)
             subset = terms + [row for key in named for row in paid_by[key]]  # with their unmatched payments
             invoices, problems = mapping.open_invoices(subset, connection=self.settings.name)
             delivered.update(invoices)

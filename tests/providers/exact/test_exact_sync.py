@@ -72,6 +72,15 @@ def test_first_sync_reads_every_open_invoice_with_its_debtor(sim: ExactSimulator
     assert all("$select" in parse_qs(c.query) for c in sim.calls if c.path.startswith("/api/v1/1"))
 
 
+def test_a_first_sync_delivers_invoices_in_the_order_of_the_feed(sim: ExactSimulator, provider: ExactProvider) -> None:
+    """Pages are reproducible: the same books give the same pages in every process (not in a set's hash order)."""
+    books = Books()
+    books.sync(provider)
+    feed = sorted(sim.divisions[DIVISION].terms.values(), key=lambda t: t.Timestamp)
+    first_seen = dict.fromkeys(t.TransactionEntryID for t in feed if t.TransactionEntryID in books.invoices)
+    assert list(books.invoices) == list(first_seen)
+
+
 def test_a_gbp_invoice_keeps_its_own_currency_and_amount(sim: ExactSimulator, provider: ExactProvider) -> None:
     books = Books()
     books.sync(provider)
