@@ -122,14 +122,13 @@ def _not_overtaking(
 def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[date]) -> bool:
     """Whether a mail due on `due_on` was due on an earlier day the debtor could be mailed and the invoice was not
     held."""
-    gap = decided.policy.min_gap_days
-    paused = decided.history.paused
-    today = decided.today
+    policy, paused, today = decided.policy, decided.history.paused, decided.today
     if not paused:  # the first day it could go, at once: `due_on`, else the next mail day or the gap's end
         before = bisect_right(mail_days, due_on)
-        if not before or mail_days[before - 1] == due_on or (due_on - mail_days[before - 1]).days >= gap:
+        previous = mail_days[before - 1] if before else None
+        if previous is None or is_mail_day(previous, due_on, policy):
             return due_on < today
-        first = mail_days[before - 1] + timedelta(days=gap)
+        first = previous + timedelta(days=policy.min_gap_days)
         if before < len(mail_days):
             first = min(first, mail_days[before])
         return first < today
@@ -137,7 +136,7 @@ def _could_have_gone_out(decided: NextStep, due_on: date, mail_days: Sequence[da
     while day < today:
         if not any(first <= day <= last for first, last in paused):
             before = bisect_right(mail_days, day)
-            if not before or mail_days[before - 1] == day or (day - mail_days[before - 1]).days >= gap:
+            if is_mail_day(mail_days[before - 1] if before else None, day, policy):
                 return True
         day += timedelta(days=1)
     return False

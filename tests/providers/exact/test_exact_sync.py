@@ -99,7 +99,7 @@ def test_an_unchanged_second_sync_costs_two_calls(sim: ExactSimulator, provider:
 def test_payments_close_or_reduce_invoices_incrementally(sim: ExactSimulator, provider: ExactProvider) -> None:
     books = Books()
     books.sync(provider)
-    # sales invoices that owe more than the part payment (the order of the pages is not fixed)
+    # sales invoices that owe more than the part payment (a credit note or a small invoice would close on it)
     paid, partly = sorted(k for k, v in books.open().items() if not v.is_credit_note and v.outstanding > 100)[:2]
     sim.pay(DIVISION, paid)
     sim.pay(DIVISION, partly, Decimal("100.00"))
