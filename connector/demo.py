@@ -2,9 +2,10 @@
 
 It serves the installed platform simulators on 127.0.0.1, seeds each with a realistic book (`connector.demo_book`),
 connects to each through the same OAuth wizard a user goes through (the simulator plays the user at the consent
-page), and then runs the daily job day by day on a virtual clock: the simulators' clocks move with the days and the
-debtors pay as their story says (after a reminder, on a promised date, by instalments — or never). It leaves a
-config, a SQLite store, the agency export folder, the letters and the HTML report in its folder.
+page), and then runs the daily job day by day on a virtual clock: the simulators' clocks move with the days, the
+debtors pay as their story says (after a reminder, on a promised date, by instalments — or never), and a new customer
+orders every week. It leaves a config, a SQLite store, the agency export folder, the letters and the HTML report in its
+folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from filelock import FileLock, Timeout
 from connector.app import App
 from connector.config import load_config
 from connector.delivery import complete_task, open_tasks
-from connector.demo_book import PAY_DELAY, Behaviour, behaviours
+from connector.demo_book import PAY_DELAY, SALE_EVERY, Behaviour, behaviours, new_sale, sale_behaviour
 from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
 from connector.report import build_report
@@ -66,6 +67,8 @@ class DemoResult:
     connections: list[str]
     reminders_by_step: Counter[str] = field(default_factory=Counter)
     sent: int = 0
+    new_sales: int = 0
+    """Invoices of new customers' orders booked on the platforms during the demo."""
     confirmations_mailed: int = 0
     """Written confirmations (of a promise, an arrangement) a platform's own mailing carried: in its mail log too."""
     tasks: int = 0
@@ -161,19 +164,35 @@ class Story:
     def __init__(self, world: World, start: date) -> None:
         self.world, self.start = world, start
         self.behaviour: dict[tuple[str, str], Behaviour] = {}
+        self.planned: list[Payment] = []
+        self.convinced: set[tuple[str, str]] = set()
         for place in world.places:
             for key, behaviour in behaviours(place.index).items():
                 if key in place.seeded.invoices:
-                    self.behaviour[(place.connection, place.seeded.invoices[key])] = behaviour
-        self.planned: list[Payment] = []
-        for (connection, invoice_id), behaviour in self.behaviour.items():
-            if behaviour.pays_on_day is not None:
-                self.planned.append(Payment(connection, invoice_id, behaviour.pays_on_day))
-            if behaviour.promise_day is not None:
-                self.planned.append(Payment(connection, invoice_id, behaviour.promise_day))
-            days = behaviour.instalment_days
-            self.planned += [Payment(connection, invoice_id, day, share=len(days) - n) for n, day in enumerate(days)]
-        self.convinced: set[tuple[str, str]] = set()
+                    self._expect(place.connection, place.seeded.invoices[key], behaviour)
+
+    def _expect(self, connection: str, invoice_id: str, behaviour: Behaviour) -> None:
+        """Note how the debtor will behave about the invoice, and plan the payments that fall on a known day."""
+        self.behaviour[(connection, invoice_id)] = behaviour
+        if behaviour.pays_on_day is not None:
+            self.planned.append(Payment(connection, invoice_id, behaviour.pays_on_day))
+        if behaviour.promise_day is not None:
+            self.planned.append(Payment(connection, invoice_id, behaviour.promise_day))
+        days = behaviour.instalment_days
+        self.planned += [Payment(connection, invoice_id, day, share=len(days) - n) for n, day in enumerate(days)]
+
+    def sell(self, offset: int, today: date) -> int:
+        """Today's order by a new customer, invoiced on each platform (before the morning's run, which syncs it in);
+        returns how many invoices were booked."""
+        booked = 0
+        for place in self.world.places:
+            book = new_sale(place.index, offset, today)
+            if book is None:
+                continue
+            for invoice_id in place.simulator.seed(book).invoices.values():
+                self._expect(place.connection, invoice_id, sale_behaviour(offset))
+                booked += 1
+        return booked
 
     def pay(self, offset: int, store: Store) -> Decimal:
         """Today's payments reach the platforms (before the morning's run); returns how much came in."""
@@ -255,6 +274,7 @@ def run_demo(folder: Path, *, days: int = 90, on_day: Callable[[int, int], None]
                     for offset in range(days):
                         today = start.date() + timedelta(days=offset)
                         world.advance_to(datetime.combine(today, time(7), UTC))
+                        result.new_sales += story.sell(offset, today)
                         result.collected += story.pay(offset, store)
                         result.add(run_job(config, store, tokens, as_of=today, connect=connect))
                         if offset == 0:
@@ -316,6 +336,8 @@ def describe(result: DemoResult) -> list[str]:
         f"Tasks created: {result.tasks} (calls, letters, reminders a platform refused); letters posted by the "
         f"bookkeeper: {result.letters_posted} (notices of default and written confirmations)",
         f"Cases handed off to the collection agency: {result.cases_exported}",
+        f"New orders invoiced on the platforms: {result.new_sales} (a new customer every {SALE_EVERY} days in each "
+        f"administration)",
         f"Money collected: EUR {result.collected:,.2f}",
         f"Days sales outstanding, as in the report (receivables ÷ sales of the {DSO_DAYS} days up to the day × "
         f"{DSO_DAYS}), on {result.start} → {result.end}: " + "; ".join(_dso_change(result)),

@@ -2,8 +2,9 @@
 
 Every book holds Dutch, Belgian and UK debtors, businesses and consumers, a partial payment, a credit note, a
 dispute, a promise to pay, a payment arrangement, a debtor without an e-mail address, one that pays after the
-second reminder and one that never pays (and is handed off). Platform-neutral data: each simulator books it its own
-way (`providers.simkit.Simulator.seed`).
+second reminder and one that never pays (and is handed off). And the business keeps trading: a new customer orders
+every week of the demo (`new_sale`), so the last day's days sales outstanding has sales to divide by. Platform-neutral
+data: each simulator books it its own way (`providers.simkit.Simulator.seed`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,49 @@ def demo_book(index: int, start: date) -> Book:
             invoices=tuple(_rekey(i, slug) for i in _invoices(key, start, scale)),
         ))
     return Book(organisation=_ORGANISATIONS[index % len(_ORGANISATIONS)], debtors=tuple(debtors))
+
+
+SALE_EVERY = 7
+"""Days between two new customers' orders (the first on the demo's first day)."""
+SALE_TERM = 14
+"""The payment term of a new order, in days."""
+
+# (name, street, postcode, city, KvK, VAT, net amount) of the customers who order during the demo, taken in turn
+_NEW_CUSTOMERS = (
+    ("Fietsenmakerij Spaak B.V.", "Spoorstraat 9", "2011 KA", "Haarlem", "34567890", "NL006789012B01", "1480.00"),
+    ("Kantoorinrichting Hoek B.V.", "Markt 14", "5211 JX", "'s-Hertogenbosch", "16123987", "NL007890123B01",
+     "2260.00"),
+    ("Bloemisterij Tulp V.O.F.", "Lisserweg 201", "2165 AS", "Lisserbroek", "28114455", "NL008901234B01", "640.00"),
+    ("Koffiebranderij Boon B.V.", "Oudegracht 88", "3511 AV", "Utrecht", "30221144", "NL009012345B01", "1915.00"),
+    ("Loodgietersbedrijf Straal", "Vismarkt 3", "9711 KR", "Groningen", "02233445", "NL010123456B01", "870.00"),
+    ("Reclamebureau Blik B.V.", "Stationsplein 5", "6811 KL", "Arnhem", "09112233", "NL011234567B01", "3120.00"),
+)
+
+
+def new_sale(index: int, day: int, today: date) -> Book | None:
+    """The order a new customer places on `day` of the demo in the `index`th platform's book (one every
+    `SALE_EVERY` days, invoiced that day with a 14-day term), or None on the other days."""
+    if day % SALE_EVERY:
+        return None
+    number = day // SALE_EVERY
+    name, street, postcode, city, kvk, vat, net = _NEW_CUSTOMERS[(number + index) % len(_NEW_CUSTOMERS)]
+    key = f"sale-{index}-{number}"
+    domain = name.split()[0].lower()
+    debtor = BookDebtor(
+        key=key, name=name, kind="business", country="NL", email=f"administratie@{domain}.example", street=street,
+        postcode=postcode, city=city, phone=f"+31 30 555 {index}{number:03d}", kvk=kvk, vat_number=vat,
+        invoices=(BookInvoice(f"{key}-1", (Decimal(net) * (Decimal(1) + Decimal(index) / 10)).quantize(
+            Decimal("0.01")), today, SALE_TERM),),
+    )
+    return Book(organisation=_ORGANISATIONS[index % len(_ORGANISATIONS)], debtors=(debtor,))
+
+
+def sale_behaviour(day: int) -> Behaviour:
+    """How the customer who ordered on `day` pays: most within the term, after the notice before the due date; every
+    third one only after its first reminder."""
+    if (day // SALE_EVERY) % 3 == 2:
+        return Behaviour(pays_after_reminders=2)  # the notice before the due date, then the first reminder
+    return Behaviour(pays_on_day=day + SALE_TERM - 2)
 
 
 _TOWNS = ("Noord", "Zuid", "West")

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.config import load_config
 from connector.demo import MARKER, DemoRefused, DemoResult, describe, run_demo
+from connector.demo_book import SALE_EVERY
 from connector.models import EventKind
 from connector.report import build_report
 from connector.store import Store
@@ -92,6 +93,28 @@ def test_the_printed_dso_is_the_reports(demo: tuple[DemoResult, list[str]]) -> N
     printed = dict(part.rsplit(" → ", 1) for part in figure(lines, "Days sales outstanding").split("; "))
     assert {name.split(" ")[0]: value for name, value in printed.items()} == in_report
     assert len(in_report) == len(result.connections) and all(in_report.values())
+
+
+def test_the_full_demo_keeps_trading_so_its_last_day_has_a_dso(tmp_path: Path) -> None:
+    """The default 90 days: with only the opening book, no sale would fall in the 90 days before the last day and
+    the demo would end on "DSO: none". New customers order every week; their invoices are synced and mostly paid."""
+    result = run_demo(tmp_path / "dunning-demo")
+    assert result.world is not None and not result.failed_days, result.failed_days
+    assert result.new_sales == len(result.world.places) * len(range(0, 90, SALE_EVERY))
+    config = load_config(result.folder / "dunning.toml")
+    with Store.open(config.store_url) as store:
+        for place in result.world.places:
+            sales = [record for record in store.iter_invoice_records(place.connection)
+                     if record.first_seen_on > result.start]  # booked during the demo, synced the same morning
+            assert len(sales) == len(range(SALE_EVERY, 90, SALE_EVERY))
+            assert all(record.first_seen_on == record.invoice.issue_date for record in sales)
+            assert sum(record.closed_on is not None for record in sales) >= len(sales) // 2  # most paid
+    assert result.dso_end.keys() == result.dso_start.keys() == {(name, "EUR") for name in result.connections}
+    for key, start in result.dso_start.items():
+        end = result.dso_end[key]
+        assert start.dso is not None and end.dso is not None and end.dso < start.dso
+    printed = figure(describe(result), "Days sales outstanding")
+    assert "none" not in printed and figure(describe(result), "New orders invoiced").startswith(str(result.new_sales))
 
 
 def test_the_debtors_behave_as_their_story_says(demo: tuple[DemoResult, list[str]]) -> None:
