@@ -262,8 +262,7 @@ class XeroClient:
     def invoices_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
         """`GET /Invoices?IDs=…` in batches of 50 (no `page`: one answer per batch), several at once."""
         for response in self.api.in_order(
-            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}{mapping.INVOICES}",
-                                                 params=mapping.ids_params(batch))
+            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}{mapping.INVOICES}?{mapping.ids_query(batch)}")
             for batch in _batches(ids)
         ):
             yield _page(response, mapping.INVOICES_KEY).records
@@ -279,8 +278,8 @@ class XeroClient:
     def contacts_by_id(self, ids: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
         """`GET /Contacts?IDs=…&includeArchived=true` in batches of 50, several at once."""
         for response in self.api.in_order(
-            lambda batch=batch: self.api.request("GET", f"{ACCOUNTING}{mapping.CONTACTS}",
-                                                 params={**mapping.ids_params(batch), **mapping.WITH_ARCHIVED})
+            lambda batch=batch: self.api.request(
+                "GET", f"{ACCOUNTING}{mapping.CONTACTS}?{mapping.ids_query(batch, mapping.WITH_ARCHIVED)}")
             for batch in _batches(ids)
         ):
             yield _page(response, mapping.CONTACTS_KEY).records

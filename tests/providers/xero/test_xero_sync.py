@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from providers.errors import RateLimited
 from providers.simkit import VirtualClock
 from providers.tokens import MemoryTokenStore
 from providers.xero import XeroProvider
+from providers.xero.client import DEFAULT_API_URL
 from providers.xero.simulator import XeroSimulator
 
 INVOICES = "/api.xro/2.0/Invoices"
@@ -219,6 +220,10 @@ def test_contacts_are_read_by_id_in_batches_of_at_most_50(xero: XeroProvider) ->
 
     assert [len(b) for b in batches] == [50, 50, 20]  # a longer IDs= list makes the URL too long (404)
     assert sorted(c["ContactID"] for b in batches for c in b) == sorted(sim.org.contacts)
+    # the commas as Xero writes them: percent-encoded, 50 GUIDs would take 2,014 characters of URL on api.xero.com
+    sent = [f"{DEFAULT_API_URL}{c.path}?{c.query}" for c in sim.calls if c.path == CONTACTS and "IDs=" in c.query]
+    assert len(sent) == 3 and "%2C" not in sent[0] and max(map(len, sent)) < 1950
+    assert parse_qs(urlsplit(sent[0]).query)["includeArchived"] == ["true"]
 
 
 def test_a_full_sync_rereads_debtors_so_contact_changes_are_not_lost(sim: XeroSimulator, xero: XeroProvider) -> None:
