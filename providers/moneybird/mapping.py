@@ -477,6 +477,11 @@ def optional_id_of(record: Mapping[str, Any]) -> str | None:
     return optional_id(record.get("id"))
 
 
+def is_paused(record: Mapping[str, Any]) -> bool:
+    """Whether the user paused the invoice's reminders in Moneybird (`paused`; `next_reminder` then reads 2099-01-01)."""
+    return record.get("paused") in (True, "true")
+
+
 def state_of(record: Mapping[str, Any]) -> str | None:
     return text(record.get("state"))
 

@@ -489,6 +489,9 @@ class MoneybirdProvider(Provider):
 def _why_not_remindable(invoice: Invoice, record: Mapping[str, Any] | None, contact_id: str) -> str | None:
     if record is None:
         return f"invoice {invoice.label} no longer exists in Moneybird"
+    if mapping.is_paused(record):  # the user held its reminders there: ours would go out behind their back
+        return (f"invoice {invoice.label} is paused in Moneybird (its reminders are held there); resume it in "
+                f"Moneybird, or remind the debtor yourself")
     state = mapping.state_of(record)
     if state not in (*mapping.REMINDABLE_STATES, *mapping.NOT_YET_LATE_STATES):
         return f"invoice {invoice.label} is '{state}' in Moneybird; only late or reminded invoices are reminded"

@@ -117,6 +117,18 @@ def test_an_invoice_paid_since_the_plan_refuses_the_reminder_and_sends_nothing(s
     assert sim.reminders == [] and sim.administration.invoices[first.platform_id].notes == []
 
 
+def test_an_invoice_paused_in_moneybird_is_not_reminded_behind_the_users_back(sim, provider, late_pair):
+    debtor, first, second = late_pair
+    sim.administration.invoices[second.platform_id].paused = True  # the bookkeeper held its reminders in Moneybird
+
+    with pytest.raises(ReminderRefused, match=f"{second.number} is paused in Moneybird") as refused:
+        provider.send_reminder(reminder(debtor, first, second))
+
+    assert not refused.value.cannot_carry  # not for our own mail server either: the user said to hold it
+    assert sim.reminders == [] and sim.mail == []
+    assert provider.send_reminder(reminder(debtor, first)).recipients  # the other invoice is reminded on its own
+
+
 def test_an_invoice_not_yet_overdue_is_not_reminded(sim, provider, books):
     open_invoice = sim.invoices_in("open")[0]
     books.apply(provider.sync(books.state()))
