@@ -24,6 +24,7 @@ Moneybird's screen is not confirmed here; the API calls it `reminder_auto_send`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 
 DIRECT_READS = 20
 """Leavers missing from the synchronization answer read one by one per sync; the rest stay open, named."""
+
+log = logging.getLogger(__name__)
+
 POSTED = "print and post the reminder"
 """Said in a receipt when Moneybird recorded the reminder but a person has to post it."""
 
@@ -378,6 +382,19 @@ class MoneybirdProvider(Provider):
         return Receipt(sent_at=self.api.now(), recipients=recipients,
                        detail=f"Moneybird sent {len(groups)} reminder(s) ({how}) for {numbers}")
 
+    def _add_note(self, invoice_id: str, note: str, *, todo: bool) -> Mapping[str, Any]:
+        """The note, as a to-do where asked; a to-do Moneybird refuses (the reference documents notes with `todo`
+        false only; an assignee or a to-do type may be required) is added as a plain note, so the key it carries
+        (what a retried run looks for before sending again) is never lost with it."""
+        try:
+            return self.client.add_note(invoice_id, note, todo=todo)
+        except PlatformError as exc:
+            if not todo or exc.status not in (400, 422):
+                raise
+            log.warning("Moneybird refused the to-do for the letter to post on invoice id %s (%s); added as a note",
+                        invoice_id, exc.status)
+            return self.client.add_note(invoice_id, note, todo=False)
+
     def record_reminder(self, request: ReminderRequest, mailed: Receipt) -> Receipt:
         """Our note, carrying the key, on every invoice of the reminder (a letter to post: a to-do on the first)."""
         if mailed.detail.startswith("already sent"):
@@ -388,9 +405,9 @@ class MoneybirdProvider(Provider):
         for position, invoice in enumerate(request.invoices):
             # a letter to post becomes one to-do in Moneybird (on the first invoice), so it is not forgotten
             todo = (request.delivery == "post" or POSTED in mailed.detail) and position == 0
+            note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
             try:
-                note = f"{note_text} {mapping.note_key(request.idempotency_key)}"
-                notes.append(self.client.add_note(invoice.platform_id, note, todo=todo))
+                notes.append(self._add_note(invoice.platform_id, note, todo=todo))
             except DunningError:  # the reminder went out: report, never raise (a retry would send it twice)
                 failed.append(invoice.label)
         detail = mailed.detail

@@ -105,6 +105,17 @@ def test_post_delivery_is_recorded_as_manual_for_printing(sim, provider, late_pa
     assert sim.administration.invoices[first.platform_id].notes[0]["todo"] is True  # on Moneybird's task list
 
 
+def test_a_refused_to_do_still_leaves_the_note_with_the_key(sim, provider, late_pair):
+    debtor, first, _ = late_pair
+    sim.faults.server_error("/api/v2/*/sales_invoices/*/notes.json", status=422, method="POST")  # e.g. no assignee
+
+    receipt = provider.send_reminder(reminder(debtor, first, delivery="post", key="run-7-letter"))
+
+    notes = sim.administration.invoices[first.platform_id].notes
+    assert len(notes) == 1 and notes[0]["todo"] is False and "run-7-letter" in notes[0]["note"]
+    assert "could not be added" not in receipt.detail and len(sim.reminders) == 1
+
+
 def test_an_invoice_paid_since_the_plan_refuses_the_reminder_and_sends_nothing(sim, provider, late_pair):
     debtor, first, second = late_pair
     sim.pay(second.platform_id)
