@@ -20,6 +20,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -407,7 +408,7 @@ class ApiClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-        authenticated: bool = True,
+        off_platform: bool = False,
         accept_redirect: bool = False,
         idempotent: bool | None = None,
     ) -> httpx.Response:
@@ -415,6 +416,8 @@ class ApiClient:
 
         `idempotent` marks a call safe to repeat after an outage; by default reads are, and writes only when they
         carry an idempotency key. Pass True for a POST that only reads (e.g. Moneybird's synchronization POST).
+        `off_platform` is a signed link on another host (Moneybird's PDF): sent without our token, and outside the
+        platform's call windows, which it does not count against and must not wait behind (it expires in seconds).
         """
         if idempotent is None:
             idempotent = method.upper() in {"GET", "HEAD", "OPTIONS"} or idempotency_key is not None
@@ -430,7 +433,7 @@ class ApiClient:
             call_headers["Idempotency-Key"] = idempotency_key
         return retrying(
             self._send_once, method, url, params=params, json=json, content=content, headers=call_headers,
-            authenticated=authenticated, accept_redirect=accept_redirect,
+            off_platform=off_platform, accept_redirect=accept_redirect,
         )
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> Any:
@@ -500,15 +503,15 @@ class ApiClient:
         json: Any,
         content: bytes | None,
         headers: Mapping[str, str],
-        authenticated: bool,
+        off_platform: bool,
         accept_redirect: bool,
     ) -> httpx.Response:
         name = self.settings.name
-        with self.limiter.call() as ticket:
+        with (nullcontext(None) if off_platform else self.limiter.call()) as ticket:
             try:
                 response = self._http.request(
                     method, url, params=params, json=json, content=content, headers=headers,
-                    auth=self._auth if authenticated else None,
+                    auth=None if off_platform else self._auth,
                 )
             except httpx.TimeoutException:
                 raise PlatformError(f"{method} {_path(url)} timed out", connection=name, retryable=True) from None
@@ -518,7 +521,8 @@ class ApiClient:
                     connection=name,
                     retryable=True,
                 ) from None
-        self.limiter.observe(self.profile.read_limits(response), ticket=ticket)
+        if ticket is not None:
+            self.limiter.observe(self.profile.read_limits(response), ticket=ticket)
         if response.status_code == 429:
             response.read()
             daily = self.profile.is_daily_limit(response)

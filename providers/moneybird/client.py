@@ -232,8 +232,9 @@ class MoneybirdClient:
                                 accept_redirect=True)
 
     def download(self, url: str) -> bytes:
-        """Fetch a signed URL without our Authorization header: the bearer token never leaves Moneybird's API."""
-        return self.api.request("GET", url, authenticated=False, headers={"Accept": "application/pdf"}).content
+        """Fetch a signed URL without our Authorization header (the bearer token never leaves Moneybird's API) and
+        without waiting for Moneybird's call window: the link lives 30 seconds, and the file host is not the API."""
+        return self.api.request("GET", url, off_platform=True, headers={"Accept": "application/pdf"}).content
 
     def workflows(self) -> list[dict[str, Any]]:
         return self.api.get_json(self._path(mapping.WORKFLOWS))

@@ -257,3 +257,19 @@ def test_a_pdf_link_refused_by_the_file_host_is_renewed_not_taken_for_a_lost_aut
 
     assert adapter.fetch_pdf(_invoice("9")) == b"%PDF-1.4 x"
     assert location.call_count == 2
+
+
+@respx.mock
+def test_the_signed_pdf_link_is_fetched_at_once_not_behind_moneybirds_call_window(adapter, clock):
+    def redirect(_request: httpx.Request) -> httpx.Response:
+        adapter.api.limiter.hold(120)  # say the window is spent right after this call (a Retry-After elsewhere)
+        return httpx.Response(302, headers={"Location": "https://storage.example/abc/download"}, text="moved")
+
+    respx.get(f"{API}{ADMIN}/sales_invoices/9/download_pdf.json").mock(side_effect=redirect)
+    download = respx.get("https://storage.example/abc/download").mock(
+        return_value=httpx.Response(200, content=b"%PDF-1.4 x"))
+
+    assert adapter.fetch_pdf(_invoice("9")) == b"%PDF-1.4 x"
+    # the link lives 30 seconds: waiting out Moneybird's window first would have let it die
+    assert clock.now - START < 30 and download.call_count == 1
+    assert "Authorization" not in download.calls[0].request.headers
