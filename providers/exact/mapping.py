@@ -263,15 +263,29 @@ def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[di
         if row.TransactionEntryID is None:
             continue
         groups[row.TransactionEntryID].append(row)
+    owed_sign = _receivable_sign(row for terms in groups.values() for row in terms)
     invoices, problems = {}, []
     for invoice_id, terms in groups.items():
         try:
-            invoice = _invoice(invoice_id, terms, payments, connection=connection)
+            invoice = _invoice(invoice_id, terms, payments, owed_sign, connection=connection)
         except ValueError as exc:
             problems.append(str(exc))
             continue
         invoices[invoice_id] = invoice
     return invoices, problems
+
+
+def _receivable_sign(terms: Iterable[ReceivableRow]) -> int | None:
+    """The sign an amount the customer owes carries in these terms (-1 or 1), from the open sales entries among
+    them (most of them: a negative sales invoice is a credit of its own); None when there are none to tell.
+
+    providers.md: "the open part's AmountDC/AmountFC is negative for a receivable (observed once — check the sign on
+    first use)". So the sign is learnt from the sales entries (TransactionType 20) of the same answer rather than
+    assumed, and an open term running the other way (a journal entry or an opening balance in the customer's favour)
+    is never taken for a debt."""
+    balance = sum((1 if row.AmountFC > 0 else -1) for row in terms
+                  if row.TransactionType == SALES_ENTRY and row.AmountFC != 0)
+    return None if balance == 0 else (1 if balance > 0 else -1)
 
 
 def settled_entries(rows: Iterable[ReceivableRow]) -> set[str]:
@@ -307,6 +321,7 @@ def _invoice(
     invoice_id: str,
     terms: list[ReceivableRow],
     payments: Mapping[tuple[str | None, int], list[ReceivableRow]],
+    owed_sign: int | None,
     *,
     connection: str,
 ) -> Invoice:
@@ -345,7 +360,9 @@ def _invoice(
         # invoice counts what was paid as paid by the due date.
         "amount_paid": total - outstanding,
         "outstanding": outstanding,
-        "is_credit_note": first.TransactionType == SALES_CREDIT_NOTE,
+        # a credit note, or any other entry whose open part runs against what customers owe (the customer's credit)
+        "is_credit_note": first.TransactionType == SALES_CREDIT_NOTE or (
+            owed_sign is not None and open_sum != 0 and (open_sum > 0) != (owed_sign > 0)),
         "status": str(min(t.Status for t in terms)),
         "is_open": outstanding > 0,
         "reference": first.YourRef,

@@ -131,6 +131,20 @@ def test_a_credit_note_is_flagged() -> None:
     assert found[INVOICE].is_credit_note and not found[INVOICE].is_collectable
 
 
+def test_an_open_entry_in_the_customers_favour_is_never_taken_for_a_debt() -> None:
+    journal = "5b1f3c9e-0000-4000-8000-000000000002"
+    found = invoices(term("-100.00"), term("-40.00", id="t2", entry="5b1f3c9e-0000-4000-8000-000000000003",
+                                           number=26002),
+                     term("150.00", id="t3", entry=journal, number=None, kind=90))  # a general journal entry
+    assert not found[INVOICE].is_credit_note and found[INVOICE].outstanding == Decimal("100.00")
+    assert found[journal].is_credit_note and not found[journal].is_collectable  # the customer's credit: not dunned
+
+
+def test_an_entry_with_nothing_to_learn_the_sign_from_is_read_as_before() -> None:
+    journal = "5b1f3c9e-0000-4000-8000-000000000002"
+    assert not invoices(term("150.00", entry=journal, number=None, kind=90))[journal].is_credit_note
+
+
 def test_amounts_stay_in_the_invoice_currency() -> None:
     assert invoices(term("-250.00", currency="GBP"))[INVOICE].currency == "GBP"
 
