@@ -82,7 +82,7 @@ def _invoices(key: str, start: date, scale: Decimal) -> tuple[BookInvoice, ...]:
 
 def demo_book(index: int, start: date) -> Book:
     """The book of the `index`th platform (0, 1, 2, …): the same story, other names and amounts."""
-    scale = Decimal(1) + Decimal(index) / 10
+    scale = _scale(index)
     debtors = []
     for key, name, kind, country, domain, street, postcode, city, kvk, vat, person in _DEBTORS:
         slug = f"{key}-{index}"
@@ -128,18 +128,23 @@ def new_sale(index: int, day: int, today: date) -> Book | None:
     debtor = BookDebtor(
         key=key, name=name, kind="business", country="NL", email=f"administratie@{domain}.example", street=street,
         postcode=postcode, city=city, phone=f"+31 30 555 {index}{number:03d}", kvk=kvk, vat_number=vat,
-        invoices=(BookInvoice(f"{key}-1", (Decimal(net) * (Decimal(1) + Decimal(index) / 10)).quantize(
-            Decimal("0.01")), today, SALE_TERM),),
+        invoices=(BookInvoice(f"{key}-1", (Decimal(net) * _scale(index)).quantize(Decimal("0.01")), today, SALE_TERM),),
     )
     return Book(organisation=_ORGANISATIONS[index % len(_ORGANISATIONS)], debtors=(debtor,))
 
 
 def sale_behaviour(day: int) -> Behaviour:
-    """How the customer who ordered on `day` pays: most within the term, after the notice before the due date; every
-    third one only after its first reminder."""
+    """How the customer who ordered on `day` pays: most within the term; every third one only once two reminders
+    reached it (the notice before the due date and the first reminder, or two reminders where the platform refuses
+    the notice before the due date)."""
     if (day // SALE_EVERY) % 3 == 2:
-        return Behaviour(pays_after_reminders=2)  # the notice before the due date, then the first reminder
+        return Behaviour(pays_after_reminders=2)
     return Behaviour(pays_on_day=day + SALE_TERM - 2)
+
+
+def _scale(index: int) -> Decimal:
+    """The `index`th platform's amounts: the same story, each book a tenth larger than the one before."""
+    return Decimal(1) + Decimal(index) / 10
 
 
 _TOWNS = ("Noord", "Zuid", "West")
