@@ -31,6 +31,7 @@ from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
 from connector.report import build_report
 from connector.report.figures import DSO_DAYS, DsoPoint, days_sales_outstanding
+from connector.report.texts import TEXTS, step_name
 from connector.simworld import CLIENT_ID, CREDITOR, SECRET, SECRET_ENV, World
 from connector.store import Store
 from providers.base import TokenStore
@@ -327,7 +328,8 @@ def describe(result: DemoResult) -> list[str]:
     lines = [
         f"Dunning Connector demo: {len(result.connections)} administrations ({', '.join(result.connections)}), "
         f"{result.start} to {result.end} ({(result.end - result.start).days + 1} days)",
-        f"Reminders sent: {result.sent} — " + (", ".join(f"{step} {count}" for step, count in steps) or "none"),
+        f"Reminders sent: {result.sent} — "
+        + (", ".join(f"{step_name(TEXTS['en'], step)}: {count}" for step, count in steps) or "none"),
         f"Mails in the platforms' own logs: {sum(mail.values())} — "
         + ", ".join(f"{name} {count}" for name, count in mail.items())
         + (f" (the reminders and {result.confirmations_mailed} written confirmation"

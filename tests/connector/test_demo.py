@@ -18,6 +18,7 @@ from connector.config import load_config
 from connector.demo import MARKER, DemoRefused, DemoResult, describe, run_demo
 from connector.demo_book import SALE_EVERY
 from connector.models import EventKind
+from connector.report.texts import TEXTS, step_name
 from connector.report import build_report
 from connector.store import Store
 
@@ -46,7 +47,7 @@ def test_the_printed_reminders_are_the_mails_the_platforms_logged(demo: tuple[De
     assert result.world is not None
     logged = {p.connection: len(p.simulator.sent_mail()) for p in result.world.places}
     sent, _, per_step = figure(lines, "Reminders sent").partition(" — ")
-    printed_steps = {step: int(count) for step, count in (part.rsplit(" ", 1) for part in per_step.split(", "))}
+    printed_steps = {step: int(count) for step, count in (part.split(": ") for part in per_step.split(", "))}
     mails_total, _, per_platform = figure(lines, "Mails in the platforms' own logs").partition(" — ")
     per_platform, _, explained = per_platform.partition(" (")
     printed_platforms = {name: int(count) for name, count in (part.rsplit(" ", 1) for part in per_platform.split(", "))}
@@ -70,8 +71,8 @@ def test_the_printed_steps_are_the_reminders_the_store_recorded(demo: tuple[Demo
     engine.dispose()
     mails = [(step, json.loads(data)) for step, data in rows]
     keys = {(step, data["key"]) for step, data in mails if data.get("channel") != "letter"}  # one key per mail
-    recorded = Counter(step for step, _key in keys)
-    printed = dict(part.rsplit(" ", 1) for part in figure(lines, "Reminders sent").partition(" — ")[2].split(", "))
+    recorded = Counter(step_name(TEXTS["en"], step) for step, _key in keys)  # printed as the report names them
+    printed = dict(part.split(": ") for part in figure(lines, "Reminders sent").partition(" — ")[2].split(", "))
     assert {step: int(count) for step, count in printed.items()} == dict(recorded)
 
 
