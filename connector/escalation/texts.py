@@ -95,8 +95,16 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def context(action: Action, *, creditor: str, phone: str | None = None, history: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What a template may use."""
+def context(
+    action: Action,
+    *,
+    creditor: str,
+    phone: str | None = None,
+    history: tuple[str, ...] = (),
+    vat: Decimal = Decimal(0),
+) -> dict[str, Any]:
+    """What a template may use; `vat` is the rate included in the costs (art. 2 lid 3 Besluit vergoeding voor
+    buitengerechtelijke incassokosten: VAT may be claimed only where the letter says so)."""
     invoices = [
         _present(
             {
@@ -124,6 +132,8 @@ def context(action: Action, *, creditor: str, phone: str | None = None, history:
             "costs": action.costs,
             "costs_if_unpaid": action.costs_if_unpaid,
             "interest": action.interest,
+            # the VAT percentage the stated costs include (e.g. 21), only where there are costs to state
+            "vat": (vat * 100).normalize() if vat and (action.costs or action.costs_if_unpaid) else 0,
             "pay_by": action.pay_by,
             "presumed_receipt": action.presumed_receipt,
             "phone": phone,
@@ -149,7 +159,8 @@ def render(
             tmpl = env.get_template(f"{name}.{language}.j2")
         except TemplateNotFound:
             continue
-        values = context(action, creditor=creditor, phone=phone, history=history)
+        values = context(action, creditor=creditor, phone=phone, history=history,
+                         vat=policy.for_connection(action.connection).collection_vat)
         try:
             text = tmpl.render(values)
         except UndefinedError as exc:

@@ -67,6 +67,25 @@ def test_the_consumer_14_day_letter_uses_the_compliant_wording_and_the_exact_amo
         assert "14 dagen na vandaag" not in body and "of sending" not in body
 
 
+def test_the_consumer_14_day_letter_names_the_statutory_interest_too() -> None:
+    # domain.md: the notice says what follows without payment, costs *and interest* for the debtor
+    assert "wettelijke rente" in render(action_for("notice_of_default", DebtorKind.CONSUMER, "nl"), POLICY,
+                                        creditor="X").body
+    assert "statutory interest" in render(action_for("notice_of_default", DebtorKind.CONSUMER, "en"), POLICY,
+                                          creditor="X").body
+
+
+@pytest.mark.parametrize("kind", [DebtorKind.BUSINESS, DebtorKind.CONSUMER])
+@pytest.mark.parametrize("step", ["notice_of_default", "handoff"])
+def test_costs_with_vat_say_so_and_costs_without_do_not(step: str, kind: DebtorKind) -> None:
+    # art. 2 lid 3 Besluit vergoeding voor buitengerechtelijke incassokosten: VAT only where the creditor says so
+    with_vat = Policy.model_validate({"creditor_can_deduct_vat": False})
+    for language, words in (("nl", "(inclusief 21% btw)"), ("en", "(including 21% VAT)")):
+        action = action_for(step, kind, language)
+        assert words not in render(action, POLICY, creditor="X").body
+        assert words in render(action, with_vat, creditor="X").body
+
+
 def test_the_business_notice_states_the_pay_by_date_costs_and_interest() -> None:
     action = action_for("notice_of_default")
     body = render(action, POLICY, creditor="X").body
