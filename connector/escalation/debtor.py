@@ -3,7 +3,7 @@
 The planner decides per invoice which step is due; here those steps become the debtor's actions for the day (domain.md,
 "Rules across invoices, holds and payments"): every mail due to the debtor today goes out today — one covering
 several invoices at the same step where the platform can consolidate, otherwise one per invoice — and the minimum
-gap counts between mail *days*, never pushing an invoice's first contact past 15 days after its due date; one call
+gap counts between mail *days*, never pushing an invoice's first reminder back (it makes its day a mail day); one call
 task and one agency case per debtor. Pure, like the planner: rows in, actions out.
 """
 
@@ -17,12 +17,13 @@ from decimal import Decimal
 from connector.capabilities import Capabilities
 from connector.escalation.action import MAIL_CHANNELS, Action, format_money
 from connector.escalation.planner import NextStep, build_action, decide, instead
-from connector.escalation.policy import MAX_REMINDER_1_DAYS, STEP_ORDER, Channel, Policy
+from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 
 Row = tuple[Invoice, Debtor, Sequence[Event]]
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
+_FIRST_REMINDERS = frozenset({"pre_due", "reminder_1"})
 _EVENT_WORDS = {kind: kind.value.replace("_", " ") for kind in EventKind}
 
 
@@ -89,14 +90,12 @@ def is_mail_day(previous: date | None, today: date, policy: Policy) -> bool:
     return previous is None or previous == today or (today - previous).days >= policy.min_gap_days
 
 
-def _first_contact_due_by_today(decided: NextStep) -> bool:
-    """A first post-due contact that must go out today to stay within 15 days of the due date (time on hold not
-    counted): the gap never pushes it later."""
-    if decided.step != "reminder_1":
-        return False
-    invoice = decided.invoice
-    waited = (decided.today - invoice.due_date).days - decided.history.paused_days_after(invoice.due_date)
-    return waited >= MAX_REMINDER_1_DAYS
+def _first_reminder(decided: NextStep) -> bool:
+    """An invoice's first reminder, before or after its due date: the minimum gap never pushes it back (domain.md:
+    the gap counts between mail days, "never by pushing a newer invoice's first reminder back"; a late notice
+    before the due date would push the first reminder after it too), so it makes today a mail day for the debtor's
+    other mails due as well."""
+    return decided.step in _FIRST_REMINDERS
 
 
 def _not_overtaking(
@@ -192,7 +191,7 @@ def plan_debtor(
     mail_days = _mail_days(rows, last_mailed)
     mailed_before = bisect_right(mail_days, as_of)
     previous = mail_days[mailed_before - 1] if mailed_before else None  # the most recent mail on or before as_of
-    mailing = is_mail_day(previous, as_of, resolved) or any(_first_contact_due_by_today(d) for d in due)
+    mailing = is_mail_day(previous, as_of, resolved) or any(_first_reminder(d) for d in due)
     decided = [kept for step in due if (kept := _not_overtaking(step, capabilities, mail_days, mailing)) is not None]
     if not mailing:
         decided = [step for step in decided if step.channel not in MAIL_CHANNELS]

@@ -106,13 +106,17 @@ def test_consolidated_notice_costs_are_on_one_principal(tmp_path: Path) -> None:
 
 
 def test_a_mail_about_an_invoice_closed_since_still_counts_for_the_gap(store: Store) -> None:
-    store.append_event("acme", "I1", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1), step="reminder_1"))
+    for invoice_id in ("I1", "I2"):
+        store.append_event("acme", invoice_id, Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=1),
+                                                     step="reminder_1"))
+    store.append_event("acme", "I1", Event(kind=EventKind.REMINDER_SENT, on=DUE + timedelta(days=4), step="reminder_2"))
     store.write_sync_page("acme", SyncPage(closed_invoice_ids=("I1",)))  # paid the next day
-    assert store.recent_mails(DUE, "acme") == {("acme", "D1"): DUE + timedelta(days=1)}
-    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=3),
+    assert store.recent_mails(DUE, "acme") == {("acme", "D1"): DUE + timedelta(days=4)}
+    # I2's second reminder falls due on day 6, within the 3-day gap after the mail about I1 on day 4
+    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=6),
                                                        capabilities={"acme": SINGLE})}
     assert "D1" not in steps
-    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=4),
+    steps = {a.debtor_id: a.invoice_ids for a in plan(store, Policy(), DUE + timedelta(days=7),
                                                        capabilities={"acme": SINGLE})}
     assert steps["D1"] == ("I2",)
 

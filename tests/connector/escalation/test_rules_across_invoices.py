@@ -86,8 +86,8 @@ def test_invoices_due_the_same_day_are_each_mailed_that_day_on_a_platform_that_m
     assert all((b - a).days >= Policy().min_gap_days for a, b in zip(mail_days, mail_days[1:], strict=False))
 
 
-def test_a_newer_invoice_gets_its_first_reminder_in_time_beside_older_ones_in_progress() -> None:
-    # an older invoice in progress mails every few days; the newer one's first reminder still comes within 15 days
+def test_a_newer_invoice_gets_its_first_reminder_on_its_day_beside_older_ones_in_progress() -> None:
+    # an older invoice in progress mails every few days; the gap never pushes a newer one's first reminder back
     invoices = {"old": invoice(platform_id="old", number="F1"),
                 **{f"new{n}": invoice(platform_id=f"new{n}", number=f"F{n + 2}", due_date=day(4 + n)) for n in range(4)}}
     histories: dict[str, list[Event]] = {key: [] for key in invoices}
@@ -95,7 +95,17 @@ def test_a_newer_invoice_gets_its_first_reminder_in_time_beside_older_ones_in_pr
     simulate(invoices, histories, range(-10, 40), policy=Policy.model_validate({"min_gap_days": 7}))
 
     for key, inv in invoices.items():
-        assert (first_contact(histories, key) - inv.due_date).days <= 15, key
+        assert first_contact(histories, key) == inv.due_date + timedelta(days=1), key
+
+
+def test_the_gap_does_not_push_back_the_first_reminder_of_an_invoice_due_two_days_later() -> None:
+    # domain.md: the gap counts between mail days, "never by pushing a newer invoice's first reminder back"
+    invoices = {"a": invoice(platform_id="a", number="F1"), "b": invoice(platform_id="b", number="F2", due_date=day(2))}
+    histories: dict[str, list[Event]] = {key: [] for key in invoices}
+
+    simulate(invoices, histories, range(-10, 10), policy=Policy.model_validate({"min_gap_days": 3}))
+
+    assert first_contact(histories, "a") == day(1) and first_contact(histories, "b") == day(3)
 
 
 def test_a_consolidating_platform_covers_the_invoices_due_together_in_one_mail() -> None:
