@@ -201,21 +201,33 @@ class ConnectionRun:
         try:
             act()
         except RateLimited as exc:
-            self._release(entry)
+            self._release(entry, exc)
             raise _Stop(_budget(exc)) from None
         except AuthorizationExpired as exc:
-            self._release(entry)
+            self._release(entry, exc)
             self._reauth(exc)
         except (PlatformError, MailRefused) as exc:
-            if (entry.receipt or {}).get("phase") == MAILED or getattr(exc, "retryable", False):
-                # whether it went out is unknown (an outage mid-call): the next run reconciles it
-                self.emit(Outcome("failed", f"{exc.message}; left in flight, the next run checks "
-                                  "the platform before anything is sent again", fields(entry),
-                                  key=entry.idempotency_key))
+            if self._went_out(entry) or getattr(exc, "retryable", False):
+                self._in_flight(entry, exc)
                 return
             self._finish(entry, "failed", error=exc.message, outcome="failed")
         except DunningError as exc:
+            if self._went_out(entry):
+                self._in_flight(entry, exc)
+                return
             self._finish(entry, "failed", error=exc.message, outcome="failed")
+
+    def _went_out(self, entry: OutboxEntry) -> bool:
+        """Whether the row's mail went out, as the store has it: the handler committed that (`_mailed`) on its own
+        copy of the row, and only the store's copy tells a failure after the mail from one before it."""
+        current = self.store.outbox_row(entry.id) or entry
+        return (current.receipt or {}).get("phase") == MAILED
+
+    def _in_flight(self, entry: OutboxEntry, exc: DunningError) -> None:
+        """Left as `sending`: whether it went out is unknown (an outage mid-call), or it went out and only its
+        recording failed; the next run settles it against the platform (`reconcile`), never mailing twice."""
+        self.emit(Outcome("failed", f"{exc.message}; left in flight, the next run checks the platform before "
+                          "anything is sent again", fields(entry), key=entry.idempotency_key))
 
     def _claim(self, entry: OutboxEntry) -> dict[str, Any]:
         claim: dict[str, Any] = {"claimant": claims.claimant(), "claimed_at": self.now().isoformat(), "phase": CLAIMED,
@@ -226,9 +238,12 @@ class ConnectionRun:
             claim["trace_before"] = traces
         return claim
 
-    def _release(self, entry: OutboxEntry) -> None:
-        """Back to pending: the platform refused the call before doing anything (rate limit, authorisation)."""
-        if (entry.receipt or {}).get("phase") != MAILED:
+    def _release(self, entry: OutboxEntry, exc: DunningError) -> None:
+        """Back to pending: the platform refused the call before doing anything (rate limit, authorisation); but a
+        mail that went out before the refusal (of its recording) stays in flight for the next run to record."""
+        if self._went_out(entry):
+            self._in_flight(entry, exc)
+        else:
             self.store.outbox_finish(entry, "pending")
 
     def _reauth(self, exc: AuthorizationExpired) -> None:

@@ -43,6 +43,7 @@ cut off by (`reminder_trace`). A promise's written confirmation goes the same wa
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ from providers.base import (
     ReminderRequest,
     Tenant,
 )
-from providers.errors import BadPlatformData, NotFound, PlatformError, ReminderRefused
+from providers.errors import BadPlatformData, DunningError, NotFound, PlatformError, ReminderRefused
 from providers.exact import mapping, odata
 from providers.exact.client import DEFAULT_API_URL, ExactClient, ExactProfile
 from providers.exact.mapping import (
@@ -75,6 +76,8 @@ from providers.exact.mapping import (
 )
 from providers.http import ApiClient
 from providers.streams import Batch, Known, Problem, Stream
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 """Rows per page of Exact's bulk and sync endpoints, and invoices per stored page."""
@@ -456,7 +459,13 @@ class ExactProvider(Provider):
         baseline = self._documents.get(invoice.platform_id)
         if self.trace_lost or self._trace_seen or baseline is None:
             return
-        now = mapping.documents_by_invoice(self.exact.documents_of(invoice.platform_id)).get(invoice.platform_id, ())
+        try:
+            documents = self.exact.documents_of(invoice.platform_id)
+        except DunningError as exc:  # the mail went out: a failed check must not turn it into a failed send
+            log.warning("%s: could not check the documents of invoice %s after re-sending it (%s); checked on the "
+                        "next re-send", self.settings.name, invoice.label, exc.message)
+            return
+        now = mapping.documents_by_invoice(documents).get(invoice.platform_id, ())
         self._documents[invoice.platform_id] = now
         if set(now) - set(baseline):
             self._trace_seen = True

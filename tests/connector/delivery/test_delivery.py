@@ -22,6 +22,7 @@ from connector.escalation.texts import TemplateDataMissing
 from connector.models import EventKind
 from connector.store import Store
 from connector.sync import sync_all
+from providers.errors import AuthorizationExpired, DunningError, PlatformError, RateLimited
 from providers.simkit import RateWindows, Window
 from tests.connector.delivery.conftest import build, planned, send
 
@@ -123,6 +124,47 @@ def test_a_crash_between_the_mail_and_its_note_only_writes_the_note(
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def _refusal(kind: str) -> DunningError:
+    if kind == "rate limit":
+        return RateLimited("the daily API limit is spent", connection="x", for_the_day=True)
+    if kind == "authorisation":
+        return AuthorizationExpired("the platform refused to renew the authorisation", connection="x")
+    return PlatformError("a business rule refused the note", connection="x", status=500)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("refusal", ["rate limit", "authorisation", "platform error"])
+@pytest.mark.parametrize("platform", ["moneybird", "exact"])
+def test_a_refusal_after_the_mail_went_out_leaves_it_in_flight_and_never_mails_again(
+    one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str, refusal: str
+) -> None:
+    # the mail went out, then recording it failed: the row must not go back to pending, nor to failed (both are
+    # queued again), but stay in flight for the next run to record without mailing
+    with monkeypatch.context() as patch:
+        dead_claimant(patch)  # the next send is another run, as tomorrow's would be
+        cls = plugins.provider_class(platform)
+
+        def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise _refusal(refusal)
+
+        patch.setattr(cls, "record_reminder", refused)
+        send(one)
+    in_flight = one.store.outbox_rows(status=["sending"])  # a rate limit or authorisation stops at the first
+    assert in_flight and all(row.receipt["phase"] == "mailed" for row in in_flight)
+    assert not one.store.outbox_rows(status=["failed"])
+    assert all(mail_counts(one)[tuple(row.payload["invoices"])] == 1 for row in in_flight)
+    if refusal == "authorisation":  # the connection waits for `dunning setup --reconnect`; its rows wait with it
+        return
+
+    one.world.advance_to(one.world.clock.now() + timedelta(days=1))
+    send(one, as_of=one.world.today)
+
+    assert all(n == 1 for n in mail_counts(one).values())
+    for row in in_flight:
+        settled = one.store.outbox_by_key(row.idempotency_key)
+        assert settled.status == "sent" and settled.receipt["record"]
+
+
 @pytest.mark.parametrize("platform", ["xero", "moneybird", "exact"])
 def test_a_crash_before_the_platform_was_called_sends_once_where_the_platform_can_tell(
     one: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, platform: str

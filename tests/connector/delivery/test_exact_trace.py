@@ -18,7 +18,9 @@ from connector.delivery import open_tasks
 from connector.models import EventKind
 from connector.store import Store
 from connector.sync import sync_all
+from providers.errors import RateLimited
 from providers.exact import ExactProvider
+from providers.exact.client import ExactClient
 from tests.connector.delivery.conftest import build, send
 from tests.connector.delivery.test_delivery import Crash, crashed_send, dead_claimant, mail_counts
 
@@ -57,6 +59,26 @@ def test_a_print_a_crash_cut_off_is_found_by_its_new_document_and_recorded_once(
     row = exact.store.outbox_by_key(exact.crashed.idempotency_key)
     assert row.status == "sent" and "found after a crash" in row.receipt["mail"]["detail"]
     assert mail_counts(exact)[(invoice,)] == 1 and len(notes_with(exact, row.idempotency_key)) == 1
+    assert all(count == 1 for count in mail_counts(exact).values())
+
+
+@SQLITE
+def test_a_failed_document_check_after_the_print_leaves_the_reminder_sent_once(
+        exact: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check of the invoice's documents only learns how Exact traces a print: its failure (here the day's calls
+    # running out) must not turn the mail that went out into a send to do again
+    def spent(self: Any, invoice_id: str) -> list[dict[str, Any]]:
+        raise RateLimited("the daily API limit is spent", connection="x", for_the_day=True)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ExactClient, "documents_of", spent)
+        first = send(exact)
+    sent = [line for line in first if line["status"] == "sent"]
+    assert sent and not exact.store.outbox_rows(status=["pending", "failed"])
+
+    exact.world.advance_to(exact.world.clock.now() + timedelta(days=1))
+    send(exact, as_of=exact.world.today)
+
     assert all(count == 1 for count in mail_counts(exact).values())
 
 
