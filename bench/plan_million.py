@@ -37,8 +37,11 @@ PER_DEBTOR = 10
 
 TARGET_SECONDS = 15.0
 TARGET_INVOICES = 1_000_000
-REFERENCE_DIGEST = "5c77da3da9a697d03a4d3f65edb0c9966bc4bff9a5c6cf3f3dde259330ec0b90"
-"""SHA-256 of the 377,502 actions planned on the generated 1,000,000-invoice store, one `as_json()` line each."""
+REFERENCE_DIGEST = "29e054c05601b6e7e34e111bd0aa95435ab15b0333c67541d37cdbfd06eae167"
+"""SHA-256 of the 383,819 actions planned on the generated 1,000,000-invoice store, one `as_json()` line each.
+
+Taken again when a rule changed what is planned, not for speed: the minimum gap no longer pushes an invoice's first
+reminder back (domain.md), so more first reminders go out on their day (377,502 actions before, digest 5c77da3d…)."""
 
 
 def _status_mib(field: str) -> float:
