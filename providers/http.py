@@ -232,7 +232,9 @@ class TokenKeeper:
             try:
                 payload = self._call_token_endpoint(token)
             except AuthorizationExpired as exc:
-                raise self.store.refresh_refused(name, exc) from None  # names an interrupted earlier refresh
+                refused = self.store.refresh_refused(name, exc)  # names an interrupted earlier refresh
+                self.store.cancel_refresh(name)  # a definite answer, not an interruption: the next run must not say so
+                raise refused from None
             except PlatformError as exc:
                 if not exc.retryable:  # a definite refusal: nothing was spent
                     self.store.cancel_refresh(name)

@@ -240,6 +240,20 @@ def test_after_a_crash_exact_reports_the_interrupted_refresh_and_the_command(
     assert_no_token_text(server, caplog.text, str(caught.value), str(explained), (tmp_path / "crashed.log").read_text())
 
 
+def test_a_refused_refresh_is_not_reported_as_an_interrupted_one_on_the_next_run(tmp_path: Path) -> None:
+    # invalid_grant means "re-authorise" (providers.md): each run says so, none blames a crash that never happened
+    server = IdentityServer(tmp_path, "xero")
+    store = EncryptedFileTokenStore(tmp_path / "state", key=KEY)
+    token = server.start()
+    store.save("acme", token.model_copy(update={"refresh_token": SecretStr("revoked-by-the-user")}))
+
+    for _run in range(3):
+        with pytest.raises(AuthorizationExpired) as caught:
+            keeper(store, server).current()
+        assert "interrupted" not in str(caught.value) and "reconnect acme" in str(caught.value)
+    assert store.interrupted_refresh("acme") is None
+
+
 def test_after_a_crash_xero_recovers_within_its_grace_period(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server = IdentityServer(tmp_path, "xero")
