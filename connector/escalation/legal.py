@@ -200,7 +200,17 @@ def stale_rate_warning(end: date) -> str | None:
     )
 
 
-def unconfirmed_rates() -> tuple[RatePeriod, ...]:
-    """Rows of the rate table not yet checked against a publication (shown in warnings and the report)."""
-    table = rate_table()
-    return tuple(p for p in table.commercial + table.consumer if not p.confirmed)
+@lru_cache(maxsize=4096)
+def unconfirmed_rate_warning(start: date, end: date, *, commercial: bool) -> str | None:
+    """What to tell when interest from `start` up to `end` uses a rate the table marks unconfirmed (taken from the
+    domain reference, no publication found: domain.md says such facts are confirmed before the code relies on them,
+    so the amount is stated with this warning instead of as certain), else None."""
+    rows = rate_table().commercial if commercial else rate_table().consumer
+    used = [row for n, row in enumerate(rows)
+            if row.start <= end and (n + 1 == len(rows) or rows[n + 1].start > start) and not row.confirmed]
+    if not used:
+        return None
+    rates = ", ".join(f"{row.rate} % from {row.start}" for row in used)
+    return (f"the statutory {'commercial ' if commercial else ''}interest uses a rate not yet confirmed by a "
+            f"publication ({rates}): check it, then mark it confirmed in "
+            "connector/escalation/data/nl_statutory_interest.toml")

@@ -13,7 +13,13 @@ from decimal import Decimal
 
 from connector.escalation.action import ActionInvoice
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
-from connector.escalation.legal import business_compensation, collection_costs, stale_rate_warning, statutory_interest
+from connector.escalation.legal import (
+    business_compensation,
+    collection_costs,
+    stale_rate_warning,
+    statutory_interest,
+    unconfirmed_rate_warning,
+)
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind, Invoice
 
@@ -111,4 +117,7 @@ def price(
             else:
                 if (stale := stale_rate_warning(today)) is not None:
                     told.append(stale)
+                start = line.due_date + timedelta(days=1)
+                if (unsure := unconfirmed_rate_warning(start, today, commercial=commercial)) is not None:
+                    told.append(unsure)
     return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(told)))

@@ -27,6 +27,7 @@ from connector.escalation.legal import (
     collection_costs,
     rate_table,
     statutory_interest,
+    unconfirmed_rate_warning,
 )
 from connector.escalation.policy import Policy
 from connector.escalation.texts import format_amount
@@ -275,6 +276,9 @@ def _claim(
             )
         except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
             found.append(f"invoice {invoice.label}: {exc}")
+        else:
+            if (unsure := unconfirmed_rate_warning(start, as_of, commercial=commercial)) is not None:
+                found.append(unsure)
     sure_until = rate_table().sure_until
     if as_of > sure_until:
         found.append(f"the statutory interest table is sure only up to {sure_until}; the interest up to {as_of} "

@@ -14,6 +14,7 @@ from connector.escalation.legal import (
     collection_costs,
     rate_table,
     stale_rate_warning,
+    unconfirmed_rate_warning,
     statutory_interest,
 )
 
@@ -113,6 +114,23 @@ def test_interest_past_the_half_year_the_table_is_sure_of_is_told_as_a_value() -
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the calculation itself never warns through the process-wide machinery
         statutory_interest(D(1000), date(2026, 1, 1), date(sure.year + 1, 1, 1), commercial=True)
+
+
+def test_interest_over_a_rate_the_table_marks_unconfirmed_is_told_with_that_rate() -> None:
+    # domain.md: facts marked (verify) are confirmed before the code relies on them; until then the amount says so
+    table = rate_table()
+    unsure = next(row for row in table.commercial if not row.confirmed)
+    before = [row for row in table.commercial if row.start < unsure.start][-1]
+    assert before.confirmed
+    assert unconfirmed_rate_warning(before.start, unsure.start, commercial=True) is not None  # its first day counts
+    day_before = date.fromordinal(unsure.start.toordinal() - 1)
+    assert unconfirmed_rate_warning(before.start, day_before, commercial=True) is None
+    told = unconfirmed_rate_warning(day_before, unsure.start, commercial=True)
+    assert told is not None and f"{unsure.rate} % from {unsure.start}" in told and "nl_statutory_interest.toml" in told
+    # each kind of interest by its own rows
+    consumer_unsure = {row.start for row in table.consumer if not row.confirmed}
+    assert (unconfirmed_rate_warning(unsure.start, unsure.start, commercial=False) is None) == (
+        not any(start <= unsure.start for start in consumer_unsure))
 
 
 def test_rate_table_rows_carry_a_source_and_cover_2020_to_today() -> None:

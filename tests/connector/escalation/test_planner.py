@@ -312,6 +312,14 @@ def test_arrangement_payments_can_come_from_payment_seen_events() -> None:
     assert step_on(40, [sent("reminder_1", day(1)), arrangement], inv=half) is not None
 
 
+def test_an_unconfirmed_rate_shows_up_as_a_warning_on_the_action_that_uses_it() -> None:
+    late = invoice(due_date=date(2026, 8, 3), issue_date=date(2026, 7, 3))  # interest from 2026-08-04
+    history = [sent("written_reminder", date(2026, 9, 2))]
+    action = plan_invoice(late, debtor(), history, POLICY, date(2026, 9, 17))
+    assert action is not None and action.step == "notice_of_default" and action.interest
+    assert any("not yet confirmed" in w and "from 2026-07-01" in w for w in action.warnings)
+
+
 def test_a_stale_rate_table_shows_up_as_a_warning_on_the_action() -> None:
     late = invoice(due_date=date(2027, 1, 4), issue_date=date(2026, 12, 1))
     history = [sent("written_reminder", date(2027, 2, 3))]

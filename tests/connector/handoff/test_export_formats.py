@@ -107,7 +107,10 @@ def test_generic_json_validates_against_its_schema_and_carries_the_whole_dossier
         ("2026-07-31", "written_reminder", "sent", ["2026-0102"]),
         ("2026-08-20", "notice_of_default", "sent", ["2026-0102"]),
     ]
-    assert consumer["holds"] == [] and consumer["notes"] == [] and consumer["warnings"] == []
+    assert consumer["holds"] == [] and consumer["notes"] == []
+    # the 2026 consumer rate is in the table unconfirmed (domain.md: verify): the agency is told, never left to trust it
+    [unsure] = consumer["warnings"]
+    assert "not yet confirmed by a publication (4 % from 2026-01-01)" in unsure
     assert consumer["documents"] == [{"kind": "invoice", "invoice": "2026-0102",
                                       "file": f"documents/{consumer['reference']}/invoice-2026-0102.pdf"}]
     assert consumer["invoices"][0] | {"document": None} == {
