@@ -133,7 +133,7 @@ def context(
             "costs_if_unpaid": action.costs_if_unpaid,
             "interest": action.interest,
             # the VAT percentage the stated costs include (e.g. 21), only where there are costs to state
-            "vat": (vat * 100).normalize() if vat and (action.costs or action.costs_if_unpaid) else 0,
+            "vat": format((vat * 100).normalize(), "f") if vat and (action.costs or action.costs_if_unpaid) else "",
             "pay_by": action.pay_by,
             "presumed_receipt": action.presumed_receipt,
             "phone": phone,

@@ -84,6 +84,8 @@ def test_costs_with_vat_say_so_and_costs_without_do_not(step: str, kind: DebtorK
         action = action_for(step, kind, language)
         assert words not in render(action, POLICY, creditor="X").body
         assert words in render(action, with_vat, creditor="X").body
+    ten = Policy.model_validate({"creditor_can_deduct_vat": False, "collection_vat_rate": "0.10"})
+    assert "(inclusief 10% btw)" in render(action_for(step, kind, "nl"), ten, creditor="X").body  # not 1E+1
 
 
 def test_the_business_notice_states_the_pay_by_date_costs_and_interest() -> None:
