@@ -168,7 +168,7 @@ def oauth_client(settings: ConnectionSettings, endpoints: OAuthEndpoints, *,
 
 # --- tokens -------------------------------------------------------------------------------------------------------
 
-_REAUTHORISE_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_request", "invalid_client"}
+_REAUTHORISE_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_request"}
 
 
 class TokenKeeper:
@@ -267,6 +267,12 @@ class TokenKeeper:
             description = exc.description or ""
             if exc.error == "access_denied" and "not expired" in description:
                 return None
+            if exc.error == "invalid_client":  # the app's credentials, not the authorisation: reconnecting won't help
+                raise PlatformError(
+                    "the platform did not accept this app's client_id and client secret (invalid_client); check "
+                    "client_id in the config and the secret in the environment variable client_secret_env names",
+                    connection=self.settings.name,
+                ) from None
             if exc.error in _REAUTHORISE_ERRORS:
                 raise AuthorizationExpired(
                     f"the platform refused to renew the authorisation ({exc.error}: {short_text(description)})",

@@ -27,7 +27,7 @@ from filelock import FileLock
 from pydantic import SecretStr
 
 from providers.base import ConnectionSettings, OAuthEndpoints, Token
-from providers.errors import AuthorizationExpired
+from providers.errors import AuthorizationExpired, PlatformError
 from providers.http import TokenKeeper
 from providers.tokens import EncryptedFileTokenStore
 
@@ -252,6 +252,22 @@ def test_a_refused_refresh_is_not_reported_as_an_interrupted_one_on_the_next_run
             keeper(store, server).current()
         assert "interrupted" not in str(caught.value) and "reconnect acme" in str(caught.value)
     assert store.interrupted_refresh("acme") is None
+
+
+def test_a_refused_client_secret_says_to_check_the_app_credentials_not_to_reconnect(tmp_path: Path) -> None:
+    # providers.md: invalid_client is a token error of its own; only invalid_grant means re-authorise
+    store = EncryptedFileTokenStore(tmp_path / "state", key=KEY)
+    store.save("acme", IdentityServer(tmp_path, "xero").start())
+    refusing = httpx.MockTransport(lambda request: httpx.Response(400, json={"error": "invalid_client"}))
+    keeper = TokenKeeper(SETTINGS, OAUTH, store, clock=time.time, transport=refusing)
+
+    with pytest.raises(PlatformError) as caught:
+        keeper.current()
+
+    assert not isinstance(caught.value, AuthorizationExpired)
+    assert "client_id" in str(caught.value) and "client_secret_env" in str(caught.value)
+    assert "reconnect" not in str(caught.value) and CLIENT_SECRET not in str(caught.value)
+    assert store.interrupted_refresh("acme") is None  # a definite answer: nothing left in flight
 
 
 def test_after_a_crash_xero_recovers_within_its_grace_period(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
