@@ -125,7 +125,7 @@ class LangChoice(StrEnum):
 
 LangOption = Annotated[
     LangChoice | None,
-    typer.Option("--lang", help="Amounts and dates in nl (EUR 1.234,56; 4 december 2026) or en "
+    typer.Option("--lang", help="Amounts and dates in nl (€ 1.234,56; 4 december 2026) or en "
                  "(default: [ui] lang, else nl for a creditor in NL or BE)."),
 ]
 Tsv = Annotated[bool, typer.Option("--tsv", help="Tab-separated values with a header line, for a spreadsheet.")]

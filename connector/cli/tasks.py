@@ -7,21 +7,21 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import DunningGroup, Json, app, application, exit_codes, parse_date, print_json_lines, print_table
+from connector.cli.base import AsOf, DunningGroup, Json, app, application, exit_codes, parse_date, print_json_lines, print_table
 
 task_app = typer.Typer(name="task", cls=DunningGroup, help="Work on one task.", no_args_is_help=True)
 app.add_typer(task_app)
 
 
 @app.command()
-def tasks(ctx: typer.Context, json_out: Json = False) -> None:
+def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False) -> None:
     """The open call, letter and refused-reminder tasks, with the debtor's dossier (a task whose invoices have all
     closed since, closes itself first)."""
     from connector.delivery import close_settled, open_tasks
 
     app_ = application(ctx)
     with exit_codes(), app_.store() as store:
-        close_settled(store, on=app_.today())
+        close_settled(store, on=as_of or app_.today())
         found = open_tasks(store)
     if json_out:
         print_json_lines(task.as_json() for task in found)
@@ -47,6 +47,7 @@ def task_done(
         typer.Option("--sent-on", parser=parse_date, metavar="YYYY-MM-DD", help="The day a letter was posted."),
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="What was done (kept in the invoice's history).")] = None,
+    as_of: AsOf = None,
 ) -> None:
     """Close a task (a letter: with the day it was posted, from which its terms count)."""
     from connector.casebook import UsageError
@@ -57,6 +58,6 @@ def task_done(
         if not task_id.isdigit():
             raise UsageError(f"task {task_id!r}: a task id is a number (see dunning tasks)")
         with app_.store() as store:
-            task = complete_task(store, int(task_id), on=app_.today(), sent_on=sent_on, note=note)
+            task = complete_task(store, int(task_id), on=as_of or app_.today(), sent_on=sent_on, note=note)
     when = f", sent on {sent_on}" if sent_on and task.kind == "letter" else ""
     typer.echo(f"Task {task.id} ({task.kind}, {', '.join(task.invoice_numbers or task.invoices)}) done{when}.")

@@ -16,13 +16,13 @@ from typing import Any
 from connector.escalation.policy import STEP_ORDER
 from connector.models import Event, EventKind
 from connector.store import OutboxEntry, Store
-from providers.errors import DunningError
+from providers.errors import UsageError
 
 KINDS = ("call", "letter", "refused")
 
 
-class TaskError(DunningError):
-    """A task id that does not name an open task."""
+class TaskError(UsageError):
+    """A task id that does not name an open task: a usage error (exit 2), nothing was written."""
 
 
 @dataclass(frozen=True)

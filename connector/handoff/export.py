@@ -31,7 +31,7 @@ from connector.models import Debtor, Event, EventKind, Invoice
 from connector.progress import NoProgress, Progress
 from connector.store import Store
 from connector.store.handoff import HandoffCase
-from providers.errors import AuthorizationExpired, DunningError, RateLimited
+from providers.errors import AuthorizationExpired, DunningError, RateLimited, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ NOTE_KIND = "note"
 MANIFEST_FORMAT = "dunning-export/1"
 
 
-class CaseNotFound(DunningError):
-    """`--again` named a case the store does not have."""
+class CaseNotFound(UsageError):
+    """`--again` named a case the store does not have: a usage error (exit 2), nothing was exported."""
 
 
 @dataclass

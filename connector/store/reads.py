@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connector.models import Debtor, Event, Invoice
 from connector.store import schema
+from connector.store.collections import fewer_collections
 from connector.store.events import EventsMixin
 from connector.store.rows import (
     DEBTOR_COLUMNS,
@@ -116,6 +117,10 @@ class ReadsMixin(EventsMixin):
         may write to the store while iterating. An open invoice whose debtor the platform never delivered is left
         out with a warning naming it.
         """
+        with fewer_collections():
+            yield from self._open_book(connection, batch_size)
+
+    def _open_book(self, connection: str | None, batch_size: int) -> Iterator[tuple[Invoice, Debtor, tuple[Event, ...]]]:
         reads = _batch_reads(connection is not None, first=True)
         after: dict[str, Any] = {"connection": connection, "limit": batch_size}
         while True:

@@ -63,10 +63,15 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     open_tasks = lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)
     refused = [t for t in open_tasks if t["kind"] == "refused"]
     assert refused and all(t["reason"] and t["invoices"] and t["dossier"] for t in refused)  # no e-mail address
-    done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay"])
+    done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay",
+                               "--as-of", "2026-12-03"])
     assert done.exit_code == 0, done.output
+    noted = lines(runner.invoke(app, [*base, "history", refused[0]["invoices"][0], "--connection",
+                                      refused[0]["connection"], "--json"]).stdout)
+    assert {"2026-12-03"} == {e["on"] for e in noted if "phoned, will pay" in json.dumps(e)}  # dated by --as-of
     assert refused[0]["id"] not in {t["id"] for t in lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)}
-    assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 1  # closed already
+    # closed already: a request that cannot be carried out as given, nothing touched (cli.md: exit 2)
+    assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 2
 
 
     # a task whose invoices were all paid since closes itself: `tasks` lists only work still to do
@@ -78,7 +83,7 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     assert settled["id"] not in {t["id"] for t in left} and left
     assert all({"id", "kind", "connection", "debtor", "invoices", "step", "reason"} <= set(t) for t in left)
     closed = runner.invoke(app, [*base, "task", "done", str(settled["id"])])
-    assert closed.exit_code == 1 and "on the platform; closed automatically" in closed.output
+    assert closed.exit_code == 2 and "on the platform; closed automatically" in closed.output
 
 
 def test_a_mail_password_variable_that_is_not_set_is_a_usage_error_before_any_call(

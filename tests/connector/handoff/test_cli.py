@@ -106,6 +106,13 @@ def test_a_wrong_agency_is_a_configuration_error(cli: CliRunner, tmp_path: Path)
     assert "unknown source path 'debtor.nam'" in result.stderr
 
 
+def test_again_with_a_case_the_store_does_not_have_is_a_usage_error(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["export", "--as-of", "2026-10-01", "--again", "C999999"])
+    assert result.exit_code == 2  # cli.md: a request that cannot be carried out as given, nothing exported
+    assert result.stderr.startswith("case C999999: not in the store")
+    assert not (tmp_path / "agency").exists()
+
+
 def test_nothing_due_says_so(cli: CliRunner) -> None:
     result = cli.invoke(app, ["export", "--as-of", "2026-07-01"])
     assert result.exit_code == 0 and "No case is due" in result.stdout

@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from connector.models import Event, EventKind, Invoice, Payment
 from connector.store import StoreError
+from connector.store.rows import utc_timestamp
 from providers.base import SyncPage
 
 D10 = Decimal("10.50")
@@ -151,3 +152,33 @@ def test_every_invoice_open_or_closed_reads_back_with_its_history_and_the_stores
     assert [e.kind for e in records["I2"].events] == [EventKind.CLOSED] and records["I4"].events == (note,)
     assert list(store.iter_invoice_records("other")) == []
     assert store.debtors("acme") == {("acme", "D1"): debtor_factory("D1"), ("acme", "D2"): debtor_factory("D2")}
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-11-23 06:00:00", datetime(2026, 11, 23, 6, tzinfo=timezone.utc)),  # as SQLite keeps a UTC time
+        ("2026-11-23 06:00:00.123456", datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=timezone.utc)),
+        ("2026-11-23T07:00:00+01:00", datetime(2026, 11, 23, 6, tzinfo=timezone.utc)),
+        ("2026-11-23T01:00:00-05:00", datetime(2026, 11, 23, 6, tzinfo=timezone.utc)),
+        ("2026-11-23T06:00:00Z", datetime(2026, 11, 23, 6, tzinfo=timezone.utc)),
+    ],
+)
+def test_a_stored_timestamp_reads_back_as_the_same_utc_instant(stored, expected):
+    """Naive text is UTC (the store writes it so); text with an offset is converted, never taken as UTC."""
+    read = utc_timestamp(stored)
+    assert read == expected and read.utcoffset() == timedelta(0)
+
+
+def test_streaming_the_open_book_collects_less_often_and_restores_the_collector_after(
+    store, invoice_factory, debtor_factory
+):
+    import gc
+
+    _fill(store, invoice_factory, debtor_factory, 2)
+    before = gc.get_threshold()
+    stream = store.iter_open_invoices()
+    next(stream)
+    assert gc.get_threshold()[0] >= 10_000 > before[0]
+    stream.close()
+    assert gc.get_threshold() == before
