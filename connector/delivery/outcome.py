@@ -42,6 +42,8 @@ class Summary:
     left_pending: int = 0
     """Rows left for the next run (day budget spent, authorisation expired)."""
     api_calls: int = 0
+    counted_for_limit: int = 0
+    """Reminders, letters and tasks taken up within `--limit` (the limit is for the whole run, across connections)."""
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 

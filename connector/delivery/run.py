@@ -71,7 +71,8 @@ def send_all(
     sender = sender_for(config)
     connect = connect or (lambda s: plugins.provider_class(s.provider).connect(s, tokens=tokens))
     capabilities = connection_capabilities((c.name, c.provider) for c in chosen)
-    summaries = []
+    summaries: list[Summary] = []
+    left = limit  # `--limit` is for the whole run: what one connection took up, the next ones may not
     for connection_settings in settings:
         name = connection_settings.name
         store.ensure_connection(name, connection_settings.provider, connection_settings.tenant)
@@ -80,8 +81,11 @@ def send_all(
         if dry_run:
             summaries.append(preview(store, config, name, actions, sender, emit))
             continue
-        summaries.append(_send_one(store, config, connection_settings, actions, sender, connect, as_of=as_of,
-                                   emit=emit, step=step, limit=limit, progress=progress))
+        summary = _send_one(store, config, connection_settings, actions, sender, connect, as_of=as_of,
+                            emit=emit, step=step, limit=left, progress=progress)
+        if left is not None:
+            left = max(left - summary.counted_for_limit, 0)
+        summaries.append(summary)
     return summaries
 
 

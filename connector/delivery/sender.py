@@ -110,9 +110,11 @@ class ConnectionRun:
             rows = [row for row in self.store.outbox_rows(connection=self.connection, status=["pending"])
                     if step is None or row.payload.get("step") in (step, None)]
             if limit is not None:
-                limited = [row for row in rows if row.kind in ("reminder", "letter", "task")][limit:]
+                countable = [row for row in rows if row.kind in ("reminder", "letter", "task")]
+                self.summary.counted_for_limit = min(limit, len(countable))
+                limited = countable[limit:]
                 for row in limited:
-                    self.emit(Outcome("skipped", f"--limit {limit} reached; left pending for the next run",
+                    self.emit(Outcome("skipped", "--limit reached; left pending for the next run",
                                       fields(row), key=row.idempotency_key))
                 left = {row.id for row in limited}
                 rows = [row for row in rows if row.id not in left]

@@ -403,13 +403,25 @@ def test_a_queued_note_of_any_kind_is_delivered_once(one: SimpleNamespace, platf
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_limit_is_for_the_whole_run_across_connections(kit: SimpleNamespace) -> None:
+    lines = send(kit, limit=3)
+
+    worked = [line for line in lines if line["status"] in ("sent", "task", "failed")]
+    assert len(worked) == 3  # not 3 per connection
+    assert len({line["connection"] for line in lines}) == 3  # every connection had work due
+    held = [line for line in lines if "--limit reached" in line["reason"]]
+    assert {line["connection"] for line in held} >= {line["connection"] for line in lines} - {worked[0]["connection"]}
+    assert sum(summary.counted_for_limit for summary in kit.summaries) == 3
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_date(
     one: SimpleNamespace, platform: str
 ) -> None:
     first = send(one, limit=2)
     assert len([line for line in first if line["status"] in ("sent", "task")]) == 2
-    assert [line for line in first if "--limit 2 reached" in line["reason"]]
+    assert [line for line in first if "--limit reached" in line["reason"]]
 
     later = one.world.today + timedelta(days=1)
     rest = send(one, as_of=later)
