@@ -238,11 +238,12 @@ def test_sync_of_a_named_connection_when_none_is_configured_is_a_usage_error(run
     )
 
 
-def test_a_store_that_cannot_be_opened_is_one_clear_line_not_a_traceback(runner, tmp_path):
+@pytest.mark.parametrize("command", ["status", "plan", "tasks"])
+def test_a_store_that_cannot_be_opened_is_one_clear_line_and_a_configuration_error(runner, tmp_path, command):
     (tmp_path / "dunning.sqlite").write_text("not a database\n", encoding="utf-8")
     _config_file(tmp_path, "")
-    result = runner.invoke(app, ["status"])
-    assert result.exit_code == 1
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2  # cli.md: a configuration error, nothing touched
     assert result.stderr.splitlines() == [
         f"store.url: cannot open the store sqlite:///{tmp_path.resolve() / 'dunning.sqlite'}: file is not a database"
     ]

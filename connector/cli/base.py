@@ -23,6 +23,7 @@ import typer.core
 from connector.app import App
 from connector.config import DEFAULT_PATH, ConfigError
 from connector.logs import error_line, setup_logging
+from connector.store.errors import StoreUnavailable
 from providers.errors import DunningError, UsageError
 
 _UsageError: type[Exception] = typer.BadParameter.__mro__[1]
@@ -186,15 +187,15 @@ def application(ctx: typer.Context) -> App:
 
 @contextmanager
 def exit_codes() -> Iterator[None]:
-    """Configuration problems and requests that cannot be carried out as given → each on its own stderr line,
-    exit 2; other known errors → stderr, exit 1."""
+    """Configuration problems, a store that cannot be opened and requests that cannot be carried out as given →
+    each on its own stderr line, exit 2; other known errors → stderr, exit 1."""
     try:
         yield
     except ConfigError as exc:
         for problem in exc.problems:
             error_line(problem)
         raise typer.Exit(2) from None
-    except UsageError as exc:
+    except (UsageError, StoreUnavailable) as exc:
         error_line(str(exc))
         raise typer.Exit(2) from None
     except DunningError as exc:

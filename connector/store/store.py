@@ -30,7 +30,7 @@ from connector.store.base import Clock, StoreBase, utc_now, write_connection
 from connector.store.connections import ConnectionsMixin, ConnectionStatus
 from connector.store.delivery import DeliveryMixin
 from connector.store.engine import create_store_engine
-from connector.store.errors import StoreError
+from connector.store.errors import StoreError, StoreUnavailable
 from connector.store.guard import guard_public_methods
 from connector.store.handoff import HandoffCases
 from connector.store.locks import LocksMixin
@@ -58,7 +58,7 @@ class Store(
             engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             shown = make_url(url).render_as_string(hide_password=True)
-            raise StoreError(f"store.url: cannot open the store {shown}: {reason}") from None
+            raise StoreUnavailable(f"store.url: cannot open the store {shown}: {reason}") from None
         except BaseException:
             engine.dispose()
             raise
