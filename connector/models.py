@@ -237,8 +237,10 @@ class EventKind(StrEnum):
     NOTE = "note"
     """A call note or other remark (`data.text`)."""
     HOLD_SET = "hold_set"
-    """Escalation paused: `data.hold` is dispute | promise | excluded, `data.until` an ISO date for promises."""
+    """Escalation paused: `data.hold` is dispute | promise | excluded, `data.until` an ISO date for promises;
+    `data.source` is `cli` (set by hand) or `PLATFORM` (the platform's own promised date, recorded by sync)."""
     HOLD_RELEASED = "hold_released"
+    """`data.hold` names the hold it ends (none: all); `data.source` `PLATFORM`: only the platform's promise."""
     ARRANGEMENT_SET = "arrangement_set"
     """A payment arrangement: `data.instalments` = [{"due": ISO date, "amount": decimal string}, …]."""
     ARRANGEMENT_ENDED = "arrangement_ended"
@@ -249,6 +251,11 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     HANDOFF = "handoff"
     """The case went to the collection agency: no more reminders."""
+
+
+PLATFORM = "platform"
+"""`Event.data["source"]` of what sync recorded from the platform itself (its promised payment date), as opposed to
+what a person recorded with the CLI."""
 
 
 class Event(_Frozen):

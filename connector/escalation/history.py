@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from connector.escalation.policy import Policy
-from connector.models import Event, EventKind, Invoice
+from connector.models import PLATFORM, Event, EventKind, Invoice
 
 HoldKind = Literal["dispute", "promise", "excluded"]
 
@@ -109,6 +109,9 @@ class History:
 _ON = attrgetter("on")
 _STEP_KINDS = frozenset({EventKind.REMINDER_SENT, EventKind.TASK_CREATED})
 
+_PLATFORM_PROMISE = "platform promise"
+"""The hold the platform's own promised date keeps, apart from a promise recorded by hand (each ends on its own)."""
+
 NO_HISTORY = History()
 """The history of an invoice without events (shared: the planner only reads a history)."""
 
@@ -148,6 +151,8 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
     """hold name → (reason, since, last day it can hold: a promise's date + grace)."""
     arrangement: Event | None = None
     payments: list[Event] = []
+    platform_until: date | None = None
+    """The date of the last platform promise sync recorded, if any."""
 
     def close(name: str, last: date) -> None:
         _reason, since, limit = holds.pop(name)
@@ -169,6 +174,21 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
         elif kind is EventKind.HOLD_SET:
             hold = HoldPayload.of(event.data)
             name = hold.hold or "dispute"
+            if name == "promise" and event.data.get("source") == PLATFORM:
+                # the platform's promise (recorded by sync the day it was seen): it holds from where escalation
+                # stood, as the invoice field did, but not over days an earlier platform promise left unheld
+                until = hold.until or event.on
+                since = max(history.taken.values()) + timedelta(days=1) if history.taken else invoice.due_date
+                since = min(since, event.on)
+                if _PLATFORM_PROMISE in holds:
+                    _reason, _since, limit = holds[_PLATFORM_PROMISE]
+                    ended = min(event.on - timedelta(days=1), limit) if limit else event.on - timedelta(days=1)
+                    close(_PLATFORM_PROMISE, ended)
+                    since = max(since, ended + timedelta(days=1))
+                holds[_PLATFORM_PROMISE] = (f"promise to pay by {until} (recorded on the platform)", since,
+                                            until + timedelta(days=policy.promise_grace_days))
+                platform_until = until
+                continue
             if name in holds:
                 close(name, event.on - timedelta(days=1))
             if name == "promise":
@@ -180,6 +200,8 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
                 holds[name] = (f"{name} since {event.on}", event.on, None)
         elif kind is EventKind.HOLD_RELEASED:
             released = HoldPayload.of(event.data).hold
+            if event.data.get("source") == PLATFORM:  # the platform cleared its promised date
+                released = _PLATFORM_PROMISE
             for name in [released] if released else list(holds):
                 if name in holds:
                     close(name, event.on - timedelta(days=1))
@@ -198,6 +220,8 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
             payments.append(event)
 
     promised = invoice.promised_payment_date
+    if promised is not None and promised == platform_until:
+        promised = None  # recorded as a hold by sync (above): the field says nothing more
     if not holds and arrangement is None and not promised:
         return history  # only steps taken (most histories): nothing pauses or holds it
     active: dict[str, str] = {}
@@ -219,7 +243,7 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
         history.paused.append((arrangement.on, broken_on or today))
         if broken_on is None:
             active["arrangement"] = reason
-    for name in ("excluded", "dispute", "arrangement", "promise"):
+    for name in ("excluded", "dispute", "arrangement", "promise", _PLATFORM_PROMISE):
         if name in active:
             history.hold = active[name]
             break

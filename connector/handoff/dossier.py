@@ -31,7 +31,7 @@ from connector.escalation.legal import (
 )
 from connector.escalation.policy import Policy
 from connector.escalation.texts import format_amount
-from connector.models import Debtor, DebtorKind, Event, EventKind, Invoice
+from connector.models import PLATFORM, Debtor, DebtorKind, Event, EventKind, Invoice
 
 ZERO = Decimal("0.00")
 
@@ -427,15 +427,19 @@ def _history_records(histories: Sequence[InvoiceHistory], as_of: date, evidence:
                 entry["invoices"].append(label)
             elif kind is EventKind.HOLD_SET:
                 name = str(event.data.get("hold", "dispute"))
+                platform = event.data.get("source") == PLATFORM
                 hold = {"kind": name, "invoice": label, "since": event.on,
                         "until": _day(event.data.get("until")), "ended_on": None,
-                        "reason": _text(event.data.get("reason"))}
-                if name in open_holds:
-                    open_holds[name]["ended_on"] = event.on
-                open_holds[name] = hold
+                        "reason": _text(event.data.get("reason")) or ("recorded on the platform" if platform else None)}
+                key = f"{name} ({PLATFORM})" if platform else name  # the platform's promise ends on its own
+                if key in open_holds:
+                    open_holds[key]["ended_on"] = event.on
+                open_holds[key] = hold
                 holds.append(hold)
             elif kind is EventKind.HOLD_RELEASED:
                 released = event.data.get("hold")
+                if released and event.data.get("source") == PLATFORM:
+                    released = f"{released} ({PLATFORM})"
                 for name in [str(released)] if released else list(open_holds):
                     if name in open_holds:
                         open_holds.pop(name)["ended_on"] = event.on

@@ -30,7 +30,7 @@ from connector.store.base import Clock, StoreBase, utc_now, write_connection
 from connector.store.connections import ConnectionsMixin, ConnectionStatus
 from connector.store.delivery import DeliveryMixin
 from connector.store.engine import create_store_engine
-from connector.store.errors import StoreError, StoreUnavailable
+from connector.store.errors import StoreUnavailable
 from connector.store.guard import guard_public_methods
 from connector.store.handoff import HandoffCases
 from connector.store.locks import LocksMixin

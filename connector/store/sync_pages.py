@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Table, select
 
-from connector.models import Debtor, Event, EventKind, Invoice
+from connector.models import PLATFORM, Debtor, Event, EventKind, Invoice
 from connector.store import schema
 from connector.store.base import chunks
 from connector.store.errors import StoreError
@@ -99,7 +99,7 @@ class SyncPagesMixin(EventsMixin):
             values = invoice_values(invoice)
             old = old_rows.get(invoice.platform_id)
             if old is None:
-                conn.execute(
+                inserted = conn.execute(
                     schema.invoices.insert().values(
                         connection=connection,
                         platform_id=invoice.platform_id,
@@ -110,6 +110,9 @@ class SyncPagesMixin(EventsMixin):
                     )
                 )
                 changed += 1
+                if invoice.promised_payment_date is not None:
+                    promise = _platform_promise(None, invoice.promised_payment_date, now.date())
+                    self._insert_events(conn, inserted.inserted_primary_key[0], promise, now)
                 continue
             if not compared and all(getattr(old, key) == value for key, value in values.items()):
                 continue  # the sync machine compared already (`page.compared`); other callers are checked here
@@ -159,7 +162,8 @@ def _ids_by_platform_id(conn: Connection, table: Table, connection: str, platfor
 
 
 def _history_between(old: Row[Any], new: Invoice, today: date) -> list[Event]:
-    """The events sync derives from an invoice's change: a payment, closing, reopening (dated the day seen)."""
+    """The events sync derives from an invoice's change: a payment, the platform's promise to pay set, moved or
+    cleared, closing, reopening (dated the day seen)."""
     found: list[Event] = []
     if new.outstanding < old.outstanding:
         found.append(
@@ -173,8 +177,21 @@ def _history_between(old: Row[Any], new: Invoice, today: date) -> list[Event]:
                 },
             )
         )
+    found += _platform_promise(old.promised_payment_date, new.promised_payment_date, today)
     if old.is_open and not new.is_open:
         found.append(Event(kind=EventKind.CLOSED, on=today))
     elif not old.is_open and new.is_open:
         found.append(Event(kind=EventKind.REOPENED, on=today))
     return found
+
+
+def _platform_promise(old: date | None, new: date | None, today: date) -> list[Event]:
+    """A promise to pay the platform records (Xero's `ExpectedPaymentDate`) kept as a hold in the history, as a
+    `hold --promise` is: the invoice field alone forgets it once the platform clears it, and the time it held must
+    keep shifting the later steps (domain.md: a lapsed promise resumes where it stood, never a catch-up jump)."""
+    if new == old:
+        return []
+    if new is None:
+        return [Event(kind=EventKind.HOLD_RELEASED, on=today, data={"hold": "promise", "source": PLATFORM})]
+    return [Event(kind=EventKind.HOLD_SET, on=today,
+                  data={"hold": "promise", "until": new.isoformat(), "source": PLATFORM})]

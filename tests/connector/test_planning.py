@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -220,3 +220,35 @@ def test_streaming_pages_through_every_open_invoice_once_in_debtor_order(store_u
     beta = [i.platform_id for i, _, _ in store.iter_open_invoices("beta", batch_size=batch_size)]
     assert sorted(beta) == sorted(f"beta-{n}" for n in range(7)) and len(beta) == 7
     store.close()
+
+
+def _days_of_steps(store_url: str, name: str, clears_on: int | None) -> list[tuple[str, int]]:
+    """Sync an invoice whose platform promises payment by D+40 (seen at D-5), plan and carry out every day to D+90;
+    the platform clears its lapsed promised date on D+`clears_on` (None: never). → (step, day) taken."""
+    today = [DUE - timedelta(days=5)]
+    with Store.open(store_url, clock=lambda: datetime.combine(today[0], time(7), UTC)) as store:
+        store.ensure_connection(name, "fake", "T1")
+        promised = make_invoice("P1", connection=name, promised_payment_date=DUE + timedelta(days=40))
+        store.write_sync_page(name, SyncPage(debtors=(make_debtor("D1", connection=name),), invoices=(promised,)))
+        taken: list[tuple[str, int]] = []
+        for offset in range(-5, 91):
+            today[0] = DUE + timedelta(days=offset)
+            if offset == clears_on:
+                cleared = promised.model_copy(update={"promised_payment_date": None, "version": "2"})
+                store.write_sync_page(name, SyncPage(invoices=(cleared,)))
+            for action in plan(store, Policy(), today[0], connection=name, capabilities={name: CONSOLIDATING}):
+                kind = EventKind.REMINDER_SENT if action.is_mail else EventKind.TASK_CREATED
+                store.append_event(name, "P1", Event(kind=kind, on=today[0], step=action.step.value))
+                taken.append((action.step.value, offset))
+        return taken
+
+
+def test_a_lapsed_platform_promise_the_platform_clears_later_still_shifts_the_schedule(store_url: str) -> None:
+    # domain.md: the time a promise held shifts the later steps, wherever it comes from; when it lapses, escalation
+    # resumes where it stood. The platform clearing its lapsed promised date afterwards must not undo that shift
+    # (a catch-up jump over the steps the promise postponed).
+    kept = _days_of_steps(store_url, "kept", clears_on=None)
+    cleared = _days_of_steps(store_url, "cleared", clears_on=44)
+
+    assert kept[:2] == [("reminder_1", 45), ("reminder_2", 50)]  # held D..D+43 (3 days' grace): shifted 44 days
+    assert cleared == kept

@@ -185,6 +185,22 @@ def test_the_platforms_promised_payment_date_is_a_hold_that_resumes_at_the_step_
     assert step_on(23, history, inv=promised) == "final_reminder"  # its normal distance from the step taken
 
 
+def test_the_platforms_promise_recorded_by_sync_holds_as_the_field_did_and_ends_apart_from_a_promise_by_hand() -> None:
+    platform = {"hold": "promise", "source": "platform"}
+    recorded = [sent("reminder_1", day(1)), event(EventKind.HOLD_SET, day(5), **platform, until=day(10).isoformat())]
+    field = invoice(promised_payment_date=day(10))
+    # the same pause as the invoice field gives (from where escalation stood, D+2..D+13), with or without the field
+    for inv in (field, invoice()):
+        assert [step_on(offset, recorded, inv=inv) for offset in (13, 17, 18)] == [None, None, "reminder_2"]
+    # the platform clearing its date ends only its own promise: one made by hand still holds
+    by_hand = event(EventKind.HOLD_SET, day(6), hold="promise", until=day(30).isoformat())
+    cleared = event(EventKind.HOLD_RELEASED, day(8), **platform)
+    assert step_on(20, [*recorded, by_hand, cleared]) is None
+    # a release by hand ends every hold, the platform's too
+    released = event(EventKind.HOLD_RELEASED, day(8))
+    assert step_on(20, [*recorded, released], inv=field) == "final_reminder"
+
+
 def test_a_platform_promise_known_before_the_due_date_holds_only_until_it_lapses() -> None:
     promised = invoice(promised_payment_date=day(-2))
     assert step_on(-5, [], inv=promised) is None  # no pre-due reminder while the promise stands

@@ -175,3 +175,28 @@ def test_a_page_interrupted_by_the_database_leaves_the_store_unchanged(store, in
     assert inserts["n"] == 3
     assert _snapshot(store) == before
     assert store.sync_state("acme").cursor == "c1"
+
+
+def test_the_platforms_promised_date_is_kept_as_a_hold_set_moved_and_cleared_the_day_sync_sees_it(
+    store, invoice_factory, debtor_factory, clock
+):
+    from datetime import timedelta
+
+    store.write_sync_page("acme", SyncPage(debtors=(debtor_factory(),),
+                                           invoices=(invoice_factory(promised_payment_date=date(2026, 11, 20)),)))
+    clock.now += timedelta(days=1)
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory(promised_payment_date=date(2026, 11, 20),
+                                                                     amount_paid=Decimal("10.00"),
+                                                                     outstanding=Decimal("1200.00")),)))
+    clock.now += timedelta(days=1)
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory(promised_payment_date=date(2026, 11, 27)),)))
+    clock.now += timedelta(days=1)
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory(promised_payment_date=None),)))
+
+    holds = [(e.kind, e.on, e.data) for e in store.events("acme", "I1")
+             if e.kind in (EventKind.HOLD_SET, EventKind.HOLD_RELEASED)]
+    assert holds == [  # nothing for the sync that changed only the amount
+        (EventKind.HOLD_SET, date(2026, 11, 2), {"hold": "promise", "until": "2026-11-20", "source": "platform"}),
+        (EventKind.HOLD_SET, date(2026, 11, 4), {"hold": "promise", "until": "2026-11-27", "source": "platform"}),
+        (EventKind.HOLD_RELEASED, date(2026, 11, 5), {"hold": "promise", "source": "platform"}),
+    ]
