@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import AsOf, ConnectionName, DryRun, Json, app, application, exit_codes, print_table
+from connector.cli.base import (
+    AsOf,
+    ConnectionName,
+    DryRun,
+    Json,
+    LangOption,
+    app,
+    application,
+    exit_codes,
+    print_table,
+)
 from connector.cli.progress import progress_display
 
 
@@ -20,6 +30,7 @@ def send(
     limit: Annotated[int | None, typer.Option("--limit", metavar="N", min=0, help="Send at most N.")] = None,
     step: Annotated[str | None, typer.Option("--step", metavar="NAME", help="Only this escalation step.")] = None,
     json_out: Json = False,
+    lang: LangOption = None,
 ) -> None:
     """Send the due reminders through each platform's own mailing; a per-connection summary goes to stderr."""
     from connector.casebook import UsageError
@@ -41,12 +52,13 @@ def send(
         if step is not None and step not in STEP_ORDER:
             raise UsageError(f"--step: unknown step {step!r}; one of {', '.join(STEP_ORDER)}")
         today = as_of or app_.today()
+        formats = app_.formats(lang)
         with app_.store() as store, progress_display() as shown:
             tokens = None if dry_run else app_.tokens()  # a dry run reaches no platform (and creates no token store)
             summaries = send_all(app_.config, store, tokens, as_of=today, emit=emit,  # type: ignore[arg-type]
                                  connection=connection, step=step, limit=limit, dry_run=dry_run, progress=shown)
     if not json_out and rows:
-        print_table(f"{'Would send' if dry_run else 'Sent'} on {today}", rows,
+        print_table(f"{'Would send' if dry_run else 'Sent'} on {formats.date(today)}", rows,
                     ["connection", "debtor_name", "invoices", "step", "channel", "status", "reason"])
     for summary in summaries:
         typer.echo(("(dry run) " if dry_run else "") + summary.line(), err=True)

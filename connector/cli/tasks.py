@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import AsOf, DunningGroup, Json, app, application, exit_codes, parse_date, print_json_lines, print_table
+from connector.cli.base import AsOf, DunningGroup, Json, LangOption, app, application, exit_codes, parse_date, print_json_lines, print_table
 
 task_app = typer.Typer(name="task", cls=DunningGroup, help="Work on one task.", no_args_is_help=True)
 app.add_typer(task_app)
 
 
 @app.command()
-def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False) -> None:
+def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False, lang: LangOption = None) -> None:
     """The open call, letter and refused-reminder tasks, with the debtor's dossier (a task whose invoices have all
     closed since, closes itself first)."""
     from connector.delivery import close_settled, open_tasks
@@ -23,14 +23,17 @@ def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False) -> Non
     with exit_codes(), app_.store() as store:
         close_settled(store, on=as_of or app_.today())
         found = open_tasks(store)
+        formats = app_.formats(lang)
     if json_out:
         print_json_lines(task.as_json() for task in found)
         return
     if not found:
         typer.echo("No open tasks.")
         return
-    rows = [task.as_json() | {"invoices": ", ".join(task.invoice_numbers or task.invoices)} for task in found]
-    print_table("Open tasks", rows, ["id", "kind", "connection", "invoices", "step", "reason"])
+    rows = [task.as_json() | {"invoices": ", ".join(task.invoice_numbers or task.invoices),
+                              "since": formats.date(date.fromisoformat(task.created_on)) if task.created_on else ""}
+            for task in found]
+    print_table("Open tasks", rows, ["id", "kind", "connection", "invoices", "step", "since", "reason"])
     for task in found:
         if task.dossier or task.letter:
             typer.echo(f"\nTask {task.id} ({task.kind}){': ' + task.letter if task.letter else ''}")

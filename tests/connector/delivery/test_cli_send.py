@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.formatting import formats_for
 from connector.simworld import SECRET, SECRET_ENV, World
 from providers.tokens import EncryptedFileTokenStore, default_state_dir
 
@@ -61,6 +62,9 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     assert (first.exit_code, again.exit_code) == (1, 0)
 
     open_tasks = lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)
+    table = runner.invoke(app, [*base, "tasks", "--lang", "nl"])  # human output follows --lang (cli.md)
+    created = formats_for("nl").date(date.fromisoformat(open_tasks[0]["created_on"]))
+    assert table.exit_code == 0 and created in table.stdout and created != open_tasks[0]["created_on"]
     refused = [t for t in open_tasks if t["kind"] == "refused"]
     assert refused and all(t["reason"] and t["invoices"] and t["dossier"] for t in refused)  # no e-mail address
     done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay",

@@ -4,6 +4,7 @@ agency format as a configuration error."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.formatting import formats_for
 from connector.models import Invoice
 from connector.store import Store
 from providers.base import SyncPage
@@ -91,6 +93,11 @@ def test_export_json_lines_hold_back_and_exit_1_then_cases_lists_the_states(cli:
 
     table = cli.invoke(app, ["cases"])
     assert table.exit_code == 0 and f"{held['case']} held back, missing: debtor.address.postal_code" in table.stdout
+    dutch = cli.invoke(app, ["cases", "--lang", "nl"], env={"COLUMNS": "200"})  # human output follows --lang (cli.md): € 1.234,56
+    now = {row["case"]: row for row in _lines(cli.invoke(app, ["cases", "--json"]).stdout)}
+    total = now[exported["case"]]["total"]  # as the export --again above left it
+    assert dutch.exit_code == 0 and formats_for("nl").money(Decimal(total), "EUR") in dutch.stdout
+    assert formats_for("nl").money(Decimal(total), "EUR").startswith("€ ")
     assert f"{exported['case']} in " in table.stdout
 
 
