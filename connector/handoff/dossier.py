@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from connector.config import Creditor
@@ -118,8 +118,9 @@ def payments_of(history: InvoiceHistory, as_of: date) -> list[tuple[date, Decima
 
 Evidence = Mapping[str, Mapping[str, Any]]
 """What the outbox kept about a sent step, by its idempotency key (the event's `data.key`): `text` (the subject and
-body as sent), `stated_costs` (the cost amount the text stated), `sent_at` (the platform's send time), `letter` (the
-PDF's path). Read by the export from the store; the dossier only reads it."""
+body as sent), `stated_costs` (the cost amount the text stated), `stated_principal` (the outstanding amount it was
+about), `sent_at` (the platform's send time), `letter` (the PDF's path). Read by the export from the store; the
+dossier only reads it."""
 
 
 def _evidence(event: Event, evidence: Evidence | None) -> Mapping[str, Any]:
@@ -185,6 +186,10 @@ class LetterEvidence:
     problems: tuple[str, ...]
     letter_file: str | None = None
     """Our letter's PDF where it went by post (as the delivery recorded it)."""
+    stated_costs: Decimal | None = None
+    """The collection costs the letter stated, and `stated_principal` the outstanding amount it stated them on (None
+    where the outbox kept no record)."""
+    stated_principal: Decimal | None = None
 
     @property
     def valid(self) -> bool:
@@ -231,8 +236,11 @@ def consumer_letters(histories: Sequence[InvoiceHistory], policy: Policy, as_of:
         # a letter sent by post: the delivery recorded its file with the task to post it, before it was sent
         posted = [letter_path(e, evidence) for e in history.events
                   if (e.step or e.data.get("step")) == LETTER_STEP and e.on <= event.on and letter_path(e, evidence)]
+        kept = _evidence(event, evidence)
         found[history.invoice.platform_id] = LetterEvidence(
             letter_file=letter_path(event, evidence) or (posted[-1] if posted else None),
+            stated_costs=_amount(kept.get("stated_costs")),
+            stated_principal=_amount(kept.get("stated_principal")),
             event=event,
             invoices=covered,
             presumed_receipt=presumed_receipt(event.on, policy.receipt),
@@ -311,6 +319,37 @@ def _claim(
     return claim, per_invoice, list(dict.fromkeys(found))
 
 
+def _within_stated(owed: Sequence[tuple[InvoiceHistory, Decimal]], letters: Mapping[str, LetterEvidence]
+                   ) -> Decimal | None:
+    """The most the 14-day letters allow for these invoices: each letter's stated costs in proportion to the part of
+    the principal it named that is claimed here, rounded down (None where a letter's amounts are not on record).
+
+    A letter about several invoices states the scale on them together (`consolidate_principal`); claimed in separate
+    cases, the scale on each part would add up to more than it stated (1,500 + 1,500: 225 + 225 against 425), and a
+    consumer owes no more than the letter said (art. 6:96 lid 6 BW)."""
+    per_letter: dict[tuple[date, str], tuple[LetterEvidence, Decimal]] = {}
+    for history, amount in owed:
+        letter = letters[history.invoice.platform_id]
+        key = (letter.event.on, str(letter.event.data.get("key", "")))
+        _letter, claimed = per_letter.get(key, (letter, ZERO))
+        per_letter[key] = (letter, claimed + amount)
+    allowed = ZERO
+    for letter, claimed in per_letter.values():
+        if letter.stated_costs is None or not letter.stated_principal or letter.stated_principal <= 0:
+            return None
+        share = min(claimed / letter.stated_principal, Decimal(1))
+        allowed += (letter.stated_costs * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return allowed
+
+
+def _amount(value: Any) -> Decimal | None:
+    """An amount the outbox kept as text (None where it kept none or something else)."""
+    try:
+        return None if value is None else Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
 def _consumer_costs(
     histories: Sequence[InvoiceHistory],
     letters: Mapping[str, LetterEvidence],
@@ -348,6 +387,11 @@ def _consumer_costs(
         f"principal of EUR {sum(unpaid, ZERO):,.2f} unpaid when the 14-day letter's term ended "
         f"({', '.join(map(str, term_ends))}){vat_note}"
     )
+    stated = _within_stated(owed, letters)
+    if stated is not None and stated < costs:
+        costs = stated
+        basis += (", limited to what the 14-day letter stated, in proportion to the part of the principal it named "
+                  "that this case claims")
     if refused:
         basis += "; not on " + "; ".join(refused)
     return costs, basis

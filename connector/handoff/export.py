@@ -261,6 +261,7 @@ def outbox_evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[s
         found[key] = {
             "text": text or None,
             "stated_costs": action.get("costs_if_unpaid"),
+            "stated_principal": action.get("outstanding"),
             "sent_at": mail.get("sent_at") or receipt.get("sent_on"),  # a posted letter: the day it was sent
             "letter": receipt.get("letter") or payload.get("letter"),
         }

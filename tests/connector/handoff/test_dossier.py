@@ -25,3 +25,43 @@ def test_payments_before_default_and_after_the_end_do_not_count() -> None:
     assert interest_following_payments(Decimal("600.00"), [(date(2025, 12, 20), Decimal("400.00"))], start, end,
                                        commercial=False) == plain
     assert interest_following_payments(Decimal("600.00"), [], end, start, commercial=False) == 0
+
+
+def test_a_14_day_letter_about_two_invoices_caps_the_costs_of_cases_that_claim_them_apart() -> None:
+    # one letter about 1,500 + 1,500 stated the scale on 3,000 (425 before VAT): claimed in two cases, the scale on
+    # each part (225 + 225) would be more than the letter said; each case gets the letter's amount pro rata
+    from connector.config import Creditor
+    from connector.escalation.legal import collection_costs
+    from connector.escalation.policy import Policy
+    from connector.handoff.dossier import InvoiceHistory, build_case
+
+    from ...conftest import make_debtor, make_invoice
+    from .conftest import sent
+
+    policy = Policy()
+    vat = policy.collection_vat
+    stated = collection_costs(Decimal("3000.00"), vat_rate=vat)
+    assert collection_costs(Decimal("3000.00"), vat_rate=Decimal(0)) == Decimal("425.00")
+    body = ("U kunt dit bedrag nog zonder extra kosten betalen binnen veertien dagen na de dag waarop deze brief bij u "
+            f"is bezorgd. Daarna bedragen de incassokosten € {stated:,.2f}.".replace(",", "#").replace(".", ",")
+            .replace("#", "."))
+    evidence = {"k1": {"text": body, "stated_costs": str(stated), "stated_principal": "3000.00"}}
+    debtor = make_debtor("C1", kind="consumer", name="J. Jansen")
+    histories = [
+        InvoiceHistory(make_invoice(key, debtor_id="C1", total=Decimal("1500.00"), outstanding=Decimal("1500.00"),
+                                    issue_date=date(2026, 6, 1), due_date=date(2026, 7, 1)),
+                       (sent(date(2026, 8, 20), "notice_of_default", "k1"),))
+        for key in ("A", "B")
+    ]
+    creditor = Creditor(name="Acme Installaties B.V.")
+
+    def costs(of: list[InvoiceHistory]) -> Decimal:
+        case = build_case("C1", creditor, debtor, of, policy, date(2026, 9, 30), evidence=evidence)
+        return case.claim["costs"]
+
+    together = costs(histories)
+    apart = [costs([history]) for history in histories]
+
+    assert together == stated  # the whole letter in one case: what it stated
+    assert apart == [(stated / 2).quantize(Decimal("0.01"), rounding="ROUND_DOWN")] * 2
+    assert sum(apart) <= stated < 2 * collection_costs(Decimal("1500.00"), vat_rate=vat)
