@@ -147,6 +147,10 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
     totals: dict[str, Decimal] = {}
     count = 0
     for invoice, _debtor, events in rows:
+        if invoice.is_credit_note and invoice.is_open and invoice.outstanding:
+            lines.append(f"credit note {invoice.label}: {format_money(abs(invoice.outstanding), invoice.currency)} "
+                         f"open, not allocated to an invoice (issued {invoice.issue_date})")
+            continue
         if not invoice.is_collectable:
             continue
         count += 1
@@ -215,4 +219,23 @@ def plan_debtor(
     result = [build_action(steps) for steps in mails]
     result += [build_action(steps, dossier=dossier(rows, as_of) if steps[0].channel is Channel.CALL_TASK else ())
                for steps in calls_and_cases]
+    if credit := open_credit(rows):
+        for action in result:
+            action.warnings += credit
     return sorted(result, key=lambda a: _INDEX[a.step]) if len(result) > 1 else result
+
+
+def open_credit(rows: Sequence[Row]) -> tuple[str, ...]:
+    """What to tell on every action for a debtor with credit notes still open on the platform (not allocated to an
+    invoice): the amounts claimed ignore them, so they may be higher than what the debtor owes on balance. The
+    platform allocates credit, not this tool: the user settles it there (the next sync lowers the invoices)."""
+    credit: dict[str, list[Invoice]] = {}
+    for invoice, _debtor, _events in rows:
+        if invoice.is_credit_note and invoice.is_open and invoice.outstanding:
+            credit.setdefault(invoice.currency, []).append(invoice)
+    return tuple(
+        f"the debtor has open credit of {format_money(sum((abs(n.outstanding) for n in notes), Decimal(0)), currency)}"
+        f" ({', '.join(n.label for n in notes)}) not allocated to an invoice: the amounts claimed do not deduct it; "
+        "allocate it on the platform first"
+        for currency, notes in credit.items()
+    )

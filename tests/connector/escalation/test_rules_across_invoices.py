@@ -436,3 +436,25 @@ def test_whether_a_held_back_mail_could_have_gone_out_matches_the_day_by_day_rul
                               today=today)
     assert _could_have_gone_out(decided, due_on, mail_days) == _could_go_by_the_day(  # type: ignore[arg-type]
         due_on, today, mail_days, gap, paused)
+
+
+# --- open credit is told, never silently ignored -----------------------------------------------------------------
+
+
+def test_an_open_credit_note_of_the_debtor_is_warned_on_every_action_and_listed_in_the_call_dossier() -> None:
+    who = debtor()
+    credit = invoice(platform_id="C9", number="CN-9", total=D("-200.00"), outstanding=D("-200.00"),
+                     is_credit_note=True)
+    due = invoice(platform_id="i1", number="F1")
+    called = invoice(platform_id="i2", number="F2", due_date=DUE - timedelta(days=15))
+    rows = [(due, who, ()), (called, who, (sent("reminder_1", DUE - timedelta(days=14)),)), (credit, who, ())]
+
+    actions = list(plan_rows(rows, Policy(), DUE + timedelta(days=1)))
+
+    assert {a.step.value for a in actions} == {"reminder_1", "call"}
+    for action in actions:
+        assert any("open credit of EUR 200.00 (CN-9) not allocated" in w for w in action.warnings), action.warnings
+    [call] = [a for a in actions if a.step.value == "call"]
+    assert any(line.startswith("credit note CN-9: EUR 200.00 open") for line in call.dossier)
+    # without the credit note: no such warning
+    assert not any(a.warnings for a in plan_rows(rows[:2], Policy(), DUE + timedelta(days=1)))
