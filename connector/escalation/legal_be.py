@@ -1,8 +1,11 @@
 """Belgian consumer debts (book XIX Code of Economic Law, law of 4 May 2023): the cap on damages.
 
-Kept apart from the Dutch rules in `legal.py`: the planner does not apply it yet (the default schedule is Dutch);
-it is public so a Belgian policy, the dossier or a user can compute the maximum lawfully claimable.
-In force 1 September 2023 (from 1 December 2023 also for contracts concluded before).
+Kept apart from the Dutch rules in `legal.py`. The schedule stays the Dutch one, which already keeps the Belgian
+rules on time (reminders are free, and a consumer owes costs only once the 14-day letter's term, which starts after
+the presumed receipt, has passed: after the Belgian waiting period); what differs is the amount, so a consumer
+whose address is in Belgium is charged at most `belgian_consumer_damages_cap` instead of the Dutch scale, which is
+higher for every principal (`consumer_costs`). In force 1 September 2023 (from 1 December 2023 also for contracts
+concluded before).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from connector.escalation.legal import cents
+from connector.escalation.legal import cents, collection_costs
 
 IN_FORCE = date(2023, 9, 1)
 WAITING_DAYS = 14
@@ -49,3 +52,20 @@ def belgian_waiting_period_end(sent: date, *, by_email: bool) -> date:
             if start.weekday() < 5:
                 working += 1
     return start + timedelta(days=WAITING_DAYS - 1)
+
+
+BELGIUM = "BE"
+"""The country code of a debtor's address that brings a consumer under book XIX."""
+
+BELGIAN_CONSUMER_NOTE = (
+    "the debtor is a consumer in Belgium: the damages are at most the cap of book XIX of the Code of Economic Law "
+    "(law of 4 May 2023), not the Dutch scale"
+)
+
+
+def consumer_costs(principal: Decimal, *, country: str | None, vat_rate: Decimal) -> Decimal:
+    """The collection costs a consumer owes on `principal`: the Belgian cap for a consumer in Belgium (a lump sum,
+    no VAT on top), else the Dutch scale of art. 6:96 BW (with VAT where the policy adds it)."""
+    if country == BELGIUM:
+        return belgian_consumer_damages_cap(principal)
+    return collection_costs(principal, vat_rate=vat_rate)

@@ -303,7 +303,8 @@ def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) 
     if step not in PRICED_STEPS:  # most actions: nothing to price
         return Action(_STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
                       language or policy.default_language, template, dossier=dossier)
-    priced = price(step, first.today, debtor.kind, currency, lines, notice, policy)
+    priced = price(step, first.today, debtor.kind, currency, lines, notice, policy,
+                   debtor_country=debtor.address.country)
     return Action(
         _STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
         language or policy.default_language, template, priced.costs, priced.costs_if_unpaid,

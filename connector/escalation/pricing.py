@@ -15,11 +15,11 @@ from connector.escalation.action import ActionInvoice
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import (
     business_compensation,
-    collection_costs,
     stale_rate_warning,
     statutory_interest,
     unconfirmed_rate_warning,
 )
+from connector.escalation.legal_be import BELGIAN_CONSUMER_NOTE, BELGIUM, consumer_costs
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind, Invoice
 
@@ -80,9 +80,11 @@ def price(
     invoices: tuple[ActionInvoice, ...],
     notice_sent: date | None,
     policy: Policy,
+    *,
+    debtor_country: str | None = None,
 ) -> Priced:
     """The costs, interest and pay-by date `step` may state on `today` for these invoices (EUR only: the statutory
-    scale is in euros)."""
+    scale is in euros); a consumer's costs follow the law of the country of the debtor's address (`consumer_costs`)."""
     if step not in PRICED_STEPS:
         return NOT_PRICED
     pay_by = receipt = costs = costs_if_unpaid = interest = None
@@ -100,7 +102,10 @@ def price(
     if commercial:
         costs = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
     else:
-        scale = sum((collection_costs(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
+        scale = sum((consumer_costs(p, country=debtor_country, vat_rate=policy.collection_vat)
+                     for p in principals if p > 0), Decimal(0))
+        if debtor_country == BELGIUM:
+            told.append(BELGIAN_CONSUMER_NOTE)
         if step == "notice_of_default":
             costs_if_unpaid = scale
         elif notice_sent is not None and today > consumer_term_end(notice_sent, policy):

@@ -23,6 +23,7 @@ from jinja2 import (
 )
 
 from connector.escalation.action import Action
+from connector.escalation.legal_be import BELGIUM
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind
 
@@ -159,8 +160,7 @@ def render(
             tmpl = env.get_template(f"{name}.{language}.j2")
         except TemplateNotFound:
             continue
-        values = context(action, creditor=creditor, phone=phone, history=history,
-                         vat=policy.for_connection(action.connection).collection_vat)
+        values = context(action, creditor=creditor, phone=phone, history=history, vat=_costs_vat(action, policy))
         try:
             text = tmpl.render(values)
         except UndefinedError as exc:
@@ -174,3 +174,10 @@ def render(
         f"no template {name!r} in {action.language!r} or {policy.default_language!r} "
         "(connector/escalation/templates/<name>.<language>.j2)"
     )
+
+
+def _costs_vat(action: Action, policy: Policy) -> Decimal:
+    """The VAT rate the stated costs include: none in the Belgian cap for a consumer in Belgium (a lump sum)."""
+    if action.debtor_kind is DebtorKind.CONSUMER and action.debtor.address.country == BELGIUM:
+        return Decimal(0)
+    return policy.for_connection(action.connection).collection_vat

@@ -24,11 +24,11 @@ from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import (
     business_compensation,
     cents,
-    collection_costs,
     rate_table,
     statutory_interest,
     unconfirmed_rate_warning,
 )
+from connector.escalation.legal_be import BELGIUM, consumer_costs
 from connector.escalation.policy import Policy
 from connector.escalation.texts import format_amount
 from connector.models import PLATFORM, Debtor, DebtorKind, Event, EventKind, Invoice
@@ -307,7 +307,8 @@ def _claim(
             f"incassokosten) on the principal of {_money(principal, currency)}{vat_note}"
         )
     else:
-        costs, costs_basis = _consumer_costs(histories, letters, policy, as_of, vat, vat_note)
+        costs, costs_basis = _consumer_costs(histories, letters, policy, as_of, vat, vat_note,
+                                             country=debtor.address.country)
     claim = {
         "principal": principal,
         "interest": interest,
@@ -357,6 +358,8 @@ def _consumer_costs(
     as_of: date,
     vat: Decimal,
     vat_note: str,
+    *,
+    country: str | None = None,
 ) -> tuple[Decimal, str]:
     """The scale on what was unpaid when the letter's term ended (a part payment after it does not lower the costs,
     HR 13-06-2014; one within it does, HR 25-11-2016), for the invoices whose valid letter's term has passed."""
@@ -380,12 +383,14 @@ def _consumer_costs(
         return ZERO, "none claimed: " + "; ".join(refused)
     unpaid = [amount for _h, amount in owed]
     bases = [sum(unpaid, ZERO)] if policy.consolidate_principal else unpaid
-    costs = sum((collection_costs(p, vat_rate=vat) for p in bases if p > 0), ZERO)
+    costs = sum((consumer_costs(p, country=country, vat_rate=vat) for p in bases if p > 0), ZERO)
     term_ends = sorted({letters[h.invoice.platform_id].term_end for h, _a in owed})
+    law = ("book XIX of the Belgian Code of Economic Law (law of 4 May 2023; a consumer in Belgium): the capped "
+           "damages" if country == BELGIUM else
+           "art. 6:96 lid 5-6 BW and the Besluit vergoeding voor buitengerechtelijke incassokosten: the scale")
     basis = (
-        f"art. 6:96 lid 5-6 BW and the Besluit vergoeding voor buitengerechtelijke incassokosten: the scale on the "
-        f"principal of EUR {sum(unpaid, ZERO):,.2f} unpaid when the 14-day letter's term ended "
-        f"({', '.join(map(str, term_ends))}){vat_note}"
+        f"{law} on the principal of EUR {sum(unpaid, ZERO):,.2f} unpaid when the 14-day letter's term ended "
+        f"({', '.join(map(str, term_ends))}){'' if country == BELGIUM else vat_note}"
     )
     stated = _within_stated(owed, letters)
     if stated is not None and stated < costs:

@@ -423,7 +423,8 @@ def _claimable(
             ActionInvoice(invoice, (as_of - invoice.due_date).days, cost_base(invoice, debtor.kind, sent, resolved))
             for invoice, sent in lines
         )
-        priced = price("handoff", as_of, debtor.kind, currency, invoices, notice, resolved)
+        priced = price("handoff", as_of, debtor.kind, currency, invoices, notice, resolved,
+                       debtor_country=debtor.address.country)
         if priced.interest:
             found.interest += priced.interest
         if priced.costs:

@@ -113,3 +113,24 @@ def test_language_falls_back_to_the_policy_default_and_french_is_available_for_r
                                     "1234.56", "100.0", "100", "0.001", "0E-7", "1.5E+3", "1234567.891"])
 def test_money_reads_the_same_on_the_short_path_for_amounts_under_a_thousand(amount: str) -> None:
     assert format_money(Decimal(amount), "EUR") == f"EUR {Decimal(amount):,.2f}"
+
+
+def test_a_consumer_in_belgium_is_stated_the_belgian_cap_never_the_higher_dutch_scale() -> None:
+    # domain.md, Belgium: a consumer's damages are capped (EUR 65 + 5 % above 500): on 1,210.00 that is 100.50,
+    # where the Dutch scale would be 181.50; a lump sum, so no VAT is added even where the policy adds it
+    from connector.escalation.legal_be import BELGIAN_CONSUMER_NOTE
+
+    history = [sent(name, DUE + timedelta(days=off)) for name, off in OFFSETS.items()
+               if name not in ("pre_due", "call", "notice_of_default", "handoff")]
+    belgian = debtor(DebtorKind.CONSUMER, language="nl", address={"lines": ("Meir 1",), "postal_code": "2000",
+                                                                  "city": "Antwerpen", "country": "BE"})
+    with_vat = Policy.model_validate({"creditor_can_deduct_vat": False})
+    action = plan_invoice(invoice(), belgian, history, with_vat, DUE + timedelta(days=45))
+    assert action is not None and action.step == "notice_of_default"
+    assert action.costs_if_unpaid == Decimal("100.50") and BELGIAN_CONSUMER_NOTE in action.warnings
+    body = render(action, with_vat, creditor="X").body
+    assert "€ 100,50" in body and "btw" not in body and "181,50" not in body
+    # the agency's case later claims no more than that
+    handed = plan_invoice(invoice(), belgian, [*history, sent("notice_of_default", DUE + timedelta(days=45))],
+                          with_vat, DUE + timedelta(days=70))
+    assert handed is not None and handed.step == "handoff" and handed.costs == Decimal("100.50")

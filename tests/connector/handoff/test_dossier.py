@@ -65,3 +65,26 @@ def test_a_14_day_letter_about_two_invoices_caps_the_costs_of_cases_that_claim_t
     assert together == stated  # the whole letter in one case: what it stated
     assert apart == [(stated / 2).quantize(Decimal("0.01"), rounding="ROUND_DOWN")] * 2
     assert sum(apart) <= stated < 2 * collection_costs(Decimal("1500.00"), vat_rate=vat)
+
+
+def test_a_consumer_in_belgium_is_claimed_the_belgian_cap_even_where_the_letter_stated_more() -> None:
+    # a letter sent before the Belgian cap was applied stated the Dutch scale (181.50 on 1,210.00); the case claims
+    # no more than book XIX allows (65 + 5 % above 500 = 100.50) and says on what basis
+    from connector.config import Creditor
+    from connector.escalation.policy import Policy
+    from connector.handoff.dossier import InvoiceHistory, build_case
+
+    from ...conftest import make_debtor, make_invoice
+    from .conftest import LETTER_BODY, sent
+
+    body = LETTER_BODY.replace("€ 120,00", "€ 181,50")
+    evidence = {"k1": {"text": body, "stated_costs": "181.50", "stated_principal": "1210.00"}}
+    debtor = make_debtor("C1", kind="consumer", name="J. Peeters",
+                         address={"lines": ("Meir 1",), "postal_code": "2000", "city": "Antwerpen", "country": "BE"})
+    history = InvoiceHistory(make_invoice("A", debtor_id="C1", issue_date=date(2026, 6, 1), due_date=date(2026, 7, 1)),
+                             (sent(date(2026, 8, 20), "notice_of_default", "k1"),))
+
+    case = build_case("C1", Creditor(name="Acme"), debtor, [history], Policy(), date(2026, 9, 30), evidence=evidence)
+
+    assert case.claim["costs"] == Decimal("100.50")
+    assert "book XIX of the Belgian Code of Economic Law" in case.claim["costs_basis"]
