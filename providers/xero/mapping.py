@@ -443,10 +443,15 @@ def is_other_document(record: Mapping[str, Any], open_statuses: Sequence[str]) -
     return isinstance(status, str) and bool(status) and status not in open_statuses
 
 
+PRACTICE = "PRACTICE"
+
+
 def tenants(connections: Sequence[Mapping[str, Any]]) -> list[Tenant]:
-    """`GET /connections` → the organisations the token reaches."""
+    """`GET /connections` → the organisations the token reaches. A `PRACTICE` tenant (providers.md: tenantType
+    ORGANISATION|PRACTICE) is an accounting practice for Xero's practice APIs, not a set of books the accounting API
+    holds sales invoices for: it is not offered (a missing type is taken as an organisation)."""
     return [Tenant(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"], detail=c.get("tenantType"))
-            for c in connections if c.get("tenantId")]
+            for c in connections if c.get("tenantId") and c.get("tenantType") != PRACTICE]
 
 
 # --- the endpoints: paths, query parameters, the answers' collection keys and request bodies ---------------------

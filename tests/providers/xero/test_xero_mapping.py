@@ -219,3 +219,12 @@ def test_payments_keep_the_day_xero_records_them_paid() -> None:
 
     assert [(p.on, p.amount) for p in invoice.payments] == [(date(2026, 11, 3), Decimal("400.00"))]
     assert mapping.invoice_from_xero(invoice_json(), connection="acme").payments == ()
+
+
+def test_only_organisations_are_offered_as_tenants_not_a_practice() -> None:
+    found = mapping.tenants([
+        {"tenantId": "t-org", "tenantType": "ORGANISATION", "tenantName": "Acme B.V."},
+        {"tenantId": "t-practice", "tenantType": "PRACTICE", "tenantName": "Boekhouders & Co"},
+        {"tenantId": "t-untyped", "tenantName": "Oud B.V."},
+    ])
+    assert [tenant.id for tenant in found] == ["t-org", "t-untyped"]
