@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import AsOf, Json, app, application, exit_codes, print_json_lines, print_table
+from connector.cli.base import AsOf, Json, LangOption, app, application, exit_codes, print_json_lines, print_table
 from connector.cli.progress import progress_display
 
 
@@ -29,6 +29,7 @@ def export(
         str | None, typer.Option("--again", metavar="CASE", help="Export this case again (see `dunning cases`).")
     ] = None,
     json_out: Json = False,
+    lang: LangOption = None,
 ) -> None:
     """Hand the cases past the last step to the collection agency: the data file in the agency's format, the
     invoice PDFs and our letters, and a manifest with SHA-256 hashes; each case once. A case missing what the format
@@ -39,15 +40,16 @@ def export(
     today = as_of or app_.today()
     with exit_codes(), progress_display() as shown:
         result = run_export(app_, today, agency=agency, out=out, as_zip=zip_, again=again, progress=shown)
+        formats = app_.formats(lang)
     if json_out:
         print_json_lines(outcome.as_json() for outcome in result.outcomes)
     elif not result.outcomes:
-        typer.echo(f"No case is due for the collection agency on {today}.")
+        typer.echo(f"No case is due for the collection agency on {formats.date(today)}.")
     else:
         rows = [o.as_json() | {"invoices": ", ".join(o.invoice_numbers),
-                               "total": f"{o.currency} {o.claim['total']:,.2f}" if o.status != "held_back" else ""}
+                               "total": formats.money(o.claim["total"], o.currency) if o.status != "held_back" else ""}
                 for o in result.outcomes]
-        print_table(f"Cases for the collection agency on {today}", rows,
+        print_table(f"Cases for the collection agency on {formats.date(today)}", rows,
                     ["case", "connection", "debtor_name", "invoices", "status", "total"])
     for outcome in result.outcomes:
         if outcome.status == "held_back":

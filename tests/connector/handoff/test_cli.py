@@ -123,6 +123,13 @@ def test_again_with_a_case_the_store_does_not_have_is_a_usage_error(cli: CliRunn
 def test_nothing_due_says_so(cli: CliRunner) -> None:
     result = cli.invoke(app, ["export", "--as-of", "2026-07-01"])
     assert result.exit_code == 0 and "No case is due" in result.stdout
+    dutch = cli.invoke(app, ["export", "--as-of", "2026-07-01", "--lang", "nl"])
+    assert dutch.exit_code == 0 and "on 1 juli 2026" in dutch.stdout  # human output follows --lang (cli.md)
+
+
+def test_the_export_table_writes_amounts_in_the_chosen_language(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["export", "--as-of", "2026-09-30", "--lang", "nl"], env={"COLUMNS": "200"})
+    assert "€ 1.180,78" in result.stdout and "30 september 2026" in result.stdout
 
 
 def test_an_export_without_an_agency_format_or_creditor_is_a_configuration_error(cli: CliRunner,
