@@ -17,7 +17,7 @@ from connector.capabilities import Capabilities
 from connector.escalation.debtor import plan_invoice
 from connector.escalation.history import read_history
 from connector.escalation.policy import STEP_ORDER, Policy
-from connector.models import Debtor, Event, Invoice
+from connector.models import PLATFORM, Debtor, Event, Invoice
 from connector.store import Store
 
 
@@ -140,6 +140,8 @@ def describe_event(event: Event) -> str:
     for key in ("channel", "detail"):
         if data.get(key):
             parts.append(str(data[key]))
+    if data.get("source") == PLATFORM:
+        parts.append("as the platform records it")
     if data.get("platform_reference"):
         parts.append(f"platform reference {data['platform_reference']}")
     return "; ".join(parts)

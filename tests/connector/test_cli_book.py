@@ -86,6 +86,19 @@ def test_history_shows_events_with_the_reminders_receipt(config: Path) -> None:
     assert events[0]["data"]["platform_reference"] == "M-77" and events[0]["on"] == "2026-09-08"
 
 
+def test_history_shows_a_promise_the_platform_records_as_such(tmp_path: Path) -> None:
+    db = tmp_path / "store.sqlite"
+    with Store.open(f"sqlite:///{db}") as store:
+        store.ensure_connection("acme", "xero", "T1")
+        store.write_sync_page("acme", SyncPage(debtors=(make_debtor("D1"),), invoices=(
+            make_invoice("I1", promised_payment_date=date(2026, 12, 20)),)))
+    path = tmp_path / "dunning.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{db}"\n\n[[connections]]\nname = "acme"\nprovider = "xero"\n'
+                    'tenant = "T1"\nclient_id = "abc"\n', encoding="utf-8")
+    out = cli(path, "history", "2026-I1", "--lang", "en")
+    assert "hold_set" in out and "promise; until 2026-12-20; as the platform records it" in out
+
+
 def test_history_of_an_unknown_invoice_is_one_line_and_exit_2(config: Path) -> None:
     result = CliRunner().invoke(app, ["--config", str(config), "history", "NOPE"])
     assert result.exit_code == 2 and "invoice NOPE: not in the store" in result.stderr
