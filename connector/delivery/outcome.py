@@ -28,6 +28,10 @@ class Outcome:
                 "key": self.key, "task": self.task, **self.extra}
 
 
+LIMITED_KINDS = frozenset({"reminder", "letter", "task"})
+"""The outbox rows `--limit` counts (what reaches a debtor or a person), not confirmations or notes."""
+
+
 @dataclass
 class Summary:
     """One connection's run."""

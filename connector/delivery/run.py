@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from connector import plugins
 from connector.delivery.queueing import outbox_row
-from connector.delivery.outcome import Outcome, Summary
+from connector.delivery.outcome import LIMITED_KINDS, Outcome, Summary
 from connector.delivery.outcome import fields as row_fields
 from connector.delivery.sender import ConnectionRun, Sender
 from connector.delivery.smtp import mailer
@@ -79,10 +79,10 @@ def send_all(
         actions = [a for a in plan(store, config.policy, as_of, connection=name, capabilities=capabilities)
                    if step is None or str(a.step) == step]
         if dry_run:
-            summaries.append(preview(store, config, name, actions, sender, emit))
-            continue
-        summary = _send_one(store, config, connection_settings, actions, sender, connect, as_of=as_of,
-                            emit=emit, step=step, limit=left, progress=progress)
+            summary = preview(store, config, name, actions, sender, emit, limit=left)
+        else:
+            summary = _send_one(store, config, connection_settings, actions, sender, connect, as_of=as_of,
+                                emit=emit, step=step, limit=left, progress=progress)
         if left is not None:
             left = max(left - summary.counted_for_limit, 0)
         summaries.append(summary)
@@ -128,7 +128,7 @@ def deliver_connection(
     if dry_run:
         shown = progress or NoProgress()
         shown.started(name, "send")
-        summary = preview(store, config, name, list(actions), sender, emit)
+        summary = preview(store, config, name, list(actions), sender, emit, limit=limit)
         shown.finished(name, "send", ok=not summary.failing, detail="dry run: nothing sent")
         return summary
 
@@ -150,41 +150,53 @@ def deliver_connection(
 
 
 def preview(store: Store, config: Config, name: str, actions: list[Action], sender: Sender,
-            emit: Callable[[Outcome], None]) -> Summary:
-    """What a run would send, with recipients and texts, touching nothing (no store write, no platform call)."""
+            emit: Callable[[Outcome], None], *, limit: int | None = None) -> Summary:
+    """What a run would send, with recipients and texts, touching nothing (no store write, no platform call): rows
+    an earlier run left pending first, then the day's actions, as a run works them, and `limit` as a run applies it
+    (reminders, letters and tasks past it would stay pending)."""
     summary = Summary(name)
-    for action in actions:
-        fields = _plan_fields(action)
-        row = outbox_row(action, config.policy, creditor=sender.creditor or None)
-        if row is None:
-            outcome = Outcome("skipped", "handed to the collection agency by `dunning export`", fields)
-        else:
-            kind, key, payload = row
-            existing = store.outbox_by_key(key)
-            text = {"subject": payload.get("subject"), "body": payload.get("body"), "dry_run": True}
-            if existing is not None and existing.status in ("sent", "task", "done", "sending"):
-                outcome = Outcome("skipped", f"already {existing.status}", fields, key=key, extra=text)
-            elif payload.get("render_error"):
-                outcome = Outcome("failed", str(payload["render_error"]), fields, key=key, extra=text)
-            elif kind == "reminder" and not action.debtor.emails:
-                outcome = Outcome("task", f"would become a task: {action.debtor_name} has no e-mail address", fields,
-                                  key=key, extra=text)
-            elif kind == "reminder":
-                outcome = Outcome("sent", f"would send {action.step} through the platform", fields,
-                                  recipients=action.debtor.emails, key=key, extra=text)
-            else:
-                outcome = Outcome("task", f"would create a {kind} task", fields, key=key, extra=text)
-        summary.count(outcome)
-        emit(outcome)
     planned = {row[1] for action in actions if (row := outbox_row(action, config.policy, creditor=None))}
+    found: list[tuple[Outcome, bool]] = []
+    """Each outcome, and whether it counts towards the limit."""
     for entry in store.outbox_rows(connection=name, status=["pending", "sending"]):
         if entry.idempotency_key in planned:
             continue
         what = ("would first be checked against the platform (left in flight by an interrupted run)"
                 if entry.status == "sending" else f"would deliver the queued {entry.kind.replace('_', ' ')}")
-        outcome = Outcome("sent", what, row_fields(entry), key=entry.idempotency_key,
-                          extra={"subject": entry.payload.get("subject"), "body": entry.payload.get("body")
-                                 or entry.payload.get("text"), "dry_run": True})
+        found.append((Outcome("sent", what, row_fields(entry), key=entry.idempotency_key,
+                              extra={"subject": entry.payload.get("subject"), "body": entry.payload.get("body")
+                                     or entry.payload.get("text"), "dry_run": True}),
+                      entry.status == "pending" and entry.kind in LIMITED_KINDS))
+    for action in actions:
+        fields = _plan_fields(action)
+        row = outbox_row(action, config.policy, creditor=sender.creditor or None)
+        if row is None:
+            found.append((Outcome("skipped", "handed to the collection agency by `dunning export`", fields), False))
+            continue
+        kind, key, payload = row
+        existing = store.outbox_by_key(key)
+        text = {"subject": payload.get("subject"), "body": payload.get("body"), "dry_run": True}
+        if existing is not None and existing.status in ("sent", "task", "done", "sending"):
+            found.append((Outcome("skipped", f"already {existing.status}", fields, key=key, extra=text), False))
+        elif payload.get("render_error"):
+            found.append((Outcome("failed", str(payload["render_error"]), fields, key=key, extra=text),
+                          kind in LIMITED_KINDS))
+        elif kind == "reminder" and not action.debtor.emails:
+            found.append((Outcome("task", f"would become a task: {action.debtor_name} has no e-mail address", fields,
+                                  key=key, extra=text), True))
+        elif kind == "reminder":
+            found.append((Outcome("sent", f"would send {action.step} through the platform", fields,
+                                  recipients=action.debtor.emails, key=key, extra=text), True))
+        else:
+            found.append((Outcome("task", f"would create a {kind} task", fields, key=key, extra=text),
+                          kind in LIMITED_KINDS))
+    for outcome, counted in found:
+        if counted and limit is not None:
+            if summary.counted_for_limit >= limit:
+                outcome = Outcome("skipped", "--limit reached; would stay pending for the next run",
+                                  outcome.fields, key=outcome.key)
+            else:
+                summary.counted_for_limit += 1
         summary.count(outcome)
         emit(outcome)
     return summary

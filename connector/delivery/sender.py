@@ -30,7 +30,7 @@ from typing import Any
 
 from connector.delivery import claims
 from connector.delivery.confirmations import confirmation_payload
-from connector.delivery.outcome import Outcome, Status, Summary, fields
+from connector.delivery.outcome import LIMITED_KINDS, Outcome, Status, Summary, fields
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
 from connector.delivery.tasks import close_settled
@@ -110,7 +110,7 @@ class ConnectionRun:
             rows = [row for row in self.store.outbox_rows(connection=self.connection, status=["pending"])
                     if step is None or row.payload.get("step") in (step, None)]
             if limit is not None:
-                countable = [row for row in rows if row.kind in ("reminder", "letter", "task")]
+                countable = [row for row in rows if row.kind in LIMITED_KINDS]
                 self.summary.counted_for_limit = min(limit, len(countable))
                 limited = countable[limit:]
                 for row in limited:

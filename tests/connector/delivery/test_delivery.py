@@ -415,6 +415,18 @@ def test_limit_is_for_the_whole_run_across_connections(kit: SimpleNamespace) -> 
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_dry_run_with_limit_shows_the_ones_the_run_would_work_and_holds_back_the_rest(kit: SimpleNamespace) -> None:
+    shown = send(kit, limit=3, dry_run=True)
+    would = [(line["connection"], line["key"]) for line in shown if line["status"] in ("sent", "task", "failed")]
+    assert len(would) == 3 and sum(summary.counted_for_limit for summary in kit.summaries) == 3
+    assert [line for line in shown if "--limit reached" in line["reason"]]
+
+    done = send(kit, limit=3)
+
+    assert [(line["connection"], line["key"]) for line in done if line["status"] in ("sent", "task", "failed")] == would
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("platform", ["moneybird"])
 def test_limit_sends_that_many_and_the_next_run_the_rest_recorded_on_its_own_date(
     one: SimpleNamespace, platform: str
