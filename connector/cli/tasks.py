@@ -16,11 +16,12 @@ app.add_typer(task_app)
 @app.command()
 def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False, lang: LangOption = None) -> None:
     """The open call, letter and refused-reminder tasks, with the debtor's dossier (a task whose invoices have all
-    closed since, closes itself first)."""
-    from connector.delivery import close_settled, open_tasks
+    closed since, closes itself first; one closed so whose invoice is open again, opens again)."""
+    from connector.delivery import close_settled, open_tasks, reopen_unsettled
 
     app_ = application(ctx)
     with exit_codes(), app_.store() as store:
+        reopen_unsettled(store, on=as_of or app_.today())
         close_settled(store, on=as_of or app_.today())
         found = open_tasks(store)
         formats = app_.formats(lang)

@@ -33,7 +33,7 @@ from connector.delivery.confirmations import confirmation_payload
 from connector.delivery.outcome import LIMITED_KINDS, Outcome, Status, Summary, fields
 from connector.delivery.letters import Letter, render_pdf, save_letter, sender_lines, signature_block
 from connector.delivery.smtp import MailRefused, OutgoingMail, SmtpMailer
-from connector.delivery.tasks import close_settled
+from connector.delivery.tasks import close_settled, reopen_unsettled
 from connector.escalation.debtor import dossier
 from connector.escalation.policy import STEP_ORDER
 from connector.models import Debtor, Event, EventKind, Invoice
@@ -104,6 +104,8 @@ class ConnectionRun:
         self.provider.trace_lost = self.store.outbox_fact(self.connection, "trace_lost")
         try:
             self.reconcile()
+            for task, reason in reopen_unsettled(self.store, on=self.as_of, connection=self.connection):
+                log.info("%s: task %d (%s) %s", self.connection, task.id, task.kind, reason)
             for task, reason in close_settled(self.store, on=self.as_of, connection=self.connection):
                 log.info("%s: task %d (%s) closed: %s", self.connection, task.id, task.kind, reason)
             queue(self)

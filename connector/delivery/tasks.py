@@ -10,7 +10,7 @@ handed off closes itself (`close_settled`), so the list holds only work still to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from connector.escalation.policy import STEP_ORDER
@@ -116,6 +116,38 @@ def close_settled(store: Store, *, on: date, connection: str | None = None) -> l
         if store.outbox_close_task(entry, receipt, events):
             closed.append((task, reason))
     return closed
+
+
+REOPEN_WITHIN_DAYS = 90
+"""How far back a task closed automatically is looked at again (a reversed payment comes within weeks)."""
+
+
+def reopen_unsettled(store: Store, *, on: date, connection: str | None = None) -> list[tuple[Task, str]]:
+    """Open again every task `close_settled` closed whose invoices are not all settled any more (a payment reversed,
+    an invoice reopened on the platform): the call or letter it stood for was never done, while escalation counts
+    its step as taken, so closed it would be skipped silently. Returns each task reopened with its reason."""
+    reopened = []
+    since = on - timedelta(days=REOPEN_WITHIN_DAYS)
+    for entry in store.outbox_rows(connection=connection, status=["done"]):
+        receipt = entry.receipt or {}
+        closed_on = receipt.get("done_on")
+        if not receipt.get("closed_automatically") or not closed_on or date.fromisoformat(closed_on) < since:
+            continue
+        task = _task(entry)
+        open_again = [invoice.label for platform_id in task.invoices
+                      if (invoice := store.invoice(entry.connection, platform_id)) is not None
+                      and _settled(store, entry.connection, platform_id) is None]
+        if not open_again:
+            continue
+        reason = f"reopened: invoice {', '.join(open_again)} open again on the platform"
+        data = {"task": task.id, "kind": task.kind, "key": entry.idempotency_key, "source": "reopened automatically",
+                "text": f"{task.kind} task {task.id} {reason}"}
+        events = [(invoice, Event(kind=EventKind.NOTE, on=on, data=data)) for invoice in task.invoices]
+        kept = {key: value for key, value in receipt.items() if key not in ("done_on", "closed_automatically")}
+        if store.outbox_reopen_task(entry, kept | {"reopened_on": on.isoformat(),
+                                                   "closed_before": receipt["closed_automatically"]}, events):
+            reopened.append((task, reason))
+    return reopened
 
 
 def _settled(store: Store, connection: str, platform_id: str) -> str | None:

@@ -169,6 +169,23 @@ class DeliveryMixin:
             self._append(conn, entry.connection, events, now)
         return True
 
+    def outbox_reopen_task(
+        self, entry: OutboxEntry, receipt: Mapping[str, Any], events: Sequence[tuple[str, Event]] = ()
+    ) -> bool:
+        """A task closed automatically that has work again (an invoice reopened): `done` → `task`, with its events."""
+        o = schema.outbox.c
+        now = self._clock()
+        with self._write() as conn:
+            reopened = conn.execute(
+                schema.outbox.update()
+                .where(o.id == entry.id, o.status == "done")
+                .values(status="task", receipt=dict(receipt), updated_at=now)
+            ).rowcount
+            if not reopened:
+                return False
+            self._append(conn, entry.connection, events, now)
+        return True
+
     def outbox_fact(self, connection: str, name: str) -> str | None:
         """Something delivery learnt about a connection's platform and keeps (e.g. its mailing refused)."""
         row = self.outbox_by_key(_fact_key(connection, name))

@@ -8,6 +8,7 @@ import socket
 import subprocess
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +23,7 @@ from connector.escalation.texts import TemplateDataMissing
 from connector.models import EventKind
 from connector.store import Store
 from connector.sync import sync_all
+from providers.base import SyncPage
 from providers.errors import AuthorizationExpired, DunningError, PlatformError, RateLimited
 from providers.simkit import RateWindows, Window
 from tests.connector.delivery.conftest import build, planned, send
@@ -532,10 +534,23 @@ def test_a_task_closes_itself_once_all_its_invoices_are_paid_and_not_before(one:
     reason = f"invoice {labels[0]} {paid}; invoice {labels[1]} {paid}; closed automatically"
     assert row.status == "done" and row.receipt["closed_automatically"] == reason
     assert row.receipt["reason"].startswith("call ")  # what the task was stays in its receipt
+
     for invoice in pair.invoices:
         [note] = [e for e in one.store.events(row.connection, invoice)
                   if e.kind is EventKind.NOTE and e.data.get("task") == pair.id]
         assert reason in note.data["text"] and note.on == one.world.today
+
+    # a payment reversed: the invoice is open again on the platform, so the call that was never made is work again
+    paid_one = one.store.invoice(row.connection, first)
+    reversed_ = paid_one.model_copy(update={"is_open": True, "status": "open", "amount_paid": Decimal(0),
+                                            "outstanding": paid_one.total, "payments": (), "version": "reversed"})
+    one.store.write_sync_page(row.connection, SyncPage(invoices=(reversed_,)))
+    send(one)
+    assert pair.id in {t.id for t in open_tasks(one.store)}
+    again = one.store.outbox_row(pair.id)
+    assert again.status == "task" and again.receipt["closed_before"] == reason
+    assert again.receipt["reopened_on"] == one.world.today.isoformat()
+    assert any(e.data.get("source") == "reopened automatically" for e in one.store.events(row.connection, first))
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
