@@ -118,8 +118,8 @@ def payments_of(history: InvoiceHistory, as_of: date) -> list[tuple[date, Decima
 
 Evidence = Mapping[str, Mapping[str, Any]]
 """What the outbox kept about a sent step, by its idempotency key (the event's `data.key`): `text` (the subject and
-body as sent), `stated_costs` (the cost amount the text stated), `stated_principal` (the outstanding amount it was
-about), `sent_at` (the platform's send time), `letter` (the PDF's path). Read by the export from the store; the
+body as sent), `stated_costs` (the cost amount the text stated), `stated_principal` and `stated_invoices` (the
+outstanding amount and the invoices it was about), `sent_at` (the platform's send time), `letter` (the PDF's path). Read by the export from the store; the
 dossier only reads it."""
 
 
@@ -187,9 +187,10 @@ class LetterEvidence:
     letter_file: str | None = None
     """Our letter's PDF where it went by post (as the delivery recorded it)."""
     stated_costs: Decimal | None = None
-    """The collection costs the letter stated, and `stated_principal` the outstanding amount it stated them on (None
-    where the outbox kept no record)."""
+    """The collection costs the letter stated, `stated_principal` the outstanding amount it stated them on and
+    `stated_invoices` the invoices (platform ids) it was about (None / empty where the outbox kept no record)."""
     stated_principal: Decimal | None = None
+    stated_invoices: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -241,6 +242,7 @@ def consumer_letters(histories: Sequence[InvoiceHistory], policy: Policy, as_of:
             letter_file=letter_path(event, evidence) or (posted[-1] if posted else None),
             stated_costs=_amount(kept.get("stated_costs")),
             stated_principal=_amount(kept.get("stated_principal")),
+            stated_invoices=tuple(map(str, kept.get("stated_invoices") or ())),
             event=event,
             invoices=covered,
             presumed_receipt=presumed_receipt(event.on, policy.receipt),
@@ -322,21 +324,27 @@ def _claim(
 
 def _within_stated(owed: Sequence[tuple[InvoiceHistory, Decimal]], letters: Mapping[str, LetterEvidence]
                    ) -> Decimal | None:
-    """The most the 14-day letters allow for these invoices: each letter's stated costs in proportion to the part of
-    the principal it named that is claimed here, rounded down (None where a letter's amounts are not on record).
+    """The most the 14-day letters allow for these invoices: what each letter stated where this case claims all the
+    invoices it named, else its stated costs in proportion to the part of its principal claimed here, rounded down
+    (None where a letter's amounts are not on record).
 
     A letter about several invoices states the scale on them together (`consolidate_principal`); claimed in separate
     cases, the scale on each part would add up to more than it stated (1,500 + 1,500: 225 + 225 against 425), and a
     consumer owes no more than the letter said (art. 6:96 lid 6 BW)."""
-    per_letter: dict[tuple[date, str], tuple[LetterEvidence, Decimal]] = {}
+    per_letter: dict[tuple[date, str], tuple[LetterEvidence, Decimal, set[str]]] = {}
     for history, amount in owed:
         letter = letters[history.invoice.platform_id]
         key = (letter.event.on, str(letter.event.data.get("key", "")))
-        _letter, claimed = per_letter.get(key, (letter, ZERO))
-        per_letter[key] = (letter, claimed + amount)
+        _letter, claimed, ids = per_letter.get(key, (letter, ZERO, set()))
+        per_letter[key] = (letter, claimed + amount, ids | {history.invoice.platform_id})
     allowed = ZERO
-    for letter, claimed in per_letter.values():
-        if letter.stated_costs is None or not letter.stated_principal or letter.stated_principal <= 0:
+    for letter, claimed, ids in per_letter.values():
+        if letter.stated_costs is None:
+            return None
+        if letter.stated_invoices and set(letter.stated_invoices) <= ids:
+            allowed += letter.stated_costs  # the whole letter in this case: what it stated is the bound
+            continue
+        if not letter.stated_principal or letter.stated_principal <= 0:
             return None
         share = min(claimed / letter.stated_principal, Decimal(1))
         allowed += (letter.stated_costs * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN)

@@ -262,6 +262,7 @@ def outbox_evidence(store: Store, histories: Sequence[InvoiceHistory]) -> dict[s
             "text": text or None,
             "stated_costs": action.get("costs_if_unpaid"),
             "stated_principal": action.get("outstanding"),
+            "stated_invoices": action.get("invoices"),
             "sent_at": mail.get("sent_at") or receipt.get("sent_on"),  # a posted letter: the day it was sent
             "letter": receipt.get("letter") or payload.get("letter"),
         }

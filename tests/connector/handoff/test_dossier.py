@@ -45,7 +45,8 @@ def test_a_14_day_letter_about_two_invoices_caps_the_costs_of_cases_that_claim_t
     body = ("U kunt dit bedrag nog zonder extra kosten betalen binnen veertien dagen na de dag waarop deze brief bij u "
             f"is bezorgd. Daarna bedragen de incassokosten € {stated:,.2f}.".replace(",", "#").replace(".", ",")
             .replace("#", "."))
-    evidence = {"k1": {"text": body, "stated_costs": str(stated), "stated_principal": "3000.00"}}
+    evidence = {"k1": {"text": body, "stated_costs": str(stated), "stated_principal": "3000.00",
+                       "stated_invoices": ["A", "B"]}}
     debtor = make_debtor("C1", kind="consumer", name="J. Jansen")
     histories = [
         InvoiceHistory(make_invoice(key, debtor_id="C1", total=Decimal("1500.00"), outstanding=Decimal("1500.00"),
@@ -88,3 +89,26 @@ def test_a_consumer_in_belgium_is_claimed_the_belgian_cap_even_where_the_letter_
 
     assert case.claim["costs"] == Decimal("100.50")
     assert "book XIX of the Belgian Code of Economic Law" in case.claim["costs_basis"]
+
+
+def test_a_part_payment_within_the_term_lowers_the_costs_to_the_scale_never_below_it_by_the_cap() -> None:
+    # HR 25-11-2016: paid down within the term, the costs are the scale on what is left (here still the EUR 40
+    # minimum); the letter's stated amount bounds them, it does not scale them down for one letter in one case
+    from connector.config import Creditor
+    from connector.escalation.policy import Policy
+    from connector.handoff.dossier import InvoiceHistory, build_case
+
+    from ...conftest import make_debtor, make_invoice
+    from .conftest import LETTER_BODY, paid, sent
+
+    evidence = {"k1": {"text": LETTER_BODY.replace("€ 120,00", "€ 40,00"), "stated_costs": "40.00",
+                       "stated_principal": "200.00", "stated_invoices": ["A"]}}
+    debtor = make_debtor("C1", kind="consumer", name="J. Jansen")
+    invoice = make_invoice("A", debtor_id="C1", total=Decimal("200.00"), amount_paid=Decimal("100.00"),
+                           outstanding=Decimal("100.00"), issue_date=date(2026, 6, 1), due_date=date(2026, 7, 1))
+    history = InvoiceHistory(invoice, (sent(date(2026, 8, 20), "notice_of_default", "k1"),
+                                       paid(date(2026, 8, 25), "100.00", "100.00")))
+
+    case = build_case("C1", Creditor(name="Acme"), debtor, [history], Policy(), date(2026, 9, 30), evidence=evidence)
+
+    assert case.claim["costs"] == Decimal("40.00")
