@@ -252,6 +252,15 @@ class Config(_Strict):
     """Your own outgoing mail server, for steps a platform's mailing cannot carry (`connector.delivery.smtp`)."""
     _path: Path | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _business_law_of_the_creditor(self) -> Config:
+        """Claims on businesses follow the creditor's law: a creditor in Belgium claims under Belgian law unless
+        `[policy] business_law` says otherwise."""
+        belgian = self.creditor is not None and self.creditor.country == "BE"
+        if belgian and "business_law" not in self.policy.model_fields_set:
+            object.__setattr__(self, "policy", self.policy.model_copy(update={"business_law": "BE"}))
+        return self
+
     @property
     def path(self) -> Path | None:
         """The file this was read from (None when built in code)."""

@@ -69,3 +69,18 @@ def consumer_costs(principal: Decimal, *, country: str | None, vat_rate: Decimal
     if country == BELGIUM:
         return belgian_consumer_damages_cap(principal)
     return collection_costs(principal, vat_rate=vat_rate)
+
+
+BUSINESS_COMPENSATION = Decimal("40.00")
+"""Law of 2 August 2002 on late payment, art. 6: a fixed EUR 40 per invoice paid late, owed without a reminder."""
+
+BELGIAN_CREDITOR_NOTE = (
+    "under Belgian law (2 August 2002, art. 6) a business owes a fixed EUR 40 per invoice; further collection costs "
+    "only where they are shown and reasonable, so none are added here; the interest uses the Dutch statutory "
+    "commercial rate, which the Belgian one (ECB + 8 points, rounded up to a half point) can exceed"
+)
+
+
+def business_compensation_be(invoices: int) -> Decimal:
+    """What business debtors owe a Belgian creditor for collection on `invoices` late invoices: EUR 40 each."""
+    return BUSINESS_COMPENSATION * invoices

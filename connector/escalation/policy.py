@@ -284,6 +284,9 @@ class Policy(_Strict):
     default_language: str = "nl"
     consolidate_principal: bool = True
     """Several invoices claimed in one letter are one principal for the collection costs (a practice, not law)."""
+    business_law: Literal["NL", "BE"] = "NL"
+    """Whose law sets what a business debtor owes for collection: the creditor's country. A `[creditor]` in Belgium
+    sets BE unless this key says otherwise (the law of 2 August 2002: EUR 40 per invoice, not the Dutch scale)."""
     consolidate_reminders: bool = True
     """Several due invoices of one debtor on one day go out as one reminder where the platform allows it."""
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -19,7 +19,13 @@ from connector.escalation.legal import (
     statutory_interest,
     unconfirmed_rate_warning,
 )
-from connector.escalation.legal_be import BELGIAN_CONSUMER_NOTE, BELGIUM, consumer_costs
+from connector.escalation.legal_be import (
+    BELGIAN_CONSUMER_NOTE,
+    BELGIAN_CREDITOR_NOTE,
+    BELGIUM,
+    business_compensation_be,
+    consumer_costs,
+)
 from connector.escalation.policy import Policy
 from connector.models import DebtorKind, Invoice
 
@@ -99,7 +105,10 @@ def price(
     if policy.consolidate_principal:
         principals = [sum(principals, Decimal(0))]
     commercial = debtor_kind is DebtorKind.BUSINESS
-    if commercial:
+    if commercial and policy.business_law == BELGIUM:
+        costs = business_compensation_be(len(invoices))
+        told.append(BELGIAN_CREDITOR_NOTE)
+    elif commercial:
         costs = sum((business_compensation(p, vat_rate=policy.collection_vat) for p in principals), Decimal(0))
     else:
         scale = sum((consumer_costs(p, country=debtor_country, vat_rate=policy.collection_vat)

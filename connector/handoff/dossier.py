@@ -28,7 +28,7 @@ from connector.escalation.legal import (
     statutory_interest,
     unconfirmed_rate_warning,
 )
-from connector.escalation.legal_be import BELGIUM, consumer_costs
+from connector.escalation.legal_be import BELGIUM, business_compensation_be, consumer_costs
 from connector.escalation.policy import Policy
 from connector.escalation.texts import format_amount
 from connector.models import PLATFORM, Debtor, DebtorKind, Event, EventKind, Invoice
@@ -277,6 +277,9 @@ def _claim(
                 "costs_basis": reason, "total": principal}, per_invoice, found
 
     law = "art. 6:119a BW (statutory commercial interest)" if commercial else "art. 6:119 BW (statutory interest)"
+    if commercial and policy.business_law == BELGIUM:
+        law += (" standing in for the Belgian rate of the law of 2 August 2002, art. 5 (a creditor in Belgium), which "
+                "can be higher")
     for history in histories:
         invoice = history.invoice
         start = invoice.due_date + timedelta(days=1)
@@ -301,7 +304,11 @@ def _claim(
 
     vat = policy.collection_vat
     vat_note = f", plus {vat * 100:g} % VAT" if vat else ""
-    if commercial:
+    if commercial and policy.business_law == BELGIUM:
+        costs = business_compensation_be(len(histories))
+        costs_basis = (f"law of 2 August 2002 on late payment, art. 6 (a creditor in Belgium): EUR 40.00 per invoice, "
+                       f"{len(histories)} invoice(s); further costs only where shown and reasonable")
+    elif commercial:
         bases = [principal] if policy.consolidate_principal else [h.invoice.outstanding for h in histories]
         costs = sum((business_compensation(p, vat_rate=vat) for p in bases if p > 0), ZERO)
         costs_basis = (

@@ -312,3 +312,11 @@ def test_valid_creditor_numbers_pass_and_come_out_compact():
                                         "vat_number": "BE 0403.170.701", "iban": "BE68 5390 0754 7034",
                                         "email": "debiteuren@acme.be"}})
     assert (config.creditor.vat_number, config.creditor.iban) == ("BE0403170701", "BE68539007547034")
+
+
+def test_a_creditor_in_belgium_claims_on_businesses_under_belgian_law_unless_the_policy_says_otherwise(fake_provider):
+    assert parse_config({"creditor": {"name": "Voorbeeld BV", "country": "BE"}}).policy.business_law == "BE"
+    assert parse_config({"creditor": {"name": "Voorbeeld B.V.", "country": "NL"}}).policy.business_law == "NL"
+    assert parse_config({"creditor": {"name": "Voorbeeld BV", "country": "BE"},
+                         "policy": {"business_law": "NL"}}).policy.business_law == "NL"
+    assert _problems({"policy": {"business_law": "DE"}}) == ["policy.business_law: Input should be 'NL' or 'BE'"]

@@ -134,3 +134,17 @@ def test_a_consumer_in_belgium_is_stated_the_belgian_cap_never_the_higher_dutch_
     handed = plan_invoice(invoice(), belgian, [*history, sent("notice_of_default", DUE + timedelta(days=45))],
                           with_vat, DUE + timedelta(days=70))
     assert handed is not None and handed.step == "handoff" and handed.costs == Decimal("100.50")
+
+
+def test_a_creditor_in_belgium_states_the_fixed_eur_40_per_invoice_not_the_dutch_scale() -> None:
+    # domain.md, Belgium: law of 2 August 2002: EUR 40 fixed compensation (plus reasonable other costs, not added)
+    from connector.escalation.legal_be import BELGIAN_CREDITOR_NOTE
+
+    belgian = Policy.model_validate({"business_law": "BE"})
+    history = [sent(name, DUE + timedelta(days=off)) if name != "call" else task(name, DUE + timedelta(days=off))
+               for name, off in OFFSETS.items() if name not in ("pre_due", "notice_of_default", "handoff")]
+    action = plan_invoice(invoice(), debtor(), history, belgian, DUE + timedelta(days=45))
+    assert action is not None and action.step == "notice_of_default"
+    assert action.costs == Decimal("40.00") and BELGIAN_CREDITOR_NOTE in action.warnings
+    assert plan_invoice(invoice(), debtor(), history, POLICY, DUE + timedelta(days=45)).costs == Decimal("181.50")
+    assert "€ 40,00" in render(action, belgian, creditor="X").body

@@ -112,3 +112,23 @@ def test_a_part_payment_within_the_term_lowers_the_costs_to_the_scale_never_belo
     case = build_case("C1", Creditor(name="Acme"), debtor, [history], Policy(), date(2026, 9, 30), evidence=evidence)
 
     assert case.claim["costs"] == Decimal("40.00")
+
+
+def test_a_creditor_in_belgium_claims_eur_40_per_invoice_from_a_business_and_says_on_what_basis() -> None:
+    from connector.config import Creditor
+    from connector.escalation.policy import Policy
+    from connector.handoff.dossier import InvoiceHistory, build_case
+
+    from ...conftest import make_debtor, make_invoice
+
+    debtor = make_debtor("B1", name="Brouwerij Het Anker BV")
+    histories = [InvoiceHistory(make_invoice(key, debtor_id="B1", issue_date=date(2026, 6, 1),
+                                             due_date=date(2026, 7, 1))) for key in ("A", "B")]
+    belgian = Policy.model_validate({"business_law": "BE"})
+
+    case = build_case("C1", Creditor(name="Acme BV", country="BE"), debtor, histories, belgian, date(2026, 9, 30))
+    dutch = build_case("C1", Creditor(name="Acme B.V."), debtor, histories, Policy(), date(2026, 9, 30))
+
+    assert case.claim["costs"] == Decimal("80.00") and dutch.claim["costs"] > Decimal("80.00")
+    assert case.claim["costs_basis"].startswith("law of 2 August 2002 on late payment, art. 6")
+    assert "Belgian rate of the law of 2 August 2002" in case.claim["interest_basis"]
