@@ -173,6 +173,7 @@ class App:
 
     @contextmanager
     def _invoice(self, reference: str, connection: str | None) -> Iterator[tuple[Store, Invoice]]:
+        self.check_connection(connection)  # a mistyped --connection says so, not "invoice not in the store"
         with self.store() as store:
             yield store, casebook.find_invoice(store, reference, connection)
 

@@ -102,6 +102,8 @@ def test_history_shows_a_promise_the_platform_records_as_such(tmp_path: Path) ->
 def test_history_of_an_unknown_invoice_is_one_line_and_exit_2(config: Path) -> None:
     result = CliRunner().invoke(app, ["--config", str(config), "history", "NOPE"])
     assert result.exit_code == 2 and "invoice NOPE: not in the store" in result.stderr
+    wrong = CliRunner().invoke(app, ["--config", str(config), "history", "2026-I1", "--connection", "acme2"])
+    assert wrong.exit_code == 2 and wrong.stderr.startswith("--connection: no connection named 'acme2' (known: acme)")
 
 
 def test_a_credit_note_in_the_open_book_has_no_next_step_and_lowers_the_total(tmp_path: Path) -> None:
