@@ -177,9 +177,7 @@ class RateLimiter:
                 if reading.remaining <= 0:
                     self._spent(reading, now)
                     continue
-                reset_at = reading.reset_at
-                if reset_at is None and not reading.daily:
-                    reset_at = now + self._seconds_of(reading.window)
+                reset_at = reading.reset_at if reading.daily else self._reset_of(reading, now)
                 fresh = _Reported(reading.remaining - later, reset_at, reading.daily)
                 known = self._reported.get(reading.window)
                 if known is not None and known.reset_at is not None and fresh.reset_at is not None:
@@ -193,8 +191,16 @@ class RateLimiter:
         if reading.daily and (reading.reset_at is None or reading.reset_at - now > self._max_wait):
             self._spent_for_the_day = self._day_spent(reading.reset_at)
             return
-        reset_at = reading.reset_at if reading.reset_at is not None else now + self._seconds_of(reading.window)
-        self._blocked_until = max(self._blocked_until, reset_at)
+        self._blocked_until = max(self._blocked_until, self._reset_of(reading, now))
+
+    def _reset_of(self, reading: LimitReading, now: float) -> float:
+        """When a window the platform reports spent starts afresh: its own reset time, but a short window never
+        later than its length from now (a reset read against a skewed clock must not stop the run as if a daily
+        budget were spent)."""
+        window = now + self._seconds_of(reading.window)
+        if reading.reset_at is None:
+            return window
+        return reading.reset_at if reading.daily else min(reading.reset_at, window + ARRIVAL_MARGIN)
 
     def _seconds_of(self, name: str) -> float:
         """The length of the window a reading names, where it is one of ours (else a minute)."""

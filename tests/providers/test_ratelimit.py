@@ -190,6 +190,19 @@ def test_a_spent_window_the_platform_announces_waits_for_its_reset() -> None:
     assert clock.slept == [42.0]
 
 
+@pytest.mark.parametrize("remaining", [0, 3])
+def test_a_short_window_s_reset_read_against_a_skewed_clock_waits_no_longer_than_the_window(remaining: int) -> None:
+    # Moneybird's RateLimit-Reset is an epoch value: against a clock 20 minutes off it lies far ahead; a 5-minute
+    # window still starts afresh within 5 minutes, so the run waits that long at most and never stops as if a daily
+    # budget were spent
+    clock = Clock()
+    limiter = RateLimiter([RateWindow("requests", 150, 300.0)], clock=clock, sleep=clock.sleep, max_wait=900)
+    limiter.observe([LimitReading("requests", remaining=remaining, reset_at=START + 1200)])
+    for _ in range(remaining + 1):
+        limiter.acquire()
+    assert sum(clock.slept) <= 300.0 + ARRIVAL_MARGIN
+
+
 def test_a_platform_s_retry_after_holds_every_caller() -> None:
     clock = Clock()
     limiter = RateLimiter([], clock=clock, sleep=clock.sleep, max_wait=900, max_in_flight=5)
