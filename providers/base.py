@@ -265,6 +265,9 @@ class Provider(abc.ABC):
     trace_lost: str | None = None
     """Set when the platform showed that its mailing leaves no trace `reminder_trace` can read: delivery remembers it
     per connection, and from then on a mail a crash left in doubt is checked by hand."""
+    https_redirect: ClassVar[bool] = False
+    """The platform accepts only https redirect URIs (Exact): setup's default redirect is then https, which the
+    loopback listener serves with a self-signed certificate (cli.md)."""
     confirms_by_mail: ClassVar[bool] = False
     """The platform's mailing can carry a written confirmation (our text) without counting as a reminder: Exact's
     re-sent invoice does. Moneybird's `send_reminders` would count one (state `reminded`, reminder_count + 1) and

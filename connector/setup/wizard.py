@@ -55,6 +55,8 @@ from providers.files import write_atomically
 from providers.tokens import MemoryTokenStore
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/callback"
+DEFAULT_HTTPS_REDIRECT_URI = "https://localhost:8765/callback"
+"""For a platform that accepts only https redirects (Exact): the listener serves it with a self-signed certificate."""
 DEFAULT_TIMEOUT = 300.0
 
 Ask = Callable[[str, str | None], str]
@@ -212,8 +214,10 @@ class SetupWizard:
         kept: Mapping[str, Any] = existing or clash or {}
         redirect_uri = o.redirect_uri or current.get("redirect_uri")
         if not redirect_uri:
-            redirect_uri = DEFAULT_REDIRECT_URI if scripted else self._value(
-                "--redirect-uri", None, None, "Redirect URI registered with the app", DEFAULT_REDIRECT_URI)
+            https = self._provider_class(provider).https_redirect
+            default = DEFAULT_HTTPS_REDIRECT_URI if https else DEFAULT_REDIRECT_URI
+            redirect_uri = default if scripted else self._value(
+                "--redirect-uri", None, None, "Redirect URI registered with the app", default)
         portal = register_hint(provider, redirect_uri)
         if not (o.client_id or current.get("client_id")) and self.ask is not None:
             self.say(portal)

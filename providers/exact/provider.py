@@ -146,6 +146,7 @@ class ExactProvider(Provider):
     confirms_by_mail = True  # a re-sent invoice carries our text as ExtraText, and Exact counts no reminder
     Options = ExactOptions
     numbered_invoices = False  # an opening-balance entry is a real debt without an invoice number
+    https_redirect = True  # providers.md: "Redirect URIs must be HTTPS"
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("payment_terms", mapping.PAYMENT_TERM_CHANGES.path, "change-feed", mapping.FEED_CURSOR, PAGE_SIZE,
                odata.GUID_BATCH),

@@ -859,3 +859,25 @@ def test_an_ipv6_loopback_redirect_is_served_on_ipv6(tmp_path: Path) -> None:
     result = wizard(platform, tmp_path / "d.toml", MemoryTokenStore(), options(redirect), browser)
 
     assert result.connections == ("acme",) and browser.landed is not None and browser.landed.status_code == 200
+
+
+@pytest.mark.parametrize(("https", "expected"), [(True, "https://localhost:8765/callback"),
+                                                 (False, "http://localhost:8765/callback")])
+def test_a_platform_that_accepts_only_https_redirects_gets_an_https_default(tmp_path: Path, https: bool,
+                                                                            expected: str) -> None:
+    # providers.md (Exact): "Redirect URIs must be HTTPS"; the loopback listener serves it with its own certificate
+    class Platform(DemoProvider):
+        https_redirect = https
+
+    setup = wizard_code.SetupWizard(SetupOptions(provider="demo", client_id="app-1"), config_path=tmp_path / "d.toml",
+                                    tokens=MemoryTokenStore(), providers={"demo": lambda: Platform}, environ=ENV)
+    answers = setup._answers(tomlkit.document(), None)
+    assert answers.redirect_uri == expected
+
+
+def test_exact_is_such_a_platform() -> None:
+    from providers.exact import ExactProvider
+    from providers.moneybird import MoneybirdProvider
+    from providers.xero import XeroProvider
+
+    assert ExactProvider.https_redirect and not MoneybirdProvider.https_redirect and not XeroProvider.https_redirect
