@@ -135,6 +135,10 @@ class _Feed:
     """The highest Timestamp before the first unreadable row: the next sync starts there, so nothing is lost."""
 
 
+_COUNTED_ERRORS = frozenset({400, 401, 403, 404})
+"""The answers Exact counts towards blocking an endpoint for an hour (more than 10 an hour, providers.md)."""
+
+
 class ExactProvider(Provider):
     name = "exact"
     capabilities = Capabilities(
@@ -163,6 +167,9 @@ class ExactProvider(Provider):
         """Each invoice's document ids as the last re-check read them (to see whether a print made a new one)."""
         self._trace_seen = False
         """A print of this run showed as a new document of its invoice: the trace holds, no need to look again."""
+        self._notes_refused: str | None = None
+        """Why Exact refused a CommunicationNote in this run (the app's rights, say): not asked again, since more than
+        10 errors an hour on one endpoint block the app there for an hour (providers.md), find_note's reads too."""
         if isinstance(api.profile, ExactProfile):
             api.profile.token_age = self._token_age
 
@@ -480,10 +487,16 @@ class ExactProvider(Provider):
         """A CommunicationNote on the account, carrying the key (a processed invoice itself cannot be changed)."""
         invoice = request.invoices[0]
         subject = request.subject or f"Reminder ({request.step}) for invoice {invoice.label}"
+        if self._notes_refused is not None:
+            return Receipt(platform_reference=mailed.platform_reference, sent_at=mailed.sent_at, recipients=(),
+                           detail=f"{mailed.detail}; no note on the account: Exact refused notes earlier in this run "
+                                  f"({self._notes_refused})")
         try:
             note = self.exact.add_note(mapping.note_body(invoice.debtor_id, subject, request.message or subject,
                                                          request.idempotency_key, self.api.now().date()))
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
+            if exc.status in _COUNTED_ERRORS:
+                self._notes_refused = exc.message
             return Receipt(platform_reference=mailed.platform_reference, sent_at=mailed.sent_at, recipients=(),
                            detail=f"{mailed.detail}; the note on the account failed: {exc.message}")
         return Receipt(platform_reference=mapping.note_id(note), sent_at=mailed.sent_at, recipients=(),

@@ -213,3 +213,31 @@ def test_the_first_re_send_of_a_run_is_checked_once_for_its_new_document(
 
     assert sim.call_count("*/documents/Documents", "GET") == reads + 1  # the first print's document, looked up once
     assert provider.trace_lost is None and len(sim.mail) == 2
+
+
+@pytest.mark.parametrize(("status", "asked"), [(403, 1), (503, 2)])
+def test_notes_exact_refused_once_are_not_asked_again_in_the_run(
+        provider: ExactProvider, synced: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch, status: int,
+        asked: int) -> None:
+    # providers.md: more than 10 errors (400/401/403/404) an hour on one endpoint block the app there for an hour
+    from datetime import UTC, datetime
+
+    from providers.base import Receipt
+
+    invoice, debtor = with_email(*synced)
+    calls = []
+
+    def refused(body: object) -> object:
+        calls.append(body)
+        raise PlatformError("Forbidden", status=status, retryable=status >= 500)
+
+    monkeypatch.setattr(provider.exact, "add_note", refused)
+    mailed = Receipt(platform_reference="doc-1", sent_at=datetime(2026, 12, 1, tzinfo=UTC), detail="re-sent")
+
+    first = provider.record_reminder(request_for(invoice, debtor), mailed)
+    second = provider.record_reminder(request_for(invoice, debtor, idempotency_key="key-second-one"), mailed)
+
+    assert len(calls) == asked and "the note on the account failed" in first.detail
+    assert first.platform_reference == second.platform_reference == "doc-1"  # the mail itself went out
+    if status == 403:
+        assert "Exact refused notes earlier in this run (Forbidden)" in second.detail
