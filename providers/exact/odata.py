@@ -71,6 +71,12 @@ def _parse_ms(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def dutch_day(moment: datetime) -> date:
+    """The day it is in the Netherlands at `moment`: Exact's dates are Dutch local time (a note written at 00:30 in
+    Amsterdam belongs to that day, not the UTC day before)."""
+    return moment.astimezone(_AMSTERDAM).date()
+
+
 def format_date(day: date) -> str:
     """The JSON form Exact expects for a date in a POST body."""
     return f"/Date({int(datetime.combine(day, time(), UTC).timestamp() * 1000)})/"

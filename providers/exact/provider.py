@@ -493,7 +493,7 @@ class ExactProvider(Provider):
                                   f"({self._notes_refused})")
         try:
             note = self.exact.add_note(mapping.note_body(invoice.debtor_id, subject, request.message or subject,
-                                                         request.idempotency_key, self.api.now().date()))
+                                                         request.idempotency_key, odata.dutch_day(self.api.now())))
         except PlatformError as exc:  # the mail went out: report it sent, and say the note is missing
             if exc.status in _COUNTED_ERRORS:
                 self._notes_refused = exc.message
@@ -504,7 +504,7 @@ class ExactProvider(Provider):
 
     def add_note(self, invoice: Invoice, text: str, *, idempotency_key: str) -> Receipt:
         note = self.exact.add_note(mapping.note_body(invoice.debtor_id, f"Invoice {invoice.label}", text,
-                                                     idempotency_key, self.api.now().date()))
+                                                     idempotency_key, odata.dutch_day(self.api.now())))
         return Receipt(platform_reference=mapping.note_id(note), sent_at=self.api.now(),
                        detail=f"communication note on the account of invoice {invoice.label}")
 

@@ -229,3 +229,10 @@ def test_a_note_carries_the_idempotency_key() -> None:
     body = mapping.note_body(ACCOUNT, "Reminder", "Pay please", "key-12345678", date(2026, 11, 23))
     assert mapping.carries_key(body, "key-12345678") and not mapping.carries_key(body, "key-other")
     assert body["Date"] == "/Date(1795392000000)/"
+
+
+def test_a_note_is_dated_by_the_dutch_day_not_the_utc_one() -> None:
+    # providers.md: Exact's date-times are Dutch local time; 23:30 UTC on 1 December is already 2 December there
+    assert odata.dutch_day(datetime(2026, 12, 1, 23, 30, tzinfo=UTC)) == date(2026, 12, 2)
+    assert odata.dutch_day(datetime(2026, 7, 1, 21, 59, tzinfo=UTC)) == date(2026, 7, 1)  # summer: UTC+2
+    assert odata.dutch_day(datetime(2026, 7, 1, 22, 0, tzinfo=UTC)) == date(2026, 7, 2)
