@@ -48,12 +48,14 @@ def task_done(
     task_id: Annotated[str, typer.Argument(metavar="ID", help="The task's id (see dunning tasks).")],
     sent_on: Annotated[
         date | None,
-        typer.Option("--sent-on", parser=parse_date, metavar="YYYY-MM-DD", help="The day a letter was posted."),
+        typer.Option("--sent-on", parser=parse_date, metavar="YYYY-MM-DD",
+                     help="The day a letter was posted, or a refused reminder sent by hand (default: today)."),
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="What was done (kept in the invoice's history).")] = None,
     as_of: AsOf = None,
 ) -> None:
-    """Close a task (a letter: with the day it was posted, from which its terms count)."""
+    """Close a task (a letter, or a reminder the platform refused and you sent yourself: with the day it went, from
+    which its terms count)."""
     from connector.casebook import UsageError
     from connector.delivery import complete_task
 

@@ -69,6 +69,10 @@ def open_tasks(store: Store, *, connection: str | None = None) -> list[Task]:
     return [_task(entry) for entry in store.outbox_rows(connection=connection, status=["task"])]
 
 
+_SENT_BY_HAND = frozenset(STEP_ORDER) - {"call", "handoff"}
+"""Steps whose refused mail a person sends instead (a call is a task by nature, a handoff goes by `export`)."""
+
+
 def complete_task(store: Store, task_id: int, *, on: date, sent_on: date | None = None, note: str | None = None) -> Task:
     """Close an open task. A letter counts as sent on `sent_on` (default `on`); a refused reminder done by hand too."""
     entry = store.outbox_row(task_id)
@@ -87,6 +91,11 @@ def complete_task(store: Store, task_id: int, *, on: date, sent_on: date | None 
         if task.kind == "letter" and task.step in STEP_ORDER:
             events.append((invoice, Event(kind=EventKind.REMINDER_SENT, on=when, step=task.step,
                                           data=data | {"channel": "letter", "letter": task.letter})))
+        elif task.kind == "refused" and task.step in _SENT_BY_HAND:
+            # the reminder the platform refused, sent by hand: from now on it counts as sent (the notice of default
+            # before a handoff, a consumer's term), on the day it went
+            events.append((invoice, Event(kind=EventKind.REMINDER_SENT, on=when, step=task.step,
+                                          data=data | {"channel": "by hand"})))
         else:
             events.append((invoice, Event(kind=EventKind.NOTE, on=on,
                                           data=data | {"text": note or f"{task.kind} task {task.id} done"})))

@@ -87,7 +87,11 @@ class History:
     """What the planner needs from an invoice's events, read once."""
 
     taken: dict[str, date] = field(default_factory=dict)
-    """Step → the day it was taken (first occurrence)."""
+    """Step → the day it was taken (first occurrence): sent, or made a task (a call, a letter to post, a mail the
+    platform refused). What the schedule counts from, so a step is not planned twice."""
+    sent: dict[str, date] = field(default_factory=dict)
+    """Step → the day its mail or letter went out (first occurrence): what the law counts. A task is not sent until
+    it is done (`dunning task done`): the handoff needs the notice of default sent, a consumer's costs its term."""
     handed_off: bool = False
     last_mail: date | None = None
     hold: str | None = None
@@ -166,8 +170,10 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
         kind = event.kind
         if kind in _STEP_KINDS and event.step:
             history.taken.setdefault(event.step, event.on)
-            if kind is EventKind.REMINDER_SENT and event.step != "handoff":
-                history.last_mail = event.on
+            if kind is EventKind.REMINDER_SENT:
+                history.sent.setdefault(event.step, event.on)
+                if event.step != "handoff":
+                    history.last_mail = event.on
         elif kind is EventKind.HANDOFF:
             history.handed_off = True
             history.taken.setdefault("handoff", event.on)

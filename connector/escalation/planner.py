@@ -75,9 +75,9 @@ def _prerequisite_missing(
         lead = -policy.steps.pre_due.days
         return today >= invoice.due_date or (invoice.due_date - invoice.issue_date).days < lead
     if step == "notice_of_default":
-        return not REMINDER_STEPS & history.taken.keys()
+        return not REMINDER_STEPS & history.sent.keys()  # sent: a reminder the platform refused is not one
     if step == "handoff":
-        sent = history.taken.get("notice_of_default")
+        sent = history.sent.get("notice_of_default")  # a letter not yet posted, a refused mail: not sent
         return sent is None or today <= notice_pay_by(sent, debtor.kind, policy)
     return False
 
@@ -213,14 +213,14 @@ def _due(
         if when is None or when > today or _prerequisite_missing(step, invoice, debtor, history, policy, today):
             continue
         if step == "handoff":
-            when = max(when, notice_pay_by(taken["notice_of_default"], debtor.kind, policy) + timedelta(1))
+            when = max(when, notice_pay_by(history.sent["notice_of_default"], debtor.kind, policy) + timedelta(1))
         due.append((step, rule, when))
     return tuple(due)
 
 
 _DUE: dict[tuple[object, ...], tuple[Policy, tuple[Due, ...]]] = {}
-"""`_due` by (policy, day, due date, issue date, kind, steps, amount where it matters, steps taken, days on hold);
-each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
+"""`_due` by (policy, day, due date, issue date, kind, steps, amount where it matters, steps taken and sent, days
+on hold); each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
 _HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
 """Per policy: whether any step has a minimum outstanding amount (then the amount is part of the choice)."""
 _MEMO_SIZE = 8192
@@ -240,7 +240,8 @@ def _due_memoised(
         minimum = any(rule.min_outstanding for _step, rule, _offset in policy.steps.descending_from(0))
         known = _HAS_MINIMUM[id(policy)] = (policy, minimum)
     key = (id(policy), today, invoice.due_date, invoice.issue_date, debtor.kind is DebtorKind.CONSUMER, only,
-           invoice.outstanding if known[1] else None, tuple(history.taken.items()), tuple(history.paused))
+           invoice.outstanding if known[1] else None, tuple(history.taken.items()), tuple(history.sent.items()),
+           tuple(history.paused))
     found = _DUE.get(key)
     if found is not None and found[0] is policy:
         return found[1]
@@ -266,7 +267,7 @@ def _described(decided: NextStep) -> tuple[ActionInvoice, str, date | None]:
             else _since("due", invoice.due_date, today))
     tail = (f"{when}{_catching_up(decided.last, step)}, "
             f"{format_money(invoice.outstanding, invoice.currency)} outstanding")
-    notice_sent = taken.get("notice_of_default")
+    notice_sent = decided.history.sent.get("notice_of_default")
     base = (cost_base(invoice, decided.debtor.kind, notice_sent, decided.policy) if invoice.payments
             else invoice.outstanding)
     return ActionInvoice(invoice, (today - invoice.due_date).days, base), tail, notice_sent

@@ -649,11 +649,12 @@ def build_case(
 
 def _notice(histories: Sequence[InvoiceHistory], kind: DebtorKind, policy: Policy, as_of: date
             ) -> dict[str, Any] | None:
-    """The notice of default (the first sent about any invoice of the case) and its pay-by date."""
+    """The notice of default (the first sent about any invoice of the case) and its pay-by date: sent, not a task
+    (a letter not yet posted, a mail the platform refused) — the agency relies on it."""
     sent = sorted(
         (e for h in histories for e in h.events
-         if e.kind in (EventKind.REMINDER_SENT, EventKind.TASK_CREATED) and e.step == LETTER_STEP and e.on <= as_of),
-        key=lambda e: (e.kind is not EventKind.REMINDER_SENT, e.on),
+         if e.kind is EventKind.REMINDER_SENT and e.step == LETTER_STEP and e.on <= as_of),
+        key=lambda e: e.on,
     )
     if not sent:
         return None

@@ -416,7 +416,7 @@ def _claimable(
         notice: date | None = None
         lines: list[tuple[Invoice, date | None]] = []
         for invoice, events in overdue:
-            sent = read_history(invoice, events, resolved, as_of).taken.get("notice_of_default") if events else None
+            sent = read_history(invoice, events, resolved, as_of).sent.get("notice_of_default") if events else None
             notice = sent or notice
             lines.append((invoice, sent))
         invoices = tuple(

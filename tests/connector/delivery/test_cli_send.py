@@ -73,6 +73,9 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     noted = lines(runner.invoke(app, [*base, "history", refused[0]["invoices"][0], "--connection",
                                       refused[0]["connection"], "--json"]).stdout)
     assert {"2026-12-03"} == {e["on"] for e in noted if "phoned, will pay" in json.dumps(e)}  # dated by --as-of
+    # the refused reminder, done by hand, now counts as sent (what the notice of default and the handoff rest on)
+    assert [(e["kind"], e["step"], e["data"]["channel"]) for e in noted if e["data"].get("source") == "task done"] == [
+        ("reminder_sent", refused[0]["step"], "by hand")]
     assert refused[0]["id"] not in {t["id"] for t in lines(runner.invoke(app, [*base, "tasks", "--json"]).stdout)}
     # closed already: a request that cannot be carried out as given, nothing touched (cli.md: exit 2)
     assert runner.invoke(app, [*base, "task", "done", str(refused[0]["id"])]).exit_code == 2

@@ -359,3 +359,23 @@ def test_an_action_carries_what_a_reminder_needs_without_reading_the_store() -> 
     assert action.debtor == who and action.invoices[0].invoice == bill
     assert action.template == "notice_of_default" and action.pay_by is not None and action.interest is not None
     assert action.as_json()["step"] == "notice_of_default" and action.as_json()["debtor"] == who.platform_id
+
+
+def test_a_notice_of_default_that_is_only_a_task_is_not_sent_so_no_handoff_and_no_consumer_costs() -> None:
+    # domain.md: the handoff only after the notice of default was *sent*; a consumer owes costs only once the
+    # 14-day letter's term has passed. A mail the platform refused, or a letter not yet posted, is a task, not sent.
+    consumer = debtor(DebtorKind.CONSUMER)
+    history = [sent("reminder_1", day(1)), sent("reminder_2", day(6)), sent("final_reminder", day(11)),
+               task("call", day(16)), sent("written_reminder", day(30)), task("notice_of_default", day(45))]
+    assert all(step_on(offset, history, deb=consumer) is None for offset in (62, 70, 90))
+    # sent by hand later (`task done --sent-on`): the term runs from that day, then the handoff, with its costs
+    done = [*history, sent("notice_of_default", day(50))]
+    handoff = plan_invoice(invoice(), consumer, done, POLICY, day(75))
+    assert handoff is not None and handoff.step == "handoff" and handoff.costs is not None and handoff.costs > 0
+    assert step_on(60, done, deb=consumer) is None  # day(50)'s term has not passed by D+60
+
+
+def test_a_reminder_the_platform_refused_is_not_the_reminder_a_notice_of_default_needs() -> None:
+    history = [task("reminder_1", day(1))]
+    assert step_on(45, history) != "notice_of_default"
+    assert step_on(45, [sent("reminder_1", day(1))]) == "notice_of_default"
