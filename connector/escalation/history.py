@@ -138,11 +138,15 @@ def _arrangement(
                 f"payment arrangement broken: instalment of {instalment.due} not paid",
                 instalment.due + timedelta(days=grace),
             )
-    upcoming = next((row.due for row in agreed.schedule if row.due >= today), None)
-    if upcoming is None and agreed.schedule and invoice.outstanding > 0:
+    # an instalment is awaited until its grace has passed (as it counts as missed only then), the last one too
+    awaited = next((row.due for row in agreed.schedule if row.due + timedelta(days=grace) >= today), None)
+    if awaited is None and agreed.schedule and invoice.outstanding > 0:
         # kept to the end, yet something is still owed: the arrangement covered part of the debt, the rest goes on
-        return "payment arrangement completed; the rest is claimed", agreed.schedule[-1].due
-    return "payment arrangement kept" + (f", next instalment on {upcoming}" if upcoming else ""), None
+        return "payment arrangement completed; the rest is claimed", agreed.schedule[-1].due + timedelta(days=grace)
+    if awaited is None:
+        return "payment arrangement kept", None
+    return ("payment arrangement kept, " + (f"next instalment on {awaited}" if awaited >= today
+                                            else f"awaiting the instalment of {awaited}")), None
 
 
 def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:

@@ -107,6 +107,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "hold_dispute": "geschil sinds {date}",
         "hold_arrangement": "betalingsregeling loopt",
         "hold_arrangement_next": "betalingsregeling loopt, volgende termijn op {date}",
+        "hold_arrangement_awaiting": "betalingsregeling loopt, termijn van {date} nog verwacht",
         "task_call": "bel {name} ({phone})",
         "task_call_no_phone": "bel {name} (geen telefoonnummer bekend)",
         "task_letter": "print de brief {file} ({step}) en stuur hem per post naar {name}; daarna: {command}",
@@ -207,6 +208,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "hold_dispute": "dispute since {date}",
         "hold_arrangement": "payment arrangement kept",
         "hold_arrangement_next": "payment arrangement kept, next instalment on {date}",
+        "hold_arrangement_awaiting": "payment arrangement kept, awaiting the instalment of {date}",
         "task_call": "call {name} ({phone})",
         "task_call_no_phone": "call {name} (no phone number on file)",
         "task_letter": "print and post the {step} letter {file} to {name}, then: {command}",
@@ -223,6 +225,7 @@ FIXED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), key
     (r"excluded from reminders", "hold_excluded"),
     (rf"dispute since {_DATE}", "hold_dispute"),
     (rf"payment arrangement kept, next instalment on {_DATE}", "hold_arrangement_next"),
+    (rf"payment arrangement kept, awaiting the instalment of {_DATE}", "hold_arrangement_awaiting"),
     (r"payment arrangement kept", "hold_arrangement"),
     (r"the statutory interest table is sure only up to (?P<sure>\d{4}-\d{2}-\d{2}); interest up to "
      r"(?P<end>\d{4}-\d{2}-\d{2}) uses the last known rate and may be wrong: add the rate for the new half-year to "

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from connector.escalation.debtor import plan_invoice
+from connector.escalation.history import read_history
 from connector.capabilities import Capabilities
 from connector.escalation.policy import Channel, Policy, Step
 from connector.models import DebtorKind, EventKind
@@ -379,3 +380,16 @@ def test_a_reminder_the_platform_refused_is_not_the_reminder_a_notice_of_default
     history = [task("reminder_1", day(1))]
     assert step_on(45, history) != "notice_of_default"
     assert step_on(45, [sent("reminder_1", day(1))]) == "notice_of_default"
+
+
+def test_the_last_instalment_of_an_arrangement_has_its_grace_too() -> None:
+    # an instalment counts as missed only after the grace days (3): also the last one, before the rest is claimed
+    arrangement = event(EventKind.ARRANGEMENT_SET, day(5), outstanding="1210.00", instalments=[
+        {"due": day(10).isoformat(), "amount": "710.00"}, {"due": day(40).isoformat(), "amount": "500.00"}])
+    history = [sent("reminder_1", day(1)), arrangement]
+    first_paid = invoice(amount_paid=D("710.00"), outstanding=D("500.00"))
+    assert [step_on(offset, history, inv=first_paid) for offset in (41, 42, 43, 44)] == [None] * 4
+    # missed: escalation resumes after the grace where it stood, shifted by the days held (D+5..D+43)
+    assert step_on(45, history, inv=first_paid) == "reminder_2"
+    held = read_history(first_paid, history, POLICY, day(42))
+    assert held.hold == f"payment arrangement kept, awaiting the instalment of {day(40)}"
