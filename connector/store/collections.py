@@ -10,6 +10,7 @@ the collector still runs, just less often, and the defaults come back when the l
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,21 +19,24 @@ STREAMING_THRESHOLD = 10_000
 
 _streams = 0
 _saved: tuple[int, int, int] | None = None
+_lock = threading.Lock()
 
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Raise the young generation's threshold for the duration (nested and interleaved streams: the first one in
-    raises it, the last one out puts back what was there before)."""
+    """Raise the young generation's threshold for the duration (nested, interleaved and concurrent streams — `dunning
+    run` works connections in threads —: the first one in raises it, the last one out puts back what was there)."""
     global _streams, _saved
-    if _streams == 0:
-        _saved = gc.get_threshold()
-        gc.set_threshold(max(STREAMING_THRESHOLD, _saved[0]), *_saved[1:])
-    _streams += 1
+    with _lock:
+        if _streams == 0:
+            _saved = gc.get_threshold()
+            gc.set_threshold(max(STREAMING_THRESHOLD, _saved[0]), *_saved[1:])
+        _streams += 1
     try:
         yield
     finally:
-        _streams -= 1
-        if _streams == 0 and _saved is not None:
-            gc.set_threshold(*_saved)
-            _saved = None
+        with _lock:
+            _streams -= 1
+            if _streams == 0 and _saved is not None:
+                gc.set_threshold(*_saved)
+                _saved = None

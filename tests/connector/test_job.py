@@ -108,31 +108,43 @@ def test_a_second_run_on_the_same_store_stops_at_once(
 
 
 class SlowTransport(httpx.BaseTransport):
-    """Every platform call takes `delay` real seconds, as over the internet."""
+    """Every platform call takes `delay` real seconds, as over the internet; each call's span goes to `spans`
+    under this transport's name (one transport per connection)."""
 
-    def __init__(self, inner: httpx.BaseTransport, delay: float) -> None:
-        self.inner, self.delay = inner, delay
+    def __init__(self, inner: httpx.BaseTransport, delay: float, name: int,
+                 spans: list[tuple[int, float, float]]) -> None:
+        self.inner, self.delay, self.name, self.spans = inner, delay, name, spans
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.monotonic()
         time.sleep(self.delay)
-        return self.inner.handle_request(request)
+        response = self.inner.handle_request(request)
+        self.spans.append((self.name, started, time.monotonic()))
+        return response
+
+
+def most_connections_at_once(spans: list[tuple[int, float, float]]) -> int:
+    """The most connections that had a call in flight at the same moment."""
+    return max(len({name for name, start, end in spans if start <= moment < end})
+               for _name, moment, _end in spans)
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_three_connections_take_about_as_long_as_the_slowest_not_the_sum(
+def test_three_connections_run_at_once_not_one_after_another(
     world: World, tokens: MemoryTokenStore, config: Config, store: Store
 ) -> None:
-    def timed(workers: int) -> float:
-        started = time.monotonic()
-        summary = run_job(config, store, tokens, as_of=world.today, workers=workers,
-                          connect=world.connect(tokens, wrap=lambda inner: SlowTransport(inner, 0.1)))
+    # overlapping calls, not a wall-clock ratio: timing a shared 2-core machine is what benchmarks are for
+    def spans_of(workers: int) -> list[tuple[int, float, float]]:
+        spans: list[tuple[int, float, float]] = []
+        names = iter(range(100))
+        summary = run_job(config, store, tokens, as_of=world.today, workers=workers, connect=world.connect(
+            tokens, wrap=lambda inner: SlowTransport(inner, 0.1, next(names), spans)))
         assert summary.ok and len(summary.days) == 3
-        return time.monotonic() - started
+        return spans
 
-    timed(3)  # the first sync of each is a full one: measure the same (incremental) work both ways
-    one_after_another = timed(1)
-    together = timed(3)
-    assert together < 0.6 * one_after_another, (together, one_after_another)
+    spans_of(3)  # the first sync of each is a full one: look at the same (incremental) work both ways
+    assert most_connections_at_once(spans_of(1)) == 1
+    assert most_connections_at_once(spans_of(3)) >= 2
 
 
 def test_invoices_a_sync_kept_open_and_named_make_the_run_exit_1(
