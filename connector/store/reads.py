@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connector.models import Debtor, Event, Invoice
 from connector.store import schema
-from connector.store.collections import fewer_collections
+from connector.store.collector import fewer_collections
 from connector.store.events import EventsMixin
 from connector.store.rows import (
     DEBTOR_COLUMNS,
