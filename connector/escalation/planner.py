@@ -75,7 +75,9 @@ def _prerequisite_missing(
         lead = -policy.steps.pre_due.days
         return today >= invoice.due_date or (invoice.due_date - invoice.issue_date).days < lead
     if step == "notice_of_default":
-        return not REMINDER_STEPS & history.sent.keys()  # sent: a reminder the platform refused is not one
+        # taken, not only sent: a reminder the platform refused is a task the user sees; the notice then comes as
+        # the next task (a letter to post, say) rather than escalation stopping silently. The handoff needs it sent.
+        return not REMINDER_STEPS & history.taken.keys()
     if step == "handoff":
         sent = history.sent.get("notice_of_default")  # a letter not yet posted, a refused mail: not sent
         return sent is None or today <= notice_pay_by(sent, debtor.kind, policy)

@@ -376,10 +376,13 @@ def test_a_notice_of_default_that_is_only_a_task_is_not_sent_so_no_handoff_and_n
     assert step_on(60, done, deb=consumer) is None  # day(50)'s term has not passed by D+60
 
 
-def test_a_reminder_the_platform_refused_is_not_the_reminder_a_notice_of_default_needs() -> None:
-    history = [task("reminder_1", day(1))]
-    assert step_on(45, history) != "notice_of_default"
-    assert step_on(45, [sent("reminder_1", day(1))]) == "notice_of_default"
+def test_refused_reminders_still_lead_to_the_notice_of_default_as_the_next_task_but_not_to_a_handoff() -> None:
+    # a debtor without an e-mail address: every reminder became a task; escalation does not stop silently (the
+    # notice comes as the next task, a letter to post), but nothing goes to the agency until a notice was sent
+    refused = [task("reminder_1", day(1)), task("reminder_2", day(6)), task("final_reminder", day(11)),
+               task("call", day(16)), task("written_reminder", day(30))]
+    assert step_on(45, refused) == "notice_of_default"
+    assert step_on(75, [*refused, task("notice_of_default", day(45))]) is None
 
 
 def test_the_last_instalment_of_an_arrangement_has_its_grace_too() -> None:
