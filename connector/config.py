@@ -36,6 +36,7 @@ from sqlalchemy.exc import ArgumentError
 
 from connector import plugins
 from connector.delivery.smtp import MailConfig
+from connector.escalation.legal_be import BELGIUM
 from connector.escalation.policy import Policy
 from connector.formatting import Lang
 from connector.models import CountryCode, check_email
@@ -256,9 +257,9 @@ class Config(_Strict):
     def _business_law_of_the_creditor(self) -> Config:
         """Claims on businesses follow the creditor's law: a creditor in Belgium claims under Belgian law unless
         `[policy] business_law` says otherwise."""
-        belgian = self.creditor is not None and self.creditor.country == "BE"
+        belgian = self.creditor is not None and self.creditor.country == BELGIUM
         if belgian and "business_law" not in self.policy.model_fields_set:
-            object.__setattr__(self, "policy", self.policy.model_copy(update={"business_law": "BE"}))
+            object.__setattr__(self, "policy", self.policy.model_copy(update={"business_law": BELGIUM}))
         return self
 
     @property

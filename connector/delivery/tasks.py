@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from connector.escalation.policy import STEP_ORDER
-from connector.models import Event, EventKind
+from connector.models import Event, EventKind, Invoice
 from connector.store import OutboxEntry, Store
 from providers.errors import UsageError
 
@@ -114,7 +114,8 @@ def close_settled(store: Store, *, on: date, connection: str | None = None) -> l
     closed = []
     for entry in store.outbox_rows(connection=connection, status=["task"]):
         task = _task(entry)
-        reasons = [_settled(store, entry.connection, invoice) for invoice in task.invoices]
+        reasons = [None if (invoice := store.invoice(entry.connection, platform_id)) is None  # not synced yet
+                   else _settled(store, invoice) for platform_id in task.invoices]
         if not reasons or None in reasons:
             continue
         reason = "; ".join(filter(None, reasons)) + "; closed automatically"
@@ -145,7 +146,7 @@ def reopen_unsettled(store: Store, *, on: date, connection: str | None = None) -
         task = _task(entry)
         open_again = [invoice.label for platform_id in task.invoices
                       if (invoice := store.invoice(entry.connection, platform_id)) is not None
-                      and _settled(store, entry.connection, platform_id) is None]
+                      and _settled(store, invoice) is None]
         if not open_again:
             continue
         reason = f"reopened: invoice {', '.join(open_again)} open again on the platform"
@@ -159,12 +160,9 @@ def reopen_unsettled(store: Store, *, on: date, connection: str | None = None) -
     return reopened
 
 
-def _settled(store: Store, connection: str, platform_id: str) -> str | None:
+def _settled(store: Store, invoice: Invoice) -> str | None:
     """Why nothing is left to do on an invoice (its words for the task's history), or None while it is open."""
-    invoice = store.invoice(connection, platform_id)
-    if invoice is None:  # not in the store (yet): nothing known, the task stays
-        return None
-    history = store.events(connection, platform_id)
+    history = store.events(invoice.connection, invoice.platform_id)
     handoff = next((e for e in reversed(history) if e.kind is EventKind.HANDOFF), None)
     if handoff is not None:
         return f"invoice {invoice.label} handed to the collection agency on {handoff.on.isoformat()}"

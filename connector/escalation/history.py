@@ -149,6 +149,12 @@ def _arrangement(
                                             else f"awaiting the instalment of {awaited}")), None
 
 
+def _where_it_stood(history: History, invoice: Invoice) -> date:
+    """Where a platform's promise holds from (it does not say when it was made): the day after the last step taken,
+    else the due date."""
+    return max(history.taken.values()) + timedelta(days=1) if history.taken else invoice.due_date
+
+
 def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, today: date) -> History:
     """Fold the events up to `today` into what the planner needs (later-dated events are ignored)."""
     if not events and invoice.promised_payment_date is None:
@@ -188,7 +194,7 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
                 # the platform's promise (recorded by sync the day it was seen): it holds from where escalation
                 # stood, as the invoice field did, but not over days an earlier platform promise left unheld
                 until = hold.until or event.on
-                since = max(history.taken.values()) + timedelta(days=1) if history.taken else invoice.due_date
+                since = _where_it_stood(history, invoice)
                 since = min(since, event.on)
                 if _PLATFORM_PROMISE in holds:
                     _reason, _since, limit = holds[_PLATFORM_PROMISE]
@@ -245,7 +251,7 @@ def read_history(invoice: Invoice, events: Sequence[Event], policy: Policy, toda
         limit = promised + timedelta(days=policy.promise_grace_days)
         if today <= limit:
             active.setdefault("promise", f"promise to pay by {promised} (recorded on the platform)")
-        since = max(history.taken.values()) + timedelta(days=1) if history.taken else invoice.due_date
+        since = _where_it_stood(history, invoice)
         if min(today, limit) >= since:
             history.paused.append((since, min(today, limit)))
     if arrangement is not None:

@@ -156,32 +156,26 @@ class DeliveryMixin:
         self, entry: OutboxEntry, receipt: Mapping[str, Any], events: Sequence[tuple[str, Event]] = ()
     ) -> bool:
         """A task the bookkeeper carried out: `task` → `done`, with its events (e.g. the letter's send date)."""
-        o = schema.outbox.c
-        now = self._clock()
-        with self._write() as conn:
-            done = conn.execute(
-                schema.outbox.update()
-                .where(o.id == entry.id, o.status == "task")
-                .values(status="done", receipt=dict(receipt), updated_at=now)
-            ).rowcount
-            if not done:
-                return False
-            self._append(conn, entry.connection, events, now)
-        return True
+        return self._move_task(entry, "task", "done", receipt, events)
 
     def outbox_reopen_task(
         self, entry: OutboxEntry, receipt: Mapping[str, Any], events: Sequence[tuple[str, Event]] = ()
     ) -> bool:
         """A task closed automatically that has work again (an invoice reopened): `done` → `task`, with its events."""
+        return self._move_task(entry, "done", "task", receipt, events)
+
+    def _move_task(self, entry: OutboxEntry, old: str, new: str, receipt: Mapping[str, Any],
+                   events: Sequence[tuple[str, Event]]) -> bool:
+        """`old` → `new` with its receipt and events in one transaction; False when someone else moved it first."""
         o = schema.outbox.c
         now = self._clock()
         with self._write() as conn:
-            reopened = conn.execute(
+            moved = conn.execute(
                 schema.outbox.update()
-                .where(o.id == entry.id, o.status == "done")
-                .values(status="task", receipt=dict(receipt), updated_at=now)
+                .where(o.id == entry.id, o.status == old)
+                .values(status=new, receipt=dict(receipt), updated_at=now)
             ).rowcount
-            if not reopened:
+            if not moved:
                 return False
             self._append(conn, entry.connection, events, now)
         return True
