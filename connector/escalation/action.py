@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from connector.escalation.policy import Channel, Step
@@ -25,6 +26,11 @@ def format_money(amount: Decimal, currency: str) -> str:
     if len(text) <= 6 and text[-3:-2] == ".":  # under 1,000 in cents: as `str` gives it (a fifth of the cost)
         return f"{currency} {text}"
     return f"{currency} {amount:,.2f}"
+
+
+iso_day = lru_cache(maxsize=4096)(date.isoformat)
+"""A day as ISO text, as `f"{day}"` gives it at a quarter of the cost (a plan formats the same few hundred days for
+tens of thousands of dossier lines)."""
 
 
 @dataclass(slots=True)  # not frozen: one is made per planned invoice, and a frozen dataclass is slower to create

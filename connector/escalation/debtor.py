@@ -15,8 +15,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from connector.capabilities import Capabilities
-from connector.escalation.action import MAIL_CHANNELS, Action, format_money
-from connector.escalation.planner import NextStep, build_action, decide, instead
+from connector.escalation.action import MAIL_CHANNELS, Action, format_money, iso_day
+from connector.escalation.planner import NextStep, build_action, decide, instead, schedule_for
 from connector.escalation.policy import STEP_ORDER, Channel, Policy
 from connector.models import Debtor, Event, EventKind, Invoice
 
@@ -25,6 +25,7 @@ Row = tuple[Invoice, Debtor, Sequence[Event]]
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
 _FIRST_REMINDERS = frozenset({"pre_due", "reminder_1"})
 _EVENT_WORDS = {kind: kind.value.replace("_", " ") for kind in EventKind}
+_ZERO = Decimal(0)
 
 
 def plan_rows(
@@ -155,12 +156,12 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
             continue
         count += 1
         currency, outstanding, total, due = invoice.currency, invoice.outstanding, invoice.total, invoice.due_date
-        totals[currency] = totals.get(currency, Decimal(0)) + outstanding
+        totals[currency] = totals.get(currency, _ZERO) + outstanding
         owed = format_money(outstanding, currency)
         overdue = (as_of - due).days
         lines.append(
             f"invoice {invoice.label}: {owed} of {owed if total == outstanding else format_money(total, currency)} "
-            f"outstanding, issued {invoice.issue_date}, due {due} "
+            f"outstanding, issued {iso_day(invoice.issue_date)}, due {iso_day(due)} "
             f"({f'{overdue} days overdue' if overdue > 0 else 'not yet overdue'})"
         )
         for event in events:
@@ -169,7 +170,7 @@ def dossier(rows: Sequence[Row], as_of: date) -> tuple[str, ...]:
             detail = event.step or event.data.get("hold") or event.data.get("text") or ""
             if event.kind is EventKind.ARRANGEMENT_SET:
                 detail = ", ".join(f"{i['due']}: {i['amount']}" for i in event.data.get("instalments", ()))
-            lines.append(f"  {event.on} {_EVENT_WORDS[event.kind]}{': ' + str(detail) if detail else ''}")
+            lines.append(f"  {iso_day(event.on)} {_EVENT_WORDS[event.kind]}{': ' + str(detail) if detail else ''}")
     totals_text = ", ".join(format_money(amount, currency) for currency, amount in totals.items())
     return (f"{count} open invoice(s), {totals_text} in total", *lines)
 
@@ -188,8 +189,9 @@ def plan_debtor(
     who = rows[0][1]
     resolved = policy.for_connection(who.connection)
     override = resolved.for_debtor(who.connection, who.platform_id)
+    schedule = schedule_for(resolved, as_of)
     due = [step for invoice, debtor, events in rows
-           if (step := decide(invoice, debtor, events, resolved, override, as_of, capabilities))]
+           if (step := decide(invoice, debtor, events, schedule, override, capabilities))]
     if not due:
         return []
     mail_days = _mail_days(rows, last_mailed)

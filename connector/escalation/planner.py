@@ -45,6 +45,7 @@ LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
 _STEPS = Step._value2member_map_
 _CHANNEL_WORDS = {channel: channel.value.replace("_", " ") for channel in Channel}
+_ZERO = Decimal(0)
 
 
 def _step_date(
@@ -100,8 +101,14 @@ def _channel(step: str, rule: StepRule, override: DebtorOverride | None, capabil
 
 
 @lru_cache(maxsize=8192)
+def _when(step: str, last: str | None, anchor: str, anchor_date: date, today: date) -> str:
+    """What the reason says about when `step` fell due, and the steps skipped since `last` (cached: a run asks the
+    same few dates for many invoices)."""
+    return f"{_since(anchor, anchor_date, today)}{_catching_up(last, step)}"
+
+
 def _since(anchor: str, anchor_date: date, today: date) -> str:
-    """E.g. "3 days after reminder_1 on 2026-03-03" (cached: a run asks the same few dates for many invoices)."""
+    """E.g. "3 days after reminder_1 on 2026-03-03"."""
     days = (today - anchor_date).days
     if anchor != "due":
         return f"{_days(days)} after {anchor} on {anchor_date}"
@@ -126,6 +133,8 @@ class NextStep:
     only for the steps that survive its debtor-level rules: most are dropped for the minimum gap)."""
 
     step: str
+    rule: StepRule
+    """The step's rule in `policy`."""
     channel: Channel
     due_on: date
     invoice: Invoice
@@ -146,18 +155,19 @@ def decide(
     invoice: Invoice,
     debtor: Debtor,
     events: Sequence[Event],
-    policy: Policy,
+    schedule: Schedule,
     override: DebtorOverride | None,
-    today: date,
     capabilities: Capabilities | None,
 ) -> NextStep | None:
-    """The step `invoice` is due for on `today`, or None (nothing due, on hold, or nothing to collect).
+    """The step `invoice` is due for on the schedule's day, or None (nothing due, on hold, or nothing to collect).
 
-    `policy` is the connection's (its overrides applied) and `override` the debtor's, looked up once per debtor.
-    The minimum gap between mails to the debtor is not checked here: it is a debtor-level rule (`debtor.py`).
+    `schedule` is the connection's policy (its overrides applied) on the day and `override` the debtor's, both
+    looked up once per debtor. The minimum gap between mails to the debtor is not checked here: it is a
+    debtor-level rule (`debtor.py`).
     """
-    if not (invoice.is_open and not invoice.is_credit_note and invoice.outstanding > 0 and invoice.total > 0):
+    if not (invoice.is_open and not invoice.is_credit_note and invoice.outstanding > _ZERO and invoice.total > _ZERO):
         return None
+    policy, today = schedule.policy, schedule.today
     if override is not None and override.excluded:
         return None
     history = read_history(invoice, events, policy, today) if events or invoice.promised_payment_date else NO_HISTORY
@@ -167,19 +177,19 @@ def decide(
     taken = history.taken
     last = max(taken, key=_INDEX.__getitem__) if taken else None
     only = None if override is None else override.steps
-    due = _due_memoised(invoice, debtor, history, last, policy, today, only)
+    due = schedule.due(invoice, debtor, history, last, only)
     if not due:
         return None
     step, rule, due_on = due[0]
     channel = _channel(step, rule, override, capabilities)
-    return NextStep(step, channel, due_on, invoice, debtor, override, history, last, policy, today, due[1:])
+    return NextStep(step, rule, channel, due_on, invoice, debtor, override, history, last, policy, today, due[1:])
 
 
 def instead(decided: NextStep, earlier: Due, capabilities: Capabilities | None) -> NextStep:
     """The same invoice at one of its `earlier_due` steps instead (a mail the minimum gap held back)."""
     step, rule, due_on = earlier
     return NextStep(
-        step, _channel(step, rule, decided.override, capabilities), due_on, decided.invoice, decided.debtor,
+        step, rule, _channel(step, rule, decided.override, capabilities), due_on, decided.invoice, decided.debtor,
         decided.override, decided.history, decided.last, decided.policy, decided.today,
     )
 
@@ -220,38 +230,49 @@ def _due(
     return tuple(due)
 
 
-_DUE: dict[tuple[object, ...], tuple[Policy, tuple[Due, ...]]] = {}
-"""`_due` by (policy, day, due date, issue date, kind, steps, amount where it matters, steps taken and sent, days
-on hold); each entry keeps its policy, so an entry is only used for that very policy (ids are reused)."""
-_HAS_MINIMUM: dict[int, tuple[Policy, bool]] = {}
-"""Per policy: whether any step has a minimum outstanding amount (then the amount is part of the choice)."""
+class Schedule:
+    """The steps due on one day under one policy (`_due`), memoised: for an invoice not on hold they depend only on
+    its dates, the debtor's kind, the steps taken and the days on hold, and on the amount only where a step has a
+    minimum (most invoices of a run share a few hundred due dates and histories). Bounded: constant memory whatever
+    the number of invoices. One per policy and day (`schedule_for`), looked up once per debtor."""
+
+    __slots__ = ("policy", "today", "_by_amount", "_known")
+
+    def __init__(self, policy: Policy, today: date) -> None:
+        self.policy, self.today = policy, today
+        self._by_amount = any(rule.min_outstanding for _step, rule, _offset in policy.steps.descending_from(0))
+        self._known: dict[tuple[object, ...], tuple[Due, ...]] = {}
+
+    def due(
+        self, invoice: Invoice, debtor: Debtor, history: History, last: str | None, only: frozenset[str] | None
+    ) -> tuple[Due, ...]:
+        key = (invoice.due_date, invoice.issue_date, debtor.kind is DebtorKind.CONSUMER, only,
+               invoice.outstanding if self._by_amount else None,
+               None if history is NO_HISTORY
+               else (tuple(history.taken.items()), tuple(history.sent.items()), tuple(history.paused)))
+        found = self._known.get(key)
+        if found is None:
+            found = _due(invoice, debtor, history, last, self.policy, self.today, only)
+            if len(self._known) >= _MEMO_SIZE:
+                self._known.clear()
+            self._known[key] = found
+        return found
+
+
 _MEMO_SIZE = 8192
+_SCHEDULES: dict[tuple[int, date], Schedule] = {}
+"""By (policy id, day); each keeps its policy, so an entry is only used for that very policy (ids are reused)."""
 
 
-def _due_memoised(
-    invoice: Invoice, debtor: Debtor, history: History, last: str | None, policy: Policy, today: date,
-    only: frozenset[str] | None,
-) -> tuple[Due, ...]:
-    """`_due`, memoised: for an invoice not on hold it depends only on its dates, the debtor's kind, the policy, the
-    steps taken and the days on hold (most invoices of a run share a few hundred due dates and histories). Bounded:
-    constant memory whatever the number of invoices."""
-    known = _HAS_MINIMUM.get(id(policy))
-    if known is None or known[0] is not policy:
-        if len(_HAS_MINIMUM) >= 64:
-            _HAS_MINIMUM.clear()
-        minimum = any(rule.min_outstanding for _step, rule, _offset in policy.steps.descending_from(0))
-        known = _HAS_MINIMUM[id(policy)] = (policy, minimum)
-    key = (id(policy), today, invoice.due_date, invoice.issue_date, debtor.kind is DebtorKind.CONSUMER, only,
-           invoice.outstanding if known[1] else None, tuple(history.taken.items()), tuple(history.sent.items()),
-           tuple(history.paused))
-    found = _DUE.get(key)
-    if found is not None and found[0] is policy:
-        return found[1]
-    due = _due(invoice, debtor, history, last, policy, today, only)
-    if len(_DUE) >= _MEMO_SIZE:
-        _DUE.clear()
-    _DUE[key] = (policy, due)
-    return due
+def schedule_for(policy: Policy, today: date) -> Schedule:
+    """The memoised schedule of `policy` on `today` (a run asks it once per debtor; a few are kept: the days of a
+    run go by one at a time)."""
+    found = _SCHEDULES.get((id(policy), today))
+    if found is None or found.policy is not policy:
+        if len(_SCHEDULES) >= 8:
+            _SCHEDULES.clear()
+        found = _SCHEDULES[(id(policy), today)] = Schedule(policy, today)
+    return found
 
 
 @cache
@@ -264,11 +285,10 @@ def _catching_up(last: str | None, step: str) -> str:
 def _described(decided: NextStep) -> tuple[ActionInvoice, str, date | None]:
     """The invoice line of a decided step, its reason (after "step: ") and when its notice of default went out."""
     step, invoice, today, taken = decided.step, decided.invoice, decided.today, decided.history.taken
-    anchor = decided.policy.steps.rule(step).after
-    when = (_since(anchor, taken[anchor], today) if anchor != "due" and anchor in taken
-            else _since("due", invoice.due_date, today))
-    tail = (f"{when}{_catching_up(decided.last, step)}, "
-            f"{format_money(invoice.outstanding, invoice.currency)} outstanding")
+    anchor = decided.rule.after
+    when = (_when(step, decided.last, anchor, taken[anchor], today) if anchor != "due" and anchor in taken
+            else _when(step, decided.last, "due", invoice.due_date, today))
+    tail = f"{when}, {format_money(invoice.outstanding, invoice.currency)} outstanding"
     notice_sent = decided.history.sent.get("notice_of_default")
     base = (cost_base(invoice, decided.debtor.kind, notice_sent, decided.policy) if invoice.payments
             else invoice.outstanding)
@@ -302,7 +322,7 @@ def build_action(decided: Sequence[NextStep], *, dossier: tuple[str, ...] = ()) 
             f"{format_money(outstanding, currency)} outstanding; "
             + "; ".join([f"{d.invoice.label}: {tail}" for d, tail in zip(decided, tails)])
         )
-    template = policy.steps.rule(step).template
+    template = first.rule.template
     if step not in PRICED_STEPS:  # most actions: nothing to price
         return Action(_STEPS[step], first.channel, debtor, lines, due_on, first.today, outstanding, currency, reason,
                       language or policy.default_language, template, dossier=dossier)

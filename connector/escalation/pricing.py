@@ -121,17 +121,19 @@ def price(
             costs = scale
     if commercial or step == "handoff":
         interest = Decimal(0)
+        stale = stale_rate_warning(today)
         for line in invoices:
-            if line.due_date >= today:
+            invoice = line.invoice
+            if invoice.due_date >= today:
                 continue
             try:
-                interest += interest_on(line.invoice, today, commercial=commercial)
+                interest += interest_on(invoice, today, commercial=commercial)
             except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
                 told.append(f"invoice {line.number}: {exc}")
             else:
-                if (stale := stale_rate_warning(today)) is not None:
+                if stale is not None:
                     told.append(stale)
-                start = line.due_date + timedelta(days=1)
+                start = invoice.due_date + timedelta(days=1)
                 if (unsure := unconfirmed_rate_warning(start, today, commercial=commercial)) is not None:
                     told.append(unsure)
     return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(told)))
