@@ -6,6 +6,7 @@ language-neutral (ISO dates, amounts as plain decimal strings).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -48,11 +49,30 @@ class Formats:
     def _date(self, day: date | None) -> str:
         return "" if day is None else str(format_date(day, "long", locale=self.locale))
 
+    def text(self, sentence: str) -> str:
+        """A sentence the rules wrote (a reason, a dossier line, an event's details) with its amounts and days as
+        this language writes them. The rules write both in one neutral form, `EUR 1,234.56` and ISO days, which the
+        JSON output keeps; a table shows them as the user reads the table's own columns."""
+        sentence = _MONEY_IN_TEXT.sub(lambda found: self.money(Decimal(found[2].replace(",", "")), found[1]), sentence)
+        return _DAY_IN_TEXT.sub(self._day_in_text, sentence)
+
+    def _day_in_text(self, found: re.Match[str]) -> str:
+        try:
+            return self.date(date.fromisoformat(found[0]))
+        except ValueError:  # shaped like a day but none (a reference such as 2026-13-45): left as written
+            return found[0]
+
     def moment(self, when: datetime | None) -> str:
         """A moment with minutes, in the moment's own time zone (UTC in the store)."""
         if when is None:
             return ""
         return f"{self.date(when.date())} {when:%H:%M}"
+
+
+_MONEY_IN_TEXT = re.compile(r"\b([A-Z]{3}) (-?\d{1,3}(?:,\d{3})*\.\d{2})\b")
+"""An amount as `escalation.action.format_money` writes it."""
+_DAY_IN_TEXT = re.compile(r"(?<![\w-])\d{4}-\d{2}-\d{2}(?![\w-])")
+"""An ISO day standing alone (not part of an invoice number or reference such as INV-2026-09-01 or 2026-09-01-A)."""
 
 
 def _plain_spaces(text: str) -> str:

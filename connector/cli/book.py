@@ -58,7 +58,7 @@ def invoices(
     for line in found:
         upcoming = line.next_step or "-"
         if line.hold:
-            upcoming = f"on hold ({line.hold})"
+            upcoming = f"on hold ({formats.text(line.hold)})"
         elif line.due_today:
             upcoming += " (due today)"
         rows.append([line.invoice.connection, line.invoice.number, line.debtor.name, formats.date(line.invoice.due_date),
@@ -90,5 +90,5 @@ def history(
     if not events:
         typer.echo("No history yet.")
         return
-    rows = [[formats.date(event.on), event.kind.value, describe_event(event)] for event in events]
+    rows = [[formats.date(event.on), event.kind.value, formats.text(describe_event(event))] for event in events]
     echo_lines(render((Column("on"), Column("what"), Column("details")), rows, width=terminal_width()))

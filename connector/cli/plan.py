@@ -98,7 +98,7 @@ def plan_lines(actions: list[Action], today: date, formats: Formats, *, verbose:
             formats.date(action.due_on),
             formats.money(action.outstanding, action.currency),
             formats.money(action.costs, action.currency),
-            action.reason if verbose else short_reason(action),
+            formats.text(action.reason) if verbose else short_reason(action),
         ]
         for action in actions
     ]

@@ -58,6 +58,7 @@ def send(
             summaries = send_all(app_.config, store, tokens, as_of=today, emit=emit,  # type: ignore[arg-type]
                                  connection=connection, step=step, limit=limit, dry_run=dry_run, progress=shown)
     if not json_out and rows:
+        rows = [row | {"reason": formats.text(str(row.get("reason") or ""))} for row in rows]
         print_table(f"{'Would send' if dry_run else 'Sent'} on {formats.date(today)}", rows,
                     ["connection", "debtor_name", "invoices", "step", "channel", "status", "reason"])
     for summary in summaries:

@@ -32,14 +32,15 @@ def tasks(ctx: typer.Context, as_of: AsOf = None, json_out: Json = False, lang: 
         typer.echo("No open tasks.")
         return
     rows = [task.as_json() | {"invoices": ", ".join(task.invoice_numbers or task.invoices),
-                              "since": formats.date(date.fromisoformat(task.created_on)) if task.created_on else ""}
+                              "since": formats.date(date.fromisoformat(task.created_on)) if task.created_on else "",
+                              "reason": formats.text(task.reason)}
             for task in found]
     print_table("Open tasks", rows, ["id", "kind", "connection", "invoices", "step", "since", "reason"])
     for task in found:
         if task.dossier or task.letter:
             typer.echo(f"\nTask {task.id} ({task.kind}){': ' + task.letter if task.letter else ''}")
             for line in task.dossier:
-                typer.echo(f"  {line}")
+                typer.echo(f"  {formats.text(line)}")
 
 
 @task_app.command("done")

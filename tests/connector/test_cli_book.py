@@ -96,7 +96,7 @@ def test_history_shows_a_promise_the_platform_records_as_such(tmp_path: Path) ->
     path.write_text(f'[store]\nurl = "sqlite:///{db}"\n\n[[connections]]\nname = "acme"\nprovider = "xero"\n'
                     'tenant = "T1"\nclient_id = "abc"\n', encoding="utf-8")
     out = cli(path, "history", "2026-I1", "--lang", "en")
-    assert "hold_set" in out and "promise; until 2026-12-20; as the platform records it" in out
+    assert "hold_set" in out and "promise; until 20 December 2026; as the platform records it" in out
 
 
 def test_history_of_an_unknown_invoice_is_one_line_and_exit_2(config: Path) -> None:

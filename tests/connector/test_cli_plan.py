@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.formatting import formats_for
 from connector.cli.output import Column, render
 from connector.store import Store
 from providers.base import SyncPage
@@ -59,9 +60,12 @@ def test_piped_at_80_columns_every_value_is_whole_and_rows_are_sorted_by_debtor(
 def test_short_reasons_by_default_and_the_full_reason_with_verbose(config: Path) -> None:
     short = plan(config)
     assert "15 d overdue" in short and "after the due date" not in short
-    full = plan(config, "--verbose")
+    full = plan(config, "--verbose", "--lang", "nl")
     actions = [json.loads(line) for line in plan(config, "--json").splitlines()]
-    assert all(action["reason"] in full for action in actions)
+    # the full reason, its amounts and days as the table's own columns write them (--json keeps the neutral form)
+    assert all(formats_for("nl").text(action["reason"]) in full for action in actions)
+    assert "after the due date 5 oktober 2026, € 4.405,44 outstanding" in full
+    assert any("after the due date 2026-" in action["reason"] for action in actions)
 
 
 def test_totals_per_step_and_per_currency(config: Path) -> None:

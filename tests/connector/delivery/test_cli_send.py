@@ -65,6 +65,9 @@ def test_send_then_send_again_mails_each_reminder_once(served: tuple[World, Path
     table = runner.invoke(app, [*base, "tasks", "--lang", "nl"])  # human output follows --lang (cli.md)
     created = formats_for("nl").date(date.fromisoformat(open_tasks[0]["created_on"]))
     assert table.exit_code == 0 and created in table.stdout and created != open_tasks[0]["created_on"]
+    # the dossier's amounts and days too (its JSON keeps EUR 1,234.56 and ISO days)
+    assert "open invoice(s), € " in table.stdout and "EUR " not in table.stdout
+    assert any("EUR " in line for task in open_tasks for line in task["dossier"])
     refused = [t for t in open_tasks if t["kind"] == "refused"]
     assert refused and all(t["reason"] and t["invoices"] and t["dossier"] for t in refused)  # no e-mail address
     done = runner.invoke(app, [*base, "task", "done", str(refused[0]["id"]), "--note", "phoned, will pay",
