@@ -1,7 +1,8 @@
-"""Dutch statutory collection costs and interest, exact to the cent.
+"""Dutch statutory collection costs and interest, exact to the cent (and the Belgian commercial interest rate).
 
 Pure functions on `Decimal` and `date`, public so the dossier, the exports and users can call them. The interest
-rates are data (`data/nl_statutory_interest.toml`, each row with its start date and source), never code.
+rates are data (`data/nl_statutory_interest.toml`; for a creditor under Belgian law the commercial rate from
+`data/be_late_payment_interest.toml`; each row with its start date and source), never code.
 """
 
 from __future__ import annotations
@@ -85,12 +86,23 @@ class RateTable:
     commercial: tuple[RatePeriod, ...]
     consumer: tuple[RatePeriod, ...]
     sure_until: date
+    file: str
+    """Where the rows live (named in the warnings: a stale or unconfirmed row is fixed there)."""
+
+
+NETHERLANDS = "NL"
+BELGIUM = "BE"
+"""Country codes: of a creditor's law (`[policy] business_law`) and of a debtor's address."""
+RATE_FILES = {NETHERLANDS: "data/nl_statutory_interest.toml", BELGIUM: "data/be_late_payment_interest.toml"}
+"""Per law (`[policy] business_law`): its interest table. Belgian law has its own commercial rate only (law of
+2 August 2002, art. 5); non-commercial interest is always the Dutch table's."""
 
 
 @cache
-def rate_table() -> RateTable:
-    """The Dutch statutory interest rates shipped with the package."""
-    text = resources.files("connector.escalation").joinpath("data/nl_statutory_interest.toml").read_text("utf-8")
+def rate_table(law: str = NETHERLANDS) -> RateTable:
+    """The statutory interest rates shipped with the package, for `law` (NL or BE)."""
+    file = RATE_FILES[law]
+    text = resources.files("connector.escalation").joinpath(file).read_text("utf-8")
     raw = tomllib.loads(text)
 
     def periods(rows: list[dict[str, object]]) -> tuple[RatePeriod, ...]:
@@ -100,10 +112,21 @@ def rate_table() -> RateTable:
             for row in rows
         )
         if [p.start for p in parsed] != sorted({p.start for p in parsed}):
-            raise ValueError("data/nl_statutory_interest.toml: rows must be in date order without duplicates")
+            raise ValueError(f"{file}: rows must be in date order without duplicates")
         return parsed
 
-    return RateTable(periods(raw["commercial"]), periods(raw["consumer"]), raw["sure_until"])
+    return RateTable(periods(raw["commercial"]), periods(raw.get("consumer", [])), raw["sure_until"], file)
+
+
+def _table(commercial: bool, law: str) -> RateTable:
+    """The table the interest is taken from: commercial interest under the creditor's law, non-commercial always
+    under the Dutch art. 6:119 (the only one this product knows)."""
+    return rate_table(law if commercial else NETHERLANDS)
+
+
+def _periods(commercial: bool, law: str) -> tuple[RatePeriod, ...]:
+    table = _table(commercial, law)
+    return table.commercial if commercial else table.consumer
 
 
 def _anniversary(start: date, years: int) -> date:
@@ -121,11 +144,14 @@ def statutory_interest(
     *,
     commercial: bool,
     payments: Sequence[tuple[date, Decimal]] = (),
+    law: str = NETHERLANDS,
 ) -> Decimal:
-    """Statutory (art. 6:119) or commercial (art. 6:119a) interest for the days `start`..`end` inclusive.
+    """Statutory (art. 6:119) or commercial (art. 6:119a) interest for the days `start`..`end` inclusive; under
+    Belgian `law` the commercial interest is the late-payment rate of the law of 2 August 2002.
 
-    Each day at the rate then in force / 365 (also in leap years); after each full year counted from `start` the
-    year's interest is added to the principal (art. 6:119 lid 2, 6:119a lid 3). Rounded to cents at the end only.
+    Each day at the rate then in force / 365 (also in leap years); under Dutch law, after each full year counted
+    from `start` the year's interest is added to the principal (art. 6:119 lid 2, 6:119a lid 3; Belgian law adds
+    interest to the principal only by agreement or a claim in court). Rounded to cents at the end only.
     `start` is the first day of default: the day after the due date; `principal` is what was owed on it. Interest
     follows the money day by day: each of `payments` (paid on, amount) lowers the principal from the day after it
     was paid. Past the table's sure half-year the last known rate is used: `stale_rate_warning(end)` says so, for
@@ -135,8 +161,7 @@ def statutory_interest(
         raise ValueError(f"interest needs a positive principal, got {principal}")
     if end < start:
         return Decimal("0.00")
-    table = rate_table()
-    periods = table.commercial if commercial else table.consumer
+    periods = _periods(commercial, law)
     if start < periods[0].start:
         raise ValueError(
             f"no statutory interest rate known before {periods[0].start} (asked from {start}); "
@@ -148,12 +173,14 @@ def statutory_interest(
         if start <= paid_on < end:
             day_after = paid_on + timedelta(days=1)
             lowered[day_after] = lowered.get(day_after, Decimal(0)) + amount
+    compounds = not (commercial and law == BELGIUM)
     with localcontext() as ctx:
         ctx.prec = 60
         base, total_interest, year_interest = principal, Decimal(0), Decimal(0)
-        for day, days, rate, year_complete in _stretches(start, end, commercial, tuple(sorted(lowered))):
+        for day, days, rate, year_complete in _stretches(start, end, commercial, tuple(sorted(lowered)), law):
             if year_complete:
-                base += year_interest
+                if compounds:
+                    base += year_interest
                 total_interest += year_interest
                 year_interest = Decimal(0)
             if day in lowered:
@@ -165,12 +192,12 @@ def statutory_interest(
 
 @lru_cache(maxsize=4096)
 def _stretches(
-    start: date, end: date, commercial: bool, lowered: tuple[date, ...]
+    start: date, end: date, commercial: bool, lowered: tuple[date, ...], law: str
 ) -> tuple[tuple[date, int, Decimal, bool], ...]:
     """`start`..`end` cut where the rate changes, at each anniversary of `start` and on the days in `lowered`:
     (first day, days, rate, whether a full year ends just before it) for each stretch (cached: a run asks the same
     few hundred due dates for many invoices, only the amounts differ)."""
-    periods = rate_table().commercial if commercial else rate_table().consumer
+    periods = _periods(commercial, law)
     boundaries = sorted({p.start for p in periods if start < p.start <= end} | set(lowered))
     stretches: list[tuple[date, int, Decimal, bool]] = []
     years = 1
@@ -189,28 +216,29 @@ def _stretches(
     return tuple(stretches)
 
 
-def stale_rate_warning(end: date) -> str | None:
+def stale_rate_warning(end: date, *, commercial: bool = True, law: str = NETHERLANDS) -> str | None:
     """What to tell when interest up to `end` reaches past the half-year the rate table is sure of, else None."""
-    sure_until = rate_table().sure_until
-    if end <= sure_until:
+    table = _table(commercial, law)
+    if end <= table.sure_until:
         return None
     return (
-        f"the statutory interest table is sure only up to {sure_until}; interest up to {end} uses the last known rate "
-        "and may be wrong: add the rate for the new half-year to connector/escalation/data/nl_statutory_interest.toml"
+        f"the statutory interest table is sure only up to {table.sure_until}; interest up to {end} uses the last known "
+        f"rate and may be wrong: add the rate for the new half-year to connector/escalation/{table.file}"
     )
 
 
 @lru_cache(maxsize=4096)
-def unconfirmed_rate_warning(start: date, end: date, *, commercial: bool) -> str | None:
+def unconfirmed_rate_warning(start: date, end: date, *, commercial: bool, law: str = NETHERLANDS) -> str | None:
     """What to tell when interest from `start` up to `end` uses a rate the table marks unconfirmed (taken from the
     domain reference, no publication found: domain.md says such facts are confirmed before the code relies on them,
     so the amount is stated with this warning instead of as certain), else None."""
-    rows = rate_table().commercial if commercial else rate_table().consumer
+    table = _table(commercial, law)
+    rows = table.commercial if commercial else table.consumer
     used = [row for n, row in enumerate(rows)
             if row.start <= end and (n + 1 == len(rows) or rows[n + 1].start > start) and not row.confirmed]
     if not used:
         return None
     rates = ", ".join(f"{row.rate} % from {row.start}" for row in used)
-    return (f"the statutory {'commercial ' if commercial else ''}interest uses a rate not yet confirmed by a "
-            f"publication ({rates}): check it, then mark it confirmed in "
-            "connector/escalation/data/nl_statutory_interest.toml")
+    kind = "Belgian late-payment" if commercial and law == BELGIUM else "statutory commercial" if commercial else "statutory"
+    return (f"the {kind} interest uses a rate not yet confirmed by a publication ({rates}): check it, then mark it "
+            f"confirmed in connector/escalation/{table.file}")

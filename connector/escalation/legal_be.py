@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from connector.escalation.legal import cents, collection_costs
+from connector.escalation.legal import BELGIUM, cents, collection_costs
 
 IN_FORCE = date(2023, 9, 1)
 WAITING_DAYS = 14
@@ -54,9 +54,6 @@ def belgian_waiting_period_end(sent: date, *, by_email: bool) -> date:
     return start + timedelta(days=WAITING_DAYS - 1)
 
 
-BELGIUM = "BE"
-"""The country code of a debtor's address that brings a consumer under book XIX."""
-
 BELGIAN_CONSUMER_NOTE = (
     "the debtor is a consumer in Belgium: the damages are at most the cap of book XIX of the Code of Economic Law "
     "(law of 4 May 2023), not the Dutch scale"
@@ -76,8 +73,8 @@ BUSINESS_COMPENSATION = Decimal("40.00")
 
 BELGIAN_CREDITOR_NOTE = (
     "under Belgian law (2 August 2002, art. 6) a business owes a fixed EUR 40 per invoice; further collection costs "
-    "only where they are shown and reasonable, so none are added here; the interest uses the Dutch statutory "
-    "commercial rate, which the Belgian one (ECB + 8 points, rounded up to a half point) can exceed"
+    "only where they are shown and reasonable, so none are added here; the interest is the Belgian late-payment rate "
+    "(art. 5: ECB + 8 points, rounded up to a half point), not capitalised"
 )
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from connector.escalation.action import ActionInvoice
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import (
+    NETHERLANDS,
     business_compensation,
     stale_rate_warning,
     statutory_interest,
@@ -68,14 +69,15 @@ def cost_base(invoice: Invoice, kind: DebtorKind, notice_sent: date | None, poli
     return invoice.outstanding
 
 
-def interest_on(invoice: Invoice, today: date, *, commercial: bool) -> Decimal:
-    """Statutory interest on `invoice` from the day after its due date up to `today`, following its payments."""
+def interest_on(invoice: Invoice, today: date, *, commercial: bool, law: str = NETHERLANDS) -> Decimal:
+    """Statutory interest on `invoice` from the day after its due date up to `today`, following its payments (the
+    commercial rate of the creditor's `law`)."""
     start = invoice.due_date + timedelta(days=1)
     if not invoice.payments:
-        return statutory_interest(invoice.outstanding, start, today, commercial=commercial)
+        return statutory_interest(invoice.outstanding, start, today, commercial=commercial, law=law)
     paid = [(p.on, p.amount) for p in invoice.payments if p.on >= start]
     return statutory_interest(principal_on(invoice, invoice.due_date), start, today, commercial=commercial,
-                              payments=paid)
+                              payments=paid, law=law)
 
 
 def price(
@@ -121,19 +123,20 @@ def price(
             costs = scale
     if commercial or step == "handoff":
         interest = Decimal(0)
-        stale = stale_rate_warning(today)
+        law = policy.business_law
+        stale = stale_rate_warning(today, commercial=commercial, law=law)
         for line in invoices:
             invoice = line.invoice
             if invoice.due_date >= today:
                 continue
             try:
-                interest += interest_on(invoice, today, commercial=commercial)
+                interest += interest_on(invoice, today, commercial=commercial, law=law)
             except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
                 told.append(f"invoice {line.number}: {exc}")
             else:
                 if stale is not None:
                     told.append(stale)
                 start = invoice.due_date + timedelta(days=1)
-                if (unsure := unconfirmed_rate_warning(start, today, commercial=commercial)) is not None:
+                if (unsure := unconfirmed_rate_warning(start, today, commercial=commercial, law=law)) is not None:
                     told.append(unsure)
     return Priced(costs, costs_if_unpaid, interest, pay_by, receipt, tuple(dict.fromkeys(told)))

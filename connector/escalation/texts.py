@@ -103,9 +103,12 @@ def context(
     phone: str | None = None,
     history: tuple[str, ...] = (),
     vat: Decimal = Decimal(0),
+    belgian_law: bool = False,
 ) -> dict[str, Any]:
     """What a template may use; `vat` is the rate included in the costs (art. 2 lid 3 Besluit vergoeding voor
-    buitengerechtelijke incassokosten: VAT may be claimed only where the letter says so)."""
+    buitengerechtelijke incassokosten: VAT may be claimed only where the letter says so); `belgian_law`: a business
+    debtor of a creditor under Belgian law (the fixed compensation and the late-payment interest of the law of
+    2 August 2002, not the Dutch costs and statutory commercial interest)."""
     invoices = [
         _present(
             {
@@ -139,6 +142,7 @@ def context(
             "presumed_receipt": action.presumed_receipt,
             "phone": phone,
             "history": list(history or action.dossier),
+            "belgian_law": belgian_law and action.debtor_kind is DebtorKind.BUSINESS,
         }
     )
 
@@ -160,7 +164,8 @@ def render(
             tmpl = env.get_template(f"{name}.{language}.j2")
         except TemplateNotFound:
             continue
-        values = context(action, creditor=creditor, phone=phone, history=history, vat=_costs_vat(action, policy))
+        values = context(action, creditor=creditor, phone=phone, history=history, vat=_costs_vat(action, policy),
+                         belgian_law=policy.for_connection(action.connection).business_law == BELGIUM)
         try:
             text = tmpl.render(values)
         except UndefinedError as exc:

@@ -22,9 +22,10 @@ from typing import Any
 from connector.config import Creditor
 from connector.escalation.calendar import consumer_term_end, presumed_receipt
 from connector.escalation.legal import (
+    NETHERLANDS,
     business_compensation,
     cents,
-    rate_table,
+    stale_rate_warning,
     statutory_interest,
     unconfirmed_rate_warning,
 )
@@ -157,7 +158,8 @@ _LAYER_SCALE = Decimal(10) ** 8
 
 
 def interest_following_payments(
-    principal_now: Decimal, payments: Sequence[tuple[date, Decimal]], start: date, end: date, *, commercial: bool
+    principal_now: Decimal, payments: Sequence[tuple[date, Decimal]], start: date, end: date, *, commercial: bool,
+    law: str = NETHERLANDS,
 ) -> Decimal:
     """Statutory interest from `start` to `end` on a principal that part payments lowered over time.
 
@@ -169,7 +171,7 @@ def interest_following_payments(
     if end < start:
         return ZERO
     layers = [(principal_now, end)] + [(amount, min(paid_on, end)) for paid_on, amount in payments if paid_on >= start]
-    total = sum((statutory_interest(amount * _LAYER_SCALE, start, last, commercial=commercial)
+    total = sum((statutory_interest(amount * _LAYER_SCALE, start, last, commercial=commercial, law=law)
                  for amount, last in layers if amount > 0), Decimal(0))
     return cents(total / _LAYER_SCALE)
 
@@ -276,30 +278,31 @@ def _claim(
         return {"principal": principal, "interest": ZERO, "interest_basis": reason, "costs": ZERO,
                 "costs_basis": reason, "total": principal}, per_invoice, found
 
-    law = "art. 6:119a BW (statutory commercial interest)" if commercial else "art. 6:119 BW (statutory interest)"
-    if commercial and policy.business_law == BELGIUM:
-        law += (" standing in for the Belgian rate of the law of 2 August 2002, art. 5 (a creditor in Belgium), which "
-                "can be higher")
+    belgian = commercial and policy.business_law == BELGIUM
+    law = ("the law of 2 August 2002 on late payment, art. 5 (a creditor in Belgium: the Belgian late-payment rate)"
+           if belgian else "art. 6:119a BW (statutory commercial interest)" if commercial
+           else "art. 6:119 BW (statutory interest)")
     for history in histories:
         invoice = history.invoice
         start = invoice.due_date + timedelta(days=1)
         try:
             per_invoice[invoice.platform_id] = interest_following_payments(
-                invoice.outstanding, payments_of(history, as_of), start, as_of, commercial=commercial
+                invoice.outstanding, payments_of(history, as_of), start, as_of, commercial=commercial,
+                law=policy.business_law,
             )
         except ValueError as exc:  # a due date before the rate table: stated by hand, never guessed
             found.append(f"invoice {invoice.label}: {exc}")
         else:
-            if (unsure := unconfirmed_rate_warning(start, as_of, commercial=commercial)) is not None:
+            if (unsure := unconfirmed_rate_warning(start, as_of, commercial=commercial,
+                                                   law=policy.business_law)) is not None:
                 found.append(unsure)
-    sure_until = rate_table().sure_until
-    if as_of > sure_until:
-        found.append(f"the statutory interest table is sure only up to {sure_until}; the interest up to {as_of} "
-                     "uses the last known rate and may be wrong")
+    if (stale := stale_rate_warning(as_of, commercial=commercial, law=policy.business_law)) is not None:
+        found.append(stale)
     interest = sum(per_invoice.values(), ZERO)
     interest_basis = (
         f"{law} from the day after each due date up to {as_of}, on the principal as it stood each day "
-        "(part payments lower it from the day after their payment date), capitalised yearly"
+        f"(part payments lower it from the day after their payment date), "
+        f"{'not capitalised (Belgian law)' if belgian else 'capitalised yearly'}"
     )
 
     vat = policy.collection_vat

@@ -145,3 +145,34 @@ def test_rate_table_rows_carry_a_source_and_cover_2020_to_today() -> None:
 
 def test_empty_period_is_zero() -> None:
     assert statutory_interest(D(1000), date(2026, 3, 2), date(2026, 3, 1), commercial=True) == D("0.00")
+
+
+# --- a creditor under Belgian law (domain.md, Belgium: law of 2 August 2002) --------------------------------------
+
+
+def test_belgian_commercial_interest_uses_the_belgian_half_year_rates_of_the_domain_reference() -> None:
+    rates = {row.start: row.rate for row in rate_table("BE").commercial}
+    assert [rates[date(2024, 1, 1)], rates[date(2024, 7, 1)], rates[date(2025, 1, 1)], rates[date(2025, 7, 1)]] == [
+        D("12.50"), D("12.50"), D("11.50"), D("10.50")]
+    assert all(row.source for row in rate_table("BE").commercial)
+    # June 2025 at 11.5 %, July at 10.5 %: 1,000 x (0.115 x 30 + 0.105 x 31) / 365 = 18.3699
+    assert statutory_interest(D(1000), date(2025, 6, 1), date(2025, 7, 31), commercial=True, law="BE") == D("18.37")
+    assert statutory_interest(D(1000), date(2025, 6, 1), date(2025, 7, 31), commercial=True) == D("17.78")  # NL: 11.15 % and 10.15 %
+
+
+def test_belgian_interest_is_not_capitalised_yearly() -> None:
+    # two years from 1 January 2024: 1,000 x (0.125 x 366 + 0.115 x 181 + 0.105 x 184) / 365 = 235.3014, simple;
+    # the Dutch rule would add 2024's interest to the principal for 2025
+    simple = statutory_interest(D(1000), date(2024, 1, 1), date(2025, 12, 31), commercial=True, law="BE")
+    assert simple == D("235.30")
+    year_one = statutory_interest(D(1000), date(2024, 1, 1), date(2024, 12, 31), commercial=True, law="BE")
+    assert year_one == D("125.34")
+
+
+def test_belgian_law_changes_the_commercial_rate_only_and_its_warnings_name_its_own_table() -> None:
+    args = (D(1000), date(2025, 6, 1), date(2025, 7, 31))
+    assert statutory_interest(*args, commercial=False, law="BE") == statutory_interest(*args, commercial=False)
+    told = unconfirmed_rate_warning(date(2026, 6, 1), date(2026, 7, 31), commercial=True, law="BE")
+    assert told is not None and "Belgian late-payment" in told and "be_late_payment_interest.toml" in told
+    stale = stale_rate_warning(date(2027, 1, 1), commercial=True, law="BE")
+    assert stale is not None and "be_late_payment_interest.toml" in stale

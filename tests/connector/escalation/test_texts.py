@@ -10,6 +10,7 @@ import pytest
 
 from connector.escalation.action import Action, format_money
 from connector.escalation.debtor import plan_invoice
+from connector.escalation.legal import statutory_interest
 from connector.escalation.policy import STEP_ORDER, Policy
 from connector.escalation.texts import TemplateDataMissing, render
 from connector.models import DebtorKind
@@ -147,4 +148,13 @@ def test_a_creditor_in_belgium_states_the_fixed_eur_40_per_invoice_not_the_dutch
     assert action is not None and action.step == "notice_of_default"
     assert action.costs == Decimal("40.00") and BELGIAN_CREDITOR_NOTE in action.warnings
     assert plan_invoice(invoice(), debtor(), history, POLICY, DUE + timedelta(days=45)).costs == Decimal("181.50")
-    assert "€ 40,00" in render(action, belgian, creditor="X").body
+    body = render(action, belgian, creditor="X").body
+    assert "€ 40,00" in body and "forfaitaire schadevergoeding" in body
+    assert "interest wegens betalingsachterstand" in body and "handelsrente" not in body
+    # the Belgian late-payment rate from the day after the due date (law of 2 August 2002, art. 5), not the Dutch one
+    belgian_rate = statutory_interest(Decimal("1210.00"), DUE + timedelta(days=1), DUE + timedelta(days=45),
+                                      commercial=True, law="BE")
+    assert action.interest == belgian_rate != statutory_interest(
+        Decimal("1210.00"), DUE + timedelta(days=1), DUE + timedelta(days=45), commercial=True)
+    english = render(replace(action, language="en"), belgian, creditor="X").body
+    assert "late-payment interest (law of 2 August 2002" in english and "statutory commercial" not in english

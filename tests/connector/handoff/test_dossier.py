@@ -131,4 +131,9 @@ def test_a_creditor_in_belgium_claims_eur_40_per_invoice_from_a_business_and_say
 
     assert case.claim["costs"] == Decimal("80.00") and dutch.claim["costs"] > Decimal("80.00")
     assert case.claim["costs_basis"].startswith("law of 2 August 2002 on late payment, art. 6")
-    assert "Belgian rate of the law of 2 August 2002" in case.claim["interest_basis"]
+    # the Belgian late-payment rate (10.50 % from 1 July 2026), not the Dutch commercial rate (10.40 %): 91 days on
+    # EUR 1,210.00 each: 31.68 against 31.37
+    assert (case.claim["interest"], dutch.claim["interest"]) == (Decimal("63.36"), Decimal("62.74"))
+    assert case.claim["interest_basis"].startswith("the law of 2 August 2002 on late payment, art. 5")
+    assert case.claim["interest_basis"].endswith("not capitalised (Belgian law)")
+    assert any("be_late_payment_interest.toml" in w for w in case.record["warnings"])  # 2026 H2 not yet confirmed
