@@ -27,6 +27,7 @@ from connector.app import App
 from connector.config import load_config
 from connector.delivery import complete_task, open_tasks
 from connector.demo_book import PAY_DELAY, SALE_EVERY, Behaviour, behaviours, new_sale, sale_behaviour
+from connector.formatting import Formats, formats_for
 from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
 from connector.report import build_report
@@ -320,14 +321,18 @@ def _dso_change(result: DemoResult) -> list[str]:
     return changes
 
 
-def describe(result: DemoResult) -> list[str]:
-    """What happened, for a person: reminders per step, tasks, letters, cases, money, DSO, and where things are."""
+def describe(result: DemoResult, formats: Formats | None = None) -> list[str]:
+    """What happened, for a person: reminders per step, tasks, letters, cases, money, DSO, and where things are;
+    money and days as `formats` writes them (the demo creditor's language by default; the DSO figures as the report
+    records them)."""
+    formats = formats or formats_for(None, CREDITOR["country"])
+    start, end = formats.date(result.start), formats.date(result.end)
     steps = sorted(result.reminders_by_step.items(), key=lambda item: (
         STEP_ORDER.index(item[0]) if item[0] in STEP_ORDER else len(STEP_ORDER), item[0]))
     mail = result.platform_mail()
     lines = [
         f"Dunning Connector demo: {len(result.connections)} administrations ({', '.join(result.connections)}), "
-        f"{result.start} to {result.end} ({(result.end - result.start).days + 1} days)",
+        f"{start} to {end} ({(result.end - result.start).days + 1} days)",
         f"Reminders sent: {result.sent} — "
         + (", ".join(f"{step_name(TEXTS['en'], step)}: {count}" for step, count in steps) or "none"),
         f"Mails in the platforms' own logs: {sum(mail.values())} — "
@@ -340,9 +345,9 @@ def describe(result: DemoResult) -> list[str]:
         f"Cases handed off to the collection agency: {result.cases_exported}",
         f"New orders invoiced on the platforms: {result.new_sales} (a new customer every {SALE_EVERY} days in each "
         f"administration)",
-        f"Money collected: EUR {result.collected:,.2f}",
+        f"Money collected: {formats.money(result.collected, 'EUR')}",
         f"Days sales outstanding, as in the report (receivables ÷ sales of the {DSO_DAYS} days up to the day × "
-        f"{DSO_DAYS}), on {result.start} → {result.end}: " + "; ".join(_dso_change(result)),
+        f"{DSO_DAYS}), on {start} → {end}: " + "; ".join(_dso_change(result)),
     ]
     lines += [f"Problem on {problem}" for problem in result.failed_days]
     folder = result.folder

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.base import app, options
+from connector.cli.base import LangOption, app, options
 
 
 @app.command()
@@ -20,11 +20,14 @@ def demo(
                                   "(default: ./dunning-demo; a later demo there starts clean).")
     ] = None,
     days: Annotated[int, typer.Option("--days", metavar="N", min=1, max=366, help="Simulate this many days.")] = 90,
+    lang: LangOption = None,
 ) -> None:
     """The whole product against the built-in simulators, on a virtual clock: no account, no network."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from connector.demo import DemoRefused, describe, run_demo
+    from connector.formatting import formats_for
+    from connector.simworld import CREDITOR
     from connector.logs import setup_logging
 
     setup_logging(options(ctx).log_format.value, level=logging.WARNING)  # the figures at the end tell the story
@@ -38,7 +41,7 @@ def demo(
     except DemoRefused as exc:
         typer.echo(f"dunning demo: {exc}", err=True)
         raise typer.Exit(2) from None
-    for line in describe(result):
+    for line in describe(result, formats_for(lang, CREDITOR["country"])):
         typer.echo(line)
     if result.failed_days:
         raise typer.Exit(1)

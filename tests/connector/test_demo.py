@@ -17,6 +17,7 @@ from connector.cli import app
 from connector.config import load_config
 from connector.demo import MARKER, DemoRefused, DemoResult, describe, run_demo
 from connector.demo_book import SALE_EVERY
+from connector.formatting import formats_for
 from connector.models import EventKind
 from connector.report.texts import TEXTS, step_name
 from connector.report import build_report
@@ -79,7 +80,10 @@ def test_the_printed_steps_are_the_reminders_the_store_recorded(demo: tuple[Demo
 def test_the_story_moves_money_and_lowers_days_sales_outstanding(demo: tuple[DemoResult, list[str]]) -> None:
     result, lines = demo
     assert not result.failed_days, result.failed_days
-    assert result.collected > 0 and f"EUR {result.collected:,.2f}" in figure(lines, "Money collected")
+    # in the demo creditor's language (nl), like every other command's human output
+    assert result.collected > 0 and formats_for("nl").money(result.collected, "EUR") in figure(lines, "Money collected")
+    english = figure(describe(result, formats_for("en")), "Money collected")
+    assert english == formats_for("en").money(result.collected, "EUR") and english.startswith("€")
     assert result.dso_end.keys() == result.dso_start.keys() == {(name, "EUR") for name in result.connections}
     assert all(end.dso is not None and start.dso is not None and end.dso < start.dso
                for end, start in zip(result.dso_end.values(), result.dso_start.values(), strict=True))
