@@ -272,6 +272,7 @@ class MoneybirdProvider(Provider):
         The records are kept for the reminders that follow in this run, so sending does not read them again."""
         connection = self.settings.name
         found: dict[str, FreshInvoice] = {}
+        unreadable: set[str] = set()
         for batch in self._fetch(self.client.invoices, [i.platform_id for i in invoices]):
             for record in batch:
                 invoice_id = mapping.record_id_of(record)
@@ -279,11 +280,13 @@ class MoneybirdProvider(Provider):
                 try:
                     fresh = mapping.to_invoice(record, connection=connection)
                 except BadPlatformData:
-                    continue  # unreadable now: left unchecked, the stored state stands
+                    unreadable.add(invoice_id)  # returned but unreadable now: left unchecked, the stored state stands
+                    continue
                 found[invoice_id] = FreshInvoice(invoice=fresh if fresh.is_open else None,
                                                  trace=mapping.reminders_sent(record))
         for invoice in invoices:  # not returned: deleted on the platform
-            found.setdefault(invoice.platform_id, FreshInvoice(invoice=None))
+            if invoice.platform_id not in unreadable:
+                found.setdefault(invoice.platform_id, FreshInvoice(invoice=None))
         return found
 
     def reminder_trace(self, request: ReminderRequest, before: Mapping[str, Any],

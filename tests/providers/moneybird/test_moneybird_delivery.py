@@ -321,6 +321,18 @@ def test_an_invoice_removed_in_moneybird_refuses_the_reminder_and_sends_nothing(
     assert sim.reminders == []
 
 
+def test_an_invoice_the_recheck_cannot_read_keeps_its_stored_state_and_is_not_taken_for_closed(
+        sim, provider, late_pair):
+    debtor, first, second = late_pair
+    sim.corrupt(second.platform_id, total_unpaid="abc")
+    sim.delete_invoice(first.platform_id)
+
+    fresh = provider.recheck([first, second])
+
+    assert fresh[first.platform_id].invoice is None  # not returned: gone from the platform
+    assert second.platform_id not in fresh  # returned but unreadable: not checked (base: "missing: not checked")
+
+
 def test_manual_delivery_sends_no_address_and_leaves_no_to_do(sim, provider, late_pair):
     debtor, first, _ = late_pair
 
