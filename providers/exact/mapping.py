@@ -249,7 +249,8 @@ def receivable_rows(rows: Iterable[ReceivableRow]) -> list[ReceivableRow]:
             and row.TransactionType not in (PURCHASE_ENTRY, PURCHASE_CREDIT_NOTE)]
 
 
-def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[dict[str, Invoice], list[str]]:
+def open_invoices(rows: Iterable[ReceivableRow], *, connection: str, owed_sign: int | None = None
+                  ) -> tuple[dict[str, Invoice], list[str]]:
     """Open invoices (by InvoiceID) from payment-term rows; unmatched payments reduce the invoice they name."""
     groups: dict[str, list[ReceivableRow]] = defaultdict(list)
     payments: dict[tuple[str | None, int], list[ReceivableRow]] = defaultdict(list)
@@ -263,7 +264,8 @@ def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[di
         if row.TransactionEntryID is None:
             continue
         groups[row.TransactionEntryID].append(row)
-    owed_sign = _receivable_sign(row for terms in groups.values() for row in terms)
+    if owed_sign is None:
+        owed_sign = sign_of(receivable_balance(row for terms in groups.values() for row in terms))
     invoices, problems = {}, []
     for invoice_id, terms in groups.items():
         try:
@@ -275,16 +277,22 @@ def open_invoices(rows: Iterable[ReceivableRow], *, connection: str) -> tuple[di
     return invoices, problems
 
 
-def _receivable_sign(terms: Iterable[ReceivableRow]) -> int | None:
-    """The sign an amount the customer owes carries in these terms (-1 or 1), from the open sales entries among
-    them (most of them: a negative sales invoice is a credit of its own); None when there are none to tell.
+def receivable_balance(terms: Iterable[ReceivableRow]) -> int:
+    """The open sales entries (TransactionType 20) among these terms with a positive amount, less those with a
+    negative one: its sign is the sign an amount the customer owes carries (most sales entries are debts; a negative
+    sales invoice is a credit of its own).
 
     providers.md: "the open part's AmountDC/AmountFC is negative for a receivable (observed once — check the sign on
-    first use)". So the sign is learnt from the sales entries (TransactionType 20) of the same answer rather than
-    assumed, and an open term running the other way (a journal entry or an opening balance in the customer's favour)
-    is never taken for a debt."""
-    balance = sum((1 if row.AmountFC > 0 else -1) for row in terms
-                  if row.TransactionType == SALES_ENTRY and row.AmountFC != 0)
+    first use)". So the sign is learnt from the sales entries rather than assumed, and an open term running the other
+    way (a journal entry or an opening balance in the customer's favour) is never taken for a debt. Learnt from a
+    first sync's whole feed and kept with the cursor (`sign_of`): a small answer of a later sync (a lone credit
+    booked as a negative sales invoice, say) must not set it by itself."""
+    return sum((1 if row.AmountFC > 0 else -1) for row in terms
+               if row.TransactionType == SALES_ENTRY and row.AmountFC != 0)
+
+
+def sign_of(balance: int) -> int | None:
+    """-1 or 1 from a `receivable_balance`; None when it cannot tell."""
     return None if balance == 0 else (1 if balance > 0 else -1)
 
 

@@ -106,14 +106,18 @@ class Cursor:
     """The two change-feed positions (Exact's Int64 rowversions), stored as one opaque JSON string.
 
     `accounts` is None while a first sync is under way: its payment-term pages are stored one by one, and the
-    accounts feed is read whole once they are in (the sync that carries on from here reads it from the start)."""
+    accounts feed is read whole once they are in (the sync that carries on from here reads it from the start).
+    `owed_sign` is the sign a debt's open amount carries in this division, as the first sync's whole feed showed it
+    (`mapping.receivable_balance`); None for a cursor from before it was kept (then each answer tells)."""
 
     payment_terms: int
     accounts: int | None
+    owed_sign: int | None = None
 
     def dump(self) -> str:
         return json.dumps({"payment_terms": str(self.payment_terms),
-                           "accounts": str(self.accounts) if self.accounts is not None else None})
+                           "accounts": str(self.accounts) if self.accounts is not None else None,
+                           **({"owed_sign": self.owed_sign} if self.owed_sign is not None else {})})
 
     @classmethod
     def load(cls, text: str | None) -> Cursor | None:
@@ -121,8 +125,9 @@ class Cursor:
             return None
         try:
             data = json.loads(text)
-            accounts = data["accounts"]
-            return cls(int(data["payment_terms"]), int(accounts) if accounts is not None else None)
+            accounts, sign = data["accounts"], data.get("owed_sign")
+            return cls(int(data["payment_terms"]), int(accounts) if accounts is not None else None,
+                       sign if sign in (-1, 1) else None)
         except (ValueError, KeyError, TypeError):
             return None  # not ours (or damaged): start over, which is always safe
 
@@ -209,12 +214,13 @@ class ExactProvider(Provider):
 
     def read(self, known: Known) -> Iterator[Batch]:
         cursor = Cursor.load(known.cursor)
+        sign = cursor.owed_sign if cursor is not None else None
         if known.full:
             invoices = yield from self._open_set(known)
         elif cursor is None:
-            invoices, position = yield from self._first_terms(known)
+            invoices, position, sign = yield from self._first_terms(known)
         else:
-            invoices, position = yield from self._changed_terms(known, cursor.payment_terms)
+            invoices, position = yield from self._changed_terms(known, cursor.payment_terms, sign)
         every_account = known.full or cursor is None or cursor.accounts is None
         accounts_after = 1 if every_account else cursor.accounts  # type: ignore[union-attr]
         accounts = self._feed(self.exact.changes(mapping.ACCOUNT_CHANGES, after=accounts_after), AccountRow,
@@ -223,7 +229,7 @@ class ExactProvider(Provider):
         if every_account and not known.full and cursor is not None:
             needed |= set(mapping.by_id(accounts.rows))  # carrying on a first sync: its earlier pages' debtors too
         debtors, problems = self._debtors(known, needed, accounts.rows)
-        next_cursor = None if known.full else Cursor(position, accounts.position).dump()
+        next_cursor = None if known.full else Cursor(position, accounts.position, sign).dump()
         yield Batch(debtors=debtors, problems=[Problem(p) for p in accounts.problems + problems], cursor=next_cursor)
 
     def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
@@ -239,7 +245,9 @@ class ExactProvider(Provider):
             yield Batch(problems=[Problem(p) for p in unreadable], returned=invoice_ids)
             return
         asked = set(invoice_ids)
-        invoices, problems = mapping.open_invoices(rows, connection=self.settings.name)
+        cursor = Cursor.load(known.cursor)
+        invoices, problems = mapping.open_invoices(rows, connection=self.settings.name,
+                                                   owed_sign=cursor.owed_sign if cursor is not None else None)
         yield Batch(invoices=[i for i in invoices.values() if i.platform_id in asked],
                     settled=(mapping.settled_entries(rows) & asked) - invoices.keys(),
                     problems=[Problem(p) for p in problems])
@@ -256,17 +264,19 @@ class ExactProvider(Provider):
                     covers_open_set=not problems)
         return list(invoices.values())
 
-    def _first_terms(self, known: Known) -> Generator[Batch, None, tuple[list[Invoice], int]]:
+    def _first_terms(self, known: Known) -> Generator[Batch, None, tuple[list[Invoice], int, int | None]]:
         """The payment-term feed from its start, stored page by page with the feed position reached, so an
         interrupted first sync keeps its pages. An invoice whose terms span pages is stored again as more of them
-        come in; one a page cuts short is completed by the next sync, which re-reads the invoices it touches."""
+        come in; one a page cuts short is completed by the next sync, which re-reads the invoices it touches.
+        Returns the invoices, the position and the sign of a debt as the feed read so far shows it."""
         entries: dict[str, list[ReceivableRow]] = defaultdict(list)
         paid_by: dict[tuple[str | None, int], list[ReceivableRow]] = defaultdict(list)
         entries_of: dict[tuple[str | None, int], dict[str, None]] = defaultdict(dict)  # ordered sets: see `touched`
         delivered: dict[str, Invoice] = {}
-        position, broken, complete = 1, False, True
+        position, broken, complete, balance = 1, False, True, 0
         for raw in self.exact.pages(mapping.PAYMENT_TERM_CHANGES, mapping.timestamp_filter(1)):
             feed = self._feed(raw, ReceivableRow, "payment term", after=position)
+            balance += mapping.receivable_balance(r for r in mapping.receivable_rows(feed.rows) if r.Status != mapping.MATCHED)
             broken = broken or bool(feed.problems)
             complete = complete and not feed.problems
             if not broken:
@@ -286,23 +296,26 @@ class ExactProvider(Provider):
             terms = [row for entry in touched for row in entries[entry]]
             named = dict.fromkeys(key for row in terms if (key := mapping.invoice_keys(row)[1]) is not None)
             subset = terms + [row for key in named for row in paid_by[key]]  # with their unmatched payments
-            invoices, problems = mapping.open_invoices(subset, connection=self.settings.name)
+            invoices, problems = mapping.open_invoices(subset, connection=self.settings.name,
+                                                       owed_sign=mapping.sign_of(balance))
             delivered.update(invoices)
             yield Batch(invoices=list(invoices.values()), settled=mapping.settled_entries(subset) - invoices.keys(),
                         problems=[Problem(p) for p in feed.problems + problems],
                         cursor=Cursor(position, None).dump())
         yield Batch(covers_open_set=complete)
-        return list(delivered.values()), position
+        return list(delivered.values()), position, mapping.sign_of(balance)
 
-    def _changed_terms(self, known: Known, after: int) -> Generator[Batch, None, tuple[list[Invoice], int]]:
-        """The payment terms changed since `after`, then the *current* open terms of the invoices they touch."""
+    def _changed_terms(self, known: Known, after: int, sign: int | None
+                       ) -> Generator[Batch, None, tuple[list[Invoice], int]]:
+        """The payment terms changed since `after`, then the *current* open terms of the invoices they touch (a
+        debt's sign as the first sync learnt it, where known)."""
         feed = self._feed(self.exact.changes(mapping.PAYMENT_TERM_CHANGES, after=after), ReceivableRow,
                           "payment term", after=after)
         changed = mapping.receivable_rows(feed.rows)
         numbers = mapping.invoice_numbers(changed)
         current, unreadable = mapping.parse_rows(self.exact.open_receivables_of(sorted(numbers)) if numbers else [],
                                                  ReceivableRow, "receivable")
-        invoices, problems = mapping.open_invoices(current, connection=self.settings.name)
+        invoices, problems = mapping.open_invoices(current, connection=self.settings.name, owed_sign=sign)
         problems = feed.problems + unreadable + problems
         if unreadable:  # re-read these changes next time rather than judge on incomplete data
             yield Batch(invoices=list(invoices.values()), problems=[Problem(p) for p in problems])

@@ -329,3 +329,30 @@ def test_an_account_whose_email_field_holds_no_address_falls_back_to_its_contact
     sim.change_account(DIVISION, debtor_id, Email="n.v.t.")
     books.sync(provider)
     assert books.debtors[debtor_id].emails == ("petra@klant.nl",)
+
+
+def test_a_lone_negative_sales_invoice_in_a_later_sync_is_the_customers_credit_not_a_debt(
+        sim: ExactSimulator, provider: ExactProvider) -> None:
+    # providers.md: the sign of a debt is learnt ("check the sign on first use"): from the first sync's whole feed,
+    # kept with the cursor, so a later answer holding only a credit booked as a negative sales invoice cannot
+    # turn it into a debt to dun
+    books = Books()
+    books.sync(provider)
+    account = sim.add_account(DIVISION, "Retour Klant B.V.", Email="info@retour.nl")
+    credit = sim.new_invoice(DIVISION, account.ID, "-60.50")
+    sim.clock.advance(1)
+    books.sync(provider)
+    found = books.invoices[credit.InvoiceID]
+    assert found.is_credit_note and not found.is_collectable and found.outstanding == Decimal("60.50")
+    debt = sim.new_invoice(DIVISION, account.ID, "121.00")  # and a real invoice alone in the next answer still is one
+    sim.clock.advance(1)
+    books.sync(provider)
+    assert books.invoices[debt.InvoiceID].is_collectable and not books.invoices[debt.InvoiceID].is_credit_note
+
+
+def test_the_cursor_keeps_the_learnt_sign_and_reads_a_cursor_from_before_it_was_kept() -> None:
+    from providers.exact.provider import Cursor
+
+    assert Cursor.load(Cursor(5, 7, -1).dump()) == Cursor(5, 7, -1)
+    assert Cursor.load('{"payment_terms": "5", "accounts": "7"}') == Cursor(5, 7, None)  # each answer tells then
+    assert Cursor.load('{"payment_terms": "5", "accounts": null, "owed_sign": 3}') == Cursor(5, None, None)
