@@ -214,10 +214,16 @@ class TokenKeeper:
         now = self._now()
         told_too_early = self._refused_early_until is not None and now < self._refused_early_until
         if self._token.expires_within(self.oauth.refresh_before_expiry, now=now) and not told_too_early:
-            self._token = self.refresh(stale=self._token)
+            self.refresh(stale=self._token)
         return self._token
 
     def refresh(self, *, stale: Token) -> Token:
+        """A fresh token in place of `stale`, kept for the calls that follow (also when a 401 asked for it)."""
+        with self._lock:
+            self._token = self._refresh(stale)
+            return self._token
+
+    def _refresh(self, stale: Token) -> Token:
         name = self.settings.token_name
         with self._lock, self.store.lock(name):
             stored = self.store.load(name)

@@ -103,7 +103,7 @@ class XeroProfile(HttpProfile):
     def is_daily_limit(self, response: httpx.Response) -> bool:
         """`X-Rate-Limit-Problem: day` (any case; `daily` too). Without that header, a 429 saying
         `X-DayLimit-Remaining: 0` still stops the run: `read_limits` reports it to the shared limiter."""
-        return response.headers.get("X-Rate-Limit-Problem", "").strip().lower().startswith("day")
+        return response.headers.get("X-Rate-Limit-Problem", "").strip().lower() in ("day", "daily")
 
     def token_expired(self, response: httpx.Response) -> bool:
         """A 401 is worth one refresh unless Xero says a scope is missing (`AuthorizationUnsuccessful`).

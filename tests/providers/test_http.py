@@ -186,11 +186,15 @@ def test_401_token_expired_refreshes_once_and_repeats(clock: Clock) -> None:
     refresh = respx.post(TOKEN_URL).mock(
         return_value=httpx.Response(200, json={"access_token": "second-access-12345", "refresh_token": "second-refresh-12345", "expires_in": 1800})
     )
-    route = respx.get(f"{API}/items").mock(side_effect=[httpx.Response(401, json={"Detail": "TokenExpired"}), httpx.Response(200, json=[1])])
+    route = respx.get(f"{API}/items").mock(side_effect=[httpx.Response(401, json={"Detail": "TokenExpired"}),
+                                                        httpx.Response(200, json=[1]), httpx.Response(200, json=[2])])
     api = client(clock, tokens)
     assert api.get_json("/items") == [1]
     assert refresh.call_count == 1 and route.call_count == 2
     assert route.calls[1].request.headers["Authorization"] == "Bearer second-access-12345"
+    # the calls that follow carry the new token at once (a clock behind the platform's: no 401 on each of them)
+    assert api.get_json("/items") == [2]
+    assert route.call_count == 3 and route.calls[2].request.headers["Authorization"] == "Bearer second-access-12345"
 
 
 @respx.mock

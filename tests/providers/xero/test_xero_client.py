@@ -452,9 +452,10 @@ def test_the_days_last_call_that_mailed_is_not_reported_as_a_failure(xero) -> No
 
 
 @respx.mock
-def test_a_429_that_names_the_day_limit_stops_at_once_even_with_a_short_retry_after(xero) -> None:
+@pytest.mark.parametrize("problem", ["day", "Daily"])
+def test_a_429_that_names_the_day_limit_stops_at_once_even_with_a_short_retry_after(xero, problem: str) -> None:
     respx.get(f"{API}/Invoices").mock(return_value=httpx.Response(
-        429, headers=limits(**{"Retry-After": "600", "X-Rate-Limit-Problem": "day"})))
+        429, headers=limits(**{"Retry-After": "600", "X-Rate-Limit-Problem": problem})))
 
     with pytest.raises(RateLimited) as refused:
         list(xero.sync(SyncState()))
