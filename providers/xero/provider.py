@@ -71,12 +71,15 @@ class XeroOptions(BaseModel):
 
 
 class _Cursor(BaseModel):
-    """The bookmark between syncs: the highest invoice UpdatedDateUTC seen, and when contacts were last read."""
+    """The bookmark between syncs: the highest invoice UpdatedDateUTC seen, when contacts were last read, and the
+    `If-Modified-Since` form the platform accepted (`XeroClient.zoned_since`; None: not yet known), so a server that
+    refuses one form costs one refused call once, not on every sync."""
 
     model_config = ConfigDict(frozen=True)
 
     invoices: datetime | None = None
     contacts: datetime | None = None
+    zoned_since: bool | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> _Cursor:
@@ -219,6 +222,8 @@ class XeroProvider(Provider):
     def read(self, known: Known) -> Iterator[Batch]:
         cursor = _Cursor.parse(known.cursor)
         full = known.full or cursor.invoices is None
+        if cursor.zoned_since is not None:
+            self.client.zoned_since = cursor.zoned_since
         statuses = self._open_statuses()
         self._contacts = contacts = _Contacts(self.client, self.settings.name, known.state.debtors,
                                               self.options.debtor_kinds, _floor_second(self.api.now() - CLOCK_MARGIN))
@@ -236,9 +241,10 @@ class XeroProvider(Provider):
             for record in page.records:
                 highest = _later(highest, mapping.updated_of(record))
             yield self._batch(invoices, problems, returned, page.page_count, reread=full,
-                              cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started)))
-        yield Batch(covers_open_set=full, cursor=_Cursor(invoices=highest,
-                                                         contacts=self._contacts_cursor(started)).dump())
+                              cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started),
+                                             zoned_since=self.client.zoned_since))
+        yield Batch(covers_open_set=full, cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started),
+                                                         zoned_since=self.client.zoned_since).dump())
 
     def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
         """`GET /Invoices?IDs=…`, 50 a call: a full read can miss a record a concurrent change moved across a page

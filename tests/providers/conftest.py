@@ -21,9 +21,10 @@ class Tampered(httpx.BaseTransport):
         self._interrupts: list[list[Any]] = []
         self._rewrites: list[tuple[str, str, Callable[[Any], Any]]] = []
 
-    def interrupt(self, path: str, *, on_call: int = 1, method: str = "GET") -> None:
-        """Ctrl-C arrives while the `on_call`-th matching request is under way."""
-        self._interrupts.append([path, method, on_call])
+    def interrupt(self, path: str, *, on_call: int = 1, method: str = "GET", page: int | None = None) -> None:
+        """Ctrl-C arrives while the `on_call`-th matching request is under way (with `page`: the request for that
+        `page` query parameter, whatever order parallel page reads go out in)."""
+        self._interrupts.append([path, method, on_call, page])
 
     def rewrite(self, path: str, change: Callable[[Any], Any], *, method: str = "GET") -> None:
         """Every matching answer's JSON body becomes `change(body)`."""
@@ -32,7 +33,8 @@ class Tampered(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path, request.method
         for planned in self._interrupts:
-            if planned[1] == method and fnmatch.fnmatchcase(path, planned[0]):
+            if planned[1] == method and fnmatch.fnmatchcase(path, planned[0]) and (
+                    planned[3] is None or request.url.params.get("page") == str(planned[3])):
                 planned[2] -= 1
                 if planned[2] == 0:
                     raise KeyboardInterrupt

@@ -523,6 +523,26 @@ def test_a_server_that_refuses_the_zoned_if_modified_since_gets_the_zone_less_fo
 
 
 @respx.mock
+def test_the_accepted_if_modified_since_form_is_kept_with_the_cursor_for_the_next_run(xero) -> None:
+    def strict(request: httpx.Request) -> httpx.Response:
+        if request.headers["If-Modified-Since"].endswith("Z"):
+            return httpx.Response(400, json={"ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
+                                             "Elements": [{"ValidationErrors": [{"Message": "bad date"}]}]})
+        return httpx.Response(200, json=EMPTY_PAGE, headers=limits())
+
+    contacts = respx.get(f"{API}/Contacts").mock(side_effect=strict)
+    invoices = respx.get(f"{API}/Invoices").mock(side_effect=strict)
+    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
+    kept = [p.cursor for p in xero.sync(SyncState(cursor=cursor)) if p.cursor][-1]
+    assert json.loads(kept)["zoned_since"] is False
+
+    xero.client.zoned_since = True  # the next run's process starts afresh
+    calls = len(contacts.calls) + len(invoices.calls)
+    list(xero.sync(SyncState(cursor=kept)))
+    assert len(contacts.calls) + len(invoices.calls) - calls == 2  # one call a listing: nothing refused again
+
+
+@respx.mock
 def test_a_400_that_the_zone_less_form_does_not_cure_is_reported(xero) -> None:
     route = respx.get(f"{API}/Contacts").mock(return_value=httpx.Response(400, json={
         "ErrorNumber": 10, "Type": "ValidationException", "Message": "x",

@@ -120,7 +120,7 @@ def test_an_interrupted_first_sync_keeps_its_pages_and_the_next_one_carries_on(
 ) -> None:
     monkeypatch.setattr("providers.xero.client.PAGE_SIZE", 25)
     transport = tampered(sim.transport())
-    transport.interrupt(INVOICES, on_call=3)  # Ctrl-C while the third page is read
+    transport.interrupt(INVOICES, page=3)  # Ctrl-C while the third page is read (pages 2 and 3 go out together)
     with caplog.at_level(logging.ERROR), pytest.raises(KeyboardInterrupt):
         sync_connection(store, connect_xero(sim, tokens, transport=transport), NAME)
 
