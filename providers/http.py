@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -271,7 +271,11 @@ class TokenKeeper:
                 )
         except OAuthError as exc:
             description = exc.description or ""
-            if exc.error == "access_denied" and "not expired" in description:
+            # Exact refuses a refresh within 570 s of the last with `access_denied` ("Rate limit exceeded:
+            # access_token not expired", header `Reason: TooEarlyToRefreshTokens`): while the access token is still
+            # good, any `access_denied` is taken for that (the wording is the platform's, not a contract)
+            if exc.error == "access_denied" and (
+                    "not expired" in description or not token.expires_within(timedelta(0), now=self._now())):
                 return None
             if exc.error == "invalid_client":  # the app's credentials, not the authorisation: reconnecting won't help
                 raise PlatformError(

@@ -226,10 +226,13 @@ def test_another_process_refresh_is_reused_not_repeated(clock: Clock) -> None:
 
 
 @respx.mock
-def test_too_early_refresh_keeps_the_current_token(clock: Clock) -> None:
+@pytest.mark.parametrize("description", ["Rate limit exceeded: access_token not expired", "Too early"])
+def test_too_early_refresh_keeps_the_current_token(clock: Clock, description: str) -> None:
+    # with the usual wording, or any other while the access token is still good
     tokens = MemoryTokenStore({"acme": token(clock, lifetime=60)})
     respx.post(TOKEN_URL).mock(
-        return_value=httpx.Response(400, json={"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"})
+        return_value=httpx.Response(400, json={"error": "access_denied", "error_description": description},
+                                    headers={"Reason": "TooEarlyToRefreshTokens"})
     )
     route = respx.get(f"{API}/items").mock(return_value=httpx.Response(200, json={}))
     client(clock, tokens).get_json("/items")
