@@ -500,19 +500,23 @@ def test_a_history_write_answered_without_an_echo_still_counts_as_recorded(xero,
     assert receipt.sent_at == datetime.fromtimestamp(clock(), UTC)
 
 
+def refusing_the_zoned_form(request: httpx.Request) -> httpx.Response:
+    """A server that takes `If-Modified-Since` only without a zone."""
+    if request.headers["If-Modified-Since"].endswith("Z"):
+        return httpx.Response(400, json={"ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
+                                         "Elements": [{"ValidationErrors": [{"Message": "bad date"}]}]})
+    return httpx.Response(200, json=EMPTY_PAGE, headers=limits())
+
+
+INCREMENTAL = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
+
+
 @respx.mock
 def test_a_server_that_refuses_the_zoned_if_modified_since_gets_the_zone_less_form(xero) -> None:
-    def strict(request: httpx.Request) -> httpx.Response:
-        if request.headers["If-Modified-Since"].endswith("Z"):
-            return httpx.Response(400, json={"ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
-                                             "Elements": [{"ValidationErrors": [{"Message": "bad date"}]}]})
-        return httpx.Response(200, json=EMPTY_PAGE, headers=limits())
+    contacts = respx.get(f"{API}/Contacts").mock(side_effect=refusing_the_zoned_form)
+    invoices = respx.get(f"{API}/Invoices").mock(side_effect=refusing_the_zoned_form)
 
-    contacts = respx.get(f"{API}/Contacts").mock(side_effect=strict)
-    invoices = respx.get(f"{API}/Invoices").mock(side_effect=strict)
-    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
-
-    pages = list(xero.sync(SyncState(cursor=cursor)))
+    pages = list(xero.sync(SyncState(cursor=INCREMENTAL)))
 
     assert pages and not any(p.problems for p in pages)
     # both listings go out at once: each is refused at most once in the zoned form, then read zone-less
@@ -524,16 +528,9 @@ def test_a_server_that_refuses_the_zoned_if_modified_since_gets_the_zone_less_fo
 
 @respx.mock
 def test_the_accepted_if_modified_since_form_is_kept_with_the_cursor_for_the_next_run(xero) -> None:
-    def strict(request: httpx.Request) -> httpx.Response:
-        if request.headers["If-Modified-Since"].endswith("Z"):
-            return httpx.Response(400, json={"ErrorNumber": 10, "Type": "ValidationException", "Message": "x",
-                                             "Elements": [{"ValidationErrors": [{"Message": "bad date"}]}]})
-        return httpx.Response(200, json=EMPTY_PAGE, headers=limits())
-
-    contacts = respx.get(f"{API}/Contacts").mock(side_effect=strict)
-    invoices = respx.get(f"{API}/Invoices").mock(side_effect=strict)
-    cursor = json.dumps({"invoices": "2026-11-22T10:00:00Z", "contacts": "2026-11-22T09:00:00Z"})
-    kept = [p.cursor for p in xero.sync(SyncState(cursor=cursor)) if p.cursor][-1]
+    contacts = respx.get(f"{API}/Contacts").mock(side_effect=refusing_the_zoned_form)
+    invoices = respx.get(f"{API}/Invoices").mock(side_effect=refusing_the_zoned_form)
+    kept = [p.cursor for p in xero.sync(SyncState(cursor=INCREMENTAL)) if p.cursor][-1]
     assert json.loads(kept)["zoned_since"] is False
 
     xero.client.zoned_since = True  # the next run's process starts afresh
