@@ -40,7 +40,7 @@ from providers.errors import (
     redact,
 )
 from providers.parallel import InOrder, first_started, in_order, started
-from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow  # noqa: F401  (adapters import them here)
+from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow, shared_budget  # noqa: F401  (adapters import them here)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ class HttpProfile:
     windows: Sequence[RateWindow] = ()
     max_in_flight: int = 1
     """Calls the platform allows at once per tenant (Xero: 5); 1 reads every page and batch in turn."""
+    limit_per_authorisation: bool = False
+    """The platform may count its windows per token or user rather than per tenant: connections sharing one
+    authorisation (`token_name`) then share one budget."""
     platform: str = "the platform"
     """The platform's name, for what a person is shown while a call waits ("Xero's rate limit")."""
     max_attempts: int = 5
@@ -390,6 +393,8 @@ class ApiClient:
         self.limiter = RateLimiter(
             profile.windows, clock=self._clock, sleep=self._sleep, max_wait=profile.max_wait, connection=settings.name,
             max_in_flight=profile.max_in_flight, on_wait=on_wait, reason=f"{profile.platform}'s rate limit",
+            budget=shared_budget(tokens, settings.token_name, profile.windows, profile.max_in_flight)
+            if profile.limit_per_authorisation else None,
         )
         self.tokens = TokenKeeper(settings, oauth, tokens, clock=self._clock, transport=transport)
         self._auth = _BearerAuth(self.tokens, profile)

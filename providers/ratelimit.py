@@ -12,6 +12,7 @@ for a daily budget, stops the connection for the run instead of sleeping for hou
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,12 +61,46 @@ class _Reported:
     daily: bool
 
 
+class Budget:
+    """What has been sent and what the platform reported, for everything it counts together: one connection's
+    calls, or those of every connection sharing one authorisation where the platform may count per token or user
+    (`shared_budget`). Guarded by its own lock; the limiters that use it do the waiting."""
+
+    def __init__(self, windows: Sequence[RateWindow], max_in_flight: int) -> None:
+        self.windows = tuple(windows)
+        self.log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
+        self.reported: dict[str, _Reported] = {}
+        self.sent = 0
+        self.blocked_until = 0.0
+        self.spent_for_the_day = False
+        self.spent_reset: float | None = None
+        """When a spent daily budget starts afresh (None: not known)."""
+        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(max_in_flight)
+
+
+_SHARED: weakref.WeakKeyDictionary[object, dict[str, Budget]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_budget(owner: object, key: str, windows: Sequence[RateWindow], max_in_flight: int) -> Budget:
+    """The one budget of `key` (an authorisation) among the clients made with `owner` (their token store): a
+    platform that may count its limit per token, user or IP (Moneybird: not documented, providers.md) is kept
+    within it by all connections together, not each on its own."""
+    with _SHARED_LOCK:
+        budgets = _SHARED.setdefault(owner, {})
+        if key not in budgets:
+            budgets[key] = Budget(windows, max_in_flight)
+        return budgets[key]
+
+
 class RateLimiter:
     """Keeps one connection within its platform's windows and concurrency, before the platform has to refuse.
 
     Sliding logs: no interval of `seconds` ever holds more than `limit` calls, which also keeps every fixed window
     the platform counts in within budget, whatever its alignment. Thread-safe: a call reserves its place in every
-    window under a lock, and waits (outside the lock) only when no window has room.
+    window under a lock, and waits (outside the lock) only when no window has room. The counts live in a `Budget`,
+    the connection's own or one it shares with others the platform may count together.
     """
 
     def __init__(
@@ -79,37 +114,33 @@ class RateLimiter:
         max_in_flight: int = 1,
         on_wait: OnWait | None = None,
         reason: str = "the platform's rate limit",
+        budget: Budget | None = None,
     ) -> None:
         self.windows = tuple(windows)
         self.connection = connection
         self.max_in_flight = max_in_flight
-        self._log: dict[str, deque[float]] = {w.name: deque() for w in self.windows}
-        self._reported: dict[str, _Reported] = {}
-        self._sent = 0
-        self._blocked_until = 0.0
-        self._spent_for_the_day: RateLimited | None = None
+        self.budget = budget or Budget(self.windows, max_in_flight)
         self._clock = clock
         self._sleep = sleep
         self._max_wait = max_wait
         self._on_wait = on_wait
         self._reason = reason
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_in_flight)
 
     @contextmanager
     def call(self) -> Iterator[int]:
         """Hold one of the in-flight slots and a place in every window for the length of one call.
 
         Yields the call's ticket, to be handed back with the answer's readings (`observe`)."""
-        with self._slots:
+        with self.budget.slots:
             yield self.acquire()
 
     def acquire(self) -> int:
         """Wait until one more call fits every window, then count it; returns its ticket (a sequence number)."""
+        budget = self.budget
         while True:
-            with self._lock:
-                if self._spent_for_the_day is not None:
-                    raise self._spent_for_the_day
+            with budget.lock:
+                if budget.spent_for_the_day:
+                    raise self._day_spent(budget.spent_reset)
                 now = self._clock()
                 wait = self._wait_needed(now)
                 if wait <= 0:
@@ -132,32 +163,34 @@ class RateLimiter:
 
     def hold(self, seconds: float) -> None:
         """No call goes for `seconds` (a platform's Retry-After): every caller waits, not only the refused one."""
-        with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+        with self.budget.lock:
+            self.budget.blocked_until = max(self.budget.blocked_until, self._clock() + seconds)
 
     def _count(self, now: float) -> int:
-        for window in self.windows:
-            self._log[window.name].append(now)
-        for reported in self._reported.values():
+        budget = self.budget
+        for window in budget.windows:
+            budget.log[window.name].append(now)
+        for reported in budget.reported.values():
             reported.remaining -= 1
-        self._sent += 1
-        return self._sent
+        budget.sent += 1
+        return budget.sent
 
     def _wait_needed(self, now: float) -> float:
-        wait = self._blocked_until - now
-        for window in self.windows:
-            calls = self._log[window.name]
+        budget = self.budget
+        wait = budget.blocked_until - now
+        for window in budget.windows:
+            calls = budget.log[window.name]
             while calls and calls[0] + window.seconds + ARRIVAL_MARGIN <= now:
                 calls.popleft()
             if len(calls) >= window.limit:
                 wait = max(wait, calls[0] + window.seconds + ARRIVAL_MARGIN - now)
-        for name, reported in list(self._reported.items()):
+        for name, reported in list(budget.reported.items()):
             if reported.reset_at is not None and reported.reset_at <= now:
-                del self._reported[name]
+                del budget.reported[name]
             elif reported.remaining <= 0:
                 if reported.reset_at is None or (reported.daily and reported.reset_at - now > self._max_wait):
-                    self._spent_for_the_day = self._day_spent(reported.reset_at)
-                    raise self._spent_for_the_day
+                    self._mark_spent(reported.reset_at)
+                    raise self._day_spent(reported.reset_at)
                 wait = max(wait, reported.reset_at - now)
         return wait
 
@@ -168,9 +201,10 @@ class RateLimiter:
         reading yet, so they are taken off the reported budget (at worst a few calls too careful). A spent daily
         budget stops the *next* call, so the answer that reported it is still used.
         """
-        with self._lock:
+        budget = self.budget
+        with budget.lock:
             now = self._clock()
-            later = self._sent - ticket if ticket is not None else 0
+            later = budget.sent - ticket if ticket is not None else 0
             for reading in readings:
                 if reading.remaining is None:
                     continue
@@ -179,19 +213,23 @@ class RateLimiter:
                     continue
                 reset_at = reading.reset_at if reading.daily else self._reset_of(reading, now)
                 fresh = _Reported(reading.remaining - later, reset_at, reading.daily)
-                known = self._reported.get(reading.window)
+                known = budget.reported.get(reading.window)
                 if known is not None and known.reset_at is not None and fresh.reset_at is not None:
                     if fresh.reset_at < known.reset_at:
                         continue  # a late answer from a window that has passed
                     if fresh.reset_at == known.reset_at:
                         fresh.remaining = min(fresh.remaining, known.remaining)
-                self._reported[reading.window] = fresh
+                budget.reported[reading.window] = fresh
 
     def _spent(self, reading: LimitReading, now: float) -> None:
         if reading.daily and (reading.reset_at is None or reading.reset_at - now > self._max_wait):
-            self._spent_for_the_day = self._day_spent(reading.reset_at)
+            self._mark_spent(reading.reset_at)
             return
-        self._blocked_until = max(self._blocked_until, self._reset_of(reading, now))
+        self.budget.blocked_until = max(self.budget.blocked_until, self._reset_of(reading, now))
+
+    def _mark_spent(self, reset_at: float | None) -> None:
+        """The daily budget is spent: every later call of the budget stops the run (each naming its connection)."""
+        self.budget.spent_for_the_day, self.budget.spent_reset = True, reset_at
 
     def _reset_of(self, reading: LimitReading, now: float) -> float:
         """When a window the platform reports spent starts afresh: its own reset time, but a short window never
@@ -204,7 +242,7 @@ class RateLimiter:
 
     def _seconds_of(self, name: str) -> float:
         """The length of the window a reading names, where it is one of ours (else a minute)."""
-        return next((w.seconds for w in self.windows if w.name == name), 60.0)
+        return next((w.seconds for w in self.budget.windows if w.name == name), 60.0)
 
     def _day_spent(self, reset_at: float | None) -> RateLimited:
         until = f" until {datetime.fromtimestamp(reset_at, UTC):%Y-%m-%d %H:%M} UTC" if reset_at is not None else ""

@@ -50,6 +50,7 @@ class MoneybirdProfile(HttpProfile):
     )
     max_in_flight: int = MAX_IN_FLIGHT
     platform: str = "Moneybird"
+    limit_per_authorisation: bool = True  # "the key — token, user or IP — is not documented" (providers.md)
 
     def read_limits(self, response: httpx.Response) -> list[LimitReading]:
         """`RateLimit-Remaining`/`-Reset` (epoch seconds). Documented on 429 answers only: never required."""

@@ -17,7 +17,7 @@ from providers.base import ConnectionSettings, SyncState, Token
 from providers.errors import RateLimited
 from providers.moneybird import MoneybirdProvider
 from providers.moneybird.simulator import MoneybirdSimulator
-from providers.ratelimit import ARRIVAL_MARGIN, LimitReading, RateLimiter, RateWindow
+from providers.ratelimit import ARRIVAL_MARGIN, LimitReading, RateLimiter, RateWindow, shared_budget
 from providers.simkit import VirtualClock
 from providers.tokens import MemoryTokenStore
 
@@ -339,3 +339,45 @@ def test_moneybird_s_retry_after_is_reported_before_the_wait() -> None:
     list(provider.sync(SyncState()))
     provider.close()
     assert waits == [(61.0, "Moneybird's rate limit")] and sim.clock.time() >= before + 61
+
+
+def test_connections_the_platform_may_count_together_share_one_budget() -> None:
+    # providers.md, Moneybird: 150 per 5 minutes, "the key — token, user or IP — is not documented": two
+    # administrations reached with one authorisation stay within it together, each call naming its own connection
+    clock, windows, store = Clock(), [RateWindow("requests", 150, 300.0)], MemoryTokenStore({})
+    budget = shared_budget(store, "mb-token", windows, 1)
+    first, second = (RateLimiter(windows, clock=clock, sleep=clock.sleep, max_wait=900, connection=name,
+                                 budget=budget) for name in ("mb-admin-1", "mb-admin-2"))
+    sent = []
+    for n in range(400):
+        (first if n % 2 else second).acquire()
+        sent.append(clock.now)
+    assert_within(sent, windows)
+    assert clock.now >= START + 2 * (300 + ARRIVAL_MARGIN)  # 400 calls: two full windows waited, not none
+    assert shared_budget(store, "mb-token", windows, 1) is budget
+    assert shared_budget(store, "other-token", windows, 1) is not budget  # another authorisation: its own
+    assert shared_budget(MemoryTokenStore({}), "mb-token", windows, 1) is not budget  # another store: a test, a process
+
+
+def test_a_moneybird_connection_shares_its_authorisations_budget_and_others_keep_their_own() -> None:
+    from pydantic import SecretStr
+
+    from providers.xero import XeroProvider
+
+    token = Token(access_token=SecretStr("access-0123456789"), issued_at=datetime.fromtimestamp(START, UTC))
+    tokens = MemoryTokenStore({"mb": token, "xero": token})
+
+    def connect(provider: type, name: str, token_key: str | None = None):  # noqa: ANN202
+        settings = ConnectionSettings(name=name, provider=provider.name, tenant=name, client_id="app",
+                                      client_secret=SecretStr("secret"), token_key=token_key)
+        return provider.connect(settings, tokens=tokens)
+
+    one, two, alone = connect(MoneybirdProvider, "mb"), connect(MoneybirdProvider, "mb-2", "mb"), \
+        connect(MoneybirdProvider, "mb-3")
+    xero_one, xero_two = connect(XeroProvider, "xero"), connect(XeroProvider, "xero-2", "xero")
+    try:
+        assert one.api.limiter.budget is two.api.limiter.budget is not alone.api.limiter.budget
+        assert xero_one.api.limiter.budget is not xero_two.api.limiter.budget  # Xero counts per tenant
+    finally:
+        for provider in (one, two, alone, xero_one, xero_two):
+            provider.close()
