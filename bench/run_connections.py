@@ -87,7 +87,7 @@ def main() -> None:
         single = single or first
         print(f"{count:>11} {first:>14.2f} {day1.total('sent'):>10} {day1.total('api_calls'):>6} {second:>13.2f} "
               f"{day2.total('api_calls'):>6} {first / single:>16.2f}x")
-    print(f"(worked one after another, N connections would take about N x the first line)")
+    print("(worked one after another, N connections would take about N x the first line)")
 
 
 if __name__ == "__main__":
