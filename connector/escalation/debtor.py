@@ -44,20 +44,20 @@ def plan_rows(
     capabilities = capabilities or {}
     recent_mails = recent_mails or {}
     group: list[Row] = []
-    connection = debtor_id = None
+    connection = debtor_id = ""  # no invoice has an empty id: the first row starts the first group
     for row in rows:  # grouped by hand: cheaper than `itertools.groupby` with a key function
         invoice = row[0]
         if invoice.debtor_id != debtor_id or invoice.connection != connection:
             if group:
-                yield from plan_debtor(group, policy, as_of, capabilities.get(connection),  # type: ignore[arg-type]
-                                       last_mailed=recent_mails.get((connection, debtor_id)))  # type: ignore[arg-type]
+                yield from plan_debtor(group, policy, as_of, capabilities.get(connection),
+                                       last_mailed=recent_mails.get((connection, debtor_id)))
             group = [row]
             connection, debtor_id = invoice.connection, invoice.debtor_id
         else:
             group.append(row)
     if group:
-        yield from plan_debtor(group, policy, as_of, capabilities.get(connection),  # type: ignore[arg-type]
-                               last_mailed=recent_mails.get((connection, debtor_id)))  # type: ignore[arg-type]
+        yield from plan_debtor(group, policy, as_of, capabilities.get(connection),
+                               last_mailed=recent_mails.get((connection, debtor_id)))
 
 
 def plan_invoice(

@@ -43,7 +43,7 @@ LEGAL_CONTENT_STEPS = frozenset({"notice_of_default"})
 """Steps whose wording the law prescribes: they need our own text, so a letter where the platform mails its own."""
 
 _INDEX = {name: position for position, name in enumerate(STEP_ORDER)}
-_STEPS = Step._value2member_map_
+_STEPS = {step.value: step for step in Step}
 _CHANNEL_WORDS = {channel: channel.value.replace("_", " ") for channel in Channel}
 _ZERO = Decimal(0)
 
