@@ -23,8 +23,11 @@ MAIL_CHANNELS = frozenset({Channel.PLATFORM_MAIL, Channel.LETTER})
 def format_money(amount: Decimal, currency: str) -> str:
     """EUR 1,210.00: how amounts read in reasons and logs."""
     text = str(amount)
-    if len(text) <= 6 and text[-3:-2] == ".":  # under 1,000 in cents: as `str` gives it (a fifth of the cost)
-        return f"{currency} {text}"
+    if text[-3:-2] == "." and text[0] != "-":  # whole cents, as `str` gives them: grouped by hand (a fifth of the cost)
+        if len(text) <= 6:
+            return f"{currency} {text}"
+        if len(text) <= 9:
+            return f"{currency} {text[:-6]},{text[-6:]}"
     return f"{currency} {amount:,.2f}"
 
 

@@ -21,3 +21,11 @@ def test_a_reason_shows_its_amounts_and_days_as_the_language_writes_them() -> No
 def test_numbers_and_references_that_only_look_like_days_or_amounts_stay_as_written() -> None:
     text = "invoice 2026-0007, INV-2026-09-01 and 2026-09-01-A, reference 2026-13-45, 12.50 without a currency"
     assert formats_for("nl").text(text) == text
+
+
+def test_the_neutral_amount_groups_thousands_exactly_as_format_does() -> None:
+    # format_money groups whole cents by hand (the planner writes hundreds of thousands of them): the same text
+    for text in ("0.00", "12.34", "-12.34", "999.99", "1000.00", "1234.56", "-1234.56", "123456.78", "999999.99",
+                 "1000000.00", "1234567.89", "12.5", "1E+3", "7"):
+        amount = Decimal(text)
+        assert format_money(amount, "EUR") == f"EUR {amount:,.2f}", text
