@@ -179,6 +179,9 @@ class SyncState(_Frozen):
     """Platform id → version of every invoice the store holds as open: to skip unchanged ones and close leavers."""
     debtors: Mapping[str, str | None] = Field(default_factory=dict)
     """Platform id → version of every debtor the store holds."""
+    debtors_missing: frozenset[str] = frozenset()
+    """Debtors the stored open invoices name that the store does not hold (an interrupted sync stored invoices
+    before their debtors): the next sync completes them."""
     full: bool = False
     """Ignore the cursor and re-read the whole open set (`dunning sync --full`, or a periodic re-read)."""
 

@@ -36,17 +36,15 @@ class SyncPagesMixin(EventsMixin):
         c, i, d = schema.connections.c, schema.invoices.c, schema.debtors.c
         with self.engine.connect() as conn:
             cursor = conn.execute(select(c.sync_cursor).where(c.name == connection)).scalar_one_or_none()
-            open_invoices = dict(
-                conn.execute(select(i.platform_id, i.version).where(i.connection == connection, i.is_open.is_(True)))
-                .tuples()
-                .all()
-            )
+            rows = conn.execute(select(i.platform_id, i.version, i.debtor_id)
+                                .where(i.connection == connection, i.is_open.is_(True))).tuples().all()
             known_debtors = dict(
                 conn.execute(select(d.platform_id, d.version).where(d.connection == connection)).tuples().all()
             )
-        return SyncState(
-            cursor=None if full else cursor, open_invoices=open_invoices, debtors=known_debtors, full=full
-        )
+        open_invoices = {platform_id: version for platform_id, version, _debtor in rows}
+        missing = frozenset(debtor for _id, _version, debtor in rows if debtor not in known_debtors)
+        return SyncState(cursor=None if full else cursor, open_invoices=open_invoices, debtors=known_debtors,
+                         debtors_missing=missing, full=full)
 
     def write_sync_page(self, connection: str, page: SyncPage) -> PageWritten:
         """Store one page (debtors, invoices, closed ids and the cursor) in ONE transaction.

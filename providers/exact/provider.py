@@ -225,9 +225,8 @@ class ExactProvider(Provider):
         accounts_after = 1 if every_account else cursor.accounts  # type: ignore[union-attr]
         accounts = self._feed(self.exact.changes(mapping.ACCOUNT_CHANGES, after=accounts_after), AccountRow,
                               "account", after=accounts_after)
-        needed = {i.debtor_id for i in invoices if i.is_open}
-        if every_account and not known.full and cursor is not None:
-            needed |= set(mapping.by_id(accounts.rows))  # carrying on a first sync: its earlier pages' debtors too
+        # and the debtors of invoices stored without theirs (a first sync carried on: its earlier pages' invoices)
+        needed = {i.debtor_id for i in invoices if i.is_open} | known.state.debtors_missing
         debtors, problems = self._debtors(known, needed, accounts.rows)
         next_cursor = None if known.full else Cursor(position, accounts.position, sign).dump()
         yield Batch(debtors=debtors, problems=[Problem(p) for p in accounts.problems + problems], cursor=next_cursor)

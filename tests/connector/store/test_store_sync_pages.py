@@ -101,6 +101,15 @@ def test_sync_state_carries_cursor_and_versions_and_full_drops_the_cursor(store,
     assert full.cursor is None and full.full is True and dict(full.open_invoices) == {"I1": "7"}
 
 
+def test_sync_state_names_the_debtors_stored_open_invoices_lack(store, invoice_factory, debtor_factory):
+    # an interrupted first sync stored invoices before their debtors: the next sync must complete those
+    store.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1", debtor_id="D1"),
+                                                     invoice_factory("I2", debtor_id="D2"))))
+    assert store.sync_state("acme").debtors_missing == {"D1", "D2"}
+    store.write_sync_page("acme", SyncPage(debtors=(debtor_factory("D1"),)))
+    assert store.sync_state("acme").debtors_missing == {"D2"}
+
+
 def test_a_page_for_another_connection_or_an_unknown_one_is_refused(store, invoice_factory):
     with pytest.raises(StoreError, match="page holds invoice I1 of connection other"):
         store.write_sync_page("acme", SyncPage(invoices=(invoice_factory("I1", connection="other"),)))

@@ -52,6 +52,7 @@ def test_an_interrupted_first_sync_keeps_its_pages_and_the_next_one_carries_on(
 ) -> None:
     monkeypatch.setattr("providers.exact.simulator.BULK_PAGE", 20)  # the feed in pages of 20 terms
     sim = ExactSimulator.seeded(clock=VirtualClock(), division=DIVISION)
+    supplier = sim.add_account(DIVISION, "Leverancier Zonder Facturen B.V.")  # no invoice: no debtor
     transport = tampered(sim.transport())
     transport.interrupt(TERMS, on_call=3)  # Ctrl-C while the third page of the feed is read
     provider = connect(sim, transport)
@@ -67,6 +68,8 @@ def test_an_interrupted_first_sync_keeps_its_pages_and_the_next_one_carries_on(
     assert set(store.sync_state(NAME).open_invoices) == expected_open(sim)
     assert sim.call_count(TERMS) - pages_before < 4  # carried on from the stored position, not from the start
     assert all(store.debtor(NAME, store.invoice(NAME, i).debtor_id) for i in expected_open(sim))
+    # the debtors of the invoices stored before the interruption, not every account of the division
+    assert store.debtor(NAME, supplier.ID) is None and not store.sync_state(NAME).debtors_missing
 
 
 def test_an_empty_open_set_closes_nothing_and_names_what_it_kept_open(sim, store, tampered) -> None:
