@@ -27,7 +27,7 @@ from connector.app import App
 from connector.config import load_config
 from connector.delivery import complete_task, open_tasks
 from connector.demo_book import PAY_DELAY, SALE_EVERY, Behaviour, behaviours, new_sale, sale_behaviour
-from connector.formatting import Formats, formats_for
+from connector.formatting import formats_for
 from connector.job import RunSummary, run_job
 from connector.plan import connection_capabilities
 from connector.report import build_report
@@ -321,11 +321,10 @@ def _dso_change(result: DemoResult) -> list[str]:
     return changes
 
 
-def describe(result: DemoResult, formats: Formats | None = None) -> list[str]:
+def describe(result: DemoResult, lang: str | None = None) -> list[str]:
     """What happened, for a person: reminders per step, tasks, letters, cases, money, DSO, and where things are;
-    money and days as `formats` writes them (the demo creditor's language by default; the DSO figures as the report
-    records them)."""
-    formats = formats or formats_for(None, CREDITOR["country"])
+    money and days in `lang` (default: the demo creditor's language; the DSO figures as the report records them)."""
+    formats = formats_for(lang, CREDITOR["country"])
     start, end = formats.date(result.start), formats.date(result.end)
     steps = sorted(result.reminders_by_step.items(), key=lambda item: (
         STEP_ORDER.index(item[0]) if item[0] in STEP_ORDER else len(STEP_ORDER), item[0]))

@@ -40,7 +40,13 @@ from providers.errors import (
     redact,
 )
 from providers.parallel import InOrder, first_started, in_order, started
-from providers.ratelimit import LimitReading, OnWait, RateLimiter, RateWindow, shared_budget  # noqa: F401  (adapters import them here)
+from providers.ratelimit import (  # noqa: F401  (adapters import them here)
+    LimitReading,
+    OnWait,
+    RateLimiter,
+    RateWindow,
+    shared_budget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +234,7 @@ class TokenKeeper:
 
     def _refresh(self, stale: Token) -> Token:
         name = self.settings.token_name
-        with self._lock, self.store.lock(name):
+        with self.store.lock(name):  # the caller holds `_lock`
             stored = self.store.load(name)
             if stored is not None and stored.access_token != stale.access_token:
                 return stored  # another process refreshed while we waited for the lock

@@ -116,10 +116,8 @@ class RateLimiter:
         reason: str = "the platform's rate limit",
         budget: Budget | None = None,
     ) -> None:
-        self.windows = tuple(windows)
         self.connection = connection
-        self.max_in_flight = max_in_flight
-        self.budget = budget or Budget(self.windows, max_in_flight)
+        self.budget = budget or Budget(windows, max_in_flight)
         self._clock = clock
         self._sleep = sleep
         self._max_wait = max_wait

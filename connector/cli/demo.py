@@ -26,8 +26,6 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from connector.demo import DemoRefused, describe, run_demo
-    from connector.formatting import formats_for
-    from connector.simworld import CREDITOR
     from connector.logs import setup_logging
 
     setup_logging(options(ctx).log_format.value, level=logging.WARNING)  # the figures at the end tell the story
@@ -41,7 +39,7 @@ def demo(
     except DemoRefused as exc:
         typer.echo(f"dunning demo: {exc}", err=True)
         raise typer.Exit(2) from None
-    for line in describe(result, formats_for(lang, CREDITOR["country"])):
+    for line in describe(result, lang):
         typer.echo(line)
     if result.failed_days:
         raise typer.Exit(1)

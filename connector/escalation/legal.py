@@ -239,6 +239,7 @@ def unconfirmed_rate_warning(start: date, end: date, *, commercial: bool, law: s
     if not used:
         return None
     rates = ", ".join(f"{row.rate} % from {row.start}" for row in used)
-    kind = "Belgian late-payment" if commercial and law == BELGIUM else "statutory commercial" if commercial else "statutory"
+    kind = ("Belgian late-payment" if commercial and law == BELGIUM
+            else "statutory commercial" if commercial else "statutory")
     return (f"the {kind} interest uses a rate not yet confirmed by a publication ({rates}): check it, then mark it "
             f"confirmed in connector/escalation/{table.file}")

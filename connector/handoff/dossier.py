@@ -307,7 +307,7 @@ def _claim(
 
     vat = policy.collection_vat
     vat_note = f", plus {vat * 100:g} % VAT" if vat else ""
-    if commercial and policy.business_law == BELGIUM:
+    if belgian:
         costs = business_compensation_be(len(histories))
         costs_basis = (f"law of 2 August 2002 on late payment, art. 6 (a creditor in Belgium): EUR 40.00 per invoice, "
                        f"{len(histories)} invoice(s); further costs only where shown and reasonable")

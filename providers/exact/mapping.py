@@ -288,7 +288,7 @@ def receivable_balance(terms: Iterable[ReceivableRow]) -> int:
     first sync's whole feed and kept with the cursor (`sign_of`): a small answer of a later sync (a lone credit
     booked as a negative sales invoice, say) must not set it by itself."""
     return sum((1 if row.AmountFC > 0 else -1) for row in terms
-               if row.TransactionType == SALES_ENTRY and row.AmountFC != 0)
+               if row.TransactionType == SALES_ENTRY and row.Status != MATCHED and row.AmountFC != 0)
 
 
 def sign_of(balance: int) -> int | None:

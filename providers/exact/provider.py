@@ -275,7 +275,7 @@ class ExactProvider(Provider):
         position, broken, complete, balance = 1, False, True, 0
         for raw in self.exact.pages(mapping.PAYMENT_TERM_CHANGES, mapping.timestamp_filter(1)):
             feed = self._feed(raw, ReceivableRow, "payment term", after=position)
-            balance += mapping.receivable_balance(r for r in mapping.receivable_rows(feed.rows) if r.Status != mapping.MATCHED)
+            balance += mapping.receivable_balance(mapping.receivable_rows(feed.rows))
             broken = broken or bool(feed.problems)
             complete = complete and not feed.problems
             if not broken:

@@ -82,7 +82,7 @@ def test_the_story_moves_money_and_lowers_days_sales_outstanding(demo: tuple[Dem
     assert not result.failed_days, result.failed_days
     # in the demo creditor's language (nl), like every other command's human output
     assert result.collected > 0 and formats_for("nl").money(result.collected, "EUR") in figure(lines, "Money collected")
-    english = figure(describe(result, formats_for("en")), "Money collected")
+    english = figure(describe(result, "en"), "Money collected")
     assert english == formats_for("en").money(result.collected, "EUR") and english.startswith("€")
     assert result.dso_end.keys() == result.dso_start.keys() == {(name, "EUR") for name in result.connections}
     assert all(end.dso is not None and start.dso is not None and end.dso < start.dso
