@@ -271,6 +271,9 @@ class Provider(abc.ABC):
     https_redirect: ClassVar[bool] = False
     """The platform accepts only https redirect URIs (Exact): setup's default redirect is then https, which the
     loopback listener serves with a self-signed certificate (cli.md)."""
+    refresh_token_lifetime: ClassVar[timedelta | None] = None
+    """How long the platform keeps a refresh token nobody uses (Xero 60 days, Exact 30; None: no such limit is
+    documented): an authorisation the job has not renewed within it must be given again (`dunning status` warns)."""
     confirms_by_mail: ClassVar[bool] = False
     """The platform's mailing can carry a written confirmation (our text) without counting as a reminder: Exact's
     re-sent invoice does. Moneybird's `send_reminders` would count one (state `reminded`, reminder_count + 1) and

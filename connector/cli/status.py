@@ -50,7 +50,7 @@ def status_lines(rows: list[dict[str, Any]], formats: Formats, *, tsv: bool = Fa
         return lines
     for row in rows:
         if row["attention"]:
-            lines.append(f"{row['name']}: {row['attention']}")
+            lines.append(f"{row['name']}: {formats.text(row['attention'])}")  # its days as the table's own
         lines.extend(f"{row['name']}: warning: {warning}" for warning in row["platform_warnings"])
     return lines
 

@@ -156,6 +156,7 @@ class ExactProvider(Provider):
     Options = ExactOptions
     numbered_invoices = False  # an opening-balance entry is a real debt without an invoice number
     https_redirect = True  # providers.md: "Redirect URIs must be HTTPS"
+    refresh_token_lifetime = timedelta(days=30)  # providers.md: "A refresh token unused for 30 days" is refused
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("payment_terms", mapping.PAYMENT_TERM_CHANGES.path, "change-feed", mapping.FEED_CURSOR, PAGE_SIZE,
                odata.GUID_BATCH),

@@ -171,6 +171,8 @@ class XeroProvider(Provider):
     replay_window: ClassVar[timedelta | None] = timedelta(minutes=2)
     """Xero answers a repeated Idempotency-Key from memory for "minutes" (the length is unconfirmed): two, to be
     on the safe side; a crashed send found later becomes a task to check rather than a second mail."""
+    refresh_token_lifetime: ClassVar[timedelta | None] = timedelta(days=60)  # providers.md: "an unused refresh
+    # token expires after 60 days"
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("invoices", mapping.INVOICES, "page-number", mapping.UPDATED, PAGE_SIZE, IDS_PER_CALL),
         Stream("contacts", mapping.CONTACTS, "page-number", mapping.UPDATED, PAGE_SIZE, IDS_PER_CALL),

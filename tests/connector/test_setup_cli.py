@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -406,3 +407,43 @@ def test_status_exits_0_when_every_connection_is_authorised_and_1_when_one_is_no
     result = CliRunner().invoke(app, ["--config", str(config), "status"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["books", "shop"]  # sorted by name
+
+
+def test_status_says_when_an_unused_refresh_token_lapses_and_that_a_lapsed_one_needs_reauthorising(
+    tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """providers.md: Xero drops a refresh token unused for 60 days, Exact one unused for 30; Moneybird documents no
+    such limit. Each sync renews it, so the last renewal tells when a job that stopped running loses the consent."""
+    monkeypatch.setenv("DUNNING_TOKEN_STORE", "file")
+    monkeypatch.setenv("DUNNING_TOKEN_KEY", key)
+    config = tmp_path / "dunning.toml"
+    config.write_text(CONFIG + "".join(
+        f'\n[[connections]]\nname = "{name}"\nprovider = "{provider}"\ntenant = "t-{name}"\nclient_id = "app"\n'
+        for name, provider in (("fresh", "xero"), ("soon", "xero"), ("gone", "exact"), ("shop", "moneybird"))))
+    tokens = EncryptedFileTokenStore(default_state_dir(config), key=key)
+    now = datetime.now(UTC)
+    renewed = {"fresh": now - timedelta(days=1), "soon": now - timedelta(days=55), "gone": now - timedelta(days=31),
+               "shop": now - timedelta(days=400)}
+    for name, on in renewed.items():
+        tokens.save(name, Token.from_response({"access_token": "a" * 20, "refresh_token": "r" * 20,
+                                               "expires_in": 1800}, now=on))
+
+    result = CliRunner().invoke(app, ["--config", str(config), "status", "--json"])
+
+    assert result.exit_code == 1, result.stderr  # "gone" needs re-authorisation
+    rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["fresh"]["refresh_lapses_at"] == (renewed["fresh"] + timedelta(days=60)).isoformat()
+    assert (rows["fresh"]["needs_reauth"], rows["fresh"]["attention"]) == (False, None)
+    soon = rows["soon"]
+    assert soon["needs_reauth"] is False and soon["authorisation"] == "ok"
+    lapses = renewed["soon"] + timedelta(days=60)
+    assert f"lapses on {lapses:%Y-%m-%d %H:%M} UTC unless a sync renews it" in soon["attention"]
+    gone = rows["gone"]
+    assert gone["needs_reauth"] is True and gone["reauth_command"] == "dunning setup --reconnect gone"
+    assert f"last renewed on {renewed['gone']:%Y-%m-%d}" in gone["attention"] and "30 days" in gone["attention"]
+    assert rows["shop"]["refresh_lapses_at"] is None and rows["shop"]["needs_reauth"] is False
+
+    human = CliRunner().invoke(app, ["--config", str(config), "status"], env={"COLUMNS": "100"})
+    assert f"soon: the authorisation lapses on {lapses.day} {lapses:%B %Y %H:%M} UTC" in human.stdout  # as the table
+    assert "gone: the authorisation was last renewed on" in human.stdout
+    assert "dunning setup --reconnect gone" in human.stdout
