@@ -243,10 +243,8 @@ class XeroProvider(Provider):
             for record in page.records:
                 highest = _later(highest, mapping.updated_of(record))
             yield self._batch(invoices, problems, returned, page.page_count, reread=full,
-                              cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started),
-                                             zoned_since=self.client.zoned_since))
-        yield Batch(covers_open_set=full, cursor=_Cursor(invoices=highest, contacts=self._contacts_cursor(started),
-                                                         zoned_since=self.client.zoned_since).dump())
+                              cursor=self._cursor(highest, started))
+        yield Batch(covers_open_set=full, cursor=self._cursor(highest, started).dump())
 
     def confirm(self, invoice_ids: Sequence[str], known: Known) -> Iterator[Batch]:
         """`GET /Invoices?IDs=…`, 50 a call: a full read can miss a record a concurrent change moved across a page
@@ -272,8 +270,11 @@ class XeroProvider(Provider):
                 problems.append(Problem(str(exc), invoice_id))
         return invoices, problems, returned
 
-    def _contacts_cursor(self, started: datetime | None) -> datetime:
-        return _floor_second(started) if started else self._contacts.since
+    def _cursor(self, invoices: datetime | None, started: datetime | None) -> _Cursor:
+        """Where the next sync starts: after the latest invoice change seen, at the clock of the first answer for
+        contacts (else our own, less the margin), in the `If-Modified-Since` form Xero accepted."""
+        contacts = _floor_second(started) if started else self._contacts.since
+        return _Cursor(invoices=invoices, contacts=contacts, zoned_since=self.client.zoned_since)
 
     def _batch(self, invoices: list[Invoice], problems: list[Problem], returned: list[str], page_count: int | None,
                *, reread: bool, cursor: _Cursor | None) -> Batch:
