@@ -60,8 +60,10 @@ def authorisation_state(name: str, tokens: TokenStore | None, *, now: dt.datetim
         return AuthorisationState("missing", reason="no authorisation stored")
     if token.refresh_token is None and token.expires_at is not None and token.expires_at <= now:
         return AuthorisationState("expired", token.expires_at, "the access token expired and cannot be renewed")
-    lapses = token.issued_at + refresh_lifetime if refresh_lifetime and token.refresh_token is not None else None
-    unused = f"the platform drops an authorisation not renewed for {refresh_lifetime.days} days" if lapses else ""
+    lapses, unused = None, ""
+    if refresh_lifetime is not None and token.refresh_token is not None:
+        lapses = token.issued_at + refresh_lifetime
+        unused = f"the platform drops an authorisation not renewed for {refresh_lifetime.days} days"
     if lapses is not None and lapses <= now:
         return AuthorisationState("expired", token.expires_at, f"the authorisation was last renewed on "
                                   f"{token.issued_at:%Y-%m-%d} and {unused}", lapses)
