@@ -41,9 +41,9 @@ PER_DEBTOR = 10
 
 
 EARLY_ACTIONS = 10_000
+"""Resident memory is sampled once this many actions are out, and again at the end: it should not grow."""
 HASH_BATCH = 1_000
 """Actions held at a time for the digest (a constant: memory does not grow with the number of invoices)."""
-"""Resident memory is sampled once this many actions are out, and again at the end: it should not grow."""
 TARGET_SECONDS = 15.0
 TARGET_INVOICES = 1_000_000
 REFERENCE_DIGEST = "7743c60edbb5109e2c1d75e5225e37e2769672b1de0e3e2569d6be78e1f6515d"
