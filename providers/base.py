@@ -76,7 +76,6 @@ class OAuthEndpoints(_Frozen):
     pkce: bool
     """Send an S256 code challenge (Xero supports it; harmless elsewhere only if the platform ignores it)."""
     token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_post"
-    revoke_url: str | None = None
     refresh_before_expiry: timedelta = timedelta(minutes=2)
     """Refresh proactively once less than this is left. Exact refuses refreshes earlier than 30 s before expiry."""
     extra_authorize_params: Mapping[str, str] = Field(default_factory=dict)

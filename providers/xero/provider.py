@@ -187,17 +187,13 @@ class XeroProvider(Provider):
 
     @classmethod
     def oauth(cls, settings: ConnectionSettings) -> OAuthEndpoints:
-        token_url = settings.token_url or TOKEN_URL
-        revoke_url = token_url.removesuffix("/connect/token") + "/connect/revocation" if token_url.endswith(
-            "/connect/token") else None  # Xero's revocation sits beside its token endpoint
         return OAuthEndpoints(
             authorize_url=settings.authorize_url or AUTHORIZE_URL,
-            token_url=token_url,
+            token_url=settings.token_url or TOKEN_URL,
             scopes=settings.scopes or mapping.SCOPES,
             pkce=True,
             # Web apps authenticate at the token endpoint with HTTP Basic; PKCE apps have no secret.
             token_auth="client_secret_basic",
-            revoke_url=revoke_url,
         )
 
     @classmethod

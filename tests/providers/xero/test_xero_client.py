@@ -325,7 +325,6 @@ def test_oauth_asks_for_granular_scopes_with_pkce_and_honours_overrides() -> Non
                             "accounting.settings.read")
     assert oauth.pkce and oauth.authorize_url == "https://login.xero.com/identity/connect/authorize"
     assert oauth.token_url == TOKEN_URL
-    assert oauth.revoke_url == "https://identity.xero.com/connect/revocation"
     legacy = settings.model_copy(update={"scopes": ("offline_access", "accounting.transactions")})
     assert XeroProvider.oauth(legacy).scopes == ("offline_access", "accounting.transactions")
 
