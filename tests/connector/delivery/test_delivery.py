@@ -578,3 +578,37 @@ def test_a_task_closes_itself_when_its_invoice_is_handed_off_and_a_posted_letter
     assert one.store.outbox_row(posted.id) == posted_row  # posted with `task done --sent-on`: not touched
     with pytest.raises(Exception, match="already closed: .*handed to the collection agency"):
         complete_task(one.store, handed.id, on=one.world.today)
+
+
+@pytest.mark.parametrize("platform", ["moneybird"])
+def test_a_row_another_run_claims_first_is_left_to_it_and_never_mailed_twice(
+    one: SimpleNamespace, platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs read the same pending row; the one that claims it second leaves it to the other (which is alive),
+    and so does a run after it: the claim is a compare-and-set on the row, not a check before the send."""
+    original = Store.outbox_take
+    raced: list[int] = []
+
+    def other_run_first(self: Store, entry: Any, claim: dict[str, Any]) -> Any:
+        if not raced and entry.kind == "reminder":
+            raced.append(entry.id)
+            other = {**claim, "claimant": {"host": "elsewhere", "pid": 1, "run": "other"}}
+            assert original(self, entry, other) is not None  # the other run got there first
+        return original(self, entry, claim)
+
+    monkeypatch.setattr(Store, "outbox_take", other_run_first)
+    lines = send(one)
+    monkeypatch.setattr(Store, "outbox_take", original)
+
+    [row] = [r for r in one.store.outbox_rows() if r.id == raced[0]]
+    [line] = [line for line in lines if line["key"] == row.idempotency_key]
+    assert line["status"] == "skipped" and "taken by another run" in line["reason"]
+    assert row.status == "sending" and row.receipt["claimant"]["run"] == "other"  # left as the other run holds it
+    invoices = tuple(row.payload["invoices"])
+    assert not [ids for ids in mail_counts(one) if set(ids) & set(invoices)]
+    assert [line for line in lines if line["status"] == "sent"]  # the rest went out
+
+    send(one)  # the other run is still within its lease: a later run leaves the row alone too
+
+    assert [r.status for r in one.store.outbox_rows() if r.id == row.id] == ["sending"]
+    assert not [ids for ids in mail_counts(one) if set(ids) & set(invoices)]
